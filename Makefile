@@ -1,0 +1,50 @@
+# gstdlc: `make test` and `make demo` set up everything they need on Debian 12 (apt packages,
+# a Python venv with ONNX Runtime, fixture models), then build and run.
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+FIXTURES := target/fixtures/models
+PREFIX := $(CURDIR)/target/install-check
+# The ONNX Runtime library from the venv's wheel (onnxruntime/capi/libonnxruntime.so.1.x).
+ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1*))
+TEST_ENV = ORT_DYLIB_PATH=$(ORT_LIB) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
+
+.PHONY: all setup fixtures build test install-check clean
+
+all: build
+
+setup:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)"; exit 1; }
+	bash scripts/setup-debian.sh
+
+$(FIXTURES)/.stamp: tests/fixtures/make_models.py | setup
+	$(PYTHON) tests/fixtures/make_models.py $(FIXTURES) --check
+	touch $@
+
+fixtures: setup $(FIXTURES)/.stamp
+
+build: setup
+	cargo build --locked
+
+# Builds and installs the plugin the way GStreamer projects do (meson), into a scratch prefix,
+# and checks that gst-inspect finds the installed plugin with its three elements.
+install-check: setup
+	rm -rf builddir $(PREFIX)
+	meson setup builddir --prefix=$(PREFIX) --libdir=lib -Dbuildtype=debug >/dev/null
+	meson install -C builddir
+	rm -f target/install-registry.bin
+	GST_REGISTRY=$(CURDIR)/target/install-registry.bin GST_PLUGIN_PATH=$(PREFIX)/lib/gstreamer-1.0 \
+	  gst-inspect-1.0 dlc | tee target/install-check.txt
+	@for e in dlcdetect dlcswap dlcenhance; do \
+	  grep -q "$$e" target/install-check.txt || { echo "install-check: $$e missing from the installed plugin"; exit 1; }; \
+	done
+	@echo "install-check: the installed plugin lists dlcdetect, dlcswap and dlcenhance"
+
+test: fixtures install-check
+	rm -f target/test-registry.bin
+	$(TEST_ENV) cargo test --locked -- --test-threads=2
+
+clean:
+	cargo clean
+	rm -rf builddir

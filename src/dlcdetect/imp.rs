@@ -1,0 +1,533 @@
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst_base::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::subclass::prelude::*;
+use parking_lot::Mutex;
+
+use crate::meta::{Face, FaceFlags, FaceMeta};
+use crate::models::arcface::ArcFace;
+use crate::models::landmark::Landmark106;
+use crate::models::scrfd::{Detection, ScrfdDetector};
+use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::video::{READ_FORMATS, frame_view, raw_caps};
+use crate::vision::FrameView;
+use crate::vision::track::Tracker;
+use crate::warnings::WarningLimiter;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("dlcdetect", gst::DebugColorFlags::empty(), Some("gstdlc face detector"))
+});
+
+const DEFAULT_MODEL: &str = "det_10g.onnx";
+const DEFAULT_THRESHOLD: f64 = 0.5;
+const DEFAULT_NMS_THRESHOLD: f64 = 0.4;
+const DEFAULT_DET_SIZE: u32 = 640;
+const DEFAULT_MAX_FACES: u32 = 0;
+const DEFAULT_MIN_FACE_SIZE: u32 = 0;
+const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
+const DEFAULT_SMOOTHING: f64 = 0.0;
+const DEFAULT_POST_MESSAGES: bool = false;
+const DEFAULT_ROI_META: bool = true;
+/// Detector runs in a row a face may be missing before its track ends: bridges blinks of the
+/// detector (motion blur, a hand passing) without keeping ghosts around for long.
+const MAX_MISSED_DETECTIONS: u32 = 3;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    runtime: RuntimeSettings,
+    threshold: f64,
+    nms_threshold: f64,
+    det_size: u32,
+    max_faces: u32,
+    min_face_size: u32,
+    inference_interval: u32,
+    recognition_model: Option<PathBuf>,
+    landmark_model: Option<PathBuf>,
+    smoothing: f64,
+    post_messages: bool,
+    roi_meta: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            runtime: RuntimeSettings::default(),
+            threshold: DEFAULT_THRESHOLD,
+            nms_threshold: DEFAULT_NMS_THRESHOLD,
+            det_size: DEFAULT_DET_SIZE,
+            max_faces: DEFAULT_MAX_FACES,
+            min_face_size: DEFAULT_MIN_FACE_SIZE,
+            inference_interval: DEFAULT_INFERENCE_INTERVAL,
+            recognition_model: None,
+            landmark_model: None,
+            smoothing: DEFAULT_SMOOTHING,
+            post_messages: DEFAULT_POST_MESSAGES,
+            roi_meta: DEFAULT_ROI_META,
+        }
+    }
+}
+
+/// The per-frame knobs, copied out of the settings once per buffer (no allocation).
+#[derive(Debug, Clone, Copy)]
+struct FrameParams {
+    threshold: f32,
+    nms_threshold: f32,
+    det_size: usize,
+    max_faces: usize,
+    min_face_size: f32,
+    inference_interval: u64,
+    smoothing: f32,
+    post_messages: bool,
+    roi_meta: bool,
+}
+
+struct State {
+    detector: ScrfdDetector,
+    recognizer: Option<ArcFace>,
+    landmarker: Option<Landmark106>,
+    tracker: Tracker,
+    info: Option<gst_video::VideoInfo>,
+    frames_since_inference: u64,
+    failures: WarningLimiter,
+}
+
+#[derive(Default)]
+pub struct DlcDetect {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    active_provider: Mutex<Option<String>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for DlcDetect {
+    const NAME: &'static str = "GstDlcDetect";
+    type Type = super::DlcDetect;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for DlcDetect {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = RuntimeSettings::properties(DEFAULT_MODEL, "SCRFD face detector (.onnx) with 5 keypoints: det_10g, det_2.5g, det_500m or scrfd_*_bnkps");
+            props.extend([
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Score threshold")
+                    .blurb("Minimum detection score for a face (lower finds more faces and more false ones)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("nms-threshold")
+                    .nick("NMS IoU threshold")
+                    .blurb("Overlapping detections with an IoU above this are merged into the best one")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NMS_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("det-size")
+                    .nick("Detection size")
+                    .blurb("Side of the square the frame is letterboxed into for detection (multiple of 32; larger finds smaller faces, costs more). Ignored by models with a fixed input size")
+                    .minimum(32)
+                    .maximum(4096)
+                    .default_value(DEFAULT_DET_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-faces")
+                    .nick("Maximum faces")
+                    .blurb("Keep at most this many faces per frame, the largest first (0 = all)")
+                    .default_value(DEFAULT_MAX_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Minimum face size")
+                    .blurb("Ignore faces whose box is narrower or shorter than this many pixels (0 = keep all)")
+                    .default_value(DEFAULT_MIN_FACE_SIZE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-interval")
+                    .nick("Inference interval")
+                    .blurb("Run the detector on every Nth frame and track faces in between (1 = every frame). While no face is tracked it runs on every frame")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_INFERENCE_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("recognition-model")
+                    .nick("Recognition model")
+                    .blurb("Optional ArcFace model (.onnx, e.g. w600k_r50.onnx): each face then carries its normalised 512-d identity embedding (unset = no embeddings)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("landmark-model")
+                    .nick("Landmark model")
+                    .blurb("Optional 106-point landmark model (.onnx, 2d106det.onnx): each face then carries 106 landmarks, used by dlcswap's mouth-mask (unset = none)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("smoothing")
+                    .nick("Smoothing")
+                    .blurb("Damps landmark and box jitter on live video: weight of the previous position in a moving average (0 = off, 0.5 = strong; high values lag on fast motion)")
+                    .minimum(0.0)
+                    .maximum(0.95)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post an element message named 'dlcdetect' with the faces of every buffer on the bus")
+                    .default_value(DEFAULT_POST_MESSAGES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("roi-meta")
+                    .nick("ROI meta")
+                    .blurb("Also attach a GstVideoRegionOfInterestMeta (type 'face', DL Streamer-style 'detection' params) per face for other elements")
+                    .default_value(DEFAULT_ROI_META)
+                    .mutable_playing()
+                    .build(),
+            ]);
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock();
+        let name = pspec.name();
+        if settings.runtime.set_property(name, value) {
+            return;
+        }
+        let path = |v: &glib::Value| v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
+        match name {
+            "threshold" => settings.threshold = value.get().unwrap_or(DEFAULT_THRESHOLD),
+            "nms-threshold" => settings.nms_threshold = value.get().unwrap_or(DEFAULT_NMS_THRESHOLD),
+            "det-size" => settings.det_size = value.get().unwrap_or(DEFAULT_DET_SIZE),
+            "max-faces" => settings.max_faces = value.get().unwrap_or(DEFAULT_MAX_FACES),
+            "min-face-size" => settings.min_face_size = value.get().unwrap_or(DEFAULT_MIN_FACE_SIZE),
+            "inference-interval" => settings.inference_interval = value.get().unwrap_or(DEFAULT_INFERENCE_INTERVAL),
+            "recognition-model" => settings.recognition_model = path(value),
+            "landmark-model" => settings.landmark_model = path(value),
+            "smoothing" => settings.smoothing = value.get().unwrap_or(DEFAULT_SMOOTHING),
+            "post-messages" => settings.post_messages = value.get().unwrap_or(DEFAULT_POST_MESSAGES),
+            "roi-meta" => settings.roi_meta = value.get().unwrap_or(DEFAULT_ROI_META),
+            other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock();
+        let name = pspec.name();
+        if let Some(value) = settings.runtime.property(name) {
+            return value;
+        }
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
+        match name {
+            "active-provider" => self.active_provider.lock().to_value(),
+            "threshold" => settings.threshold.to_value(),
+            "nms-threshold" => settings.nms_threshold.to_value(),
+            "det-size" => settings.det_size.to_value(),
+            "max-faces" => settings.max_faces.to_value(),
+            "min-face-size" => settings.min_face_size.to_value(),
+            "inference-interval" => settings.inference_interval.to_value(),
+            "recognition-model" => path(&settings.recognition_model),
+            "landmark-model" => path(&settings.landmark_model),
+            "smoothing" => settings.smoothing.to_value(),
+            "post-messages" => settings.post_messages.to_value(),
+            "roi-meta" => settings.roi_meta.to_value(),
+            _ => pspec.default_value().clone(),
+        }
+    }
+}
+
+impl GstObjectImpl for DlcDetect {}
+
+impl ElementImpl for DlcDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Face detector (SCRFD)",
+                "Filter/Analyzer/Video",
+                "Finds faces with an SCRFD model (InsightFace det_10g family) and tracks them between \
+                 detections. Faces leave on the buffer as gstdlc FaceMeta and region-of-interest metas, \
+                 and optionally as 'dlcdetect' element messages. Pixels pass unchanged.",
+                "gstdlc developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = raw_caps(&READ_FORMATS);
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl DlcDetect {
+    fn post_fallback(&self, model: &ModelSession) {
+        if let Some(reason) = &model.fallback {
+            gst::warning!(CAT, imp = self, "{reason}");
+            gst::element_imp_warning!(self, gst::CoreError::Failed, ["{}", reason]);
+        }
+    }
+
+    fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
+        let options = settings.runtime.session_options();
+        let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
+        let detector = ScrfdDetector::open(&path, "model-file", &options)?;
+        self.post_fallback(detector.model());
+        let recognizer = match &settings.recognition_model {
+            Some(p) => Some(ArcFace::open(p, "recognition-model", &options)?),
+            None => None,
+        };
+        let landmarker = match &settings.landmark_model {
+            Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
+            None => None,
+        };
+        for model in recognizer.iter().map(|r| r.model()).chain(landmarker.iter().map(|l| l.model())) {
+            self.post_fallback(model);
+        }
+        let provider = detector.model().active_provider.nick();
+        gst::info!(CAT, imp = self, "detector '{}' runs on {provider}", path.display());
+        *self.active_provider.lock() = Some(provider.to_string());
+        Ok(State {
+            detector,
+            recognizer,
+            landmarker,
+            tracker: Tracker::new(MAX_MISSED_DETECTIONS, settings.smoothing as f32),
+            info: None,
+            frames_since_inference: 0,
+            failures: WarningLimiter::default(),
+        })
+    }
+
+    fn frame_params(&self) -> FrameParams {
+        let s = self.settings.lock();
+        FrameParams {
+            threshold: s.threshold as f32,
+            nms_threshold: s.nms_threshold as f32,
+            det_size: s.det_size as usize,
+            max_faces: s.max_faces as usize,
+            min_face_size: s.min_face_size as f32,
+            inference_interval: s.inference_interval.max(1) as u64,
+            smoothing: s.smoothing as f32,
+            post_messages: s.post_messages,
+            roi_meta: s.roi_meta,
+        }
+    }
+
+    /// Runs the models on `frame` and returns the kept faces, before tracking.
+    fn infer(&self, state: &mut State, frame: &FrameView, params: &FrameParams) -> Result<Vec<Face>, String> {
+        let mut detections: Vec<Detection> = state
+            .detector
+            .detect(frame, params.det_size, params.threshold, params.nms_threshold)?
+            .into_iter()
+            .filter(|d| {
+                let (w, h) = (d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]);
+                w.min(h) >= params.min_face_size
+            })
+            .collect();
+        if params.max_faces > 0 && detections.len() > params.max_faces {
+            // Keep the largest faces, then restore score order (the order downstream sees).
+            detections.sort_by(|a, b| b.area().total_cmp(&a.area()));
+            detections.truncate(params.max_faces);
+            detections.sort_by(|a, b| b.score.total_cmp(&a.score));
+        }
+        let mut faces = Vec::with_capacity(detections.len());
+        for det in detections {
+            // A model without a keypoint head cannot align faces; its boxes still get centred
+            // stand-in points so that the meta is well-formed.
+            let landmarks = det.kps.unwrap_or_else(|| {
+                let (cx, cy) = ((det.bbox[0] + det.bbox[2]) / 2.0, (det.bbox[1] + det.bbox[3]) / 2.0);
+                [[cx, cy]; 5]
+            });
+            let embedding = match (&mut state.recognizer, det.kps) {
+                (Some(recognizer), Some(kps)) => Some(Arc::from(recognizer.embed(frame, &kps)?)),
+                _ => None,
+            };
+            let landmarks_106 = match &mut state.landmarker {
+                Some(landmarker) => Some(Arc::from(landmarker.landmarks(frame, &det.bbox)?)),
+                None => None,
+            };
+            faces.push(Face {
+                bbox: det.bbox,
+                score: det.score,
+                landmarks,
+                landmarks_106,
+                embedding,
+                track_id: 0,
+                flags: FaceFlags::INFERRED,
+            });
+        }
+        Ok(faces)
+    }
+
+    fn attach_roi_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32) {
+        let (fw, fh) = (width.max(1) as f64, height.max(1) as f64);
+        for face in faces {
+            let x1 = face.bbox[0].clamp(0.0, width as f32) as u32;
+            let y1 = face.bbox[1].clamp(0.0, height as f32) as u32;
+            let x2 = face.bbox[2].clamp(0.0, width as f32) as u32;
+            let y2 = face.bbox[3].clamp(0.0, height as f32) as u32;
+            let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, "face", (x1, y1, x2 - x1, y2 - y1));
+            roi.set_id(face.track_id as i32);
+            roi.add_param(
+                gst::Structure::builder("detection")
+                    .field("x_min", (face.bbox[0] as f64 / fw).clamp(0.0, 1.0))
+                    .field("y_min", (face.bbox[1] as f64 / fh).clamp(0.0, 1.0))
+                    .field("x_max", (face.bbox[2] as f64 / fw).clamp(0.0, 1.0))
+                    .field("y_max", (face.bbox[3] as f64 / fh).clamp(0.0, 1.0))
+                    .field("confidence", face.score as f64)
+                    .field("label", "face")
+                    .build(),
+            );
+            let points: Vec<glib::SendValue> = face
+                .landmarks
+                .iter()
+                .flat_map(|p| [(p[0] as f64 / fw).to_send_value(), (p[1] as f64 / fh).to_send_value()])
+                .collect();
+            roi.add_param(gst::Structure::builder("landmarks").field("points", gst::Array::new(points)).build());
+            roi.add_param(gst::Structure::builder("object_id").field("id", face.track_id as i32).build());
+        }
+    }
+
+    fn post_faces_message(&self, buf: &gst::BufferRef, faces: &[Face]) {
+        let none = u64::MAX;
+        let pts = buf.pts();
+        let obj = self.obj();
+        let segment = obj.segment();
+        let segment = segment.downcast_ref::<gst::ClockTime>();
+        let stream_time = segment.and_then(|s| s.to_stream_time(pts?)).map_or(none, |t| t.nseconds());
+        let running_time = segment.and_then(|s| s.to_running_time(pts?)).map_or(none, |t| t.nseconds());
+        let face_values: Vec<glib::SendValue> = faces
+            .iter()
+            .map(|f| {
+                let landmarks: Vec<glib::SendValue> =
+                    f.landmarks.iter().flat_map(|p| [(p[0] as f64).to_send_value(), (p[1] as f64).to_send_value()]).collect();
+                gst::Structure::builder("face")
+                    .field("x", f.bbox[0] as f64)
+                    .field("y", f.bbox[1] as f64)
+                    .field("width", f.width() as f64)
+                    .field("height", f.height() as f64)
+                    .field("score", f.score as f64)
+                    .field("landmarks", gst::Array::new(landmarks))
+                    .field("track-id", f.track_id)
+                    .build()
+                    .to_send_value()
+            })
+            .collect();
+        let structure = gst::Structure::builder("dlcdetect")
+            .field("timestamp", pts.map_or(none, |t| t.nseconds()))
+            .field("stream-time", stream_time)
+            .field("running-time", running_time)
+            .field("duration", buf.duration().map_or(none, |t| t.nseconds()))
+            .field("faces", gst::List::new(face_values))
+            .build();
+        let _ = obj.post_message(gst::message::Element::builder(structure).src(&*obj).build());
+    }
+}
+
+impl BaseTransformImpl for DlcDetect {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().clone();
+        let state = self.open(&settings).map_err(|e| {
+            gst::error!(CAT, imp = self, "{e}");
+            e.to_error_message()
+        })?;
+        *self.state.lock() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock() = None;
+        *self.active_provider.lock() = None;
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            // After a seek the old positions mean nothing.
+            if let Some(state) = self.state.lock().as_mut() {
+                state.tracker.reset();
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let params = self.frame_params();
+        let mut guard = self.state.lock();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        state.tracker.set_smoothing(params.smoothing);
+
+        let run_detector = state.frames_since_inference % params.inference_interval == 0 || state.tracker.is_empty();
+        let faces = if run_detector {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for reading"]);
+                gst::FlowError::Error
+            })?;
+            let result = frame_view(&frame).and_then(|view| self.infer(state, &view, &params));
+            drop(frame);
+            state.frames_since_inference = 1;
+            match result {
+                Ok(faces) => state.tracker.update(faces),
+                Err(reason) => {
+                    gst::debug!(CAT, imp = self, "detection skipped: {reason}");
+                    if let Some(suppressed) = state.failures.check(Instant::now()) {
+                        gst::element_imp_warning!(
+                            self,
+                            gst::StreamError::Failed,
+                            ["face detection failed on this frame, faces carried from earlier frames: {} ({} similar warnings suppressed)", reason, suppressed]
+                        );
+                    }
+                    state.tracker.carry()
+                }
+            }
+        } else {
+            state.frames_since_inference += 1;
+            state.tracker.carry()
+        };
+        drop(guard);
+
+        gst::trace!(CAT, imp = self, "{} faces", faces.len());
+        if params.roi_meta {
+            Self::attach_roi_metas(buf, &faces, info.width(), info.height());
+        }
+        if params.post_messages {
+            self.post_faces_message(buf, &faces);
+        }
+        FaceMeta::add(buf, faces);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl VideoFilterImpl for DlcDetect {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if let Some(state) = self.state.lock().as_mut() {
+            state.info = Some(in_info.clone());
+            state.tracker.reset();
+        }
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+}

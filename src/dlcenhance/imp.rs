@@ -1,0 +1,360 @@
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::subclass::prelude::*;
+use parking_lot::Mutex;
+
+use super::FaceSelection;
+use crate::meta::{FaceFlags, FaceMeta};
+use crate::models::enhancer::Enhancer;
+use crate::runtime::{RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::video::{frame_view_mut, raw_caps};
+use crate::vision::paste::{self, PasteScratch};
+use crate::vision::{FrameViewMut, RgbImage};
+use crate::warnings::WarningLimiter;
+
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("dlcenhance", gst::DebugColorFlags::empty(), Some("gstdlc face restorer")));
+
+const DEFAULT_MODEL: &str = "GFPGANv1.4.onnx";
+const DEFAULT_BLEND: f64 = 0.8;
+const DEFAULT_FIDELITY: f64 = 0.5;
+const DEFAULT_FACES: FaceSelection = FaceSelection::All;
+const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
+
+/// The formats dlcenhance writes in place (the same as dlcswap).
+const ENHANCE_FORMATS: [gst_video::VideoFormat; 8] = [
+    gst_video::VideoFormat::Rgb,
+    gst_video::VideoFormat::Bgr,
+    gst_video::VideoFormat::Rgbx,
+    gst_video::VideoFormat::Bgrx,
+    gst_video::VideoFormat::Rgba,
+    gst_video::VideoFormat::Bgra,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Nv12,
+];
+
+#[derive(Debug, Clone)]
+struct Settings {
+    runtime: RuntimeSettings,
+    blend: f64,
+    fidelity: f64,
+    faces: FaceSelection,
+    inference_interval: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            runtime: RuntimeSettings::default(),
+            blend: DEFAULT_BLEND,
+            fidelity: DEFAULT_FIDELITY,
+            faces: DEFAULT_FACES,
+            inference_interval: DEFAULT_INFERENCE_INTERVAL,
+        }
+    }
+}
+
+/// A restored face kept for re-pasting between inferences.
+struct CachedFace {
+    restored: RgbImage,
+    /// Frame counter of the inference that produced it.
+    frame: u64,
+}
+
+struct State {
+    enhancer: Enhancer,
+    info: Option<gst_video::VideoInfo>,
+    cache: HashMap<u64, CachedFace>,
+    frame_count: u64,
+    region: RgbImage,
+    paste: PasteScratch,
+    warned_no_meta: bool,
+    failures: WarningLimiter,
+}
+
+#[derive(Default)]
+pub struct DlcEnhance {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    active_provider: Mutex<Option<String>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for DlcEnhance {
+    const NAME: &'static str = "GstDlcEnhance";
+    type Type = super::DlcEnhance;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for DlcEnhance {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = RuntimeSettings::properties(
+                DEFAULT_MODEL,
+                "Face restoration model (.onnx): GFPGAN 1.2-1.4, GPEN-BFR-256/512/1024/2048 ('gpen' in the name), CodeFormer or RestoreFormer++ ('restoreformer' in the name)",
+            );
+            props.extend([
+                glib::ParamSpecDouble::builder("blend")
+                    .nick("Blend")
+                    .blurb("How much of the restored face replaces the original: 1 = all, 0 = frame unchanged (FaceFusion uses 0.8)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_BLEND)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("fidelity")
+                    .nick("Fidelity")
+                    .blurb("CodeFormer only: 0 = strongest restoration, 1 = closest to the input face")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_FIDELITY)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("faces", DEFAULT_FACES)
+                    .nick("Faces")
+                    .blurb("Which faces to restore: all faces in the metadata, or only those dlcswap replaced")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-interval")
+                    .nick("Inference interval")
+                    .blurb("Restore each tracked face every Nth frame and re-paste the cached result, aligned to the current landmarks, in between (1 = every frame; 2 is Deep-Live-Cam's live setting)")
+                    .minimum(1)
+                    .maximum(100)
+                    .default_value(DEFAULT_INFERENCE_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+            ]);
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock();
+        let name = pspec.name();
+        if settings.runtime.set_property(name, value) {
+            return;
+        }
+        match name {
+            "blend" => settings.blend = value.get().unwrap_or(DEFAULT_BLEND),
+            "fidelity" => settings.fidelity = value.get().unwrap_or(DEFAULT_FIDELITY),
+            "faces" => settings.faces = value.get().unwrap_or(DEFAULT_FACES),
+            "inference-interval" => settings.inference_interval = value.get().unwrap_or(DEFAULT_INFERENCE_INTERVAL),
+            other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock();
+        let name = pspec.name();
+        if let Some(value) = settings.runtime.property(name) {
+            return value;
+        }
+        match name {
+            "active-provider" => self.active_provider.lock().to_value(),
+            "blend" => settings.blend.to_value(),
+            "fidelity" => settings.fidelity.to_value(),
+            "faces" => settings.faces.to_value(),
+            "inference-interval" => settings.inference_interval.to_value(),
+            _ => pspec.default_value().clone(),
+        }
+    }
+}
+
+impl GstObjectImpl for DlcEnhance {}
+
+impl ElementImpl for DlcEnhance {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Face restorer (GFPGAN, GPEN, CodeFormer)",
+                "Filter/Effect/Video",
+                "Restores the faces in the gstdlc face metadata (from dlcdetect, after dlcswap) with a \
+                 face restoration model, in place; pixels outside the faces stay untouched.",
+                "gstdlc developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = raw_caps(&ENHANCE_FORMATS);
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl DlcEnhance {
+    fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
+        let options = settings.runtime.session_options();
+        let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
+        let enhancer = Enhancer::open(&path, "model-file", &options)?;
+        if let Some(reason) = &enhancer.model().fallback {
+            gst::warning!(CAT, imp = self, "{reason}");
+            gst::element_imp_warning!(self, gst::CoreError::Failed, ["{}", reason]);
+        }
+        let provider = enhancer.model().active_provider.nick();
+        gst::info!(CAT, imp = self, "{} model '{}' runs on {provider}", enhancer.kind().family.name(), path.display());
+        *self.active_provider.lock() = Some(provider.to_string());
+        Ok(State {
+            enhancer,
+            info: None,
+            cache: HashMap::new(),
+            frame_count: 0,
+            region: RgbImage::default(),
+            paste: PasteScratch::default(),
+            warned_no_meta: false,
+            failures: WarningLimiter::default(),
+        })
+    }
+
+    /// Restores (or re-pastes) one face in place.
+    fn enhance_face(
+        state: &mut State,
+        frame: &mut FrameViewMut,
+        kps: &[[f32; 2]; 5],
+        track_id: u64,
+        settings: &Settings,
+    ) -> Result<(), String> {
+        let m = state.enhancer.alignment(kps).ok_or("degenerate face landmarks")?;
+        let size = state.enhancer.kind().size;
+        let interval = settings.inference_interval.max(1) as u64;
+        // Untracked faces (id 0) cannot be matched across frames, so they are restored every
+        // frame; slot 0 of the cache is their scratch buffer.
+        let key = if interval > 1 { track_id } else { 0 };
+        let fresh = key != 0 && state.cache.get(&key).is_some_and(|c| state.frame_count - c.frame < interval);
+        if !fresh {
+            let restored = state.enhancer.restore(&frame.as_view(), &m, settings.fidelity)?;
+            let entry = state.cache.entry(key).or_insert_with(|| CachedFace { restored: RgbImage::default(), frame: 0 });
+            entry.restored.clone_from(restored);
+            entry.frame = state.frame_count;
+        }
+        let restored = &state.cache.get(&key).ok_or("restored face missing from the cache")?.restored;
+        let (width, height) = (frame.width, frame.height);
+        let rect = paste::crop_region(&m, size, size, width, height);
+        if rect.is_empty() {
+            return Ok(());
+        }
+        frame.as_view().read_region(rect, &mut state.region);
+        let weights = paste::paste_back_ramp(&mut state.region, rect, width, height, restored, &m, settings.blend as f32, &mut state.paste);
+        frame.write_region(rect, &state.region, Some(weights));
+        Ok(())
+    }
+}
+
+impl BaseTransformImpl for DlcEnhance {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().clone();
+        let state = self.open(&settings).map_err(|e| {
+            gst::error!(CAT, imp = self, "{e}");
+            e.to_error_message()
+        })?;
+        *self.state.lock() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock() = None;
+        *self.active_provider.lock() = None;
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().clone();
+        let mut guard = self.state.lock();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        state.frame_count += 1;
+
+        let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
+            if !state.warned_no_meta {
+                state.warned_no_meta = true;
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ["buffers arrive without face metadata: put dlcdetect upstream of dlcenhance (frames pass unchanged)"]
+                );
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let wanted: Vec<usize> = faces
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| settings.faces == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
+            .map(|(i, _)| i)
+            .collect();
+        // Forget faces whose tracks ended, so the cache stays as small as the scene.
+        state.cache.retain(|id, _| *id == 0 || faces.iter().any(|f| f.track_id == *id));
+        if wanted.is_empty() || settings.blend <= 0.0 {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+
+        let mut enhanced = Vec::new();
+        {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
+                gst::FlowError::Error
+            })?;
+            let mut view = frame_view_mut(&mut frame).map_err(|e| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+            for index in wanted {
+                let face = &faces[index];
+                match Self::enhance_face(state, &mut view, &face.landmarks, face.track_id, &settings) {
+                    Ok(()) => enhanced.push(index),
+                    Err(reason) => {
+                        gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
+                        if let Some(suppressed) = state.failures.check(Instant::now()) {
+                            gst::element_imp_warning!(
+                                self,
+                                gst::StreamError::Failed,
+                                ["a face could not be restored and was left as it is: {} ({} similar warnings suppressed)", reason, suppressed]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        drop(guard);
+        if let Some(mut meta) = buf.meta_mut::<FaceMeta>() {
+            for index in enhanced {
+                if let Some(face) = meta.faces_mut().get_mut(index) {
+                    face.flags.insert(FaceFlags::ENHANCED);
+                }
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl VideoFilterImpl for DlcEnhance {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if let Some(state) = self.state.lock().as_mut() {
+            state.info = Some(in_info.clone());
+            state.cache.clear();
+        }
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+}

@@ -1,0 +1,727 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::subclass::prelude::*;
+use parking_lot::Mutex;
+
+use super::MaskMode;
+use super::select::{DEFAULT_REFERENCE_DISTANCE, TargetMode, match_face_map, parse_face_map, select_targets};
+use crate::meta::{Face, FaceFlags, FaceMeta};
+use crate::models::identity::IdentityModels;
+use crate::models::inswapper::{CROP, Inswapper, latent};
+use crate::models::landmark::Landmark106;
+use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::video::{frame_view_mut, raw_caps};
+use crate::vision::filter::BlurScratch;
+use crate::vision::paste::{self, MouthScratch, PasteScratch};
+use crate::vision::{FrameView, FrameViewMut, RgbImage, color, filter};
+use crate::warnings::WarningLimiter;
+
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("dlcswap", gst::DebugColorFlags::empty(), Some("gstdlc face swapper")));
+
+const DEFAULT_MODEL: &str = "inswapper_128.onnx";
+const DEFAULT_DETECTOR_MODEL: &str = "det_10g.onnx";
+const DEFAULT_RECOGNITION_MODEL: &str = "w600k_r50.onnx";
+const DEFAULT_MANY_FACES: bool = false;
+const DEFAULT_TARGET: TargetMode = TargetMode::Largest;
+const DEFAULT_MASK: MaskMode = MaskMode::Insightface;
+const DEFAULT_OPACITY: f64 = 1.0;
+const DEFAULT_MOUTH_MASK: u32 = 0;
+const DEFAULT_COLOR_CORRECTION: bool = false;
+const DEFAULT_SHARPNESS: f64 = 0.0;
+/// Outer-lip points of the 106-point layout (2d106det).
+const OUTER_LIP: std::ops::Range<usize> = 52..64;
+
+/// The formats dlcswap writes in place.
+const SWAP_FORMATS: [gst_video::VideoFormat; 8] = [
+    gst_video::VideoFormat::Rgb,
+    gst_video::VideoFormat::Bgr,
+    gst_video::VideoFormat::Rgbx,
+    gst_video::VideoFormat::Bgrx,
+    gst_video::VideoFormat::Rgba,
+    gst_video::VideoFormat::Bgra,
+    gst_video::VideoFormat::I420,
+    gst_video::VideoFormat::Nv12,
+];
+
+#[derive(Debug, Clone)]
+struct Settings {
+    runtime: RuntimeSettings,
+    detector_model: Option<PathBuf>,
+    recognition_model: Option<PathBuf>,
+    landmark_model: Option<PathBuf>,
+    source: Option<PathBuf>,
+    reference: Option<PathBuf>,
+    reference_distance: f64,
+    face_map: Option<PathBuf>,
+    many_faces: bool,
+    target: TargetMode,
+    mask: MaskMode,
+    opacity: f64,
+    mouth_mask: u32,
+    color_correction: bool,
+    sharpness: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            runtime: RuntimeSettings::default(),
+            detector_model: None,
+            recognition_model: None,
+            landmark_model: None,
+            source: None,
+            reference: None,
+            reference_distance: DEFAULT_REFERENCE_DISTANCE,
+            face_map: None,
+            many_faces: DEFAULT_MANY_FACES,
+            target: DEFAULT_TARGET,
+            mask: DEFAULT_MASK,
+            opacity: DEFAULT_OPACITY,
+            mouth_mask: DEFAULT_MOUTH_MASK,
+            color_correction: DEFAULT_COLOR_CORRECTION,
+            sharpness: DEFAULT_SHARPNESS,
+        }
+    }
+}
+
+/// Per-frame knobs, copied once per buffer.
+#[derive(Debug, Clone, Copy)]
+struct FrameParams {
+    many_faces: bool,
+    target: TargetMode,
+    reference_distance: f32,
+    mask: MaskMode,
+    opacity: f32,
+    mouth_mask: u32,
+    color_correction: bool,
+    sharpness: f32,
+}
+
+/// The identities in use, replaced whole when a picture changes (the streaming thread clones
+/// the `Arc`s it needs and never waits for a picture to be processed).
+#[derive(Default)]
+struct Identities {
+    /// Latent of the source face.
+    source: Option<Arc<[f32]>>,
+    /// Embedding of the reference face (`target=reference`).
+    reference: Option<Arc<[f32]>>,
+    /// Face-map pairs: reference embedding and source latent.
+    face_map: Vec<(Arc<[f32]>, Arc<[f32]>)>,
+}
+
+/// Reusable per-frame buffers.
+#[derive(Default)]
+struct Scratch {
+    fake: RgbImage,
+    region: RgbImage,
+    original: RgbImage,
+    paste: PasteScratch,
+    mouth: MouthScratch,
+    /// Colour-transfer weights over the whole 128-px crop.
+    whole_crop: Vec<f32>,
+    sharpen_plane: Vec<f32>,
+    sharpen_blur: BlurScratch,
+}
+
+struct State {
+    swapper: Inswapper,
+    identity_models: Arc<Mutex<IdentityModels>>,
+    landmarker: Option<Landmark106>,
+    info: Option<gst_video::VideoInfo>,
+    scratch: Scratch,
+    warned_no_meta: bool,
+    warned_no_landmarks: bool,
+    failures: WarningLimiter,
+}
+
+#[derive(Default)]
+pub struct DlcSwap {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    identities: Arc<Mutex<Identities>>,
+    active_provider: Mutex<Option<String>>,
+    /// Latest picture change asked for, per kind, so that a slow older update never overwrites a
+    /// newer one.
+    source_generation: Arc<AtomicU64>,
+    reference_generation: Arc<AtomicU64>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for DlcSwap {
+    const NAME: &'static str = "GstDlcSwap";
+    type Type = super::DlcSwap;
+    type ParentType = gst_video::VideoFilter;
+}
+
+fn path_value(value: &glib::Value) -> Option<PathBuf> {
+    value.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+impl ObjectImpl for DlcSwap {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = RuntimeSettings::properties(DEFAULT_MODEL, "Face swapper (.onnx): inswapper_128.onnx or its fp16 export");
+            props.extend([
+                glib::ParamSpecString::builder("source")
+                    .nick("Source image")
+                    .blurb("PNG or JPEG picture whose largest face is put onto the target faces (required unless face-map is set). Can be changed while playing: the new face applies once computed")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("detector-model")
+                    .nick("Detector model")
+                    .blurb(&format!("SCRFD model used to find the face in the source/reference pictures. Unset: '{DEFAULT_DETECTOR_MODEL}' in the model directory"))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("recognition-model")
+                    .nick("Recognition model")
+                    .blurb(&format!("ArcFace model giving face identities (source, reference and target faces without embeddings). Unset: '{DEFAULT_RECOGNITION_MODEL}' in the model directory"))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("many-faces")
+                    .nick("Many faces")
+                    .blurb("Swap every selected face instead of only the first one chosen by 'target'")
+                    .default_value(DEFAULT_MANY_FACES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("target", DEFAULT_TARGET)
+                    .nick("Target")
+                    .blurb("Which face(s) to swap: largest, left-most (Deep-Live-Cam), best-score, or reference (faces that look like the 'reference' picture)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("reference")
+                    .nick("Reference image")
+                    .blurb("PNG or JPEG picture of the person to replace, for target=reference. Can be changed while playing")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("reference-distance")
+                    .nick("Reference distance")
+                    .blurb("Largest squared embedding distance at which a face counts as the reference (or face-map) person; lower is stricter (0..4)")
+                    .minimum(0.0)
+                    .maximum(4.0)
+                    .default_value(DEFAULT_REFERENCE_DISTANCE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("face-map")
+                    .nick("Face map")
+                    .blurb("Text file mapping people to sources, one 'reference.jpg = source.jpg' per line ('#' comments, paths relative to the file): each face like a reference gets that source. Overrides source/target")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("mask", DEFAULT_MASK)
+                    .nick("Blend mask")
+                    .blurb("How the swapped face is blended in: insightface (reference, eroded and blurred crop) or ellipse (Deep-Live-Cam's soft ellipse)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("opacity")
+                    .nick("Opacity")
+                    .blurb("Strength of the swap: 1 = full swap, 0 = original frame")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_OPACITY)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("mouth-mask")
+                    .nick("Mouth mask")
+                    .blurb("Keep the original mouth (0 = off, 1..100 = size of the kept area). Needs 106-point landmarks: dlcdetect landmark-model or this element's landmark-model")
+                    .maximum(100)
+                    .default_value(DEFAULT_MOUTH_MASK)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("landmark-model")
+                    .nick("Landmark model")
+                    .blurb("Optional 2d106det.onnx for mouth-mask when the faces arrive without 106-point landmarks")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("color-correction")
+                    .nick("Colour correction")
+                    .blurb("Match the swapped face's colours (LAB mean and spread) to the original face, against skin-tone and lighting mismatch")
+                    .default_value(DEFAULT_COLOR_CORRECTION)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("sharpness")
+                    .nick("Sharpness")
+                    .blurb("Unsharp-mask amount for the 128-px swapped face (0 = off, 5 = strongest)")
+                    .minimum(0.0)
+                    .maximum(5.0)
+                    .default_value(DEFAULT_SHARPNESS)
+                    .mutable_playing()
+                    .build(),
+            ]);
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let name = pspec.name();
+        let mut settings = self.settings.lock();
+        if settings.runtime.set_property(name, value) {
+            return;
+        }
+        match name {
+            "source" => {
+                settings.source = path_value(value);
+                let path = settings.source.clone();
+                drop(settings);
+                self.identity_changed(IdentityKind::Source, path);
+            }
+            "reference" => {
+                settings.reference = path_value(value);
+                let path = settings.reference.clone();
+                drop(settings);
+                self.identity_changed(IdentityKind::Reference, path);
+            }
+            "detector-model" => settings.detector_model = path_value(value),
+            "recognition-model" => settings.recognition_model = path_value(value),
+            "landmark-model" => settings.landmark_model = path_value(value),
+            "face-map" => settings.face_map = path_value(value),
+            "reference-distance" => settings.reference_distance = value.get().unwrap_or(DEFAULT_REFERENCE_DISTANCE),
+            "many-faces" => settings.many_faces = value.get().unwrap_or(DEFAULT_MANY_FACES),
+            "target" => settings.target = value.get().unwrap_or(DEFAULT_TARGET),
+            "mask" => settings.mask = value.get().unwrap_or(DEFAULT_MASK),
+            "opacity" => settings.opacity = value.get().unwrap_or(DEFAULT_OPACITY),
+            "mouth-mask" => settings.mouth_mask = value.get().unwrap_or(DEFAULT_MOUTH_MASK),
+            "color-correction" => settings.color_correction = value.get().unwrap_or(DEFAULT_COLOR_CORRECTION),
+            "sharpness" => settings.sharpness = value.get().unwrap_or(DEFAULT_SHARPNESS),
+            other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock();
+        let name = pspec.name();
+        if let Some(value) = settings.runtime.property(name) {
+            return value;
+        }
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
+        match name {
+            "active-provider" => self.active_provider.lock().to_value(),
+            "source" => path(&settings.source),
+            "reference" => path(&settings.reference),
+            "detector-model" => path(&settings.detector_model),
+            "recognition-model" => path(&settings.recognition_model),
+            "landmark-model" => path(&settings.landmark_model),
+            "face-map" => path(&settings.face_map),
+            "reference-distance" => settings.reference_distance.to_value(),
+            "many-faces" => settings.many_faces.to_value(),
+            "target" => settings.target.to_value(),
+            "mask" => settings.mask.to_value(),
+            "opacity" => settings.opacity.to_value(),
+            "mouth-mask" => settings.mouth_mask.to_value(),
+            "color-correction" => settings.color_correction.to_value(),
+            "sharpness" => settings.sharpness.to_value(),
+            _ => pspec.default_value().clone(),
+        }
+    }
+}
+
+impl GstObjectImpl for DlcSwap {}
+
+impl ElementImpl for DlcSwap {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Face swapper (inswapper_128)",
+                "Filter/Effect/Video",
+                "Replaces the faces that an upstream dlcdetect put on the buffer with the face in the \
+                 'source' picture (inswapper_128), in place; pixels outside the faces stay untouched.",
+                "gstdlc developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = raw_caps(&SWAP_FORMATS);
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum IdentityKind {
+    Source,
+    Reference,
+}
+
+impl IdentityKind {
+    fn property(self) -> &'static str {
+        match self {
+            IdentityKind::Source => "source",
+            IdentityKind::Reference => "reference",
+        }
+    }
+}
+
+/// Start-up failures: a model problem or a picture problem, both fatal at start.
+enum StartError {
+    Runtime(RuntimeError),
+    Picture(String),
+}
+
+impl From<RuntimeError> for StartError {
+    fn from(e: RuntimeError) -> Self {
+        StartError::Runtime(e)
+    }
+}
+
+impl DlcSwap {
+    fn post_fallback(&self, model: &ModelSession) {
+        if let Some(reason) = &model.fallback {
+            gst::warning!(CAT, imp = self, "{reason}");
+            gst::element_imp_warning!(self, gst::CoreError::Failed, ["{}", reason]);
+        }
+    }
+
+    /// Embedding of the largest face in `path`, with the picture named in any error.
+    fn picture_identity(models: &Mutex<IdentityModels>, kind: &str, path: &Path) -> Result<Vec<f32>, String> {
+        models.lock().identity_of_image(path).map_err(|reason| format!("{kind} picture '{}': {reason}", path.display()))
+    }
+
+    fn open(&self, settings: &Settings) -> Result<State, StartError> {
+        let options = settings.runtime.session_options();
+        let swapper_path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
+        let swapper = Inswapper::open(&swapper_path, "model-file", &options)?;
+        let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
+        let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
+        let models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
+        let landmarker = match &settings.landmark_model {
+            Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
+            None => None,
+        };
+        self.post_fallback(swapper.model());
+        self.post_fallback(models.detector.model());
+        self.post_fallback(models.recognizer.model());
+        if let Some(l) = &landmarker {
+            self.post_fallback(l.model());
+        }
+        let models = Arc::new(Mutex::new(models));
+        let emap = swapper.emap();
+        let to_latent = |embedding: &[f32], what: &str| {
+            latent(embedding, &emap).map(Arc::from).ok_or_else(|| StartError::Picture(format!("{what}: the identity projection failed")))
+        };
+
+        let mut identities = Identities::default();
+        if let Some(map_path) = &settings.face_map {
+            let text = std::fs::read_to_string(map_path)
+                .map_err(|e| StartError::Picture(format!("face-map '{}' cannot be read: {e}", map_path.display())))?;
+            let base = map_path.parent().unwrap_or(Path::new("."));
+            let entries = parse_face_map(&text, base)
+                .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;
+            for entry in entries {
+                let reference = Self::picture_identity(&models, "face-map reference", &entry.reference).map_err(StartError::Picture)?;
+                let source = Self::picture_identity(&models, "face-map source", &entry.source).map_err(StartError::Picture)?;
+                identities.face_map.push((Arc::from(reference), to_latent(&source, "face-map source")?));
+            }
+        } else {
+            let source = settings.source.as_ref().ok_or_else(|| {
+                StartError::Picture("property 'source' is not set: give the picture whose face to use, e.g. source=face.jpg (or set face-map)".to_string())
+            })?;
+            let embedding = Self::picture_identity(&models, "source", source).map_err(StartError::Picture)?;
+            identities.source = Some(to_latent(&embedding, "source")?);
+            if settings.target == TargetMode::Reference {
+                let reference = settings.reference.as_ref().ok_or_else(|| {
+                    StartError::Picture("target=reference needs the 'reference' property: a picture of the person to replace".to_string())
+                })?;
+                identities.reference = Some(Arc::from(Self::picture_identity(&models, "reference", reference).map_err(StartError::Picture)?));
+            }
+        }
+        *self.identities.lock() = identities;
+
+        let provider = swapper.model().active_provider.nick();
+        gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
+        *self.active_provider.lock() = Some(provider.to_string());
+        Ok(State {
+            swapper,
+            identity_models: models,
+            landmarker,
+            info: None,
+            scratch: Scratch::default(),
+            warned_no_meta: false,
+            warned_no_landmarks: false,
+            failures: WarningLimiter::default(),
+        })
+    }
+
+    /// A `source` or `reference` change: while running, the new picture is processed on a
+    /// worker thread and takes over when ready; the streaming thread never waits for it.
+    fn identity_changed(&self, kind: IdentityKind, path: Option<PathBuf>) {
+        let state = self.state.lock();
+        let Some(state) = state.as_ref() else { return };
+        let models = state.identity_models.clone();
+        let emap = state.swapper.emap();
+        let identities = self.identities.clone();
+        let generation = match kind {
+            IdentityKind::Source => self.source_generation.clone(),
+            IdentityKind::Reference => self.reference_generation.clone(),
+        };
+        let ticket = generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let element = self.obj().downgrade();
+        let Some(path) = path else {
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["'{}' was cleared while playing: keeping the previous face", kind.property()]);
+            return;
+        };
+        std::thread::spawn(move || {
+            let result = Self::picture_identity(&models, kind.property(), &path).and_then(|embedding| match kind {
+                IdentityKind::Source => latent(&embedding, &emap).map(Arc::from).ok_or_else(|| "identity projection failed".to_string()),
+                IdentityKind::Reference => Ok(Arc::from(embedding)),
+            });
+            let Some(element) = element.upgrade() else { return };
+            if generation.load(Ordering::SeqCst) != ticket {
+                return; // A newer picture was asked for meanwhile.
+            }
+            match result {
+                Ok(identity) => {
+                    let mut ids = identities.lock();
+                    match kind {
+                        IdentityKind::Source => ids.source = Some(identity),
+                        IdentityKind::Reference => ids.reference = Some(identity),
+                    }
+                    gst::info!(CAT, obj = element, "now using {} '{}'", kind.property(), path.display());
+                }
+                Err(reason) => {
+                    gst::element_warning!(element, gst::ResourceError::Read, ["{}; keeping the previous face", reason]);
+                }
+            }
+        });
+    }
+
+    fn frame_params(&self) -> FrameParams {
+        let s = self.settings.lock();
+        FrameParams {
+            many_faces: s.many_faces,
+            target: s.target,
+            reference_distance: s.reference_distance as f32,
+            mask: s.mask,
+            opacity: s.opacity as f32,
+            mouth_mask: s.mouth_mask,
+            color_correction: s.color_correction,
+            sharpness: s.sharpness as f32,
+        }
+    }
+
+    /// Pairs of (face index, source latent) to swap on this frame.
+    fn plan(&self, state: &mut State, frame: &FrameView, faces: &[Face], params: &FrameParams) -> Vec<(usize, Arc<[f32]>)> {
+        let (source, reference, face_map) = {
+            let ids = self.identities.lock();
+            (ids.source.clone(), ids.reference.clone(), ids.face_map.clone())
+        };
+        let needs_embeddings = !face_map.is_empty() || params.target == TargetMode::Reference;
+        let mut embeddings: Vec<Option<Arc<[f32]>>> = faces.iter().map(|f| f.embedding.clone()).collect();
+        if needs_embeddings {
+            let mut models = state.identity_models.lock();
+            for (face, slot) in faces.iter().zip(embeddings.iter_mut()) {
+                if slot.is_none() {
+                    *slot = models.recognizer.embed(frame, &face.landmarks).ok().map(Arc::from);
+                }
+            }
+        }
+        if !face_map.is_empty() {
+            let references: Vec<Arc<[f32]>> = face_map.iter().map(|(r, _)| r.clone()).collect();
+            return match_face_map(faces.len(), &references, params.reference_distance, |i| embeddings[i].clone())
+                .into_iter()
+                .map(|(face, entry)| (face, face_map[entry].1.clone()))
+                .collect();
+        }
+        let Some(source) = source else { return Vec::new() };
+        select_targets(faces, params.target, params.many_faces, reference.as_deref(), params.reference_distance, |i| {
+            embeddings[i].clone()
+        })
+        .into_iter()
+        .map(|i| (i, source.clone()))
+        .collect()
+    }
+
+    /// Swaps one face in place.
+    fn swap_face(
+        state: &mut State,
+        frame: &mut FrameViewMut,
+        face: &Face,
+        latent: &[f32],
+        params: &FrameParams,
+    ) -> Result<(), String> {
+        let m = Inswapper::alignment(&face.landmarks).ok_or("degenerate face landmarks")?;
+        let (width, height) = (frame.width, frame.height);
+        let scratch = &mut state.scratch;
+        {
+            let view = frame.as_view();
+            let fake = state.swapper.swap(&view, &m, latent)?;
+            scratch.fake.clone_from(fake);
+        }
+        if params.color_correction {
+            scratch.whole_crop.resize(CROP * CROP, 1.0);
+            color::transfer_color(&mut scratch.fake, &scratch.whole_crop, state.swapper.original_crop());
+        }
+        if params.sharpness > 0.0 {
+            filter::unsharp_mask(&mut scratch.fake, params.sharpness, &mut scratch.sharpen_plane, &mut scratch.sharpen_blur);
+        }
+        let rect = match params.mask {
+            MaskMode::Insightface => paste::insightface_region(&m, CROP, CROP, width, height),
+            MaskMode::Ellipse => paste::crop_region(&m, CROP, CROP, width, height),
+        };
+        if rect.is_empty() {
+            return Ok(());
+        }
+        frame.as_view().read_region(rect, &mut scratch.region);
+        let mouth = if params.mouth_mask > 0 { face.landmarks_106.clone() } else { None };
+        if mouth.is_some() {
+            scratch.original.clone_from(&scratch.region);
+        }
+        let weights = match params.mask {
+            MaskMode::Insightface => paste::paste_back_insightface(
+                &mut scratch.region, rect, width, height, &scratch.fake, &m, params.opacity, &mut scratch.paste,
+            ),
+            MaskMode::Ellipse => paste::paste_back_ellipse(
+                &mut scratch.region, rect, width, height, &scratch.fake, &m, params.opacity, &mut scratch.paste,
+            ),
+        };
+        if let Some(points) = mouth.filter(|p| p.len() >= OUTER_LIP.end) {
+            let lip: Vec<(f32, f32)> = points[OUTER_LIP].iter().map(|p| (p[0], p[1])).collect();
+            let mouth_weights = paste::mouth_mask(&lip, params.mouth_mask as f32, rect, &mut scratch.mouth);
+            for (i, w) in mouth_weights.iter().enumerate() {
+                if *w > 0.0 {
+                    for c in 0..3 {
+                        let (o, s) = (scratch.original.data[i * 3 + c] as f32, scratch.region.data[i * 3 + c] as f32);
+                        scratch.region.data[i * 3 + c] = (w * o + (1.0 - w) * s).round().clamp(0.0, 255.0) as u8;
+                    }
+                }
+            }
+        }
+        frame.write_region(rect, &scratch.region, Some(weights));
+        Ok(())
+    }
+}
+
+impl BaseTransformImpl for DlcSwap {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().clone();
+        let state = self.open(&settings).map_err(|e| match e {
+            StartError::Runtime(e) => {
+                gst::error!(CAT, imp = self, "{e}");
+                e.to_error_message()
+            }
+            StartError::Picture(reason) => {
+                gst::error!(CAT, imp = self, "{reason}");
+                gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
+            }
+        })?;
+        *self.state.lock() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock() = None;
+        *self.identities.lock() = Identities::default();
+        *self.active_provider.lock() = None;
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let params = self.frame_params();
+        let mut guard = self.state.lock();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+
+        let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
+            if !state.warned_no_meta {
+                state.warned_no_meta = true;
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ["buffers arrive without face metadata: put dlcdetect upstream of dlcswap (frames pass unchanged)"]
+                );
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        if faces.is_empty() || params.opacity <= 0.0 {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        if params.mouth_mask > 0 && !state.warned_no_landmarks && faces.iter().all(|f| f.landmarks_106.is_none()) && state.landmarker.is_none() {
+            state.warned_no_landmarks = true;
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ["mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"]
+            );
+        }
+
+        let mut swapped = Vec::new();
+        {
+            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
+                gst::FlowError::Error
+            })?;
+            let mut view = frame_view_mut(&mut frame).map_err(|e| {
+                gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
+                gst::FlowError::Error
+            })?;
+            let mut faces = faces;
+            if params.mouth_mask > 0 {
+                if let Some(landmarker) = state.landmarker.as_mut() {
+                    let frame_read = view.as_view();
+                    for face in faces.iter_mut().filter(|f| f.landmarks_106.is_none()) {
+                        face.landmarks_106 = landmarker.landmarks(&frame_read, &face.bbox).ok().map(Arc::from);
+                    }
+                }
+            }
+            let plan = self.plan(state, &view.as_view(), &faces, &params);
+            for (index, latent) in plan {
+                match Self::swap_face(state, &mut view, &faces[index], &latent, &params) {
+                    Ok(()) => swapped.push(index),
+                    Err(reason) => {
+                        gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
+                        if let Some(suppressed) = state.failures.check(Instant::now()) {
+                            gst::element_imp_warning!(
+                                self,
+                                gst::StreamError::Failed,
+                                ["a face could not be swapped and was left as it is: {} ({} similar warnings suppressed)", reason, suppressed]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        drop(guard);
+        if !swapped.is_empty() {
+            if let Some(mut meta) = buf.meta_mut::<FaceMeta>() {
+                for index in swapped {
+                    if let Some(face) = meta.faces_mut().get_mut(index) {
+                        face.flags.insert(FaceFlags::SWAPPED);
+                    }
+                }
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl VideoFilterImpl for DlcSwap {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        if let Some(state) = self.state.lock().as_mut() {
+            state.info = Some(in_info.clone());
+        }
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+}

@@ -1,0 +1,43 @@
+//! gstdlc: real-time face swapping for GStreamer.
+//!
+//! The plugin `dlc` provides `dlcdetect` (SCRFD face detection and tracking), `dlcswap`
+//! (inswapper_128 identity swap) and `dlcenhance` (GFPGAN-class restoration). Faces travel
+//! between them as [`FaceMeta`] on the buffers; applications can read the same meta through
+//! this crate's rlib.
+#![allow(clippy::non_send_fields_in_send_ty)]
+
+use gst::glib;
+
+mod dlcdetect;
+mod dlcenhance;
+pub mod dlcswap;
+mod video;
+mod warnings;
+pub mod meta;
+pub mod models;
+pub mod runtime;
+pub mod vision;
+
+pub use meta::{EMBEDDING_LEN, Face, FaceFlags, FaceMeta};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    if let Some(dir) = plugin.filename().and_then(|f| f.parent().map(|d| d.to_path_buf())) {
+        runtime::set_plugin_dir(dir);
+    }
+    dlcdetect::register(plugin)?;
+    dlcswap::register(plugin)?;
+    dlcenhance::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    dlc,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,86 @@
+//! Source identities: the embedding of the largest face in an image, as Deep-Live-Cam takes
+//! the source face (detector + ArcFace on a still picture).
+
+use std::path::Path;
+
+use crate::runtime::{RuntimeError, SessionOptions};
+use crate::vision::{FrameView, RgbImage};
+
+use super::arcface::ArcFace;
+use super::scrfd::ScrfdDetector;
+
+/// Detection settings for still source pictures (the reference's defaults).
+const DET_SIZE: usize = 640;
+const THRESHOLD: f32 = 0.5;
+const NMS_THRESHOLD: f32 = 0.4;
+
+/// Decodes a PNG or JPEG file into packed RGB, with an error that says what was wrong.
+pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| format!("cannot open '{}': {e}", path.display()))?
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    let decoded = reader
+        .decode()
+        .map_err(|e| format!("'{}' is not a readable PNG or JPEG image: {e}", path.display()))?
+        .to_rgb8();
+    let (w, h) = (decoded.width() as usize, decoded.height() as usize);
+    RgbImage::from_raw(w, h, decoded.into_raw()).ok_or_else(|| format!("'{}' decoded to an inconsistent size", path.display()))
+}
+
+/// The detector and recogniser that turn pictures into identities.
+pub struct IdentityModels {
+    pub detector: ScrfdDetector,
+    pub recognizer: ArcFace,
+}
+
+impl IdentityModels {
+    pub fn open(detector: &Path, recognizer: &Path, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        Ok(IdentityModels {
+            detector: ScrfdDetector::open(detector, "detector-model", options)?,
+            recognizer: ArcFace::open(recognizer, "recognition-model", options)?,
+        })
+    }
+
+    /// The normalised embedding of the largest face in the picture at `path`.
+    pub fn identity_of_image(&mut self, path: &Path) -> Result<Vec<f32>, String> {
+        let image = load_rgb_image(path)?;
+        let view = FrameView::from_rgb(&image);
+        let faces = self.detector.detect(&view, DET_SIZE, THRESHOLD, NMS_THRESHOLD)?;
+        let largest = faces
+            .iter()
+            .filter(|f| f.kps.is_some())
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .ok_or_else(|| format!("no face found in '{}'", path.display()))?;
+        let kps = largest.kps.ok_or("the detector gives no keypoints")?;
+        self.recognizer.embed(&view, &kps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_errors_name_the_file_and_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.png");
+        assert!(load_rgb_image(&missing).unwrap_err().contains("cannot open"));
+        let text = dir.path().join("notes.jpg");
+        std::fs::write(&text, "not a picture").unwrap();
+        let err = load_rgb_image(&text).unwrap_err();
+        assert!(err.contains("notes.jpg") && err.contains("not a readable PNG or JPEG"), "{err}");
+    }
+
+    #[test]
+    fn png_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.png");
+        let mut img = image::RgbImage::new(3, 2);
+        img.put_pixel(2, 1, image::Rgb([10, 20, 30]));
+        img.save(&path).unwrap();
+        let loaded = load_rgb_image(&path).unwrap();
+        assert_eq!((loaded.width, loaded.height), (3, 2));
+        assert_eq!(loaded.pixel(2, 1), [10, 20, 30]);
+    }
+}

@@ -1,0 +1,281 @@
+//! SCRFD face detection (`det_10g.onnx` and its family), as InsightFace's `SCRFD.detect` does it:
+//! letterbox at the top-left, RGB `(x − 127.5) / 128`, per-stride anchor decode, score
+//! threshold, NMS with the "+1" area convention, coordinates back in frame pixels.
+
+use std::path::Path;
+
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
+use crate::vision::FrameView;
+use crate::vision::letterbox::letterbox_blob;
+
+use super::{input_tensor, output_values};
+
+/// A face as the detector reports it, in frame pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// `[x1, y1, x2, y2]`.
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// Five keypoints (eyes, nose, mouth corners), absent for models without a keypoint head.
+    pub kps: Option<[[f32; 2]; 5]>,
+}
+
+impl Detection {
+    pub fn area(&self) -> f32 {
+        (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)
+    }
+}
+
+/// How a particular SCRFD export lays out its heads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrfdLayout {
+    pub strides: Vec<usize>,
+    pub anchors_per_location: usize,
+    pub has_keypoints: bool,
+    /// `(width, height)` when the export has a fixed input size.
+    pub fixed_input: Option<(usize, usize)>,
+}
+
+/// The contract, worded for error messages.
+pub const CONTRACT: &str = "an SCRFD face detector (det_10g.onnx family): one float32 input \
+    [1,3,H,W] and 6, 9, 10 or 15 float32 outputs (scores [N,1], boxes [N,4], keypoints [N,10] per \
+    stride, optionally with a leading batch dimension)";
+
+/// Checks a model's inputs and outputs against the SCRFD contract.
+pub fn layout_of(io: &ModelIo) -> Result<ScrfdLayout, String> {
+    let expected = || CONTRACT.to_string();
+    let [input] = io.inputs.as_slice() else { return Err(expected()) };
+    if !input.is_float() || input.shape.len() != 4 || !input.dim_accepts(1, 3) || !input.dim_accepts(0, 1) {
+        return Err(expected());
+    }
+    let (strides, anchors_per_location, has_keypoints) = match io.outputs.len() {
+        6 => (vec![8, 16, 32], 2, false),
+        9 => (vec![8, 16, 32], 2, true),
+        10 => (vec![8, 16, 32, 64, 128], 1, false),
+        15 => (vec![8, 16, 32, 64, 128], 1, true),
+        _ => return Err(expected()),
+    };
+    let heads = if has_keypoints { 3 } else { 2 };
+    let widths = [1i64, 4, 10];
+    for (i, output) in io.outputs.iter().enumerate() {
+        let width = widths[i / strides.len()];
+        let rank_ok = matches!(output.shape.len(), 2 | 3);
+        if !output.is_float() || !rank_ok || !output.dim_accepts(output.shape.len() - 1, width) || i / strides.len() >= heads {
+            return Err(expected());
+        }
+    }
+    let fixed_input = match (input.shape[3], input.shape[2]) {
+        (w, h) if w > 0 && h > 0 => Some((w as usize, h as usize)),
+        _ => None,
+    };
+    Ok(ScrfdLayout { strides, anchors_per_location, has_keypoints, fixed_input })
+}
+
+/// Decodes raw head outputs (in model output order, any batch dim flattened away) for an input
+/// of `input_w × input_h`, keeping scores `>= threshold`, scaled back by `det_scale`.
+pub fn decode(
+    outputs: &[&[f32]],
+    layout: &ScrfdLayout,
+    input_w: usize,
+    input_h: usize,
+    det_scale: f32,
+    threshold: f32,
+) -> Result<Vec<Detection>, String> {
+    let n_strides = layout.strides.len();
+    let mut detections = Vec::new();
+    for (idx, &stride) in layout.strides.iter().enumerate() {
+        let (grid_w, grid_h) = (input_w / stride, input_h / stride);
+        let count = grid_w * grid_h * layout.anchors_per_location;
+        let scores = outputs[idx];
+        let boxes = outputs[idx + n_strides];
+        let kps = layout.has_keypoints.then(|| outputs[idx + 2 * n_strides]);
+        if scores.len() != count || boxes.len() != count * 4 || kps.is_some_and(|k| k.len() != count * 10) {
+            return Err(format!(
+                "stride {stride} heads hold {} scores / {} box values, expected {count} / {} for a {input_w}x{input_h} input",
+                scores.len(),
+                boxes.len(),
+                count * 4
+            ));
+        }
+        let s = stride as f32;
+        for (i, &score) in scores.iter().enumerate() {
+            if score < threshold {
+                continue;
+            }
+            let location = i / layout.anchors_per_location;
+            let (cx, cy) = ((location % grid_w) as f32 * s, (location / grid_w) as f32 * s);
+            let d = &boxes[i * 4..i * 4 + 4];
+            let bbox = [
+                (cx - d[0] * s) / det_scale,
+                (cy - d[1] * s) / det_scale,
+                (cx + d[2] * s) / det_scale,
+                (cy + d[3] * s) / det_scale,
+            ];
+            let kps = kps.map(|k| {
+                let k = &k[i * 10..i * 10 + 10];
+                std::array::from_fn(|p| [(cx + k[2 * p] * s) / det_scale, (cy + k[2 * p + 1] * s) / det_scale])
+            });
+            detections.push(Detection { bbox, score, kps });
+        }
+    }
+    Ok(detections)
+}
+
+/// Non-maximum suppression as InsightFace does it: highest score first, areas with the "+1"
+/// pixel convention, drop any box whose IoU with a kept one exceeds `iou_threshold`.
+pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    // A stable sort keeps the model's order among equal scores, as NumPy's argsort does.
+    detections.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let mut kept: Vec<Detection> = Vec::new();
+    'candidates: for det in detections {
+        for k in &kept {
+            let w = (det.bbox[2].min(k.bbox[2]) - det.bbox[0].max(k.bbox[0]) + 1.0).max(0.0);
+            let h = (det.bbox[3].min(k.bbox[3]) - det.bbox[1].max(k.bbox[1]) + 1.0).max(0.0);
+            let inter = w * h;
+            if inter / (area(&k.bbox) + area(&det.bbox) - inter) > iou_threshold {
+                continue 'candidates;
+            }
+        }
+        kept.push(det);
+    }
+    kept
+}
+
+/// A loaded SCRFD model with its reusable input buffer.
+pub struct ScrfdDetector {
+    model: ModelSession,
+    layout: ScrfdLayout,
+    blob: Vec<f32>,
+}
+
+impl ScrfdDetector {
+    pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        let model = ModelSession::open(path, property, options, |io| layout_of(io).map(|_| ()))?;
+        let layout = layout_of(&model.io).map_err(|expected| RuntimeError::WrongKind {
+            path: path.to_path_buf(),
+            expected,
+            found: model.io.to_string(),
+        })?;
+        Ok(ScrfdDetector { model, layout, blob: Vec::new() })
+    }
+
+    pub fn model(&self) -> &ModelSession {
+        &self.model
+    }
+
+    /// The network input size for `det_size`: the export's own size when it is fixed, otherwise
+    /// `det_size` rounded down to the largest stride so that every head grid is whole.
+    pub fn input_size(&self, det_size: usize) -> (usize, usize) {
+        if let Some(fixed) = self.layout.fixed_input {
+            return fixed;
+        }
+        let step = self.layout.strides.iter().copied().max().unwrap_or(32);
+        let size = (det_size / step).max(1) * step;
+        (size, size)
+    }
+
+    /// Detects faces in `frame`; results sorted by score, after NMS.
+    pub fn detect(
+        &mut self,
+        frame: &FrameView,
+        det_size: usize,
+        threshold: f32,
+        nms_threshold: f32,
+    ) -> Result<Vec<Detection>, String> {
+        let (w, h) = self.input_size(det_size);
+        self.blob.resize(3 * w * h, 0.0);
+        let det_scale = letterbox_blob(frame, w, h, &mut self.blob);
+        let input = input_tensor(&[1, 3, h, w], &self.blob)?;
+        let outputs = self.model.session.run(ort::inputs![input]).map_err(|e| format!("inference failed: {e}"))?;
+        let values = (0..outputs.len()).map(|i| output_values(&outputs[i])).collect::<Result<Vec<_>, _>>()?;
+        let slices: Vec<&[f32]> = values.iter().map(|v| v.as_ref()).collect();
+        let detections = decode(&slices, &self.layout, w, h, det_scale, threshold)?;
+        Ok(nms(detections, nms_threshold))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::TensorSpec;
+    use ort::value::TensorElementType::Float32;
+
+    fn spec(shape: &[i64]) -> TensorSpec {
+        TensorSpec { name: "t".into(), element: Some(Float32), shape: shape.to_vec() }
+    }
+
+    fn scrfd_io(batched: bool, kps: bool) -> ModelIo {
+        let mut outputs = Vec::new();
+        let widths: &[i64] = if kps { &[1, 4, 10] } else { &[1, 4] };
+        for &w in widths {
+            for _ in 0..3 {
+                outputs.push(if batched { spec(&[1, -1, w]) } else { spec(&[-1, w]) });
+            }
+        }
+        ModelIo { inputs: vec![spec(&[1, 3, -1, -1])], outputs }
+    }
+
+    #[test]
+    fn recognises_scrfd_layouts() {
+        let layout = layout_of(&scrfd_io(false, true)).unwrap();
+        assert_eq!(layout.strides, vec![8, 16, 32]);
+        assert!(layout.has_keypoints && layout.fixed_input.is_none());
+        assert!(!layout_of(&scrfd_io(true, false)).unwrap().has_keypoints);
+
+        let enhancer = ModelIo { inputs: vec![spec(&[1, 3, 512, 512])], outputs: vec![spec(&[1, 3, 512, 512])] };
+        assert!(layout_of(&enhancer).unwrap_err().contains("SCRFD"));
+    }
+
+    /// One stride-8 anchor fires on a 16×16 input: expected box and keypoints worked out by hand.
+    #[test]
+    fn decodes_one_anchor_by_hand() {
+        let layout = ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: true, fixed_input: None };
+        // Grids: 2×2 (8 anchors), 1×1 (2), 0×0 (0) for a 16×16 input (32 > 16).
+        let mut s8 = vec![0.0f32; 8];
+        // Anchor 5 = location 2 (x 0, y 1), second anchor: centre (0, 8).
+        s8[5] = 0.9;
+        let mut b8 = vec![0.0f32; 32];
+        b8[20..24].copy_from_slice(&[0.5, 0.25, 1.0, 2.0]);
+        let mut k8 = vec![0.0f32; 80];
+        k8[50..60].copy_from_slice(&[0.0, 0.0, 1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 1.0, 1.0]);
+        let (s16, b16, k16) = (vec![0.1f32; 2], vec![0.0f32; 8], vec![0.0f32; 20]);
+        let empty: Vec<f32> = Vec::new();
+        let outputs: Vec<&[f32]> = vec![&s8, &s16, &empty, &b8, &b16, &empty, &k8, &k16, &empty];
+        let dets = decode(&outputs, &layout, 16, 16, 0.5, 0.5).unwrap();
+        assert_eq!(dets.len(), 1);
+        // x1 = (0 − 0.5·8)/0.5 = −8, y1 = (8 − 0.25·8)/0.5 = 12, x2 = (0 + 8)/0.5 = 16, y2 = (8 + 16)/0.5 = 48.
+        assert_eq!(dets[0].bbox, [-8.0, 12.0, 16.0, 48.0]);
+        let kps = dets[0].kps.unwrap();
+        assert_eq!(kps[0], [0.0, 16.0]);
+        assert_eq!(kps[1], [16.0, 16.0]);
+        assert_eq!(kps[2], [8.0, 24.0]);
+        assert_eq!(kps[4], [16.0, 32.0]);
+    }
+
+    #[test]
+    fn decode_rejects_wrong_head_sizes() {
+        let layout = ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: false, fixed_input: None };
+        let short = vec![0.0f32; 3];
+        let outputs: Vec<&[f32]> = vec![&short; 6];
+        assert!(decode(&outputs, &layout, 64, 64, 1.0, 0.5).unwrap_err().contains("stride 8"));
+    }
+
+    fn det(bbox: [f32; 4], score: f32) -> Detection {
+        Detection { bbox, score, kps: None }
+    }
+
+    #[test]
+    fn nms_uses_plus_one_areas() {
+        // Boxes 0..9 and 3..12 (10 px wide with +1): overlap 7·10 = 70, union 100 + 100 − 70 = 130,
+        // IoU 0.538 > 0.4 → suppressed. Boxes 0..9 and 6..15: overlap 40, IoU 40/160 = 0.25 → kept.
+        let kept = nms(vec![det([3.0, 0.0, 12.0, 9.0], 0.8), det([0.0, 0.0, 9.0, 9.0], 0.9)], 0.4);
+        assert_eq!(kept, vec![det([0.0, 0.0, 9.0, 9.0], 0.9)]);
+        let kept = nms(vec![det([0.0, 0.0, 9.0, 9.0], 0.9), det([6.0, 0.0, 15.0, 9.0], 0.8)], 0.4);
+        assert_eq!(kept.len(), 2);
+        // IoU exactly at the threshold is kept (InsightFace drops only `> thresh`): boxes 0..9 and
+        // 0..3 (4×10 = 40 with +1) give IoU 40/100 = 0.4.
+        let kept = nms(vec![det([0.0, 0.0, 9.0, 9.0], 0.9), det([0.0, 0.0, 3.0, 9.0], 0.8)], 0.4);
+        assert_eq!(kept.len(), 2);
+    }
+}

@@ -1,0 +1,81 @@
+//! Finding libonnxruntime and creating the process's single ONNX Runtime environment.
+//!
+//! ONNX Runtime allows one environment per process, ever, and every `ort` call before a
+//! successful load would panic inside `ort`; so all access goes through [`environment`], which
+//! loads once and hands out the shared environment, or an error listing what was tried. A failed
+//! attempt is not cached: fixing `ORT_DYLIB_PATH` and restarting the pipeline works.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use super::RuntimeError;
+
+/// Directory of the loaded plugin file, recorded at plugin load so that a library installed
+/// beside the plugin can be found.
+static PLUGIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+static ENVIRONMENT: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
+
+/// Records where the plugin file lives (called from `plugin_init`).
+pub(crate) fn set_plugin_dir(dir: PathBuf) {
+    let _ = PLUGIN_DIR.set(dir);
+}
+
+/// The candidates in the documented order: `ORT_DYLIB_PATH`, files beside the plugin, then the
+/// dynamic loader's search path.
+pub fn library_search_order() -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        candidates.push(PathBuf::from(path));
+    }
+    if let Some(dir) = PLUGIN_DIR.get() {
+        candidates.push(dir.join("libonnxruntime.so"));
+        candidates.push(dir.join("libonnxruntime.so.1"));
+        // Wheels ship a versioned file only (libonnxruntime.so.1.31.1): accept any such one.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            let mut versioned: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
+                })
+                .collect();
+            versioned.sort();
+            candidates.extend(versioned.into_iter().rev());
+        }
+    }
+    // A bare name makes dlopen search LD_LIBRARY_PATH, the ld.so cache and the default paths.
+    candidates.push(PathBuf::from("libonnxruntime.so.1"));
+    candidates
+}
+
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+pub fn environment() -> Result<ort::environment::Environment, RuntimeError> {
+    let mut slot = ENVIRONMENT.lock();
+    if let Some(env) = slot.as_ref() {
+        return Ok(env.clone());
+    }
+    let mut tried = Vec::new();
+    for candidate in library_search_order() {
+        let shown = candidate.display().to_string();
+        // A path that names a missing file would only give dlopen's vaguer message.
+        if candidate.components().count() > 1 && !candidate.exists() {
+            tried.push((shown, "no such file".to_string()));
+            continue;
+        }
+        match ort::init_from(&candidate) {
+            Ok(builder) => match builder.with_name("gstdlc").build() {
+                Ok(env) => {
+                    *slot = Some(env.clone());
+                    return Ok(env);
+                }
+                Err(e) => tried.push((shown, e.to_string())),
+            },
+            Err(e) => tried.push((shown, e.to_string())),
+        }
+    }
+    Err(RuntimeError::LibraryNotFound { tried })
+}

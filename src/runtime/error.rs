@@ -1,0 +1,73 @@
+//! The failures a user can act on, each with a message that names the cause.
+
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub enum RuntimeError {
+    /// No ONNX Runtime library could be loaded; `tried` pairs each candidate with its failure.
+    LibraryNotFound { tried: Vec<(String, String)> },
+    /// A model file that does not exist (or no model directory holds it).
+    ModelMissing { path: PathBuf, property: &'static str },
+    /// A file that exists but ONNX Runtime cannot load as a model.
+    ModelUnreadable { path: PathBuf, reason: String },
+    /// A valid model of the wrong kind, e.g. a face enhancer given to the detector.
+    WrongKind { path: PathBuf, expected: String, found: String },
+    /// Anything else ONNX Runtime reported while building or running a session.
+    Session { path: PathBuf, reason: String },
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::LibraryNotFound { tried } => {
+                write!(
+                    f,
+                    "ONNX Runtime library not found. Set ORT_DYLIB_PATH to the full path of \
+                     libonnxruntime.so.1.x, or install it beside the plugin or on the loader path. \
+                     Get it with `pip install onnxruntime` (CPU) or `pip install onnxruntime-gpu` \
+                     (CUDA); the wheel keeps the file at onnxruntime/capi/libonnxruntime.so.1.x in \
+                     site-packages. Tried:"
+                )?;
+                for (candidate, reason) in tried {
+                    write!(f, " [{candidate}: {reason}]")?;
+                }
+                Ok(())
+            }
+            RuntimeError::ModelMissing { path, property } => write!(
+                f,
+                "model file '{}' does not exist: set the '{property}' property to an existing \
+                 .onnx file or place the file there (see models/README.md, `models/fetch`)",
+                path.display()
+            ),
+            RuntimeError::ModelUnreadable { path, reason } => {
+                write!(f, "model file '{}' could not be loaded as an ONNX model: {reason}", path.display())
+            }
+            RuntimeError::WrongKind { path, expected, found } => write!(
+                f,
+                "model file '{}' is not the kind of model this element needs: expected {expected}; \
+                 found {found}",
+                path.display()
+            ),
+            RuntimeError::Session { path, reason } => {
+                write!(f, "ONNX Runtime failed on model '{}': {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+impl RuntimeError {
+    /// The error as a GStreamer error message, in the domain a user would look for.
+    pub fn to_error_message(&self) -> gst::ErrorMessage {
+        let text = self.to_string();
+        match self {
+            RuntimeError::LibraryNotFound { .. } => gst::error_msg!(gst::LibraryError::Init, ["{}", text]),
+            RuntimeError::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ["{}", text]),
+            RuntimeError::ModelUnreadable { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ["{}", text]),
+            RuntimeError::WrongKind { .. } => gst::error_msg!(gst::ResourceError::Settings, ["{}", text]),
+            RuntimeError::Session { .. } => gst::error_msg!(gst::ResourceError::Failed, ["{}", text]),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Everything about ONNX Runtime in one place: finding and loading the library (one environment
+//! per process), choosing execution providers with an honest report of what actually runs, the
+//! model directory, and checking a model file against the contract its element expects.
+//!
+//! The elements never touch `ort` set-up directly: they describe what they want in
+//! [`SessionOptions`] and get back a [`ModelSession`] or a [`RuntimeError`] whose text names the
+//! file, the variable or the provider at fault.
+
+mod environment;
+mod error;
+mod model;
+mod onnx_graph;
+mod provider;
+mod settings;
+
+pub use environment::{environment, library_search_order};
+pub(crate) use environment::set_plugin_dir;
+pub use error::RuntimeError;
+pub use model::{ModelIo, ModelSession, SessionOptions, TensorSpec, default_models_dir, resolve_model_path};
+pub use onnx_graph::{GraphSummary, read_graph_summary};
+pub use provider::ExecutionProvider;
+pub use settings::RuntimeSettings;

@@ -1,0 +1,184 @@
+//! Opening a model file as an ONNX Runtime session with the chosen provider, and describing its
+//! inputs and outputs so that each model family can check its contract.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{TensorElementType, ValueType};
+
+use super::{ExecutionProvider, RuntimeError, environment};
+
+/// What an element asks of ONNX Runtime for one model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    pub provider: ExecutionProvider,
+    pub gpu_id: u32,
+}
+
+/// One input or output of a model: name, element type and shape (`-1` = dynamic).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub element: Option<TensorElementType>,
+    pub shape: Vec<i64>,
+}
+
+impl TensorSpec {
+    pub fn is_float(&self) -> bool {
+        matches!(self.element, Some(TensorElementType::Float32 | TensorElementType::Float16))
+    }
+
+    /// Whether dimension `i` is `value` or dynamic.
+    pub fn dim_accepts(&self, i: usize, value: i64) -> bool {
+        self.shape.get(i).is_some_and(|&d| d < 0 || d == value)
+    }
+}
+
+impl fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ty = match self.element {
+            Some(TensorElementType::Float32) => "float32".to_string(),
+            Some(TensorElementType::Float16) => "float16".to_string(),
+            Some(TensorElementType::Float64) => "float64".to_string(),
+            Some(other) => format!("{other:?}").to_lowercase(),
+            None => "non-tensor".to_string(),
+        };
+        let dims: Vec<String> =
+            self.shape.iter().map(|d| if *d < 0 { "?".to_string() } else { d.to_string() }).collect();
+        write!(f, "'{}' {ty} [{}]", self.name, dims.join(","))
+    }
+}
+
+/// A model's inputs and outputs, as ONNX Runtime reports them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelIo {
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+impl fmt::Display for ModelIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |specs: &[TensorSpec]| specs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+        write!(f, "inputs {}; outputs {}", list(&self.inputs), list(&self.outputs))
+    }
+}
+
+impl ModelIo {
+    fn of(session: &Session) -> ModelIo {
+        let spec = |name: &str, ty: &ValueType| match ty {
+            ValueType::Tensor { ty, shape, .. } => {
+                TensorSpec { name: name.to_string(), element: Some(*ty), shape: shape.to_vec() }
+            }
+            _ => TensorSpec { name: name.to_string(), element: None, shape: Vec::new() },
+        };
+        ModelIo {
+            inputs: session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
+            outputs: session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
+        }
+    }
+}
+
+/// A loaded model: its session, where it came from, and which provider really runs it.
+pub struct ModelSession {
+    pub session: Session,
+    pub path: PathBuf,
+    pub io: ModelIo,
+    pub active_provider: ExecutionProvider,
+    /// Why the provider asked for is not the one running, when that happened. The element posts
+    /// it as a warning: a silent CPU fallback is what users of the Python tool complain about.
+    pub fallback: Option<String>,
+}
+
+impl ModelSession {
+    /// Loads `path` with `options`, then lets `check` judge the model's inputs and outputs
+    /// (`Err(expected)` describes the contract that was not met).
+    pub fn open(
+        path: &Path,
+        property: &'static str,
+        options: &SessionOptions,
+        check: impl FnOnce(&ModelIo) -> Result<(), String>,
+    ) -> Result<ModelSession, RuntimeError> {
+        if !path.is_file() {
+            return Err(RuntimeError::ModelMissing { path: path.to_path_buf(), property });
+        }
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() });
+        }
+        let env = environment()?;
+        let session_error = |e: ort::Error| RuntimeError::Session { path: path.to_path_buf(), reason: e.to_string() };
+
+        let mut failures = Vec::new();
+        for provider in options.provider.candidates() {
+            // `auto` quietly passes over providers this ONNX Runtime build lacks; an explicit
+            // choice is reported even then.
+            if options.provider == ExecutionProvider::Auto && !provider.compiled_in() {
+                continue;
+            }
+            let Some(dispatch) = provider.dispatch(options.gpu_id) else { continue };
+            let mut builder = Session::builder(&env).map_err(session_error)?;
+            if let Err(e) = dispatch.register(&mut builder) {
+                failures.push(format!("{}: {e}", provider.nick()));
+                continue;
+            }
+            match builder.commit_from_file(path) {
+                Ok(session) => return Self::checked(session, path, provider, None, check),
+                // A provider can register and still fail on this model (missing cuDNN, an
+                // unsupported operator): the CPU may still run it.
+                Err(e) => failures.push(format!("{}: {e}", provider.nick())),
+            }
+        }
+
+        let session = Session::builder(&env)
+            .map_err(session_error)?
+            .commit_from_file(path)
+            .map_err(|e| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+        let fallback = (!failures.is_empty()).then(|| {
+            format!(
+                "execution provider '{}' could not be used for '{}', running on the CPU instead: {}",
+                options.provider.nick(),
+                path.display(),
+                failures.join("; ")
+            )
+        });
+        Self::checked(session, path, ExecutionProvider::Cpu, fallback, check)
+    }
+
+    fn checked(
+        session: Session,
+        path: &Path,
+        active_provider: ExecutionProvider,
+        fallback: Option<String>,
+        check: impl FnOnce(&ModelIo) -> Result<(), String>,
+    ) -> Result<ModelSession, RuntimeError> {
+        let io = ModelIo::of(&session);
+        check(&io).map_err(|expected| RuntimeError::WrongKind {
+            path: path.to_path_buf(),
+            expected,
+            found: io.to_string(),
+        })?;
+        Ok(ModelSession { session, path: path.to_path_buf(), io, active_provider, fallback })
+    }
+}
+
+/// The directory model files are looked up in when no path is given: `$DLC_MODELS_DIR`, else
+/// `$XDG_DATA_HOME/gstdlc/models`, else `~/.local/share/gstdlc/models`.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DLC_MODELS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data_home.join("gstdlc").join("models")
+}
+
+/// The file a model property means: the path given, else `default_name` in the model directory.
+pub fn resolve_model_path(given: Option<&Path>, default_name: &str) -> PathBuf {
+    match given {
+        Some(path) => path.to_path_buf(),
+        None => default_models_dir().join(default_name),
+    }
+}

@@ -1,0 +1,164 @@
+//! Reads the few graph facts ONNX Runtime does not expose: the last initializer (inswapper's
+//! `emap`) and the names of the first nodes (how InsightFace tells whether an ArcFace model
+//! normalises its input itself). Only the protobuf fields needed are declared; `prost` skips the
+//! rest, and tensor bytes are sliced from the file buffer without copying.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use prost::Message;
+
+/// ONNX `TensorProto.DataType` values this reader converts.
+const DATA_TYPE_FLOAT: i32 = 1;
+const DATA_TYPE_FLOAT16: i32 = 10;
+/// `TensorProto.DataLocation.EXTERNAL`: the values live in a side file.
+const DATA_LOCATION_EXTERNAL: i32 = 1;
+
+#[derive(Clone, PartialEq, Message)]
+struct ModelProto {
+    #[prost(message, optional, tag = "7")]
+    graph: Option<GraphProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct GraphProto {
+    #[prost(message, repeated, tag = "1")]
+    node: Vec<NodeProto>,
+    #[prost(message, repeated, tag = "5")]
+    initializer: Vec<TensorProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct NodeProto {
+    #[prost(string, tag = "3")]
+    name: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorProto {
+    #[prost(int64, repeated, tag = "1")]
+    dims: Vec<i64>,
+    #[prost(int32, tag = "2")]
+    data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    float_data: Vec<f32>,
+    #[prost(string, tag = "8")]
+    name: String,
+    #[prost(bytes = "bytes", tag = "9")]
+    raw_data: Bytes,
+    #[prost(int32, tag = "14")]
+    data_location: i32,
+}
+
+/// What the elements need to know of a graph beyond its inputs and outputs.
+#[derive(Debug, Clone, Default)]
+pub struct GraphSummary {
+    /// Names of the first eight nodes (InsightFace looks no further).
+    pub first_node_names: Vec<String>,
+    /// The last initializer as float32 values with its name and dims, when it is a float tensor.
+    pub last_initializer: Option<(String, Vec<i64>, Vec<f32>)>,
+}
+
+/// Parses `path` as an ONNX model and summarises its graph.
+pub fn read_graph_summary(path: &Path) -> Result<GraphSummary, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let model = ModelProto::decode(Bytes::from(bytes)).map_err(|e| format!("not an ONNX protobuf: {e}"))?;
+    let graph = model.graph.ok_or_else(|| "the model has no graph".to_string())?;
+    let first_node_names = graph.node.iter().take(8).map(|n| n.name.clone()).collect();
+    let last_initializer = match graph.initializer.last() {
+        Some(t) => Some((t.name.clone(), t.dims.clone(), tensor_values(t)?)),
+        None => None,
+    };
+    Ok(GraphSummary { first_node_names, last_initializer })
+}
+
+fn tensor_values(t: &TensorProto) -> Result<Vec<f32>, String> {
+    if t.data_location == DATA_LOCATION_EXTERNAL {
+        return Err(format!("initializer '{}' is stored in an external data file, which is not supported", t.name));
+    }
+    let count: i64 = t.dims.iter().product();
+    let values: Vec<f32> = match t.data_type {
+        DATA_TYPE_FLOAT if !t.raw_data.is_empty() => t
+            .raw_data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        DATA_TYPE_FLOAT => t.float_data.clone(),
+        DATA_TYPE_FLOAT16 => t
+            .raw_data
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        other => return Err(format!("initializer '{}' has data type {other}, expected float32 or float16", t.name)),
+    };
+    if values.len() as i64 != count {
+        return Err(format!(
+            "initializer '{}' holds {} values but its dims {:?} need {count}",
+            t.name,
+            values.len(),
+            t.dims
+        ));
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded_model(initializers: Vec<TensorProto>) -> Vec<u8> {
+        let graph = GraphProto {
+            node: vec![NodeProto { name: "Sub_0".into() }, NodeProto { name: "Mul_1".into() }],
+            initializer: initializers,
+        };
+        ModelProto { graph: Some(graph) }.encode_to_vec()
+    }
+
+    fn tensor(name: &str, dims: Vec<i64>, data_type: i32, raw: Vec<u8>) -> TensorProto {
+        TensorProto {
+            dims,
+            data_type,
+            float_data: Vec::new(),
+            name: name.into(),
+            raw_data: Bytes::from(raw),
+            data_location: 0,
+        }
+    }
+
+    #[test]
+    fn reads_last_initializer_and_node_names() {
+        let first = tensor("w", vec![1], DATA_TYPE_FLOAT, 7.0f32.to_le_bytes().to_vec());
+        let raw: Vec<u8> = [1.5f32, -2.0, 0.25, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let last = tensor("emap", vec![2, 2], DATA_TYPE_FLOAT, raw);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.onnx");
+        std::fs::write(&path, encoded_model(vec![first, last])).unwrap();
+
+        let summary = read_graph_summary(&path).unwrap();
+        assert_eq!(summary.first_node_names, vec!["Sub_0", "Mul_1"]);
+        let (name, dims, values) = summary.last_initializer.unwrap();
+        assert_eq!((name.as_str(), dims), ("emap", vec![2, 2]));
+        assert_eq!(values, vec![1.5, -2.0, 0.25, 4.0]);
+    }
+
+    #[test]
+    fn converts_float16_and_rejects_wrong_sizes() {
+        let raw: Vec<u8> = [1.0f32, 0.5].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.onnx");
+        std::fs::write(&path, encoded_model(vec![tensor("h", vec![2], DATA_TYPE_FLOAT16, raw)])).unwrap();
+        assert_eq!(read_graph_summary(&path).unwrap().last_initializer.unwrap().2, vec![1.0, 0.5]);
+
+        std::fs::write(&path, encoded_model(vec![tensor("bad", vec![3], DATA_TYPE_FLOAT, vec![0; 8])])).unwrap();
+        let err = read_graph_summary(&path).unwrap_err();
+        assert!(err.contains("'bad' holds 2 values"), "{err}");
+    }
+
+    #[test]
+    fn text_file_is_not_a_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.onnx");
+        std::fs::write(&path, "this is not an ONNX model").unwrap();
+        assert!(read_graph_summary(&path).unwrap_err().contains("not an ONNX protobuf"));
+    }
+}

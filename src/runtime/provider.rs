@@ -1,0 +1,98 @@
+//! Execution-provider choice, shared by the three elements' `execution-provider` property.
+
+use gst::glib;
+use ort::ep::{self, ExecutionProvider as _, ExecutionProviderDispatch};
+
+/// What the user asks for. `Auto` takes the first accelerator that registers, then the CPU.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstDlcExecutionProvider")]
+pub enum ExecutionProvider {
+    #[default]
+    #[enum_value(name = "Auto: the first of CUDA, CoreML, DirectML, ROCm, OpenVINO that registers, else CPU", nick = "auto")]
+    Auto,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu,
+    #[enum_value(name = "NVIDIA CUDA (onnxruntime-gpu)", nick = "cuda")]
+    Cuda,
+    #[enum_value(name = "NVIDIA TensorRT", nick = "tensorrt")]
+    TensorRt,
+    #[enum_value(name = "AMD ROCm", nick = "rocm")]
+    Rocm,
+    #[enum_value(name = "AMD MIGraphX", nick = "migraphx")]
+    MigraphX,
+    #[enum_value(name = "DirectML (Windows)", nick = "directml")]
+    DirectMl,
+    #[enum_value(name = "Apple CoreML", nick = "coreml")]
+    CoreMl,
+    #[enum_value(name = "Intel OpenVINO", nick = "openvino")]
+    OpenVino,
+}
+
+/// The order `auto` tries accelerators in (the CPU comes last, implicitly).
+const AUTO_ORDER: [ExecutionProvider; 5] = [
+    ExecutionProvider::Cuda,
+    ExecutionProvider::CoreMl,
+    ExecutionProvider::DirectMl,
+    ExecutionProvider::Rocm,
+    ExecutionProvider::OpenVino,
+];
+
+impl ExecutionProvider {
+    /// The property nick, also what `active-provider` reports.
+    pub fn nick(self) -> &'static str {
+        match self {
+            ExecutionProvider::Auto => "auto",
+            ExecutionProvider::Cpu => "cpu",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::TensorRt => "tensorrt",
+            ExecutionProvider::Rocm => "rocm",
+            ExecutionProvider::MigraphX => "migraphx",
+            ExecutionProvider::DirectMl => "directml",
+            ExecutionProvider::CoreMl => "coreml",
+            ExecutionProvider::OpenVino => "openvino",
+        }
+    }
+
+    /// The providers to try, in order, for this choice (CPU excluded: it always works).
+    pub(crate) fn candidates(self) -> Vec<ExecutionProvider> {
+        match self {
+            ExecutionProvider::Auto => AUTO_ORDER.to_vec(),
+            ExecutionProvider::Cpu => Vec::new(),
+            other => vec![other],
+        }
+    }
+
+    /// Whether the loaded ONNX Runtime was built with this provider at all. `auto` skips the
+    /// ones that were not, without a warning: a CPU-only wheel is a normal set-up.
+    pub(crate) fn compiled_in(self) -> bool {
+        let available = match self {
+            ExecutionProvider::Auto | ExecutionProvider::Cpu => Ok(true),
+            ExecutionProvider::Cuda => ep::CUDA::is_available(),
+            ExecutionProvider::TensorRt => ep::TensorRT::is_available(),
+            ExecutionProvider::Rocm => ep::ROCm::is_available(),
+            ExecutionProvider::MigraphX => ep::MIGraphX::is_available(),
+            ExecutionProvider::DirectMl => ep::DirectML::is_available(),
+            ExecutionProvider::CoreMl => ep::CoreML::is_available(),
+            ExecutionProvider::OpenVino => ep::OpenVINO::is_available(),
+        };
+        available.unwrap_or(false)
+    }
+
+    /// The `ort` registration for this provider on GPU `gpu_id`, failing loudly rather than
+    /// silently, so that the caller can report the fallback.
+    pub(crate) fn dispatch(self, gpu_id: u32) -> Option<ExecutionProviderDispatch> {
+        let id = gpu_id as i32;
+        let dispatch = match self {
+            ExecutionProvider::Auto | ExecutionProvider::Cpu => return None,
+            ExecutionProvider::Cuda => ep::CUDA::default().with_device_id(id).build(),
+            ExecutionProvider::TensorRt => ep::TensorRT::default().with_device_id(id).build(),
+            ExecutionProvider::Rocm => ep::ROCm::default().with_device_id(id).build(),
+            ExecutionProvider::MigraphX => ep::MIGraphX::default().with_device_id(id).build(),
+            ExecutionProvider::DirectMl => ep::DirectML::default().with_device_id(id).build(),
+            ExecutionProvider::CoreMl => ep::CoreML::default().build(),
+            ExecutionProvider::OpenVino => ep::OpenVINO::default().build(),
+        };
+        Some(dispatch.error_on_failure())
+    }
+}

@@ -1,0 +1,95 @@
+//! The properties every model-running element shares (`model-file`, `execution-provider`,
+//! `gpu-id`, `active-provider`), defined once so that the three elements document and behave
+//! alike.
+
+use std::path::PathBuf;
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::{ExecutionProvider, SessionOptions};
+
+pub const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
+pub const DEFAULT_GPU_ID: u32 = 0;
+
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeSettings {
+    pub model_file: Option<PathBuf>,
+    pub execution_provider: ExecutionProvider,
+    pub gpu_id: u32,
+}
+
+impl RuntimeSettings {
+    /// The shared property specs; `default_model` is the file name looked up in the model
+    /// directory when `model-file` is unset.
+    pub fn properties(default_model: &str, model_blurb: &str) -> Vec<glib::ParamSpec> {
+        vec![
+            glib::ParamSpecString::builder("model-file")
+                .nick("Model file")
+                .blurb(&format!(
+                    "{model_blurb}. Unset: '{default_model}' in the model directory \
+                     ($DLC_MODELS_DIR, else $XDG_DATA_HOME/gstdlc/models, i.e. \
+                     ~/.local/share/gstdlc/models); models/README.md says where to get it"
+                ))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecEnum::builder_with_default("execution-provider", DEFAULT_EXECUTION_PROVIDER)
+                .nick("Execution provider")
+                .blurb(
+                    "ONNX Runtime execution provider. When the one asked for cannot be registered \
+                     the element runs on the CPU and posts a warning with ONNX Runtime's reason; \
+                     read 'active-provider' to see what runs",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt::builder("gpu-id")
+                .nick("GPU id")
+                .blurb("Device index for GPU execution providers (0 = first GPU); ignored on the CPU")
+                .default_value(DEFAULT_GPU_ID)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("active-provider")
+                .nick("Active provider")
+                .blurb(
+                    "The execution provider actually running the model (read-only; empty until \
+                     the element has started)",
+                )
+                .read_only()
+                .build(),
+        ]
+    }
+
+    /// Applies a shared property; returns false when `name` is not one of them.
+    pub fn set_property(&mut self, name: &str, value: &glib::Value) -> bool {
+        match name {
+            "model-file" => {
+                self.model_file = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from);
+            }
+            "execution-provider" => {
+                self.execution_provider = value.get().unwrap_or(DEFAULT_EXECUTION_PROVIDER);
+            }
+            "gpu-id" => self.gpu_id = value.get().unwrap_or(DEFAULT_GPU_ID),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Reads a shared property other than `active-provider` (which lives in the element's state).
+    pub fn property(&self, name: &str) -> Option<glib::Value> {
+        Some(match name {
+            "model-file" => self.model_file.as_ref().map(|p| p.display().to_string()).to_value(),
+            "execution-provider" => self.execution_provider.to_value(),
+            "gpu-id" => self.gpu_id.to_value(),
+            _ => return None,
+        })
+    }
+
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions { provider: self.execution_provider, gpu_id: self.gpu_id }
+    }
+}

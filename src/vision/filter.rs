@@ -1,0 +1,450 @@
+//! Separable filters on single-channel `f32` planes (row-major, `width × height`) and the
+//! unsharp mask behind the `sharpness` property.
+//!
+//! The Gaussian blur and the box erosion reproduce OpenCV's `GaussianBlur` (float images, default
+//! border `BORDER_REFLECT_101`) and `erode` with a `k×k` box of ones (default border: pixels outside
+//! the image are ignored), because InsightFace's paste-back mask is built from exactly those calls.
+
+use super::image::RgbImage;
+
+/// OpenCV's `borderInterpolate` for `BORDER_REFLECT_101` (`-1 → 1`, `len → len − 2`), including its
+/// repeated bouncing when the kernel reaches further than the line is long.
+#[inline]
+pub fn reflect101(mut p: isize, len: usize) -> usize {
+    let n = len as isize;
+    if n <= 1 {
+        return 0;
+    }
+    while p < 0 || p >= n {
+        p = if p < 0 { -p } else { 2 * (n - 1) - p };
+    }
+    p as usize
+}
+
+/// OpenCV's `getGaussianKernel(ksize, sigma, CV_32F)`.
+///
+/// With `sigma <= 0` OpenCV uses fixed binomial-like tables for `ksize` 1, 3, 5, 7 and 9 and
+/// otherwise `sigma = 0.3·((ksize − 1)·0.5 − 1) + 0.8` (computed as `0.15·ksize + 0.35` with a
+/// fused multiply-add, as OpenCV does); the weights are computed in `f64`, normalised, then rounded
+/// to `f32`. A `ksize` of 0 is derived from `sigma` with OpenCV's rule for float images
+/// (`round(8σ + 1) | 1`); if both are 0 the kernel is the identity.
+pub fn gaussian_kernel(ksize: usize, sigma: f64) -> Vec<f32> {
+    let mut k = Vec::new();
+    gaussian_kernel_into(ksize, sigma, &mut k);
+    k
+}
+
+/// [`gaussian_kernel`] into a reused vector.
+pub fn gaussian_kernel_into(ksize: usize, sigma: f64, out: &mut Vec<f32>) {
+    out.clear();
+    let n = if ksize == 0 {
+        if sigma > 0.0 {
+            ((sigma * 8.0 + 1.0).round_ties_even() as usize) | 1
+        } else {
+            1
+        }
+    } else {
+        ksize
+    };
+    if sigma <= 0.0 {
+        let table: Option<&[f64]> = match n {
+            1 => Some(&[1.0]),
+            3 => Some(&[0.25, 0.5, 0.25]),
+            5 => Some(&[0.0625, 0.25, 0.375, 0.25, 0.0625]),
+            7 => Some(&[
+                0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125,
+            ]),
+            9 => Some(&[4.0, 13.0, 30.0, 51.0, 60.0, 51.0, 30.0, 13.0, 4.0].map(|v| v / 256.0)),
+            _ => None,
+        };
+        if let Some(t) = table {
+            out.extend(t.iter().map(|&v| v as f32));
+            return;
+        }
+    }
+    let sigma = if sigma > 0.0 {
+        sigma
+    } else {
+        (n as f64).mul_add(0.15, 0.35)
+    };
+    let scale = -0.125 / (sigma * sigma);
+    // Same evaluation order as OpenCV: x runs over twice the offset from the centre, hence 0.125.
+    let half = (n - 1) / 2;
+    let tap = |i: usize| {
+        let x = 2 * i as i64 + 1 - n as i64;
+        ((x * x) as f64 * scale).exp()
+    };
+    let mut sum = (0..half).map(tap).sum::<f64>() * 2.0 + 1.0;
+    if n % 2 == 0 {
+        sum += 1.0;
+    }
+    let mul = 1.0 / sum;
+    out.resize(n, 0.0);
+    for i in 0..half {
+        let v = (tap(i) * mul) as f32;
+        out[i] = v;
+        out[n - 1 - i] = v;
+    }
+    out[half] = mul as f32;
+    if n % 2 == 0 {
+        out[half + 1] = mul as f32;
+    }
+}
+
+/// Reusable state of [`gaussian_blur`]: the kernel of the last call (rebuilt only when `ksize` or
+/// `sigma` change) and the intermediate plane of the separable passes.
+#[derive(Debug, Default)]
+pub struct BlurScratch {
+    kernel: Vec<f32>,
+    key: Option<(usize, u64)>,
+    tmp: Vec<f32>,
+    line: Vec<f32>,
+}
+
+impl BlurScratch {
+    fn prepare(&mut self, ksize: usize, sigma: f64) {
+        let key = (ksize, sigma.to_bits());
+        if self.key != Some(key) {
+            gaussian_kernel_into(ksize, sigma, &mut self.kernel);
+            self.key = Some(key);
+        }
+    }
+}
+
+/// In-place Gaussian blur of a `w × h` plane, OpenCV's `GaussianBlur(buf, (ksize, ksize), sigma)`
+/// with the default `BORDER_REFLECT_101`. An even `ksize` is rounded up to the next odd size
+/// (OpenCV rejects it; the masks here always use `2k+1`).
+///
+/// Both passes are written as "add `k[j]` times a shifted line" loops over contiguous memory so the
+/// compiler vectorises them; each output value still sums its taps in kernel order, so the result of
+/// a pixel does not depend on how large the buffer around it is (the paste-back relies on this to
+/// give the same bits over a face region as over the whole frame).
+pub fn gaussian_blur(
+    buf: &mut [f32],
+    w: usize,
+    h: usize,
+    ksize: usize,
+    sigma: f64,
+    scratch: &mut BlurScratch,
+) {
+    if w == 0 || h == 0 || buf.len() < w * h {
+        return;
+    }
+    let ksize = if ksize == 0 { 0 } else { ksize | 1 };
+    scratch.prepare(ksize, sigma);
+    let BlurScratch {
+        kernel, tmp, line, ..
+    } = scratch;
+    let n = kernel.len();
+    if n <= 1 {
+        return;
+    }
+    let r = n / 2;
+    let buf = &mut buf[..w * h];
+
+    // Horizontal pass: buf → tmp, through a reflect-padded copy of each row.
+    tmp.clear();
+    tmp.resize(w * h, 0.0);
+    line.clear();
+    line.resize(w + 2 * r, 0.0);
+    for y in 0..h {
+        let row = &buf[y * w..(y + 1) * w];
+        for (i, v) in line.iter_mut().enumerate() {
+            *v = row[reflect101(i as isize - r as isize, w)];
+        }
+        let out = &mut tmp[y * w..(y + 1) * w];
+        for (j, &kj) in kernel.iter().enumerate() {
+            for (o, &s) in out.iter_mut().zip(&line[j..j + w]) {
+                *o += kj * s;
+            }
+        }
+    }
+    // Vertical pass: tmp → buf, one output row at a time.
+    for y in 0..h {
+        let out = &mut buf[y * w..(y + 1) * w];
+        out.fill(0.0);
+        for (j, &kj) in kernel.iter().enumerate() {
+            let sy = reflect101(y as isize + j as isize - r as isize, h);
+            for (o, &s) in out.iter_mut().zip(&tmp[sy * w..(sy + 1) * w]) {
+                *o += kj * s;
+            }
+        }
+    }
+}
+
+/// In-place erosion with a `k × k` box, like `cv2.erode(buf, np.ones((k, k)))`: the window of pixel
+/// `x` spans `[x − k/2, x + (k − 1 − k/2)]` (OpenCV's default anchor) and pixels outside the image
+/// are ignored (OpenCV pads erosion with +∞). A box minimum is separable, so rows then columns are
+/// eroded with the van Herk/Gil-Werman algorithm: three comparisons per pixel whatever `k` is.
+/// `scratch` is grown as needed and reused.
+pub fn erode_box(buf: &mut [f32], w: usize, h: usize, k: usize, scratch: &mut Vec<f32>) {
+    if k <= 1 || w == 0 || h == 0 || buf.len() < w * h {
+        return;
+    }
+    let buf = &mut buf[..w * h];
+    let padded = w.max(h) + k - 1;
+    scratch.clear();
+    scratch.resize(3 * padded + h, 0.0);
+    let (line, rest) = scratch.split_at_mut(padded);
+    let (g, rest) = rest.split_at_mut(padded);
+    let (hbuf, col) = rest.split_at_mut(padded);
+    for row in buf.chunks_exact_mut(w) {
+        erode_line(row, k, line, g, hbuf);
+    }
+    let col = &mut col[..h];
+    for x in 0..w {
+        for (y, c) in col.iter_mut().enumerate() {
+            *c = buf[y * w + x];
+        }
+        erode_line(col, k, line, g, hbuf);
+        for (y, &c) in col.iter().enumerate() {
+            buf[y * w + x] = c;
+        }
+    }
+}
+
+/// 1-D van Herk/Gil-Werman running minimum over `[i − k/2, i + k − 1 − k/2]`, in place. The line is
+/// padded with +∞ so out-of-range taps never win, then split into blocks of `k`: `g` holds minima
+/// from each block start, `h` minima up to each block end, and any window of length `k` is the
+/// union of the tail of one block and the head of the next.
+fn erode_line(data: &mut [f32], k: usize, line: &mut [f32], g: &mut [f32], h: &mut [f32]) {
+    let n = data.len();
+    let a = k / 2;
+    let len = n + k - 1;
+    let (line, g, h) = (&mut line[..len], &mut g[..len], &mut h[..len]);
+    line.fill(f32::INFINITY);
+    line[a..a + n].copy_from_slice(data);
+    for start in (0..len).step_by(k) {
+        let end = (start + k).min(len);
+        let mut m = f32::INFINITY;
+        for i in start..end {
+            m = m.min(line[i]);
+            g[i] = m;
+        }
+        m = f32::INFINITY;
+        for i in (start..end).rev() {
+            m = m.min(line[i]);
+            h[i] = m;
+        }
+    }
+    for (i, d) in data.iter_mut().enumerate() {
+        *d = h[i].min(g[i + k - 1]);
+    }
+}
+
+/// Sigma of the unsharp mask's blur. Small on purpose: `sharpness` is meant to restore fine skin
+/// texture that the 128-px swapper softens, not to raise contrast at large scale, and a radius-3
+/// kernel keeps it cheap enough to run per face per frame.
+pub const UNSHARP_SIGMA: f64 = 1.0;
+/// Kernel size for [`UNSHARP_SIGMA`]: OpenCV's rule for 8-bit images, `round(6σ + 1) | 1`.
+pub const UNSHARP_KSIZE: usize = 7;
+
+/// Unsharp mask for the `sharpness` property (0..5):
+/// `out = clip(x + amount·(x − gaussian(x)), 0, 255)`, rounded to nearest, per RGB channel, with
+/// the fixed blur [`UNSHARP_SIGMA`] / [`UNSHARP_KSIZE`] and reflect-101 borders. `amount <= 0` (or
+/// not finite) leaves the image unchanged. `plane` and `blur` are reused between calls.
+pub fn unsharp_mask(
+    region: &mut RgbImage,
+    amount: f32,
+    plane: &mut Vec<f32>,
+    blur: &mut BlurScratch,
+) {
+    let (w, h) = (region.width, region.height);
+    if !amount.is_finite() || amount <= 0.0 || w == 0 || h == 0 {
+        return;
+    }
+    if region.data.len() < w * h * 3 {
+        return;
+    }
+    plane.clear();
+    plane.resize(w * h, 0.0);
+    for c in 0..3 {
+        for (p, px) in plane.iter_mut().zip(region.data.chunks_exact(3)) {
+            *p = px[c] as f32;
+        }
+        gaussian_blur(plane, w, h, UNSHARP_KSIZE, UNSHARP_SIGMA, blur);
+        for (&b, px) in plane.iter().zip(region.data.chunks_exact_mut(3)) {
+            let x = px[c] as f32;
+            px[c] = (x + amount * (x - b)).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct Gaussian with OpenCV's sigma rule, written independently of the code under test.
+    fn direct_kernel(n: usize, sigma: f64) -> Vec<f64> {
+        let s = if sigma > 0.0 {
+            sigma
+        } else {
+            0.3 * ((n as f64 - 1.0) * 0.5 - 1.0) + 0.8
+        };
+        let c = (n as f64 - 1.0) / 2.0;
+        let v: Vec<f64> = (0..n)
+            .map(|i| (-((i as f64 - c).powi(2)) / (2.0 * s * s)).exp())
+            .collect();
+        let sum: f64 = v.iter().sum();
+        v.iter().map(|x| x / sum).collect()
+    }
+
+    fn close(a: &[f32], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((*x as f64 - y).abs() <= tol, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn kernels_match_opencv() {
+        // OpenCV's fixed tables for small sizes with sigma 0.
+        close(&gaussian_kernel(3, 0.0), &[0.25, 0.5, 0.25], 0.0);
+        close(
+            &gaussian_kernel(5, 0.0),
+            &[0.0625, 0.25, 0.375, 0.25, 0.0625],
+            0.0,
+        );
+        // Formula sizes: sigma 0 → 0.3·((n−1)/2 − 1) + 0.8 (31 → 5.0), and explicit sigma 12.
+        close(&gaussian_kernel(31, 0.0), &direct_kernel(31, 0.0), 1e-7);
+        close(&gaussian_kernel(31, 12.0), &direct_kernel(31, 12.0), 1e-7);
+        close(&gaussian_kernel(3, 12.0), &direct_kernel(3, 12.0), 1e-7);
+        close(&gaussian_kernel(5, 12.0), &direct_kernel(5, 12.0), 1e-7);
+        close(&gaussian_kernel(11, 0.0), &direct_kernel(11, 0.0), 1e-7);
+        // Hand-checked values: ksize 3, sigma 12 → exp(−1/288) = 0.996534..., sum 2.993068...
+        let k = gaussian_kernel(3, 12.0);
+        assert!(
+            (k[0] - 0.332947).abs() < 2e-6 && (k[1] - 0.334105).abs() < 2e-6,
+            "{k:?}"
+        );
+        // ksize 31, sigma 0 → sigma 5: centre weight 1/Σexp(−i²/50) for i in −15..=15 ≈ 0.079940.
+        assert!((gaussian_kernel(31, 0.0)[15] - 0.079940).abs() < 2e-6);
+    }
+
+    /// Naive 2-D convolution with explicit reflect-101 indexing.
+    fn naive_blur(src: &[f32], w: usize, h: usize, k: &[f32]) -> Vec<f32> {
+        let r = k.len() as isize / 2;
+        let refl = |p: isize, n: isize| -> usize {
+            let mut p = p;
+            if n == 1 {
+                return 0;
+            }
+            loop {
+                if p < 0 {
+                    p = -p;
+                } else if p >= n {
+                    p = 2 * n - 2 - p;
+                } else {
+                    return p as usize;
+                }
+            }
+        };
+        let mut out = vec![0.0; w * h];
+        for y in 0..h as isize {
+            for x in 0..w as isize {
+                let mut s = 0.0f64;
+                for dy in -r..=r {
+                    for dx in -r..=r {
+                        let sx = refl(x + dx, w as isize);
+                        let sy = refl(y + dy, h as isize);
+                        s += k[(dy + r) as usize] as f64
+                            * k[(dx + r) as usize] as f64
+                            * src[sy * w + sx] as f64;
+                    }
+                }
+                out[y as usize * w + x as usize] = s as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blur_constant_delta_and_border() {
+        let mut s = BlurScratch::default();
+        let mut c = vec![7.5f32; 20 * 13];
+        gaussian_blur(&mut c, 20, 13, 11, 0.0, &mut s);
+        assert!(c.iter().all(|v| (v - 7.5).abs() < 1e-5));
+
+        // Delta in the middle → outer product of the kernel.
+        let (w, h) = (15, 15);
+        let mut d = vec![0.0f32; w * h];
+        d[7 * w + 7] = 1.0;
+        gaussian_blur(&mut d, w, h, 5, 1.3, &mut s);
+        let k = gaussian_kernel(5, 1.3);
+        for y in 0..h {
+            for x in 0..w {
+                let e = if (5..10).contains(&x) && (5..10).contains(&y) {
+                    k[y - 5] * k[x - 5]
+                } else {
+                    0.0
+                };
+                assert!((d[y * w + x] - e).abs() < 1e-7);
+            }
+        }
+
+        // Reflect-101 against brute force on tiny images, including a kernel wider than the image.
+        for &(w, h, n) in &[
+            (5usize, 4usize, 3usize),
+            (6, 3, 5),
+            (4, 5, 9),
+            (1, 3, 3),
+            (3, 2, 11),
+        ] {
+            let src: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
+            let mut got = src.clone();
+            gaussian_blur(&mut got, w, h, n, 0.9, &mut s);
+            let want = naive_blur(&src, w, h, &gaussian_kernel(n, 0.9));
+            for (g, e) in got.iter().zip(&want) {
+                assert!((g - e).abs() < 1e-4, "{w}x{h} k{n}: {got:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn erode_matches_brute_force() {
+        let mut s = Vec::new();
+        for &(w, h) in &[(17usize, 11usize), (1, 5), (6, 1), (30, 23)] {
+            let src: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 97) as f32).collect();
+            for k in [1usize, 2, 3, 4, 5, 10, 11, 40] {
+                let mut got = src.clone();
+                erode_box(&mut got, w, h, k, &mut s);
+                let (a, b) = ((k / 2) as isize, (k - 1 - k / 2) as isize);
+                for y in 0..h as isize {
+                    for x in 0..w as isize {
+                        let mut m = f32::INFINITY;
+                        for yy in (y - a).max(0)..=(y + b).min(h as isize - 1) {
+                            for xx in (x - a).max(0)..=(x + b).min(w as isize - 1) {
+                                m = m.min(src[yy as usize * w + xx as usize]);
+                            }
+                        }
+                        assert_eq!(
+                            got[y as usize * w + x as usize],
+                            m,
+                            "{w}x{h} k{k} ({x},{y})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsharp_keeps_flat_and_boosts_edges() {
+        let mut img = RgbImage::new(12, 8);
+        img.data.fill(100);
+        let (mut p, mut b) = (Vec::new(), BlurScratch::default());
+        let before = img.clone();
+        unsharp_mask(&mut img, 2.0, &mut p, &mut b);
+        assert_eq!(img, before);
+        for y in 0..8 {
+            for x in 6..12 {
+                img.set_pixel(x, y, [150, 150, 150]);
+            }
+        }
+        unsharp_mask(&mut img, 1.0, &mut p, &mut b);
+        assert!(img.pixel(5, 4)[0] < 100 && img.pixel(6, 4)[0] > 150);
+        assert_eq!(img.pixel(0, 4), [100, 100, 100]);
+        let mut empty = RgbImage::new(0, 0);
+        unsharp_mask(&mut empty, 1.0, &mut p, &mut b);
+    }
+}

@@ -1,0 +1,19 @@
+//! Image and geometry code shared by the elements: pixel access for every raw format the elements
+//! accept, letterbox resize, similarity alignment, affine warps, paste-back masks and filters.
+//!
+//! Nothing here knows about GStreamer: the elements wrap their mapped frames in [`FrameView`] /
+//! [`FrameViewMut`] and call in. Each operation exists once and is unit-tested on its own.
+
+pub mod align;
+pub mod color;
+pub mod filter;
+pub mod frame;
+pub mod image;
+pub mod letterbox;
+pub mod paste;
+pub mod track;
+pub mod warp;
+
+pub use align::{Affine, estimate_norm};
+pub use frame::{FrameView, FrameViewMut, PixelFormat, YuvMatrix};
+pub use image::{RgbImage, Rect};

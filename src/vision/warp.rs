@@ -1,0 +1,210 @@
+//! Affine crops (`cv2.warpAffine` with bilinear sampling and a black border) and the conversion
+//! of crops into normalised NCHW model inputs.
+
+use super::align::Affine;
+use super::frame::{FrameView, PixelRow, PixelSource, Source, to_u8};
+use super::image::RgbImage;
+
+/// Warps `src` into `out` (resized to `size_w × size_h`, reusing its allocation) so that output
+/// pixel `(x, y)` samples the frame at `m⁻¹·(x, y)` bilinearly; neighbours outside the frame count
+/// as black (OpenCV's `BORDER_CONSTANT` 0), results round to nearest.
+///
+/// OpenCV quantises sampling positions to 1/32 pixel and weights to 15 bits; this samples at the
+/// exact position, so single values may differ from `cv2.warpAffine` by about one level.
+/// A singular `m` gives a black image.
+pub fn warp_affine_rgb(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: usize, size_h: usize) {
+    out.reshape(size_w, size_h);
+    let Some(inverse) = m.invert() else {
+        out.data.fill(0);
+        return;
+    };
+    match src.source() {
+        Source::Packed(s) => warp_into(&s, src.width, src.height, &inverse, out),
+        Source::I420(s) => warp_into(&s, src.width, src.height, &inverse, out),
+        Source::Nv12(s) => warp_into(&s, src.width, src.height, &inverse, out),
+    }
+}
+
+/// Splits a coordinate known to lie in `(-1, len)` into its floor and fraction; a cast truncates
+/// towards zero, so negative values step down by one (`f64::floor` is a libm call on baseline
+/// x86-64).
+#[inline(always)]
+fn split(v: f64) -> (isize, f32) {
+    let t = v as isize;
+    let i = if (t as f64) > v { t - 1 } else { t };
+    (i, (v - i as f64) as f32)
+}
+
+fn warp_into<S: PixelSource>(s: &S, w: usize, h: usize, inverse: &Affine, out: &mut RgbImage) {
+    let [a, b, c, d, e, f] = inverse.m;
+    let (wf, hf) = (w as f64, h as f64);
+    let out_w = out.width;
+    for (y, row) in out.data.chunks_exact_mut(3 * out_w.max(1)).enumerate() {
+        let (row_x, row_y) = (b * y as f64 + c, e * y as f64 + f);
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let (sx, sy) = (a * x as f64 + row_x, d * x as f64 + row_y);
+            // Positive form so that NaN lands here too.
+            if !(sx > -1.0 && sx < wf && sy > -1.0 && sy < hf) {
+                px.fill(0);
+                continue;
+            }
+            let ((x0, fx), (y0, fy)) = (split(sx), split(sy));
+            let [p00, p01, p10, p11] = if x0 >= 0 && y0 >= 0 && (x0 as usize) + 1 < w && (y0 as usize) + 1 < h {
+                let (x0, y0) = (x0 as usize, y0 as usize);
+                let (r0, r1) = (s.row(y0), s.row(y0 + 1));
+                [r0.rgb(x0), r0.rgb(x0 + 1), r1.rgb(x0), r1.rgb(x0 + 1)]
+            } else {
+                let at = |x: isize, y: isize| {
+                    if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
+                        s.rgb(x as usize, y as usize)
+                    } else {
+                        [0; 3]
+                    }
+                };
+                [at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)]
+            };
+            for ch in 0..3 {
+                let top = p00[ch] as f32 + fx * (p01[ch] as f32 - p00[ch] as f32);
+                let bottom = p10[ch] as f32 + fx * (p11[ch] as f32 - p10[ch] as f32);
+                px[ch] = to_u8(top + fy * (bottom - top));
+            }
+        }
+    }
+}
+
+/// Writes `img` into `out` as planar RGB (`3 × height × width`), each value `(v − mean) · scale`:
+/// ArcFace uses mean 127.5, scale 1/127.5; inswapper 0 and 1/255; the enhancers 127.5 and 1/127.5.
+///
+/// # Panics
+/// When `out.len() != 3 * img.width * img.height` (a caller bug).
+pub fn rgb_to_nchw(img: &RgbImage, mean: f32, scale: f32, out: &mut [f32]) {
+    let plane = img.width * img.height;
+    assert_eq!(out.len(), 3 * plane, "rgb_to_nchw: output is not 3×{}×{}", img.height, img.width);
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    // One lookup per byte instead of a subtraction and a multiplication.
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) * scale);
+    for (i, px) in img.data.chunks_exact(3).enumerate() {
+        r[i] = lut[px[0] as usize];
+        g[i] = lut[px[1] as usize];
+        b[i] = lut[px[2] as usize];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::PixelFormat;
+    use super::super::frame::tests::{ALL_FORMATS, same_picture_in};
+    use super::super::image::Rect;
+    use super::*;
+
+    fn translation(tx: f64, ty: f64) -> Affine {
+        Affine { m: [1.0, 0.0, tx, 0.0, 1.0, ty] }
+    }
+
+    #[test]
+    fn identity_equals_read_region() {
+        let (frame, _) = same_picture_in(PixelFormat::Nv12, 9, 7);
+        let (mut warped, mut read) = (RgbImage::default(), RgbImage::default());
+        warp_affine_rgb(&frame.view(), &Affine::IDENTITY, &mut warped, 9, 7);
+        frame.view().read_region(Rect::new(0, 0, 9, 7), &mut read);
+        assert_eq!(warped, read);
+    }
+
+    #[test]
+    fn integer_translation_is_a_shifted_copy_with_black_border() {
+        let (frame, rgb) = same_picture_in(PixelFormat::Rgb, 8, 6);
+        let mut out = RgbImage::default();
+        // m maps frame to crop: crop (x, y) shows frame (x + 3, y − 2).
+        warp_affine_rgb(&frame.view(), &translation(-3.0, 2.0), &mut out, 6, 5);
+        for y in 0..5 {
+            for x in 0..6 {
+                let (fx, fy) = (x as i32 + 3, y as i32 - 2);
+                let expect = if fx < 8 && fy >= 0 { rgb.pixel(fx as usize, fy as usize) } else { [0; 3] };
+                assert_eq!(out.pixel(x, y), expect, "({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn half_pixel_shift_averages_neighbours() {
+        let data: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        let img = RgbImage::from_raw(4, 3, data).expect("4×3");
+        let mut out = RgbImage::default();
+        // Crop (x, y) samples frame (x + 0.5, y): the mean of two horizontal neighbours, rounded
+        // half up; the last column averages with the black outside.
+        warp_affine_rgb(&FrameView::from_rgb(&img), &translation(-0.5, 0.0), &mut out, 4, 3);
+        for y in 0..3 {
+            for x in 0..4 {
+                let right = if x + 1 < 4 { img.pixel(x + 1, y) } else { [0; 3] };
+                let left = img.pixel(x, y);
+                let expect: [u8; 3] = std::array::from_fn(|c| ((left[c] as u32 + right[c] as u32 + 1) / 2) as u8);
+                assert_eq!(out.pixel(x, y), expect, "({x}, {y})");
+            }
+        }
+        // Vertically by half a pixel upwards: row 0 averages with the black row above.
+        warp_affine_rgb(&FrameView::from_rgb(&img), &translation(0.0, 0.5), &mut out, 4, 3);
+        for x in 0..4 {
+            let p = img.pixel(x, 0);
+            assert_eq!(out.pixel(x, 0), p.map(|v| ((v as u32 + 1) / 2) as u8));
+            let (a, b) = (img.pixel(x, 1), img.pixel(x, 2));
+            let expect: [u8; 3] = std::array::from_fn(|c| ((a[c] as u32 + b[c] as u32 + 1) / 2) as u8);
+            assert_eq!(out.pixel(x, 2), expect);
+        }
+    }
+
+    #[test]
+    fn far_outside_and_singular_give_black() {
+        let img = RgbImage::from_raw(2, 2, vec![255; 12]).expect("2×2");
+        let mut out = RgbImage::default();
+        warp_affine_rgb(&FrameView::from_rgb(&img), &translation(-100.0, 0.0), &mut out, 3, 3);
+        assert_eq!(out, RgbImage::new(3, 3));
+        let mut out = RgbImage::from_raw(1, 1, vec![9; 3]).expect("1×1");
+        warp_affine_rgb(&FrameView::from_rgb(&img), &Affine { m: [0.0; 6] }, &mut out, 2, 1);
+        assert_eq!(out, RgbImage::new(2, 1));
+        let nan = Affine { m: [1.0, 0.0, f64::NAN, 0.0, 1.0, 0.0] };
+        warp_affine_rgb(&FrameView::from_rgb(&img), &nan, &mut out, 2, 1);
+        assert_eq!(out, RgbImage::new(2, 1));
+    }
+
+    #[test]
+    fn scaled_rotation_samples_the_right_place() {
+        // m = 2·rotation by 90° + translation: crop (x, y) ← frame m⁻¹(x, y). With
+        // m(x, y) = (−2y + 10, 2x), m⁻¹(u, v) = (v/2, (10 − u)/2), so crop (4, 2) ← frame (1, 3)
+        // and crop (2, 6) ← frame (3, 4).
+        let (frame, rgb) = same_picture_in(PixelFormat::Xbgr, 6, 6);
+        let m = Affine { m: [0.0, -2.0, 10.0, 2.0, 0.0, 0.0] };
+        let mut out = RgbImage::default();
+        warp_affine_rgb(&frame.view(), &m, &mut out, 12, 12);
+        assert_eq!(out.pixel(4, 2), rgb.pixel(1, 3));
+        assert_eq!(out.pixel(2, 6), rgb.pixel(3, 4));
+    }
+
+    #[test]
+    fn every_format_warps_alike() {
+        let m = Affine { m: [0.9, -0.3, 2.2, 0.35, 0.8, -1.7] };
+        let (rgb_frame, _) = same_picture_in(PixelFormat::Rgb, 11, 9);
+        let mut reference = RgbImage::default();
+        warp_affine_rgb(&rgb_frame.view(), &m, &mut reference, 10, 10);
+        for format in ALL_FORMATS {
+            let (frame, _) = same_picture_in(format, 11, 9);
+            let mut out = RgbImage::default();
+            warp_affine_rgb(&frame.view(), &m, &mut out, 10, 10);
+            assert_eq!(out, reference, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn nchw_is_planar_and_normalised() {
+        let img = RgbImage::from_raw(2, 1, vec![0, 127, 255, 51, 102, 153]).expect("2×1");
+        let mut out = vec![0.0; 6];
+        rgb_to_nchw(&img, 127.5, 1.0 / 127.5, &mut out);
+        let arc = |v: f32| (v - 127.5) / 127.5;
+        let expect = [arc(0.0), arc(51.0), arc(127.0), arc(102.0), arc(255.0), arc(153.0)];
+        for (o, e) in out.iter().zip(expect) {
+            assert!((o - e).abs() < 1e-6, "{o} vs {e}");
+        }
+        rgb_to_nchw(&img, 0.0, 1.0 / 255.0, &mut out);
+        assert!((out[4] - 1.0).abs() < 1e-6 && (out[1] - 0.2).abs() < 1e-6, "{out:?}");
+    }
+}
