@@ -8,7 +8,7 @@ FIXTURES := target/fixtures/models
 PREFIX := $(CURDIR)/target/install-check
 # The ONNX Runtime library from the venv's wheel (onnxruntime/capi/libonnxruntime.so.1.x).
 ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1*))
-TEST_ENV = ORT_DYLIB_PATH=$(ORT_LIB) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
+TEST_ENV = ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
 
 .PHONY: all setup fixtures build test install-check clean
 

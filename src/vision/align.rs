@@ -47,7 +47,7 @@ pub const FFHQ_512: [[f32; 2]; 5] = [
 /// InsightFace holds the template in float32 and numpy keeps the products in float32, so this
 /// computes in f32 too and only widens the result.
 pub fn template(size: usize) -> [[f64; 2]; 5] {
-    let (ratio, diff_x) = if size % 112 == 0 {
+    let (ratio, diff_x) = if size.is_multiple_of(112) {
         (size as f32 / 112.0, 0.0)
     } else {
         let ratio = size as f32 / 128.0;
@@ -158,11 +158,12 @@ mod tests {
         for col in 0..4 {
             let pivot = (col..4).max_by(|&i, &j| ata[i][col].abs().total_cmp(&ata[j][col].abs())).expect("rows");
             ata.swap(col, pivot);
-            for row in 0..4 {
-                if row != col {
-                    let k = ata[row][col] / ata[col][col];
-                    for j in col..5 {
-                        ata[row][j] -= k * ata[col][j];
+            let pivot_row = ata[col];
+            for (r, row) in ata.iter_mut().enumerate() {
+                if r != col {
+                    let k = row[col] / pivot_row[col];
+                    for (v, p) in row.iter_mut().zip(pivot_row).skip(col) {
+                        *v -= k * p;
                     }
                 }
             }
@@ -181,8 +182,7 @@ mod tests {
 
     #[test]
     fn noisy_points_match_least_squares() {
-        let kps: [[f32; 2]; 5] =
-            [[412.3, 288.1], [498.7, 281.9], [457.0, 339.4], [425.8, 387.2], [491.1, 383.0]];
+        let kps: [[f32; 2]; 5] = [[412.3, 288.1], [498.7, 281.9], [457.0, 339.4], [425.8, 387.2], [491.1, 383.0]];
         let src = kps.map(|[x, y]| [x as f64, y as f64]);
         let expect = normal_equations(&src, &template(128));
         assert_close(&estimate_norm(&kps, 128).expect("regular points"), &expect, 1e-9);

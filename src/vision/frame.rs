@@ -2,8 +2,10 @@
 //! wrap their mapped planes in a [`FrameView`] / [`FrameViewMut`], and the face pipeline reads and
 //! writes packed RGB through them.
 //!
-//! The per-pixel readers ([`PackedSource`], [`I420Source`], [`Nv12Source`]) let the hot loops in
+//! The per-layout row readers (`PackedSource`, `I420Source`, `Nv12Source`) let the hot loops in
 //! this module, `letterbox` and `warp` pick the format once per call and run a monomorphised loop.
+
+use std::fmt;
 
 use super::image::{Rect, RgbImage};
 
@@ -40,10 +42,6 @@ impl PixelFormat {
             Xbgr | Abgr => (4, [3, 2, 1]),
             I420 | Nv12 => return None,
         })
-    }
-
-    pub fn is_yuv(self) -> bool {
-        self.packed_layout().is_none()
     }
 
     /// `(bytes per row, rows)` of each plane the format uses, and how many it uses; `None` when
@@ -116,8 +114,7 @@ impl YuvCoeffs {
     const fn new(kr: f64, kb: f64, full_range: bool) -> Self {
         let kg = 1.0 - kr - kb;
         // Limited range maps Y' 0..255 to 16..235 and the colour differences ±127.5 to ±112.
-        let (y_off, y_mul, c_mul) =
-            if full_range { (0.0, 1.0, 1.0) } else { (16.0, 255.0 / 219.0, 255.0 / 224.0) };
+        let (y_off, y_mul, c_mul) = if full_range { (0.0, 1.0, 1.0) } else { (16.0, 255.0 / 219.0, 255.0 / 224.0) };
         let (cb, cr) = (2.0 * (1.0 - kb), 2.0 * (1.0 - kr));
         let mut t = YuvCoeffs {
             luma: [0; 256],
@@ -322,10 +319,7 @@ fn check_planes(
     for (i, &(row_bytes, rows)) in shapes[..n].iter().enumerate() {
         let stride = strides[i];
         if rows > 0 && stride < row_bytes {
-            return Err(format!(
-                "{}: plane {i} stride is {stride} bytes, expected at least {row_bytes}",
-                what()
-            ));
+            return Err(format!("{}: plane {i} stride is {stride} bytes, expected at least {row_bytes}", what()));
         }
         let need = match rows {
             0 => Some(0),
@@ -346,7 +340,7 @@ fn check_planes(
 
 /// A read-only view of one video frame. Build it with [`FrameView::new`], which checks the
 /// planes; the methods rely on that check (a hand-built inconsistent view panics on access).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct FrameView<'a> {
     pub format: PixelFormat,
     pub width: usize,
@@ -434,6 +428,31 @@ impl<'a> FrameView<'a> {
     }
 }
 
+/// Debug output of a view: its geometry and plane sizes, not megabytes of pixel bytes.
+fn debug_view(f: &mut fmt::Formatter<'_>, name: &str, v: &FrameView) -> fmt::Result {
+    f.debug_struct(name)
+        .field("format", &v.format)
+        .field("width", &v.width)
+        .field("height", &v.height)
+        .field("plane_lens", &v.planes.map(<[u8]>::len))
+        .field("strides", &v.strides)
+        .field("matrix", &v.matrix)
+        .field("full_range", &v.full_range)
+        .finish()
+}
+
+impl fmt::Debug for FrameView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_view(f, "FrameView", self)
+    }
+}
+
+impl fmt::Debug for FrameViewMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_view(f, "FrameViewMut", &self.as_view())
+    }
+}
+
 /// Where the clipped rectangle starts inside `out` (whose origin is `rect`'s corner), and the
 /// clipped size.
 fn clip_geometry(clip: Rect, rect: Rect) -> (usize, usize, usize, usize) {
@@ -464,7 +483,6 @@ fn copy_rgb_rows(s: &PackedSource, clip: Rect, rect: Rect, out: &mut RgbImage) {
 }
 
 /// A writable view of one video frame; see [`FrameView`].
-#[derive(Debug)]
 pub struct FrameViewMut<'a> {
     pub format: PixelFormat,
     pub width: usize,
@@ -527,7 +545,7 @@ impl<'a> FrameViewMut<'a> {
         }
         let region = Region { rect, clip, src, weight };
         match self.format.packed_layout() {
-            Some((bpp, offsets)) => write_packed(&mut self.planes[0], self.strides[0], bpp, offsets, &region),
+            Some((bpp, offsets)) => write_packed(self.planes[0], self.strides[0], bpp, offsets, &region),
             None => self.write_yuv(&region),
         }
     }
@@ -713,8 +731,16 @@ pub(super) mod tests {
 
         pub fn view_mut(&mut self) -> FrameViewMut<'_> {
             let [a, b, c] = &mut self.planes;
-            FrameViewMut::new(self.format, self.width, self.height, [a, b, c], self.strides, self.matrix, self.full_range)
-                .expect("valid test frame")
+            FrameViewMut::new(
+                self.format,
+                self.width,
+                self.height,
+                [a, b, c],
+                self.strides,
+                self.matrix,
+                self.full_range,
+            )
+            .expect("valid test frame")
         }
     }
 
@@ -777,7 +803,10 @@ pub(super) mod tests {
             .expect_err("plane too short");
         assert!(err.contains("holds 63") && err.contains("at least 64"), "{err}");
         // The last row needs no padding: 3·20 + 16 = 76 bytes.
-        assert!(FrameView::new(PixelFormat::Rgbx, 4, 4, [&data[..76], &[], &[]], [20, 0, 0], YuvMatrix::Bt601, false).is_ok());
+        assert!(
+            FrameView::new(PixelFormat::Rgbx, 4, 4, [&data[..76], &[], &[]], [20, 0, 0], YuvMatrix::Bt601, false)
+                .is_ok()
+        );
         // 5×3 I420: chroma is 3×2 (rounded up), so U needs stride 3 and 3 + 3 = 6 bytes.
         let (y, u) = (vec![0u8; 15], vec![0u8; 6]);
         assert!(FrameView::new(PixelFormat::I420, 5, 3, [&y, &u, &u], [5, 3, 3], YuvMatrix::Bt601, false).is_ok());
@@ -788,11 +817,15 @@ pub(super) mod tests {
         let err = FrameView::new(PixelFormat::Nv12, 5, 3, [&y, &u, &[]], [5, 5, 0], YuvMatrix::Bt601, false)
             .expect_err("UV stride too short");
         assert!(err.contains("plane 1 stride is 5") && err.contains("at least 6"), "{err}");
-        let err = FrameView::new(PixelFormat::Rgb, usize::MAX / 2, 2, [&data, &[], &[]], [0; 3], YuvMatrix::Bt601, false)
-            .expect_err("overflow");
+        let err =
+            FrameView::new(PixelFormat::Rgb, usize::MAX / 2, 2, [&data, &[], &[]], [0; 3], YuvMatrix::Bt601, false)
+                .expect_err("overflow");
         assert!(err.contains("overflow"), "{err}");
         let mut m = vec![0u8; 10];
-        assert!(FrameViewMut::new(PixelFormat::Bgr, 2, 2, [&mut m, &mut [], &mut []], [6, 0, 0], YuvMatrix::Bt601, false).is_err());
+        assert!(
+            FrameViewMut::new(PixelFormat::Bgr, 2, 2, [&mut m, &mut [], &mut []], [6, 0, 0], YuvMatrix::Bt601, false)
+                .is_err()
+        );
     }
 
     #[test]
@@ -900,8 +933,7 @@ pub(super) mod tests {
             let mut weight = [0.0f32; 6];
             weight[4] = 0.25;
             frame.view_mut().write_region(Rect::new(1, 0, 3, 2), &red, Some(&weight));
-            let y_changes: Vec<usize> =
-                (0..before[0].len()).filter(|&i| frame.planes[0][i] != before[0][i]).collect();
+            let y_changes: Vec<usize> = (0..before[0].len()).filter(|&i| frame.planes[0][i] != before[0][i]).collect();
             assert_eq!(y_changes, vec![frame.strides[0] + 2], "{format:?}");
             assert_eq!(frame.planes[0][frame.strides[0] + 2], 81);
             let (u, v) = match format {
@@ -909,9 +941,8 @@ pub(super) mod tests {
                 _ => (frame.planes[1][2], frame.planes[1][3]),
             };
             assert_eq!((u, v), (119, 156), "{format:?}");
-            let chroma_changes = (1..3)
-                .map(|p| frame.planes[p].iter().zip(&before[p]).filter(|(a, b)| a != b).count())
-                .sum::<usize>();
+            let chroma_changes =
+                (1..3).map(|p| frame.planes[p].iter().zip(&before[p]).filter(|(a, b)| a != b).count()).sum::<usize>();
             assert_eq!(chroma_changes, 2, "{format:?}: one U and one V sample change");
         }
     }

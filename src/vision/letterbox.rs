@@ -99,17 +99,22 @@ fn resize_into<S: PixelSource>(s: &S, g: &Geometry, out: &mut [f32]) {
     let x_taps = taps(g.src_w, g.new_w);
     let y_taps = taps(g.src_h, g.new_h);
 
-    // Horizontally interpolated source rows (interleaved RGB), cached by source row: upscaling
-    // reuses a row for several output rows, and each output row needs two.
-    let mut rows = [vec![0.0f32; 3 * g.new_w], vec![0.0f32; 3 * g.new_w]];
+    // Horizontally interpolated source rows, cached by source row (upscaling reuses a row for
+    // several output rows; each output row needs two). Planar R, G, B so that the vertical pass
+    // runs over contiguous values and vectorises.
+    let n = g.new_w;
+    let mut rows = [vec![0.0f32; 3 * n], vec![0.0f32; 3 * n]];
     let mut cached = [usize::MAX; 2];
     let horizontal = |y: usize, buf: &mut [f32]| {
         let row = s.row(y);
-        for (px, t) in buf.chunks_exact_mut(3).zip(&x_taps) {
-            let (a, b) = (row.rgb(t.i0), row.rgb(t.i1));
-            for c in 0..3 {
-                px[c] = a[c] as f32 + t.frac * (b[c] as f32 - a[c] as f32);
-            }
+        let (r, rest) = buf.split_at_mut(n);
+        let (gr, b) = rest.split_at_mut(n);
+        for (dx, t) in x_taps.iter().enumerate() {
+            let (p, q) = (row.rgb(t.i0), row.rgb(t.i1));
+            let lerp = |c: usize| p[c] as f32 + t.frac * (q[c] as f32 - p[c] as f32);
+            r[dx] = lerp(0);
+            gr[dx] = lerp(1);
+            b[dx] = lerp(2);
         }
     };
 
@@ -128,22 +133,15 @@ fn resize_into<S: PixelSource>(s: &S, g: &Geometry, out: &mut [f32]) {
             cached[1] = t.i1;
         }
         let line = dy * g.det_w..(dy + 1) * g.det_w;
-        let (r_row, g_row, b_row) =
-            (&mut r_plane[line.clone()], &mut g_plane[line.clone()], &mut b_plane[line]);
-        let (top, bottom) = (&rows[0], &rows[1]);
-        for dx in 0..g.new_w {
-            let i = 3 * dx;
-            let v = |c: usize| {
-                let a = top[i + c];
-                let q = (a + t.frac * (bottom[i + c] - a) + 0.5) as u8;
-                (q as f32 - 127.5) * (1.0 / 128.0)
-            };
-            r_row[dx] = v(0);
-            g_row[dx] = v(1);
-            b_row[dx] = v(2);
-        }
-        for row in [r_row, g_row, b_row] {
-            row[g.new_w..].fill(PAD);
+        let planes = [&mut r_plane[line.clone()], &mut g_plane[line.clone()], &mut b_plane[line]];
+        for (c, out_row) in planes.into_iter().enumerate() {
+            let (top, bottom) = (&rows[0][c * n..(c + 1) * n], &rows[1][c * n..(c + 1) * n]);
+            for ((o, &a), &b) in out_row[..n].iter_mut().zip(top).zip(bottom) {
+                // Rounded to 8 bits first, as OpenCV's uint8 output is.
+                let q = (a + t.frac * (b - a) + 0.5) as i32;
+                *o = (q as f32 - 127.5) * (1.0 / 128.0);
+            }
+            out_row[n..].fill(PAD);
         }
     }
     for p in [r_plane, g_plane, b_plane] {
@@ -153,8 +151,8 @@ fn resize_into<S: PixelSource>(s: &S, g: &Geometry, out: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::frame::tests::{ALL_FORMATS, TestFrame, same_picture_in};
     use super::super::frame::PixelFormat;
+    use super::super::frame::tests::{ALL_FORMATS, TestFrame, same_picture_in};
     use super::*;
 
     fn norm(v: u8) -> f32 {
@@ -184,7 +182,12 @@ mod tests {
     }
 
     /// A 1-row-per-channel packed frame in `format` with the given R, G, B rows.
-    fn frame_from_channels(format: PixelFormat, w: usize, h: usize, rgb: impl Fn(usize, usize) -> [u8; 3]) -> TestFrame {
+    fn frame_from_channels(
+        format: PixelFormat,
+        w: usize,
+        h: usize,
+        rgb: impl Fn(usize, usize) -> [u8; 3],
+    ) -> TestFrame {
         let mut frame = TestFrame::new(format, w, h, 0x5A);
         let (bpp, offsets) = format.packed_layout().expect("packed");
         for y in 0..h {

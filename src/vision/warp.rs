@@ -9,8 +9,9 @@ use super::image::RgbImage;
 /// pixel `(x, y)` samples the frame at `m⁻¹·(x, y)` bilinearly; neighbours outside the frame count
 /// as black (OpenCV's `BORDER_CONSTANT` 0), results round to nearest.
 ///
-/// OpenCV quantises sampling positions to 1/32 pixel and weights to 15 bits; this samples at the
-/// exact position, so single values may differ from `cv2.warpAffine` by about one level.
+/// OpenCV's fixed-point path (up to at least 4.10) quantises sampling positions to 1/32 pixel
+/// and weights to 15 bits; this samples at the exact position, so single values may differ from
+/// `cv2.warpAffine` by about one level.
 /// A singular `m` gives a black image.
 pub fn warp_affine_rgb(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: usize, size_h: usize) {
     out.reshape(size_w, size_h);
@@ -138,7 +139,7 @@ mod tests {
             for x in 0..4 {
                 let right = if x + 1 < 4 { img.pixel(x + 1, y) } else { [0; 3] };
                 let left = img.pixel(x, y);
-                let expect: [u8; 3] = std::array::from_fn(|c| ((left[c] as u32 + right[c] as u32 + 1) / 2) as u8);
+                let expect: [u8; 3] = std::array::from_fn(|c| (left[c] as u32 + right[c] as u32).div_ceil(2) as u8);
                 assert_eq!(out.pixel(x, y), expect, "({x}, {y})");
             }
         }
@@ -146,9 +147,9 @@ mod tests {
         warp_affine_rgb(&FrameView::from_rgb(&img), &translation(0.0, 0.5), &mut out, 4, 3);
         for x in 0..4 {
             let p = img.pixel(x, 0);
-            assert_eq!(out.pixel(x, 0), p.map(|v| ((v as u32 + 1) / 2) as u8));
+            assert_eq!(out.pixel(x, 0), p.map(|v| (v as u32).div_ceil(2) as u8));
             let (a, b) = (img.pixel(x, 1), img.pixel(x, 2));
-            let expect: [u8; 3] = std::array::from_fn(|c| ((a[c] as u32 + b[c] as u32 + 1) / 2) as u8);
+            let expect: [u8; 3] = std::array::from_fn(|c| (a[c] as u32 + b[c] as u32).div_ceil(2) as u8);
             assert_eq!(out.pixel(x, 2), expect);
         }
     }

@@ -120,3 +120,46 @@ pub fn run_launch(description: &str) -> BusLog {
 }
 
 use gst::glib;
+
+/// The Python with OpenCV/ONNX Runtime that runs the independent reference implementation
+/// (tests/reference/insightface_reference.py); `make test` sets `DLC_PYTHON`.
+pub fn reference_python() -> Option<PathBuf> {
+    let python = PathBuf::from(std::env::var_os("DLC_PYTHON")?);
+    python.is_file().then_some(python)
+}
+
+/// Runs the reference script with `args`, returning its standard output.
+pub fn run_reference(args: &[&str]) -> String {
+    let python = reference_python().expect("DLC_PYTHON is set");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/insightface_reference.py");
+    let output = std::process::Command::new(python).arg(script).args(args).output().expect("the reference script runs");
+    assert!(output.status.success(), "reference failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// Pulls every buffer from an appsink until EOS, failing on bus errors.
+pub fn pull_all(pipeline: &gst::Pipeline, sink_name: &str) -> Vec<gst::Buffer> {
+    let sink = pipeline.by_name(sink_name).expect("sink exists").downcast::<gst_app::AppSink>().expect("an appsink");
+    pipeline.set_state(gst::State::Playing).expect("pipeline plays");
+    let mut buffers = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        buffers.push(sample.buffer_owned().expect("sample has a buffer"));
+    }
+    let bus = pipeline.bus().expect("bus");
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("pipeline error: {} ({:?})", e.error(), e.debug());
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("pipeline stops");
+    buffers
+}
+
+/// Parses a launch line into a pipeline.
+pub fn pipeline(description: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("cannot parse '{description}': {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline")
+}
