@@ -10,6 +10,8 @@ Commands (all images are read and written as RGB PNG/JPEG files; JSON goes to st
           [--many] [--mask insightface|ellipse] [--faces-json F]
   enhance --enhancer E --faces-json F --target TGT --out OUT [--blend 0.8] [--fidelity 0.5]
           [--family gfpgan|gpen|codeformer] [--size 512]
+  compose --out OUT --size WxH --place IMAGE:X:Y:SCALE:ANGLE [--place ...]
+          (test input: pictures scaled and rotated about their centre, pasted at X,Y on grey)
 --faces-json gives the faces to use (a JSON list of {"bbox": [...], "kps": [[x,y]*5]}) instead of
 running the detector, so that a test can hold the faces fixed.
 """
@@ -260,6 +262,22 @@ def enhance(args):
     write_rgb(args.out, out)
 
 
+def compose(args):
+    w, h = (int(v) for v in args.size.split("x"))
+    canvas = np.full((h, w, 3), 96, dtype=np.uint8)
+    for place in args.place:
+        path, x, y, scale, angle = place.rsplit(":", 4)
+        img = read_rgb(path)
+        ih, iw = img.shape[:2]
+        m = cv2.getRotationMatrix2D((iw / 2, ih / 2), float(angle), float(scale))
+        m[0, 2] += float(x) - iw / 2 + iw * float(scale) / 2
+        m[1, 2] += float(y) - ih / 2 + ih * float(scale) / 2
+        warped = cv2.warpAffine(img, m, (w, h), borderValue=0)
+        inside = cv2.warpAffine(np.full((ih, iw), 255, np.uint8), m, (w, h), borderValue=0)
+        canvas[inside > 0] = warped[inside > 0]
+    write_rgb(args.out, canvas)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -284,6 +302,10 @@ def main():
     n.add_argument("--fidelity", type=float, default=0.5)
     n.add_argument("--family", default="gfpgan")
     n.add_argument("--size", type=int, default=512)
+    c = sub.add_parser("compose")
+    c.add_argument("--out", required=True)
+    c.add_argument("--size", required=True)
+    c.add_argument("--place", action="append", required=True)
     args = p.parse_args()
     if args.cmd == "detect":
         faces = detect(session(args.model), read_rgb(args.image), args.det_size, args.threshold)
@@ -294,6 +316,8 @@ def main():
         json.dump(embed(session(args.recognizer), img, np.array(face["kps"])).tolist(), sys.stdout)
     elif args.cmd == "swap":
         swap(args)
+    elif args.cmd == "compose":
+        compose(args)
     else:
         enhance(args)
 

@@ -1,0 +1,418 @@
+//! dlcswap: equivalence with the independent reference implementation, target selection,
+//! reference and face-map matching, blending controls, live source changes and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use gst::prelude::*;
+use gstdlc::{Face, FaceFlags, FaceMeta};
+
+struct Setup {
+    detector: PathBuf,
+    arcface: PathBuf,
+    swapper: PathBuf,
+    media: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// Real SCRFD for finding faces in real pictures, fixture ArcFace and inswapper for identities.
+fn setup() -> Option<Setup> {
+    if !common::have_ort() {
+        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        return None;
+    }
+    let Some(detector) = common::testdata("models/det_2.5g.onnx") else {
+        eprintln!("skipped: ../shared/testdata is absent");
+        return None;
+    };
+    let (Some(arcface), Some(swapper)) = (common::fixture("arcface.onnx"), common::fixture("inswapper.onnx")) else {
+        eprintln!("skipped: fixtures missing (run `make fixtures`)");
+        return None;
+    };
+    let media = detector.parent()?.parent()?.join("media");
+    Some(Setup { detector, arcface, swapper, media, dir: tempfile::tempdir().ok()? })
+}
+
+impl Setup {
+    fn picture(&self, name: &str) -> String {
+        self.media.join(name).display().to_string()
+    }
+
+    /// Three portraits at different scales and angles on one 1280×720 frame.
+    fn composite(&self) -> PathBuf {
+        let out = self.dir.path().join("composite.png");
+        if !out.exists() {
+            common::run_reference(&[
+                "compose",
+                "--out",
+                out.to_str().unwrap(),
+                "--size",
+                "1280x720",
+                "--place",
+                &format!("{}:20:40:0.6:0", self.picture("gauss.png")),
+                "--place",
+                &format!("{}:500:100:0.8:25", self.picture("astronaut.png")),
+                "--place",
+                &format!("{}:900:300:0.5:-15", self.picture("newton.png")),
+            ]);
+        }
+        out
+    }
+
+    fn swap_props(&self) -> String {
+        format!(
+            "detector-model={} recognition-model={} model-file={}",
+            self.detector.display(),
+            self.arcface.display(),
+            self.swapper.display()
+        )
+    }
+
+    /// Runs `picture ! dlcdetect ! <format> ! dlcswap <props>` and returns (original, swapped)
+    /// RGB frames and the faces from the meta.
+    fn run(&self, picture: &Path, format: &str, props: &str) -> (Vec<u8>, Vec<u8>, Vec<Face>, (usize, usize)) {
+        let pipeline = common::pipeline(&format!(
+            "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! dlcdetect model-file={} \
+             ! tee name=t t. ! queue ! appsink name=original sync=false \
+             t. ! queue ! videoconvert ! video/x-raw,format={format} ! dlcswap {} {props} ! videoconvert \
+             ! video/x-raw,format=RGB ! appsink name=swapped sync=false",
+            picture.display(),
+            self.detector.display(),
+            self.swap_props()
+        ));
+        let original = pipeline.by_name("original").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        let swapped = pipeline.by_name("swapped").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let a = original.try_pull_sample(gst::ClockTime::from_seconds(60));
+        let b = swapped.try_pull_sample(gst::ClockTime::from_seconds(60));
+        let errors = drain_errors(&pipeline);
+        pipeline.set_state(gst::State::Null).unwrap();
+        let (a, b) = (a.unwrap_or_else(|| panic!("no frame: {errors:?}")), b.unwrap_or_else(|| panic!("no frame: {errors:?}")));
+        let caps = a.caps().unwrap();
+        let info = gst_video::VideoInfo::from_caps(caps).unwrap();
+        let faces = b.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+        (packed(&a, &info), packed(&b, &info), faces, (info.width() as usize, info.height() as usize))
+    }
+}
+
+fn drain_errors(pipeline: &gst::Pipeline) -> Vec<String> {
+    let bus = pipeline.bus().unwrap();
+    let mut errors = Vec::new();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => errors.push(format!("{} {:?}", e.error(), e.debug())),
+            gst::MessageView::Warning(w) => errors.push(format!("warning: {} {:?}", w.error(), w.debug())),
+            _ => {}
+        }
+    }
+    errors
+}
+
+/// The RGB bytes of a sample without row padding.
+fn packed(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Vec<u8> {
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let (w, h, stride) = (info.width() as usize, info.height() as usize, info.stride()[0] as usize);
+    (0..h).flat_map(|y| map[y * stride..y * stride + w * 3].to_vec()).collect()
+}
+
+fn faces_json(faces: &[Face], path: &Path) {
+    let entries: Vec<String> = faces
+        .iter()
+        .map(|f| {
+            let kps: Vec<String> = f.landmarks.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
+            format!("{{\"bbox\": [{}, {}, {}, {}], \"kps\": [{}]}}", f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], kps.join(", "))
+        })
+        .collect();
+    std::fs::write(path, format!("[{}]", entries.join(", "))).unwrap();
+}
+
+fn load_rgb(path: &Path) -> Vec<u8> {
+    image::open(path).unwrap().to_rgb8().into_raw()
+}
+
+fn differences(a: &[u8], b: &[u8]) -> (f64, u8) {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+    let max = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+    (sum as f64 / a.len() as f64, max)
+}
+
+/// Whether any pixel inside `face`'s box differs between two frames.
+fn face_changed(a: &[u8], b: &[u8], width: usize, face: &Face) -> bool {
+    let [x1, y1, x2, y2] = face.bbox.map(|v| v.max(0.0) as usize);
+    (y1..y2).any(|y| (x1..x2).any(|x| (0..3).any(|c| a[(y * width + x) * 3 + c] != b[(y * width + x) * 3 + c])))
+}
+
+fn equivalence(setup: &Setup, swapper: &Path, props: &str, reference_args: &[&str]) {
+    let target = setup.composite();
+    let props = format!("{props} model-file={}", swapper.display());
+    let (original, ours, faces, _) = setup.run(&target, "RGB", &props);
+    assert_eq!(faces.len(), 3, "three faces on the composite: {faces:?}");
+    assert!(faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)));
+    let json = setup.dir.path().join("faces.json");
+    faces_json(&faces, &json);
+    let out = setup.dir.path().join("reference.png");
+    let source = setup.picture("newton.png");
+    let mut args = vec![
+        "swap",
+        "--detector",
+        setup.detector.to_str().unwrap(),
+        "--recognizer",
+        setup.arcface.to_str().unwrap(),
+        "--swapper",
+        swapper.to_str().unwrap(),
+        "--source",
+        &source,
+        "--target",
+        target.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--faces-json",
+        json.to_str().unwrap(),
+        "--many",
+    ];
+    args.extend_from_slice(reference_args);
+    common::run_reference(&args);
+    let reference = load_rgb(&out);
+    // Agreement only means something if the swap changed the frame a lot.
+    let (change, _) = differences(&original, &reference);
+    assert!(change > 1.0, "the reference swap barely changed the frame: {change}");
+    let (mae, max) = differences(&ours, &reference);
+    eprintln!("{props} {reference_args:?}: mean abs difference {mae:.4}, max {max}");
+    assert!(mae <= 1.0 && max <= 8, "mean {mae}, max {max}");
+}
+
+#[test]
+fn swap_equals_the_reference_implementation() {
+    let Some(setup) = setup() else { return };
+    if common::reference_python().is_none() {
+        eprintln!("skipped: DLC_PYTHON is not set (run `make test`)");
+        return;
+    }
+    let source = setup.picture("newton.png");
+    equivalence(&setup, &setup.swapper, &format!("source={source} many-faces=true"), &[]);
+    equivalence(&setup, &setup.swapper, &format!("source={source} many-faces=true mask=ellipse"), &["--mask", "ellipse"]);
+    let fp16 = require!(common::fixture("inswapper_fp16.onnx"), "fixture inswapper_fp16.onnx missing");
+    equivalence(&setup, &fp16, &format!("source={source} many-faces=true"), &[]);
+}
+
+#[test]
+fn target_modes_choose_the_documented_face() {
+    let Some(setup) = setup() else { return };
+    let target = setup.composite();
+    let source = setup.picture("newton.png");
+    for (mode, expect) in [("largest", "largest"), ("left-most", "left"), ("best-score", "score")] {
+        let (original, swapped, faces, (width, _)) = setup.run(&target, "RGB", &format!("source={source} target={mode}"));
+        let chosen = match expect {
+            "largest" => faces.iter().max_by(|a, b| a.area().total_cmp(&b.area())),
+            "left" => faces.iter().min_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0])),
+            _ => faces.iter().max_by(|a, b| a.score.total_cmp(&b.score)),
+        }
+        .unwrap();
+        for face in &faces {
+            let is_chosen = face.track_id == chosen.track_id;
+            assert_eq!(face.flags.contains(FaceFlags::SWAPPED), is_chosen, "{mode}: {face:?}");
+            assert_eq!(face_changed(&original, &swapped, width, face), is_chosen, "{mode}: pixels of {face:?}");
+        }
+    }
+}
+
+#[test]
+fn reference_and_face_map_pick_people_by_identity() {
+    let Some(setup) = setup() else { return };
+    let target = setup.composite();
+    let (source, astronaut, gauss) = (setup.picture("newton.png"), setup.picture("astronaut.png"), setup.picture("gauss.png"));
+    // Faces are ordered by score; find which face is which person by position on the composite.
+    let who = |face: &Face| match face.bbox[0] {
+        x if x < 450.0 => "gauss",
+        x if x < 880.0 => "astronaut",
+        _ => "newton",
+    };
+    let (_, _, faces, _) =
+        setup.run(&target, "RGB", &format!("source={source} target=reference reference={astronaut} reference-distance=0.3 many-faces=true"));
+    let swapped: Vec<&str> = faces.iter().filter(|f| f.flags.contains(FaceFlags::SWAPPED)).map(who).collect();
+    assert_eq!(swapped, vec!["astronaut"], "{faces:?}");
+
+    let map = setup.dir.path().join("people.map");
+    std::fs::write(&map, format!("# who becomes whom\n{astronaut} = {source}\n{gauss} = {astronaut}\n")).unwrap();
+    let (_, _, faces, _) = setup.run(&target, "RGB", &format!("face-map={} reference-distance=0.3", map.display()));
+    let mut swapped: Vec<&str> = faces.iter().filter(|f| f.flags.contains(FaceFlags::SWAPPED)).map(who).collect();
+    swapped.sort();
+    assert_eq!(swapped, vec!["astronaut", "gauss"], "{faces:?}");
+}
+
+#[test]
+fn opacity_zero_leaves_the_frame_unchanged_and_outside_stays_exact() {
+    let Some(setup) = setup() else { return };
+    let target = setup.composite();
+    let source = setup.picture("newton.png");
+    let (original, swapped, _, _) = setup.run(&target, "RGB", &format!("source={source} opacity=0"));
+    assert_eq!(original, swapped);
+
+    // Outside the faces' reach the frame is bit-exact, in every writable format.
+    for format in ["RGB", "BGRx", "RGBA", "I420", "NV12"] {
+        let (original, swapped, faces, (width, height)) = setup.run(&target, format, &format!("source={source} many-faces=true"));
+        assert!(faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)), "{format}");
+        let near_face = |x: usize, y: usize| {
+            faces.iter().any(|f| {
+                let (cx, cy) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+                let reach = 1.2 * (f.width().max(f.height()));
+                (x as f32 - cx).abs() < reach && (y as f32 - cy).abs() < reach
+            })
+        };
+        if format == "RGB" || format == "BGRx" || format == "RGBA" {
+            for y in 0..height {
+                for x in 0..width {
+                    if !near_face(x, y) {
+                        let i = (y * width + x) * 3;
+                        assert_eq!(original[i..i + 3], swapped[i..i + 3], "{format}: pixel {x},{y} changed");
+                    }
+                }
+            }
+        }
+        assert!(faces.iter().all(|f| face_changed(&original, &swapped, width, f)), "{format}: faces swapped");
+    }
+}
+
+#[test]
+fn mouth_mask_keeps_the_original_mouth() {
+    let Some(setup) = setup() else { return };
+    let landmarks = require!(common::fixture("landmark106.onnx"), "fixture landmark106.onnx missing");
+    let target = setup.composite();
+    let source = setup.picture("newton.png");
+    let props = format!("source={source} target=largest landmark-model={}", landmarks.display());
+    let (original, plain, _, (width, _)) = setup.run(&target, "RGB", &props);
+    let (_, masked, faces, _) = setup.run(&target, "RGB", &format!("{props} mouth-mask=40"));
+    let face = faces.iter().find(|f| f.flags.contains(FaceFlags::SWAPPED)).unwrap();
+    // dlcswap computed the 106 points itself (dlcdetect had no landmark model); measure how
+    // close to the original the lip area is with and without the mask.
+    let (x0, y0) = ((face.landmarks[3][0]) as usize, (face.landmarks[3][1] - 4.0) as usize);
+    let (x1, y1) = ((face.landmarks[4][0]) as usize, (face.landmarks[4][1] + 4.0) as usize);
+    let distance = |frame: &[u8]| -> u64 {
+        (y0..y1).flat_map(|y| (x0..x1).map(move |x| (y * width + x) * 3)).map(|i| (0..3).map(|c| frame[i + c].abs_diff(original[i + c]) as u64).sum::<u64>()).sum()
+    };
+    let (with_mask, without) = (distance(&masked), distance(&plain));
+    assert!(without > 0, "the swap changes the mouth");
+    assert!(with_mask * 2 < without, "mouth-mask keeps the mouth closer to the original: {with_mask} vs {without}");
+}
+
+#[test]
+fn colour_correction_and_sharpness_change_the_face_only() {
+    let Some(setup) = setup() else { return };
+    let target = setup.composite();
+    let source = setup.picture("newton.png");
+    let (_, plain, _, _) = setup.run(&target, "RGB", &format!("source={source}"));
+    for extra in ["color-correction=true", "sharpness=3"] {
+        let (original, tuned, faces, (width, _)) = setup.run(&target, "RGB", &format!("source={source} {extra}"));
+        assert_ne!(plain, tuned, "{extra} has an effect");
+        let swapped = faces.iter().find(|f| f.flags.contains(FaceFlags::SWAPPED)).unwrap();
+        for face in faces.iter().filter(|f| !f.flags.contains(FaceFlags::SWAPPED)) {
+            assert!(!face_changed(&original, &tuned, width, face), "{extra} touched another face");
+        }
+        assert!(face_changed(&plain, &tuned, width, swapped));
+    }
+}
+
+fn start_error(setup: &Setup, props: &str) -> String {
+    let log = common::run_launch(&format!(
+        "videotestsrc num-buffers=1 ! dlcdetect model-file={} ! dlcswap {} {props} ! fakesink",
+        setup.detector.display(),
+        setup.swap_props()
+    ));
+    assert!(!log.errors.is_empty(), "expected an error for '{props}'");
+    log.error_text()
+}
+
+#[test]
+fn bad_sources_fail_start_with_the_file_and_reason() {
+    let Some(setup) = setup() else { return };
+    let text = start_error(&setup, "");
+    assert!(text.contains("'source' is not set"), "{text}");
+
+    let text = start_error(&setup, "source=/nonexistent/face.jpg");
+    assert!(text.contains("/nonexistent/face.jpg") && text.contains("cannot open"), "{text}");
+
+    let not_image = setup.dir.path().join("face.jpg");
+    std::fs::write(&not_image, "not a picture").unwrap();
+    let text = start_error(&setup, &format!("source={}", not_image.display()));
+    assert!(text.contains("face.jpg") && text.contains("not a readable PNG or JPEG"), "{text}");
+
+    let faceless = setup.dir.path().join("grey.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128])).save(&faceless).unwrap();
+    let text = start_error(&setup, &format!("source={}", faceless.display()));
+    assert!(text.contains("grey.png") && text.contains("no face found"), "{text}");
+
+    let text = start_error(&setup, &format!("source={} target=reference", setup.picture("newton.png")));
+    assert!(text.contains("'reference'"), "{text}");
+
+    let text = start_error(&setup, &format!("face-map={}", not_image.display()));
+    assert!(text.contains("face-map") && text.contains("line 1"), "{text}");
+}
+
+#[test]
+fn buffers_without_faces_pass_with_one_warning() {
+    let Some(setup) = setup() else { return };
+    let log = common::run_launch(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=RGB ! dlcswap {} source={} ! fakesink",
+        setup.swap_props(),
+        setup.picture("newton.png")
+    ));
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    let warnings: Vec<&String> = log.warnings.iter().filter(|w| w.contains("put dlcdetect upstream")).collect();
+    assert_eq!(warnings.len(), 1, "{:?}", log.warnings);
+}
+
+#[test]
+fn source_changes_while_playing_apply_without_stalling() {
+    let Some(setup) = setup() else { return };
+    let frame = load_rgb(&setup.composite());
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width=1280,height=720,framerate=30/1 \
+         ! dlcdetect model-file={} ! dlcswap name=swap {} source={} ! appsink name=sink sync=false",
+        setup.detector.display(),
+        setup.swap_props(),
+        setup.picture("newton.png")
+    ));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let swap = pipeline.by_name("swap").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut push_and_pull = |i: u64| {
+        let mut buffer = gst::Buffer::from_slice(frame.clone());
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i));
+        src.push_buffer(buffer).unwrap();
+        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
+        sample.buffer().unwrap().map_readable().unwrap().to_vec()
+    };
+    let newton = push_and_pull(0);
+
+    // A broken picture: a warning, and the previous identity stays.
+    swap.set_property("source", "/nonexistent/other.png");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let bus = pipeline.bus().unwrap();
+    let mut warned = false;
+    while !warned && std::time::Instant::now() < deadline {
+        if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(100), &[gst::MessageType::Warning]) {
+            if let gst::MessageView::Warning(w) = msg.view() {
+                warned = format!("{} {:?}", w.error(), w.debug()).contains("/nonexistent/other.png");
+            }
+        }
+    }
+    assert!(warned, "a warning names the broken picture");
+    assert_eq!(push_and_pull(1), newton, "the previous identity stays");
+
+    // A good picture: frames keep flowing while it is processed, and it takes over.
+    swap.set_property("source", setup.picture("gauss.png"));
+    let mut changed = false;
+    for i in 2..200 {
+        if push_and_pull(i) != newton {
+            changed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(changed, "the new source face is used");
+    src.end_of_stream().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+}
