@@ -1,0 +1,240 @@
+//! dlcenhance: family recognition, equivalence with the independent reference implementation,
+//! blend, face selection and the per-track inference-interval cache.
+
+mod common;
+
+use std::path::Path;
+
+use gst::prelude::*;
+use gstdlc::models::enhancer::{Enhancer, Family};
+use gstdlc::runtime::SessionOptions;
+use gstdlc::{Face, FaceFlags, FaceMeta};
+
+#[test]
+fn each_family_is_recognised_from_its_fixture() {
+    let cases = [
+        ("gfpgan.onnx", Family::Gfpgan, 512, 512),
+        ("gfpgan_1024.onnx", Family::Gfpgan, 512, 1024),
+        ("gpen_bfr_256.onnx", Family::GpenBfr, 256, 256),
+        ("gpen_bfr_512.onnx", Family::GpenBfr, 512, 512),
+        ("codeformer.onnx", Family::CodeFormer, 512, 512),
+        ("restoreformer.onnx", Family::RestoreFormer, 512, 512),
+    ];
+    for (name, family, size, output_size) in cases {
+        let path = require_fixture!(name);
+        let enhancer = Enhancer::open(&path, "model-file", &SessionOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kind = enhancer.kind();
+        assert_eq!((kind.family, kind.size, kind.output_size), (family, size, output_size), "{name}");
+    }
+}
+
+#[test]
+fn a_model_of_no_family_is_refused_clearly() {
+    let scrfd = require_fixture!("scrfd.onnx");
+    let log = common::run_launch(&format!("videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! dlcenhance model-file={} ! fakesink", scrfd.display()));
+    let text = log.error_text();
+    assert!(text.contains("scrfd.onnx") && text.contains("expected a face restoration model"), "{text}");
+    assert!(text.contains("found inputs 'input.1'"), "{text}");
+}
+
+struct Run {
+    original: Vec<u8>,
+    enhanced: Vec<u8>,
+    faces: Vec<Face>,
+    width: usize,
+}
+
+/// `picture ! dlcdetect ! [dlcswap] ! dlcenhance <props>`, returning frames and faces.
+fn run_picture(picture: &Path, detector: &Path, middle: &str, props: &str) -> Run {
+    let pipeline = common::pipeline(&format!(
+        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! dlcdetect model-file={} {middle} \
+         ! tee name=t t. ! queue ! appsink name=original sync=false \
+         t. ! queue ! dlcenhance {props} ! appsink name=enhanced sync=false",
+        picture.display(),
+        detector.display()
+    ));
+    let pull = |name: &str| {
+        let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
+        sink.try_pull_sample(gst::ClockTime::from_seconds(60)).unwrap_or_else(|| panic!("no frame at {name}"))
+    };
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (a, b) = (pull("original"), pull("enhanced"));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let info = gst_video::VideoInfo::from_caps(a.caps().unwrap()).unwrap();
+    let bytes = |s: &gst::Sample| {
+        let map = s.buffer().unwrap().map_readable().unwrap();
+        let (w, h, stride) = (info.width() as usize, info.height() as usize, info.stride()[0] as usize);
+        (0..h).flat_map(|y| map[y * stride..y * stride + w * 3].to_vec()).collect::<Vec<u8>>()
+    };
+    let faces = b.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+    Run { original: bytes(&a), enhanced: bytes(&b), faces, width: info.width() as usize }
+}
+
+fn composite(dir: &Path, media: &Path) -> std::path::PathBuf {
+    let out = dir.join("composite.png");
+    common::run_reference(&[
+        "compose",
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "960x540",
+        "--place",
+        &format!("{}:20:20:0.45:10", media.join("gauss.png").display()),
+        "--place",
+        &format!("{}:560:60:0.7:-20", media.join("astronaut.png").display()),
+    ]);
+    out
+}
+
+fn differences(a: &[u8], b: &[u8]) -> (f64, u8) {
+    let sum: u64 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+    (sum as f64 / a.len() as f64, a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0))
+}
+
+#[test]
+fn restoration_equals_the_reference_implementation() {
+    if !common::have_ort() || common::reference_python().is_none() {
+        eprintln!("skipped: ORT_DYLIB_PATH or DLC_PYTHON is not set (run `make test`)");
+        return;
+    }
+    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let media = detector.parent().unwrap().parent().unwrap().join("media");
+    let dir = tempfile::tempdir().unwrap();
+    let target = composite(dir.path(), &media);
+    let cases = [
+        ("gfpgan.onnx", "gfpgan", 512, "blend=0.8"),
+        ("gfpgan_1024.onnx", "gfpgan", 512, "blend=1.0"),
+        ("gpen_bfr_256.onnx", "gpen", 256, "blend=0.8"),
+        ("codeformer.onnx", "codeformer", 512, "blend=0.8 fidelity=0.3"),
+    ];
+    for (name, family, size, props) in cases {
+        let model = require_fixture!(name);
+        let run = run_picture(&target, &detector, "", &format!("model-file={} {props}", model.display()));
+        assert_eq!(run.faces.len(), 2, "{name}: {:?}", run.faces);
+        assert!(run.faces.iter().all(|f| f.flags.contains(FaceFlags::ENHANCED)));
+        let json = dir.path().join("faces.json");
+        let entries: Vec<String> = run
+            .faces
+            .iter()
+            .map(|f| {
+                let kps: Vec<String> = f.landmarks.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
+                format!("{{\"kps\": [{}]}}", kps.join(", "))
+            })
+            .collect();
+        std::fs::write(&json, format!("[{}]", entries.join(", "))).unwrap();
+        let out = dir.path().join("reference.png");
+        let blend = if props.contains("blend=1.0") { "1.0" } else { "0.8" };
+        let fidelity = if props.contains("fidelity=0.3") { "0.3" } else { "0.5" };
+        let size_arg = size.to_string();
+        common::run_reference(&[
+            "enhance", "--enhancer", model.to_str().unwrap(), "--faces-json", json.to_str().unwrap(), "--target",
+            target.to_str().unwrap(), "--out", out.to_str().unwrap(), "--blend", blend, "--fidelity", fidelity, "--family", family,
+            "--size", &size_arg,
+        ]);
+        let reference = image::open(&out).unwrap().to_rgb8().into_raw();
+        let (change, _) = differences(&run.original, &reference);
+        assert!(change > 0.2, "{name}: the reference barely changed the frame ({change})");
+        let (mae, max) = differences(&run.enhanced, &reference);
+        eprintln!("{name}: frame change {change:.3}, mean abs difference {mae:.4}, max {max}");
+        assert!(mae <= 1.0 && max <= 8, "{name}: mean {mae}, max {max}");
+    }
+}
+
+#[test]
+fn blend_zero_and_swapped_only_leave_the_frame_alone() {
+    let model = require_fixture!("gfpgan.onnx");
+    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let picture = require!(common::testdata("media/astronaut.png"), "../shared/testdata is absent");
+    let run = run_picture(&picture, &detector, "", &format!("model-file={} blend=0", model.display()));
+    assert_eq!(run.original, run.enhanced);
+    assert!(run.faces.iter().all(|f| !f.flags.contains(FaceFlags::ENHANCED)));
+
+    // faces=swapped without dlcswap upstream: nothing is marked swapped, so nothing changes.
+    let run = run_picture(&picture, &detector, "", &format!("model-file={} faces=swapped", model.display()));
+    assert_eq!(run.original, run.enhanced);
+
+    let run = run_picture(&picture, &detector, "", &format!("model-file={}", model.display()));
+    assert_ne!(run.original, run.enhanced);
+    assert!(run.faces[0].flags.contains(FaceFlags::ENHANCED));
+    assert!(run.width > 0);
+}
+
+#[test]
+fn only_swapped_faces_are_restored_when_asked() {
+    let model = require_fixture!("gfpgan.onnx");
+    let arcface = require_fixture!("arcface.onnx");
+    let swapper = require_fixture!("inswapper.onnx");
+    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let media = detector.parent().unwrap().parent().unwrap().join("media");
+    if common::reference_python().is_none() {
+        eprintln!("skipped: DLC_PYTHON is not set (run `make test`)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = composite(dir.path(), &media);
+    let swap = format!(
+        "! dlcswap source={} detector-model={} recognition-model={} model-file={} target=left-most",
+        media.join("newton.png").display(),
+        detector.display(),
+        arcface.display(),
+        swapper.display()
+    );
+    let run = run_picture(&target, &detector, &swap, &format!("model-file={} faces=swapped", model.display()));
+    assert_eq!(run.faces.len(), 2);
+    for face in &run.faces {
+        assert_eq!(face.flags.contains(FaceFlags::ENHANCED), face.flags.contains(FaceFlags::SWAPPED), "{face:?}");
+    }
+    assert_eq!(run.faces.iter().filter(|f| f.flags.contains(FaceFlags::ENHANCED)).count(), 1);
+}
+
+/// A 640×480 frame of grey `level` with a white 32×32 block at (320, 256): the fixture detector
+/// finds the same face in every such frame.
+fn grey_frame(level: u8) -> Vec<u8> {
+    let (w, h) = (640usize, 480usize);
+    let mut data = vec![level; w * h * 3];
+    for y in 256..288 {
+        data[(y * w + 320) * 3..(y * w + 352) * 3].fill(255);
+    }
+    data
+}
+
+fn run_interval(interval: u32) -> Vec<Vec<u8>> {
+    let scrfd = common::fixture("scrfd.onnx").unwrap();
+    let gfpgan = common::fixture("gfpgan.onnx").unwrap();
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width=640,height=480,framerate=30/1 \
+         ! dlcdetect model-file={} ! dlcenhance model-file={} blend=1 inference-interval={interval} \
+         ! appsink name=sink sync=false",
+        scrfd.display(),
+        gfpgan.display()
+    ));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    for (i, level) in [100u8, 60, 60, 60].into_iter().enumerate() {
+        let mut buffer = gst::Buffer::from_slice(grey_frame(level));
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i as u64));
+        src.push_buffer(buffer).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    common::pull_all(&pipeline, "sink").iter().map(|b| b.map_readable().unwrap().to_vec()).collect()
+}
+
+#[test]
+fn interval_cache_repastes_the_restored_face_between_inferences() {
+    require_fixture!("scrfd.onnx");
+    require_fixture!("gfpgan.onnx");
+    // A grey pixel inside the face, left of the white block, well inside the paste mask.
+    let at = (270 * 640 + 300) * 3;
+    let every_frame = run_interval(1);
+    let cached = run_interval(3);
+    assert_eq!(every_frame.len(), 4);
+    // Frame 0 is restored in both runs.
+    assert_eq!(every_frame[0][at], cached[0][at]);
+    // Frames 1 and 2 re-paste frame 0's restored face (restored from grey 100), frame 3 restores
+    // anew from grey 60, as restoring every frame does.
+    assert_ne!(every_frame[1][at], cached[1][at], "frame 1 should show the cached face");
+    assert_eq!(cached[1][at], cached[0][at]);
+    assert_eq!(cached[2][at], cached[0][at]);
+    assert_eq!(cached[3][at], every_frame[3][at]);
+    // Outside the face the current frame shows through.
+    assert_eq!(cached[1][0], 60);
+}
