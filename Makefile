@@ -10,7 +10,7 @@ PREFIX := $(CURDIR)/target/install-check
 ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1*))
 TEST_ENV = ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
 
-.PHONY: all setup fixtures build test install-check clean
+.PHONY: all setup fixtures build test install-check demo bench clean
 
 all: build
 
@@ -44,6 +44,16 @@ install-check: setup
 test: fixtures install-check
 	rm -f target/test-registry.bin
 	$(TEST_ENV) cargo test --locked -- --test-threads=2
+
+# File-to-file face swap with sample media (needs the models: see models/README.md).
+demo: setup
+	bash scripts/demo.sh
+
+# Prints the CPU figures of BENCHMARKS.md (needs ../shared/testdata for the detector).
+bench: setup
+	cargo build --release --locked --example bench
+	$(TEST_ENV) target/release/examples/bench detect ../shared/testdata/models/det_2.5g.onnx ../shared/testdata/media/astronaut.png 60 cpu
+	target/release/examples/bench overhead
 
 clean:
 	cargo clean

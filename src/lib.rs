@@ -11,12 +11,12 @@ use gst::glib;
 mod dlcdetect;
 mod dlcenhance;
 pub mod dlcswap;
-mod video;
-mod warnings;
 pub mod meta;
 pub mod models;
 pub mod runtime;
+mod video;
 pub mod vision;
+mod warnings;
 
 pub use meta::{EMBEDDING_LEN, Face, FaceFlags, FaceMeta};
 

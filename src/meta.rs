@@ -191,11 +191,7 @@ mod imp {
         unsafe {
             let meta = &mut *(meta as *mut FaceMeta);
             // `gst_buffer_add_meta` may be called with no params from C: start empty then.
-            let faces = if params.is_null() {
-                Vec::new()
-            } else {
-                ptr::read(params as *const FaceMetaParams).faces
-            };
+            let faces = if params.is_null() { Vec::new() } else { ptr::read(params as *const FaceMetaParams).faces };
             ptr::write(&mut meta.faces, faces);
             true.into_glib()
         }
@@ -290,10 +286,7 @@ mod tests {
         assert_eq!(faces, vec![face(5.0), face(100.0)]);
         // The embedding is shared, not duplicated.
         let original = buffer.meta::<FaceMeta>().unwrap();
-        assert!(Arc::ptr_eq(
-            original.faces()[0].embedding.as_ref().unwrap(),
-            faces[0].embedding.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(original.faces()[0].embedding.as_ref().unwrap(), faces[0].embedding.as_ref().unwrap()));
     }
 
     #[test]

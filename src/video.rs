@@ -76,22 +76,23 @@ pub(crate) fn frame_view<'a, T>(frame: &'a gst_video::VideoFrameRef<T>) -> Resul
 pub(crate) fn frame_view_mut<'a>(
     frame: &'a mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
 ) -> Result<FrameViewMut<'a>, String> {
-    let info = frame.info().clone();
+    let info = frame.info();
     let format = pixel_format(info.format()).ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
-    let (matrix, full_range) = yuv_matrix(&info);
-    let strides_i32 = frame.plane_stride().to_vec();
+    let (matrix, full_range) = yuv_matrix(info);
+    let (width, height) = (info.width() as usize, info.height() as usize);
     let n = (frame.n_planes() as usize).min(3);
     let mut strides = [0usize; 3];
-    for i in 0..n {
-        strides[i] = strides_i32[i] as usize;
+    for (stride, &s) in strides.iter_mut().zip(frame.plane_stride()).take(n) {
+        *stride = s as usize;
     }
-    // Each plane is a disjoint region of the mapped memory; take them one at a time through raw
-    // pointers because the safe API lends one plane per borrow of the frame.
     let mut planes: [&'a mut [u8]; 3] = [&mut [], &mut [], &mut []];
-    for i in 0..n {
+    for (i, slot) in planes.iter_mut().enumerate().take(n) {
         let plane = frame.plane_data_mut(i as u32).map_err(|e| e.to_string())?;
         let (ptr, len) = (plane.as_mut_ptr(), plane.len());
-        planes[i] = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+        // SAFETY: the planes of a mapped video frame are disjoint regions of its memory, valid
+        // for as long as the frame stays mapped, which the `'a` borrow of `frame` guarantees; the
+        // safe API only lends one plane per borrow of the frame.
+        *slot = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
     }
-    FrameViewMut::new(format, info.width() as usize, info.height() as usize, planes, strides, matrix, full_range)
+    FrameViewMut::new(format, width, height, planes, strides, matrix, full_range)
 }

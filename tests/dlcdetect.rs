@@ -29,11 +29,19 @@ fn detect_picture(model: &std::path::Path, picture: &std::path::Path) -> Vec<Fac
 fn assert_anatomical(face: &Face, what: &str) {
     let [x1, y1, x2, y2] = face.bbox;
     for (i, p) in face.landmarks.iter().enumerate() {
-        assert!(p[0] > x1 && p[0] < x2 && p[1] > y1 && p[1] < y2, "{what}: landmark {i} {p:?} outside box {:?}", face.bbox);
+        assert!(
+            p[0] > x1 && p[0] < x2 && p[1] > y1 && p[1] < y2,
+            "{what}: landmark {i} {p:?} outside box {:?}",
+            face.bbox
+        );
     }
     let [le, re, nose, lm, rm] = face.landmarks;
     assert!(le[0] < re[0] && lm[0] < rm[0], "{what}: left/right swapped: {:?}", face.landmarks);
-    assert!(le[1].max(re[1]) < nose[1] && nose[1] < lm[1].min(rm[1]), "{what}: eyes, nose, mouth not top to bottom: {:?}", face.landmarks);
+    assert!(
+        le[1].max(re[1]) < nose[1] && nose[1] < lm[1].min(rm[1]),
+        "{what}: eyes, nose, mouth not top to bottom: {:?}",
+        face.landmarks
+    );
 }
 
 #[test]
@@ -64,7 +72,13 @@ fn detections_match_the_reference_implementation() {
     for picture in ["astronaut.png", "newton.png", "gauss.png"] {
         let picture_path = require!(common::testdata(&format!("media/{picture}")), "../shared/testdata is absent");
         let ours = detect_picture(&model, &picture_path);
-        let json = common::run_reference(&["detect", "--model", model.to_str().unwrap(), "--image", picture_path.to_str().unwrap()]);
+        let json = common::run_reference(&[
+            "detect",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            picture_path.to_str().unwrap(),
+        ]);
         let reference = parse_reference_faces(&json);
         assert_eq!(ours.len(), reference.len(), "{picture}: {ours:?} vs {json}");
         for (face, (bbox, score, kps)) in ours.iter().zip(&reference) {
@@ -73,7 +87,11 @@ fn detections_match_the_reference_implementation() {
                 assert!((a - b).abs() < 0.5, "{picture}: box {:?} vs reference {bbox:?}", face.bbox);
             }
             for (p, q) in face.landmarks.iter().zip(kps) {
-                assert!((p[0] - q[0]).abs() < 0.5 && (p[1] - q[1]).abs() < 0.5, "{picture}: {:?} vs {kps:?}", face.landmarks);
+                assert!(
+                    (p[0] - q[0]).abs() < 0.5 && (p[1] - q[1]).abs() < 0.5,
+                    "{picture}: {:?} vs {kps:?}",
+                    face.landmarks
+                );
             }
             assert!((face.score - score).abs() < 0.005, "{picture}: score {} vs {score}", face.score);
         }
@@ -161,7 +179,11 @@ fn assert_block_face(face: &Face, bx: f32, by: f32, what: &str) {
     assert!(face.score > 0.99, "{what}: score {}", face.score);
     let expected = [(-0.35, -0.25), (0.35, -0.25), (0.0, 0.05), (-0.28, 0.4), (0.28, 0.4)];
     for (p, (dx, dy)) in face.landmarks.iter().zip(expected) {
-        assert!((p[0] - (bx + dx * 32.0)).abs() < 1e-3 && (p[1] - (by + dy * 32.0)).abs() < 1e-3, "{what}: {:?}", face.landmarks);
+        assert!(
+            (p[0] - (bx + dx * 32.0)).abs() < 1e-3 && (p[1] - (by + dy * 32.0)).abs() < 1e-3,
+            "{what}: {:?}",
+            face.landmarks
+        );
     }
 }
 
@@ -207,7 +229,12 @@ fn detector_variants_decode_alike() {
 fn max_faces_min_face_size_and_thresholds_filter() {
     let model = require_fixture!("scrfd.onnx");
     let frame = frame_with_blocks(&[(64, 64), (320, 256), (512, 384)]);
-    let count = |props: &str| faces_of(&run_fixture("RGB", &format!("model-file={} {props}", model.display()), std::slice::from_ref(&frame))[0]).len();
+    let count = |props: &str| {
+        faces_of(
+            &run_fixture("RGB", &format!("model-file={} {props}", model.display()), std::slice::from_ref(&frame))[0],
+        )
+        .len()
+    };
     assert_eq!(count(""), 3);
     assert_eq!(count("max-faces=2"), 2);
     assert_eq!(count("min-face-size=64"), 3);
@@ -220,7 +247,8 @@ fn inference_interval_tracks_faces_between_detections() {
     let model = require_fixture!("scrfd.onnx");
     let frames: Vec<Vec<u8>> = (0..7).map(|_| frame_with_blocks(&[(320, 256)])).collect();
     let buffers = run_fixture("RGB", &format!("model-file={} inference-interval=3", model.display()), &frames);
-    let faces: Vec<Face> = buffers.iter().map(|b| faces_of(b).into_iter().next().expect("a face on every frame")).collect();
+    let faces: Vec<Face> =
+        buffers.iter().map(|b| faces_of(b).into_iter().next().expect("a face on every frame")).collect();
     for (i, face) in faces.iter().enumerate() {
         let inferred = i % 3 == 0;
         assert_eq!(face.flags.contains(FaceFlags::INFERRED), inferred, "frame {i}: {:?}", face.flags);
@@ -230,7 +258,8 @@ fn inference_interval_tracks_faces_between_detections() {
     }
 
     // A face missing on one detection is carried, not dropped; a new one far away gets a new id.
-    let frames = vec![frame_with_blocks(&[(320, 256)]), frame_with_blocks(&[]), frame_with_blocks(&[(320, 256), (64, 64)])];
+    let frames =
+        vec![frame_with_blocks(&[(320, 256)]), frame_with_blocks(&[]), frame_with_blocks(&[(320, 256), (64, 64)])];
     let buffers = run_fixture("RGB", &format!("model-file={}", model.display()), &frames);
     let f1 = faces_of(&buffers[1]);
     assert_eq!(f1.len(), 1);
@@ -262,7 +291,7 @@ fn messages_carry_faces_like_facedetect() {
     assert_eq!(s.get::<u64>("duration").unwrap(), u64::MAX);
     let faces = s.get::<gst::List>("faces").unwrap();
     assert_eq!(faces.len(), 1);
-    let face = faces.get(0).unwrap().get::<gst::Structure>().unwrap();
+    let face = faces.first().unwrap().get::<gst::Structure>().unwrap();
     assert_eq!(face.name(), "face");
     assert_eq!(face.get::<f64>("x").unwrap(), 288.0);
     assert_eq!(face.get::<f64>("width").unwrap(), 64.0);
@@ -280,7 +309,12 @@ fn embeddings_and_106_landmarks_when_asked() {
     let landmarks = require_fixture!("landmark106.onnx");
     let buffers = run_fixture(
         "RGB",
-        &format!("model-file={} recognition-model={} landmark-model={}", model.display(), arcface.display(), landmarks.display()),
+        &format!(
+            "model-file={} recognition-model={} landmark-model={}",
+            model.display(),
+            arcface.display(),
+            landmarks.display()
+        ),
         &[frame_with_blocks(&[(320, 256)])],
     );
     let face = &faces_of(&buffers[0])[0];

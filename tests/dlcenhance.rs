@@ -22,7 +22,8 @@ fn each_family_is_recognised_from_its_fixture() {
     ];
     for (name, family, size, output_size) in cases {
         let path = require_fixture!(name);
-        let enhancer = Enhancer::open(&path, "model-file", &SessionOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let enhancer =
+            Enhancer::open(&path, "model-file", &SessionOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let kind = enhancer.kind();
         assert_eq!((kind.family, kind.size, kind.output_size), (family, size, output_size), "{name}");
     }
@@ -31,7 +32,10 @@ fn each_family_is_recognised_from_its_fixture() {
 #[test]
 fn a_model_of_no_family_is_refused_clearly() {
     let scrfd = require_fixture!("scrfd.onnx");
-    let log = common::run_launch(&format!("videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! dlcenhance model-file={} ! fakesink", scrfd.display()));
+    let log = common::run_launch(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! dlcenhance model-file={} ! fakesink",
+        scrfd.display()
+    ));
     let text = log.error_text();
     assert!(text.contains("scrfd.onnx") && text.contains("expected a face restoration model"), "{text}");
     assert!(text.contains("found inputs 'input.1'"), "{text}");
@@ -127,9 +131,23 @@ fn restoration_equals_the_reference_implementation() {
         let fidelity = if props.contains("fidelity=0.3") { "0.3" } else { "0.5" };
         let size_arg = size.to_string();
         common::run_reference(&[
-            "enhance", "--enhancer", model.to_str().unwrap(), "--faces-json", json.to_str().unwrap(), "--target",
-            target.to_str().unwrap(), "--out", out.to_str().unwrap(), "--blend", blend, "--fidelity", fidelity, "--family", family,
-            "--size", &size_arg,
+            "enhance",
+            "--enhancer",
+            model.to_str().unwrap(),
+            "--faces-json",
+            json.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--blend",
+            blend,
+            "--fidelity",
+            fidelity,
+            "--family",
+            family,
+            "--size",
+            &size_arg,
         ]);
         let reference = image::open(&out).unwrap().to_rgb8().into_raw();
         let (change, _) = differences(&run.original, &reference);

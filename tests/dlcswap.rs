@@ -88,7 +88,8 @@ impl Setup {
         let b = swapped.try_pull_sample(gst::ClockTime::from_seconds(60));
         let errors = drain_errors(&pipeline);
         pipeline.set_state(gst::State::Null).unwrap();
-        let (a, b) = (a.unwrap_or_else(|| panic!("no frame: {errors:?}")), b.unwrap_or_else(|| panic!("no frame: {errors:?}")));
+        let (a, b) =
+            (a.unwrap_or_else(|| panic!("no frame: {errors:?}")), b.unwrap_or_else(|| panic!("no frame: {errors:?}")));
         let caps = a.caps().unwrap();
         let info = gst_video::VideoInfo::from_caps(caps).unwrap();
         let faces = b.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
@@ -121,7 +122,14 @@ fn faces_json(faces: &[Face], path: &Path) {
         .iter()
         .map(|f| {
             let kps: Vec<String> = f.landmarks.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
-            format!("{{\"bbox\": [{}, {}, {}, {}], \"kps\": [{}]}}", f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], kps.join(", "))
+            format!(
+                "{{\"bbox\": [{}, {}, {}, {}], \"kps\": [{}]}}",
+                f.bbox[0],
+                f.bbox[1],
+                f.bbox[2],
+                f.bbox[3],
+                kps.join(", ")
+            )
         })
         .collect();
     std::fs::write(path, format!("[{}]", entries.join(", "))).unwrap();
@@ -192,7 +200,12 @@ fn swap_equals_the_reference_implementation() {
     }
     let source = setup.picture("newton.png");
     equivalence(&setup, &setup.swapper, &format!("source={source} many-faces=true"), &[]);
-    equivalence(&setup, &setup.swapper, &format!("source={source} many-faces=true mask=ellipse"), &["--mask", "ellipse"]);
+    equivalence(
+        &setup,
+        &setup.swapper,
+        &format!("source={source} many-faces=true mask=ellipse"),
+        &["--mask", "ellipse"],
+    );
     let fp16 = require!(common::fixture("inswapper_fp16.onnx"), "fixture inswapper_fp16.onnx missing");
     equivalence(&setup, &fp16, &format!("source={source} many-faces=true"), &[]);
 }
@@ -203,7 +216,8 @@ fn target_modes_choose_the_documented_face() {
     let target = setup.composite();
     let source = setup.picture("newton.png");
     for (mode, expect) in [("largest", "largest"), ("left-most", "left"), ("best-score", "score")] {
-        let (original, swapped, faces, (width, _)) = setup.run(&target, "RGB", &format!("source={source} target={mode}"));
+        let (original, swapped, faces, (width, _)) =
+            setup.run(&target, "RGB", &format!("source={source} target={mode}"));
         let chosen = match expect {
             "largest" => faces.iter().max_by(|a, b| a.area().total_cmp(&b.area())),
             "left" => faces.iter().min_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0])),
@@ -222,15 +236,19 @@ fn target_modes_choose_the_documented_face() {
 fn reference_and_face_map_pick_people_by_identity() {
     let Some(setup) = setup() else { return };
     let target = setup.composite();
-    let (source, astronaut, gauss) = (setup.picture("newton.png"), setup.picture("astronaut.png"), setup.picture("gauss.png"));
+    let (source, astronaut, gauss) =
+        (setup.picture("newton.png"), setup.picture("astronaut.png"), setup.picture("gauss.png"));
     // Faces are ordered by score; find which face is which person by position on the composite.
     let who = |face: &Face| match face.bbox[0] {
         x if x < 450.0 => "gauss",
         x if x < 880.0 => "astronaut",
         _ => "newton",
     };
-    let (_, _, faces, _) =
-        setup.run(&target, "RGB", &format!("source={source} target=reference reference={astronaut} reference-distance=0.3 many-faces=true"));
+    let (_, _, faces, _) = setup.run(
+        &target,
+        "RGB",
+        &format!("source={source} target=reference reference={astronaut} reference-distance=0.3 many-faces=true"),
+    );
     let swapped: Vec<&str> = faces.iter().filter(|f| f.flags.contains(FaceFlags::SWAPPED)).map(who).collect();
     assert_eq!(swapped, vec!["astronaut"], "{faces:?}");
 
@@ -252,7 +270,8 @@ fn opacity_zero_leaves_the_frame_unchanged_and_outside_stays_exact() {
 
     // Outside the faces' reach the frame is bit-exact, in every writable format.
     for format in ["RGB", "BGRx", "RGBA", "I420", "NV12"] {
-        let (original, swapped, faces, (width, height)) = setup.run(&target, format, &format!("source={source} many-faces=true"));
+        let (original, swapped, faces, (width, height)) =
+            setup.run(&target, format, &format!("source={source} many-faces=true"));
         assert!(faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)), "{format}");
         let near_face = |x: usize, y: usize| {
             faces.iter().any(|f| {
@@ -290,7 +309,10 @@ fn mouth_mask_keeps_the_original_mouth() {
     let (x0, y0) = ((face.landmarks[3][0]) as usize, (face.landmarks[3][1] - 4.0) as usize);
     let (x1, y1) = ((face.landmarks[4][0]) as usize, (face.landmarks[4][1] + 4.0) as usize);
     let distance = |frame: &[u8]| -> u64 {
-        (y0..y1).flat_map(|y| (x0..x1).map(move |x| (y * width + x) * 3)).map(|i| (0..3).map(|c| frame[i + c].abs_diff(original[i + c]) as u64).sum::<u64>()).sum()
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (y * width + x) * 3))
+            .map(|i| (0..3).map(|c| frame[i + c].abs_diff(original[i + c]) as u64).sum::<u64>())
+            .sum()
     };
     let (with_mask, without) = (distance(&masked), distance(&plain));
     assert!(without > 0, "the swap changes the mouth");
@@ -378,7 +400,7 @@ fn source_changes_while_playing_apply_without_stalling() {
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     let swap = pipeline.by_name("swap").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let mut push_and_pull = |i: u64| {
+    let push_and_pull = |i: u64| {
         let mut buffer = gst::Buffer::from_slice(frame.clone());
         buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i));
         src.push_buffer(buffer).unwrap();
@@ -393,10 +415,10 @@ fn source_changes_while_playing_apply_without_stalling() {
     let bus = pipeline.bus().unwrap();
     let mut warned = false;
     while !warned && std::time::Instant::now() < deadline {
-        if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(100), &[gst::MessageType::Warning]) {
-            if let gst::MessageView::Warning(w) = msg.view() {
-                warned = format!("{} {:?}", w.error(), w.debug()).contains("/nonexistent/other.png");
-            }
+        if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(100), &[gst::MessageType::Warning])
+            && let gst::MessageView::Warning(w) = msg.view()
+        {
+            warned = format!("{} {:?}", w.error(), w.debug()).contains("/nonexistent/other.png");
         }
     }
     assert!(warned, "a warning names the broken picture");

@@ -68,15 +68,16 @@ fn faces_after(middle: &str, caps_in: &str) -> Option<Vec<Face>> {
 
 #[test]
 fn meta_follows_videoscale_with_scaled_coordinates() {
-    let faces = faces_after(
-        "videoscale ! video/x-raw,width=640,height=360",
-        "video/x-raw,format=RGB,width=320,height=240",
-    )
-    .expect("videoscale keeps the FaceMeta");
+    let faces =
+        faces_after("videoscale ! video/x-raw,width=640,height=360", "video/x-raw,format=RGB,width=320,height=240")
+            .expect("videoscale keeps the FaceMeta");
     let original = sample_face();
     let (sx, sy) = (2.0f32, 1.5f32);
     assert_eq!(faces.len(), 1);
-    assert_eq!(faces[0].bbox, [original.bbox[0] * sx, original.bbox[1] * sy, original.bbox[2] * sx, original.bbox[3] * sy]);
+    assert_eq!(
+        faces[0].bbox,
+        [original.bbox[0] * sx, original.bbox[1] * sy, original.bbox[2] * sx, original.bbox[3] * sy]
+    );
     assert_eq!(faces[0].landmarks[3], [original.landmarks[3][0] * sx, original.landmarks[3][1] * sy]);
     assert_eq!(faces[0].track_id, 3);
     assert_eq!(faces[0].embedding, original.embedding);
@@ -122,7 +123,8 @@ fn missing_model_file_is_named_in_the_error() {
 #[test]
 fn wrong_kind_of_model_is_refused_with_expected_and_found() {
     let gfpgan = require_fixture!("gfpgan.onnx");
-    let text = start_error(&format!("videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink", gfpgan.display()));
+    let text =
+        start_error(&format!("videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink", gfpgan.display()));
     assert!(text.contains("gfpgan.onnx"), "{text}");
     assert!(text.contains("expected an SCRFD face detector"), "{text}");
     assert!(text.contains("found inputs 'input' float32 [1,3,512,512]"), "{text}");
@@ -131,7 +133,8 @@ fn wrong_kind_of_model_is_refused_with_expected_and_found() {
 #[test]
 fn a_file_that_is_not_a_model_is_refused() {
     let not_model = require_fixture!("not_a_model.onnx");
-    let text = start_error(&format!("videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink", not_model.display()));
+    let text =
+        start_error(&format!("videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink", not_model.display()));
     assert!(text.contains("not_a_model.onnx") && text.contains("could not be loaded as an ONNX model"), "{text}");
 }
 
@@ -157,7 +160,8 @@ fn provider_fallback_posts_a_warning_and_reports_cpu() {
     });
     let log = common::run(&pipeline, Duration::from_secs(60));
     assert!(log.errors.is_empty(), "{:?}", log.errors);
-    let warning = log.warnings.iter().find(|w| w.contains("'cuda'")).unwrap_or_else(|| panic!("no fallback warning: {log:?}"));
+    let warning =
+        log.warnings.iter().find(|w| w.contains("'cuda'")).unwrap_or_else(|| panic!("no fallback warning: {log:?}"));
     assert!(warning.contains("running on the CPU"), "{warning}");
     assert!(warning.contains("scrfd.onnx"), "{warning}");
     // ONNX Runtime's own reason follows the colon.

@@ -10,7 +10,9 @@ fn missing_library_error_names_variable_paths_and_remedy() {
     // SAFETY: this binary runs this single test, before any other thread exists.
     unsafe { std::env::set_var("ORT_DYLIB_PATH", bogus) };
     if std::env::var_os("LD_LIBRARY_PATH").is_some_and(|p| !p.is_empty()) {
-        eprintln!("note: LD_LIBRARY_PATH is set; if it holds libonnxruntime.so.1 this test cannot see a missing library");
+        eprintln!(
+            "note: LD_LIBRARY_PATH is set; if it holds libonnxruntime.so.1 this test cannot see a missing library"
+        );
     }
     common::init();
     // An existing file, so that the element gets as far as loading ONNX Runtime.

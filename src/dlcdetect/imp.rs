@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
-use gst_base::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
@@ -20,9 +20,8 @@ use crate::vision::FrameView;
 use crate::vision::track::Tracker;
 use crate::warnings::WarningLimiter;
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("dlcdetect", gst::DebugColorFlags::empty(), Some("gstdlc face detector"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("dlcdetect", gst::DebugColorFlags::empty(), Some("gstdlc face detector")));
 
 const DEFAULT_MODEL: &str = "det_10g.onnx";
 const DEFAULT_THRESHOLD: f64 = 0.5;
@@ -114,7 +113,10 @@ impl ObjectSubclass for DlcDetect {
 impl ObjectImpl for DlcDetect {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut props = RuntimeSettings::properties(DEFAULT_MODEL, "SCRFD face detector (.onnx) with 5 keypoints: det_10g, det_2.5g, det_500m or scrfd_*_bnkps");
+            let mut props = RuntimeSettings::properties(
+                DEFAULT_MODEL,
+                "SCRFD face detector (.onnx) with 5 keypoints: det_10g, det_2.5g, det_500m or scrfd_*_bnkps",
+            );
             props.extend([
                 glib::ParamSpecDouble::builder("threshold")
                     .nick("Score threshold")
@@ -202,7 +204,8 @@ impl ObjectImpl for DlcDetect {
         if settings.runtime.set_property(name, value) {
             return;
         }
-        let path = |v: &glib::Value| v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
+        let path =
+            |v: &glib::Value| v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
         match name {
             "threshold" => settings.threshold = value.get().unwrap_or(DEFAULT_THRESHOLD),
             "nms-threshold" => settings.nms_threshold = value.get().unwrap_or(DEFAULT_NMS_THRESHOLD),
@@ -265,8 +268,10 @@ impl ElementImpl for DlcDetect {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = raw_caps(&READ_FORMATS);
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -412,8 +417,11 @@ impl DlcDetect {
         let face_values: Vec<glib::SendValue> = faces
             .iter()
             .map(|f| {
-                let landmarks: Vec<glib::SendValue> =
-                    f.landmarks.iter().flat_map(|p| [(p[0] as f64).to_send_value(), (p[1] as f64).to_send_value()]).collect();
+                let landmarks: Vec<glib::SendValue> = f
+                    .landmarks
+                    .iter()
+                    .flat_map(|p| [(p[0] as f64).to_send_value(), (p[1] as f64).to_send_value()])
+                    .collect();
                 gst::Structure::builder("face")
                     .field("x", f.bbox[0] as f64)
                     .field("y", f.bbox[1] as f64)
@@ -492,7 +500,11 @@ impl BaseTransformImpl for DlcDetect {
                         gst::element_imp_warning!(
                             self,
                             gst::StreamError::Failed,
-                            ["face detection failed on this frame, faces carried from earlier frames: {} ({} similar warnings suppressed)", reason, suppressed]
+                            [
+                                "face detection failed on this frame, faces carried from earlier frames: {} ({} similar warnings suppressed)",
+                                reason,
+                                suppressed
+                            ]
                         );
                     }
                     state.tracker.carry()

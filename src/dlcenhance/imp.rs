@@ -18,8 +18,9 @@ use crate::vision::paste::{self, PasteScratch};
 use crate::vision::{FrameViewMut, RgbImage};
 use crate::warnings::WarningLimiter;
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("dlcenhance", gst::DebugColorFlags::empty(), Some("gstdlc face restorer")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("dlcenhance", gst::DebugColorFlags::empty(), Some("gstdlc face restorer"))
+});
 
 const DEFAULT_MODEL: &str = "GFPGANv1.4.onnx";
 const DEFAULT_BLEND: f64 = 0.8;
@@ -187,8 +188,10 @@ impl ElementImpl for DlcEnhance {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = raw_caps(&ENHANCE_FORMATS);
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -236,7 +239,8 @@ impl DlcEnhance {
         let fresh = key != 0 && state.cache.get(&key).is_some_and(|c| state.frame_count - c.frame < interval);
         if !fresh {
             let restored = state.enhancer.restore(&frame.as_view(), &m, settings.fidelity)?;
-            let entry = state.cache.entry(key).or_insert_with(|| CachedFace { restored: RgbImage::default(), frame: 0 });
+            let entry =
+                state.cache.entry(key).or_insert_with(|| CachedFace { restored: RgbImage::default(), frame: 0 });
             entry.restored.clone_from(restored);
             entry.frame = state.frame_count;
         }
@@ -247,7 +251,16 @@ impl DlcEnhance {
             return Ok(());
         }
         frame.as_view().read_region(rect, &mut state.region);
-        let weights = paste::paste_back_ramp(&mut state.region, rect, width, height, restored, &m, settings.blend as f32, &mut state.paste);
+        let weights = paste::paste_back_ramp(
+            &mut state.region,
+            rect,
+            width,
+            height,
+            restored,
+            &m,
+            settings.blend as f32,
+            &mut state.paste,
+        );
         frame.write_region(rect, &state.region, Some(weights));
         Ok(())
     }
@@ -287,7 +300,9 @@ impl BaseTransformImpl for DlcEnhance {
                 gst::element_imp_warning!(
                     self,
                     gst::StreamError::Format,
-                    ["buffers arrive without face metadata: put dlcdetect upstream of dlcenhance (frames pass unchanged)"]
+                    [
+                        "buffers arrive without face metadata: put dlcdetect upstream of dlcenhance (frames pass unchanged)"
+                    ]
                 );
             }
             return Ok(gst::FlowSuccess::Ok);
@@ -324,7 +339,11 @@ impl BaseTransformImpl for DlcEnhance {
                             gst::element_imp_warning!(
                                 self,
                                 gst::StreamError::Failed,
-                                ["a face could not be restored and was left as it is: {} ({} similar warnings suppressed)", reason, suppressed]
+                                [
+                                    "a face could not be restored and was left as it is: {} ({} similar warnings suppressed)",
+                                    reason,
+                                    suppressed
+                                ]
                             );
                         }
                     }

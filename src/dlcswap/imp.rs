@@ -113,9 +113,11 @@ struct Identities {
     source: Option<Arc<[f32]>>,
     /// Embedding of the reference face (`target=reference`).
     reference: Option<Arc<[f32]>>,
-    /// Face-map pairs: reference embedding and source latent.
-    face_map: Vec<(Arc<[f32]>, Arc<[f32]>)>,
+    face_map: Vec<FaceMapIdentity>,
 }
+
+/// A face-map pair: the reference person's embedding and the latent of the source to give them.
+type FaceMapIdentity = (Arc<[f32]>, Arc<[f32]>);
 
 /// Reusable per-frame buffers.
 #[derive(Default)]
@@ -168,7 +170,10 @@ fn path_value(value: &glib::Value) -> Option<PathBuf> {
 impl ObjectImpl for DlcSwap {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut props = RuntimeSettings::properties(DEFAULT_MODEL, "Face swapper (.onnx): inswapper_128.onnx or its fp16 export");
+            let mut props = RuntimeSettings::properties(
+                DEFAULT_MODEL,
+                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export",
+            );
             props.extend([
                 glib::ParamSpecString::builder("source")
                     .nick("Source image")
@@ -342,8 +347,10 @@ impl ElementImpl for DlcSwap {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = raw_caps(&SWAP_FORMATS);
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -410,7 +417,9 @@ impl DlcSwap {
         let models = Arc::new(Mutex::new(models));
         let emap = swapper.emap();
         let to_latent = |embedding: &[f32], what: &str| {
-            latent(embedding, &emap).map(Arc::from).ok_or_else(|| StartError::Picture(format!("{what}: the identity projection failed")))
+            latent(embedding, &emap)
+                .map(Arc::from)
+                .ok_or_else(|| StartError::Picture(format!("{what}: the identity projection failed")))
         };
 
         let mut identities = Identities::default();
@@ -421,8 +430,10 @@ impl DlcSwap {
             let entries = parse_face_map(&text, base)
                 .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;
             for entry in entries {
-                let reference = Self::picture_identity(&models, "face-map reference", &entry.reference).map_err(StartError::Picture)?;
-                let source = Self::picture_identity(&models, "face-map source", &entry.source).map_err(StartError::Picture)?;
+                let reference = Self::picture_identity(&models, "face-map reference", &entry.reference)
+                    .map_err(StartError::Picture)?;
+                let source =
+                    Self::picture_identity(&models, "face-map source", &entry.source).map_err(StartError::Picture)?;
                 identities.face_map.push((Arc::from(reference), to_latent(&source, "face-map source")?));
             }
         } else {
@@ -433,9 +444,14 @@ impl DlcSwap {
             identities.source = Some(to_latent(&embedding, "source")?);
             if settings.target == TargetMode::Reference {
                 let reference = settings.reference.as_ref().ok_or_else(|| {
-                    StartError::Picture("target=reference needs the 'reference' property: a picture of the person to replace".to_string())
+                    StartError::Picture(
+                        "target=reference needs the 'reference' property: a picture of the person to replace"
+                            .to_string(),
+                    )
                 })?;
-                identities.reference = Some(Arc::from(Self::picture_identity(&models, "reference", reference).map_err(StartError::Picture)?));
+                identities.reference = Some(Arc::from(
+                    Self::picture_identity(&models, "reference", reference).map_err(StartError::Picture)?,
+                ));
             }
         }
         *self.identities.lock() = identities;
@@ -470,12 +486,18 @@ impl DlcSwap {
         let ticket = generation.fetch_add(1, Ordering::SeqCst) + 1;
         let element = self.obj().downgrade();
         let Some(path) = path else {
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["'{}' was cleared while playing: keeping the previous face", kind.property()]);
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ["'{}' was cleared while playing: keeping the previous face", kind.property()]
+            );
             return;
         };
         std::thread::spawn(move || {
             let result = Self::picture_identity(&models, kind.property(), &path).and_then(|embedding| match kind {
-                IdentityKind::Source => latent(&embedding, &emap).map(Arc::from).ok_or_else(|| "identity projection failed".to_string()),
+                IdentityKind::Source => {
+                    latent(&embedding, &emap).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())
+                }
                 IdentityKind::Reference => Ok(Arc::from(embedding)),
             });
             let Some(element) = element.upgrade() else { return };
@@ -513,7 +535,13 @@ impl DlcSwap {
     }
 
     /// Pairs of (face index, source latent) to swap on this frame.
-    fn plan(&self, state: &mut State, frame: &FrameView, faces: &[Face], params: &FrameParams) -> Vec<(usize, Arc<[f32]>)> {
+    fn plan(
+        &self,
+        state: &mut State,
+        frame: &FrameView,
+        faces: &[Face],
+        params: &FrameParams,
+    ) -> Vec<(usize, Arc<[f32]>)> {
         let (source, reference, face_map) = {
             let ids = self.identities.lock();
             (ids.source.clone(), ids.reference.clone(), ids.face_map.clone())
@@ -565,7 +593,12 @@ impl DlcSwap {
             color::transfer_color(&mut scratch.fake, &scratch.whole_crop, state.swapper.original_crop());
         }
         if params.sharpness > 0.0 {
-            filter::unsharp_mask(&mut scratch.fake, params.sharpness, &mut scratch.sharpen_plane, &mut scratch.sharpen_blur);
+            filter::unsharp_mask(
+                &mut scratch.fake,
+                params.sharpness,
+                &mut scratch.sharpen_plane,
+                &mut scratch.sharpen_blur,
+            );
         }
         let rect = match params.mask {
             MaskMode::Insightface => paste::insightface_region(&m, CROP, CROP, width, height),
@@ -581,10 +614,24 @@ impl DlcSwap {
         }
         let weights = match params.mask {
             MaskMode::Insightface => paste::paste_back_insightface(
-                &mut scratch.region, rect, width, height, &scratch.fake, &m, params.opacity, &mut scratch.paste,
+                &mut scratch.region,
+                rect,
+                width,
+                height,
+                &scratch.fake,
+                &m,
+                params.opacity,
+                &mut scratch.paste,
             ),
             MaskMode::Ellipse => paste::paste_back_ellipse(
-                &mut scratch.region, rect, width, height, &scratch.fake, &m, params.opacity, &mut scratch.paste,
+                &mut scratch.region,
+                rect,
+                width,
+                height,
+                &scratch.fake,
+                &m,
+                params.opacity,
+                &mut scratch.paste,
             ),
         };
         if let Some(points) = mouth.filter(|p| p.len() >= OUTER_LIP.end) {
@@ -652,12 +699,18 @@ impl BaseTransformImpl for DlcSwap {
         if faces.is_empty() || params.opacity <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
-        if params.mouth_mask > 0 && !state.warned_no_landmarks && faces.iter().all(|f| f.landmarks_106.is_none()) && state.landmarker.is_none() {
+        if params.mouth_mask > 0
+            && !state.warned_no_landmarks
+            && faces.iter().all(|f| f.landmarks_106.is_none())
+            && state.landmarker.is_none()
+        {
             state.warned_no_landmarks = true;
             gst::element_imp_warning!(
                 self,
                 gst::LibraryError::Settings,
-                ["mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"]
+                [
+                    "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
+                ]
             );
         }
 
@@ -672,12 +725,12 @@ impl BaseTransformImpl for DlcSwap {
                 gst::FlowError::Error
             })?;
             let mut faces = faces;
-            if params.mouth_mask > 0 {
-                if let Some(landmarker) = state.landmarker.as_mut() {
-                    let frame_read = view.as_view();
-                    for face in faces.iter_mut().filter(|f| f.landmarks_106.is_none()) {
-                        face.landmarks_106 = landmarker.landmarks(&frame_read, &face.bbox).ok().map(Arc::from);
-                    }
+            if params.mouth_mask > 0
+                && let Some(landmarker) = state.landmarker.as_mut()
+            {
+                let frame_read = view.as_view();
+                for face in faces.iter_mut().filter(|f| f.landmarks_106.is_none()) {
+                    face.landmarks_106 = landmarker.landmarks(&frame_read, &face.bbox).ok().map(Arc::from);
                 }
             }
             let plan = self.plan(state, &view.as_view(), &faces, &params);
@@ -690,7 +743,11 @@ impl BaseTransformImpl for DlcSwap {
                             gst::element_imp_warning!(
                                 self,
                                 gst::StreamError::Failed,
-                                ["a face could not be swapped and was left as it is: {} ({} similar warnings suppressed)", reason, suppressed]
+                                [
+                                    "a face could not be swapped and was left as it is: {} ({} similar warnings suppressed)",
+                                    reason,
+                                    suppressed
+                                ]
                             );
                         }
                     }
@@ -698,12 +755,12 @@ impl BaseTransformImpl for DlcSwap {
             }
         }
         drop(guard);
-        if !swapped.is_empty() {
-            if let Some(mut meta) = buf.meta_mut::<FaceMeta>() {
-                for index in swapped {
-                    if let Some(face) = meta.faces_mut().get_mut(index) {
-                        face.flags.insert(FaceFlags::SWAPPED);
-                    }
+        if !swapped.is_empty()
+            && let Some(mut meta) = buf.meta_mut::<FaceMeta>()
+        {
+            for index in swapped {
+                if let Some(face) = meta.faces_mut().get_mut(index) {
+                    face.flags.insert(FaceFlags::SWAPPED);
                 }
             }
         }

@@ -22,7 +22,10 @@ pub enum TargetMode {
     LeftMost,
     #[enum_value(name = "Best score: the face the detector is surest of", nick = "best-score")]
     BestScore,
-    #[enum_value(name = "Reference: faces matching the 'reference' image within 'reference-distance'", nick = "reference")]
+    #[enum_value(
+        name = "Reference: faces matching the 'reference' image within 'reference-distance'",
+        nick = "reference"
+    )]
     Reference,
 }
 
@@ -154,16 +157,22 @@ mod tests {
         let faces = [face(0.0, 10.0, 0.9), face(50.0, 10.0, 0.9), face(90.0, 10.0, 0.9)];
         let embeddings = [unit(0), unit(1), unit(0)];
         // Distance between different unit axes is 2 (> 0.85); same axis 0.
-        let pick = select_targets(&faces, TargetMode::Reference, true, Some(&unit(0)), 0.85, |i| Some(embeddings[i].clone()));
+        let pick =
+            select_targets(&faces, TargetMode::Reference, true, Some(&unit(0)), 0.85, |i| Some(embeddings[i].clone()));
         assert_eq!(pick, vec![0, 2]);
-        let pick = select_targets(&faces, TargetMode::Reference, false, Some(&unit(1)), 0.85, |i| Some(embeddings[i].clone()));
+        let pick =
+            select_targets(&faces, TargetMode::Reference, false, Some(&unit(1)), 0.85, |i| Some(embeddings[i].clone()));
         assert_eq!(pick, vec![1]);
-        assert!(select_targets(&faces, TargetMode::Reference, true, None, 0.85, |i| Some(embeddings[i].clone())).is_empty());
+        assert!(
+            select_targets(&faces, TargetMode::Reference, true, None, 0.85, |i| Some(embeddings[i].clone())).is_empty()
+        );
     }
 
     #[test]
     fn face_map_parses_and_matches() {
-        let map = parse_face_map("# people\nalice.jpg = bob.png\n  carol.jpg=dave.jpg # second\n\n", Path::new("/maps")).unwrap();
+        let map =
+            parse_face_map("# people\nalice.jpg = bob.png\n  carol.jpg=dave.jpg # second\n\n", Path::new("/maps"))
+                .unwrap();
         assert_eq!(map[0], FaceMapEntry { reference: "/maps/alice.jpg".into(), source: "/maps/bob.png".into() });
         assert_eq!(map[1].source, PathBuf::from("/maps/dave.jpg"));
         assert!(parse_face_map("alice.jpg bob.jpg", Path::new("/")).unwrap_err().contains("line 1"));

@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(recognise(&io(256, 256, false), "GPEN-BFR-256.onnx").unwrap().family, Family::GpenBfr);
         assert_eq!(recognise(&io(2048, 2048, false), "gpen_bfr_2048.onnx").unwrap().size, 2048);
         assert_eq!(recognise(&io(512, 512, true), "codeformer.onnx").unwrap().family, Family::CodeFormer);
-        assert_eq!(recognise(&io(512, 512, false), "restoreformer_plus_plus.onnx").unwrap().family, Family::RestoreFormer);
+        assert_eq!(
+            recognise(&io(512, 512, false), "restoreformer_plus_plus.onnx").unwrap().family,
+            Family::RestoreFormer
+        );
         // A detector-shaped or unknown-size model is none of them.
         assert!(recognise(&io(640, 640, false), "det_10g.onnx").unwrap_err().contains("face restoration model"));
         assert!(recognise(&io(256, 256, false), "mystery.onnx").is_err());

@@ -25,7 +25,8 @@ pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
         .map_err(|e| format!("'{}' is not a readable PNG or JPEG image: {e}", path.display()))?
         .to_rgb8();
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
-    RgbImage::from_raw(w, h, decoded.into_raw()).ok_or_else(|| format!("'{}' decoded to an inconsistent size", path.display()))
+    RgbImage::from_raw(w, h, decoded.into_raw())
+        .ok_or_else(|| format!("'{}' decoded to an inconsistent size", path.display()))
 }
 
 /// The detector and recogniser that turn pictures into identities.

@@ -97,7 +97,11 @@ impl Inswapper {
                 let found = other.map_or("no initializers".to_string(), |(name, dims, _)| {
                     format!("last initializer '{name}' with dims {dims:?}")
                 });
-                return Err(RuntimeError::WrongKind { path: path.to_path_buf(), expected: CONTRACT.to_string(), found });
+                return Err(RuntimeError::WrongKind {
+                    path: path.to_path_buf(),
+                    expected: CONTRACT.to_string(),
+                    found,
+                });
             }
         };
         let half_precision = model.io.inputs.iter().any(|i| i.element == Some(TensorElementType::Float16));
@@ -149,8 +153,10 @@ impl Inswapper {
             self.blob16.extend(self.blob.iter().map(|&v| f16::from_f32(v)));
             self.latent16.clear();
             self.latent16.extend(latent.iter().map(|&v| f16::from_f32(v)));
-            let target = TensorRef::from_array_view((target_shape.to_vec(), self.blob16.as_slice())).map_err(|e| e.to_string())?;
-            let source = TensorRef::from_array_view((source_shape.to_vec(), self.latent16.as_slice())).map_err(|e| e.to_string())?;
+            let target = TensorRef::from_array_view((target_shape.to_vec(), self.blob16.as_slice()))
+                .map_err(|e| e.to_string())?;
+            let source = TensorRef::from_array_view((source_shape.to_vec(), self.latent16.as_slice()))
+                .map_err(|e| e.to_string())?;
             let inputs = if self.target_first { ort::inputs![target, source] } else { ort::inputs![source, target] };
             self.model.session.run(inputs)
         } else {

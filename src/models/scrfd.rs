@@ -60,7 +60,11 @@ pub fn layout_of(io: &ModelIo) -> Result<ScrfdLayout, String> {
     for (i, output) in io.outputs.iter().enumerate() {
         let width = widths[i / strides.len()];
         let rank_ok = matches!(output.shape.len(), 2 | 3);
-        if !output.is_float() || !rank_ok || !output.dim_accepts(output.shape.len() - 1, width) || i / strides.len() >= heads {
+        if !output.is_float()
+            || !rank_ok
+            || !output.dim_accepts(output.shape.len() - 1, width)
+            || i / strides.len() >= heads
+        {
             return Err(expected());
         }
     }
@@ -230,7 +234,8 @@ mod tests {
     /// One stride-8 anchor fires on a 16×16 input: expected box and keypoints worked out by hand.
     #[test]
     fn decodes_one_anchor_by_hand() {
-        let layout = ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: true, fixed_input: None };
+        let layout =
+            ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: true, fixed_input: None };
         // Grids: 2×2 (8 anchors), 1×1 (2), 0×0 (0) for a 16×16 input (32 > 16).
         let mut s8 = vec![0.0f32; 8];
         // Anchor 5 = location 2 (x 0, y 1), second anchor: centre (0, 8).
@@ -255,7 +260,8 @@ mod tests {
 
     #[test]
     fn decode_rejects_wrong_head_sizes() {
-        let layout = ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: false, fixed_input: None };
+        let layout =
+            ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: false, fixed_input: None };
         let short = vec![0.0f32; 3];
         let outputs: Vec<&[f32]> = vec![&short; 6];
         assert!(decode(&outputs, &layout, 64, 64, 1.0, 0.5).unwrap_err().contains("stride 8"));

@@ -38,9 +38,7 @@ pub fn library_search_order() -> Vec<PathBuf> {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
                 })
                 .collect();
             versioned.sort();

@@ -13,8 +13,8 @@ mod onnx_graph;
 mod provider;
 mod settings;
 
-pub use environment::{environment, library_search_order};
 pub(crate) use environment::set_plugin_dir;
+pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
 pub use model::{ModelIo, ModelSession, SessionOptions, TensorSpec, default_models_dir, resolve_model_path};
 pub use onnx_graph::{GraphSummary, read_graph_summary};

@@ -78,17 +78,13 @@ fn tensor_values(t: &TensorProto) -> Result<Vec<f32>, String> {
     }
     let count: i64 = t.dims.iter().product();
     let values: Vec<f32> = match t.data_type {
-        DATA_TYPE_FLOAT if !t.raw_data.is_empty() => t
-            .raw_data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
+        DATA_TYPE_FLOAT if !t.raw_data.is_empty() => {
+            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
         DATA_TYPE_FLOAT => t.float_data.clone(),
-        DATA_TYPE_FLOAT16 => t
-            .raw_data
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
+        DATA_TYPE_FLOAT16 => {
+            t.raw_data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+        }
         other => return Err(format!("initializer '{}' has data type {other}, expected float32 or float16", t.name)),
     };
     if values.len() as i64 != count {

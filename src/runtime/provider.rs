@@ -9,7 +9,10 @@ use ort::ep::{self, ExecutionProvider as _, ExecutionProviderDispatch};
 #[enum_type(name = "GstDlcExecutionProvider")]
 pub enum ExecutionProvider {
     #[default]
-    #[enum_value(name = "Auto: the first of CUDA, CoreML, DirectML, ROCm, OpenVINO that registers, else CPU", nick = "auto")]
+    #[enum_value(
+        name = "Auto: the first of CUDA, CoreML, DirectML, ROCm, OpenVINO that registers, else CPU",
+        nick = "auto"
+    )]
     Auto,
     #[enum_value(name = "CPU", nick = "cpu")]
     Cpu,

@@ -63,12 +63,8 @@ impl RuntimeSettings {
     pub fn set_property(&mut self, name: &str, value: &glib::Value) -> bool {
         match name {
             "model-file" => {
-                self.model_file = value
-                    .get::<Option<String>>()
-                    .ok()
-                    .flatten()
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from);
+                self.model_file =
+                    value.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
             }
             "execution-provider" => {
                 self.execution_provider = value.get().unwrap_or(DEFAULT_EXECUTION_PROVIDER);

@@ -11,24 +11,13 @@ use super::image::RgbImage;
 /// OpenCV's sRGB → XYZ matrix (D65) with the rows divided by the white point, so X, Y, Z are
 /// already relative to white.
 const RGB2XYZ: [[f32; 3]; 3] = [
-    [
-        0.412453 / 0.950456,
-        0.357580 / 0.950456,
-        0.180423 / 0.950456,
-    ],
+    [0.412453 / 0.950456, 0.357580 / 0.950456, 0.180423 / 0.950456],
     [0.212671, 0.715160, 0.072169],
-    [
-        0.019334 / 1.088754,
-        0.119193 / 1.088754,
-        0.950227 / 1.088754,
-    ],
+    [0.019334 / 1.088754, 0.119193 / 1.088754, 0.950227 / 1.088754],
 ];
 /// OpenCV's XYZ → sRGB matrix (D65).
-const XYZ2RGB: [[f32; 3]; 3] = [
-    [3.240479, -1.53715, -0.498535],
-    [-0.969256, 1.875991, 0.041556],
-    [0.055648, -0.204043, 1.057311],
-];
+const XYZ2RGB: [[f32; 3]; 3] =
+    [[3.240479, -1.53715, -0.498535], [-0.969256, 1.875991, 0.041556], [0.055648, -0.204043, 1.057311]];
 const WHITE: [f32; 3] = [0.950456, 1.0, 1.088754];
 /// CIE's linear-segment threshold (`(6/29)³`) and slope, with OpenCV's rounded constants.
 const T0: f32 = 0.008856;
@@ -40,22 +29,14 @@ fn linear_table() -> &'static [f32; 256] {
     TABLE.get_or_init(|| {
         std::array::from_fn(|i| {
             let c = i as f32 / 255.0;
-            if c <= 0.04045 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
+            if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
         })
     })
 }
 
 #[inline]
 fn lab_f(t: f32) -> f32 {
-    if t > T0 {
-        t.cbrt()
-    } else {
-        SLOPE * t + 16.0 / 116.0
-    }
+    if t > T0 { t.cbrt() } else { SLOPE * t + 16.0 / 116.0 }
 }
 
 /// One sRGB pixel → LAB on OpenCV's 8-bit scale, unrounded (`L` 0..255, `a`, `b` around 128).
@@ -66,11 +47,7 @@ pub fn rgb_to_lab_f32(rgb: [u8; 3]) -> [f32; 3] {
     let [x, y, z] = RGB2XYZ.map(|r| r[0] * c[0] + r[1] * c[1] + r[2] * c[2]);
     let (fx, fy, fz) = (lab_f(x), lab_f(y), lab_f(z));
     let l = if y > T0 { 116.0 * fy - 16.0 } else { 903.3 * y };
-    [
-        l * 255.0 / 100.0,
-        500.0 * (fx - fy) + 128.0,
-        200.0 * (fy - fz) + 128.0,
-    ]
+    [l * 255.0 / 100.0, 500.0 * (fx - fy) + 128.0, 200.0 * (fy - fz) + 128.0]
 }
 
 /// LAB on OpenCV's 8-bit scale (any real values) → sRGB, rounded and clamped.
@@ -86,24 +63,12 @@ pub fn lab_f32_to_rgb(lab: [f32; 3]) -> [u8; 3] {
         (fy * fy * fy, fy)
     };
     let inv = |f: f32| {
-        if f > 0.206_893_03 {
-            f * f * f
-        } else {
-            (f - 16.0 / 116.0) / SLOPE
-        }
+        if f > 0.206_893_03 { f * f * f } else { (f - 16.0 / 116.0) / SLOPE }
     };
-    let xyz = [
-        inv(a / 500.0 + fy) * WHITE[0],
-        y,
-        inv(fy - b / 200.0) * WHITE[2],
-    ];
+    let xyz = [inv(a / 500.0 + fy) * WHITE[0], y, inv(fy - b / 200.0) * WHITE[2]];
     XYZ2RGB.map(|r| {
         let c = (r[0] * xyz[0] + r[1] * xyz[1] + r[2] * xyz[2]).clamp(0.0, 1.0);
-        let s = if c <= 0.003_130_8 {
-            12.92 * c
-        } else {
-            1.055 * c.powf(1.0 / 2.4) - 0.055
-        };
+        let s = if c <= 0.003_130_8 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 };
         (s * 255.0).round().clamp(0.0, 255.0) as u8
     })
 }
@@ -127,11 +92,7 @@ struct Stats {
 
 impl Stats {
     fn new() -> Self {
-        Self {
-            n: 0.0,
-            sum: [0.0; 3],
-            sq: [0.0; 3],
-        }
+        Self { n: 0.0, sum: [0.0; 3], sq: [0.0; 3] }
     }
 
     fn add(&mut self, v: [f32; 3]) {
@@ -144,8 +105,7 @@ impl Stats {
 
     fn mean_std(&self) -> ([f64; 3], [f64; 3]) {
         let mean = self.sum.map(|s| s / self.n);
-        let std =
-            std::array::from_fn(|c| (self.sq[c] / self.n - mean[c] * mean[c]).max(0.0).sqrt());
+        let std = std::array::from_fn(|c| (self.sq[c] / self.n - mean[c] * mean[c]).max(0.0).sqrt());
         (mean, std)
     }
 }
@@ -172,12 +132,7 @@ pub fn transfer_color(target: &mut RgbImage, weight: &[f32], reference: &RgbImag
         return;
     }
     let (mut src, mut dst) = (Stats::new(), Stats::new());
-    for ((t, r), &w) in target
-        .data
-        .chunks_exact(3)
-        .zip(reference.data.chunks_exact(3))
-        .zip(weight)
-    {
+    for ((t, r), &w) in target.data.chunks_exact(3).zip(reference.data.chunks_exact(3)).zip(weight) {
         if w > 0.5 {
             src.add(rgb_to_lab_f32([t[0], t[1], t[2]]));
             dst.add(rgb_to_lab_f32([r[0], r[1], r[2]]));
@@ -187,13 +142,7 @@ pub fn transfer_color(target: &mut RgbImage, weight: &[f32], reference: &RgbImag
         return;
     }
     let ((sm, ss), (dm, ds)) = (src.mean_std(), dst.mean_std());
-    let gain: [f32; 3] = std::array::from_fn(|c| {
-        if ss[c] > 1e-6 {
-            (ds[c] / ss[c]) as f32
-        } else {
-            1.0
-        }
-    });
+    let gain: [f32; 3] = std::array::from_fn(|c| if ss[c] > 1e-6 { (ds[c] / ss[c]) as f32 } else { 1.0 });
     let (sm, dm) = (sm.map(|v| v as f32), dm.map(|v| v as f32));
     for (t, &w) in target.data.chunks_exact_mut(3).zip(weight) {
         if w.is_nan() || w <= 0.0 {
@@ -201,8 +150,7 @@ pub fn transfer_color(target: &mut RgbImage, weight: &[f32], reference: &RgbImag
         }
         let w = w.min(1.0);
         let lab = rgb_to_lab_f32([t[0], t[1], t[2]]);
-        let moved: [f32; 3] =
-            std::array::from_fn(|c| ((lab[c] - sm[c]) * gain[c] + dm[c]).clamp(0.0, 255.0));
+        let moved: [f32; 3] = std::array::from_fn(|c| ((lab[c] - sm[c]) * gain[c] + dm[c]).clamp(0.0, 255.0));
         let rgb = lab_f32_to_rgb(moved);
         for (o, v) in t.iter_mut().zip(rgb) {
             let x = *o as f32;
@@ -235,10 +183,7 @@ mod tests {
                 for b in (0..256).step_by(19) {
                     let p = [r as u8, g as u8, b as u8];
                     let q = lab_f32_to_rgb(rgb_to_lab_f32(p));
-                    assert!(
-                        p.iter().zip(q).all(|(a, b)| a.abs_diff(b) <= 1),
-                        "{p:?} {q:?}"
-                    );
+                    assert!(p.iter().zip(q).all(|(a, b)| a.abs_diff(b) <= 1), "{p:?} {q:?}");
                 }
             }
         }
@@ -246,9 +191,7 @@ mod tests {
 
     fn lab_mean(img: &RgbImage) -> [f64; 3] {
         let mut s = Stats::new();
-        img.data
-            .chunks_exact(3)
-            .for_each(|p| s.add(rgb_to_lab_f32([p[0], p[1], p[2]])));
+        img.data.chunks_exact(3).for_each(|p| s.add(rgb_to_lab_f32([p[0], p[1], p[2]])));
         s.mean_std().0
     }
 

@@ -38,11 +38,7 @@ pub fn gaussian_kernel(ksize: usize, sigma: f64) -> Vec<f32> {
 pub fn gaussian_kernel_into(ksize: usize, sigma: f64, out: &mut Vec<f32>) {
     out.clear();
     let n = if ksize == 0 {
-        if sigma > 0.0 {
-            ((sigma * 8.0 + 1.0).round_ties_even() as usize) | 1
-        } else {
-            1
-        }
+        if sigma > 0.0 { ((sigma * 8.0 + 1.0).round_ties_even() as usize) | 1 } else { 1 }
     } else {
         ksize
     };
@@ -51,9 +47,7 @@ pub fn gaussian_kernel_into(ksize: usize, sigma: f64, out: &mut Vec<f32>) {
             1 => Some(&[1.0]),
             3 => Some(&[0.25, 0.5, 0.25]),
             5 => Some(&[0.0625, 0.25, 0.375, 0.25, 0.0625]),
-            7 => Some(&[
-                0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125,
-            ]),
+            7 => Some(&[0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125]),
             9 => Some(&[4.0, 13.0, 30.0, 51.0, 60.0, 51.0, 30.0, 13.0, 4.0].map(|v| v / 256.0)),
             _ => None,
         };
@@ -62,11 +56,7 @@ pub fn gaussian_kernel_into(ksize: usize, sigma: f64, out: &mut Vec<f32>) {
             return;
         }
     }
-    let sigma = if sigma > 0.0 {
-        sigma
-    } else {
-        (n as f64).mul_add(0.15, 0.35)
-    };
+    let sigma = if sigma > 0.0 { sigma } else { (n as f64).mul_add(0.15, 0.35) };
     let scale = -0.125 / (sigma * sigma);
     // Same evaluation order as OpenCV: x runs over twice the offset from the centre, hence 0.125.
     let half = (n - 1) / 2;
@@ -119,22 +109,13 @@ impl BlurScratch {
 /// compiler vectorises them; each output value still sums its taps in kernel order, so the result of
 /// a pixel does not depend on how large the buffer around it is (the paste-back relies on this to
 /// give the same bits over a face region as over the whole frame).
-pub fn gaussian_blur(
-    buf: &mut [f32],
-    w: usize,
-    h: usize,
-    ksize: usize,
-    sigma: f64,
-    scratch: &mut BlurScratch,
-) {
+pub fn gaussian_blur(buf: &mut [f32], w: usize, h: usize, ksize: usize, sigma: f64, scratch: &mut BlurScratch) {
     if w == 0 || h == 0 || buf.len() < w * h {
         return;
     }
     let ksize = if ksize == 0 { 0 } else { ksize | 1 };
     scratch.prepare(ksize, sigma);
-    let BlurScratch {
-        kernel, tmp, line, ..
-    } = scratch;
+    let BlurScratch { kernel, tmp, line, .. } = scratch;
     let n = kernel.len();
     if n <= 1 {
         return;
@@ -243,12 +224,7 @@ pub const UNSHARP_KSIZE: usize = 7;
 /// `out = clip(x + amount·(x − gaussian(x)), 0, 255)`, rounded to nearest, per RGB channel, with
 /// the fixed blur [`UNSHARP_SIGMA`] / [`UNSHARP_KSIZE`] and reflect-101 borders. `amount <= 0` (or
 /// not finite) leaves the image unchanged. `plane` and `blur` are reused between calls.
-pub fn unsharp_mask(
-    region: &mut RgbImage,
-    amount: f32,
-    plane: &mut Vec<f32>,
-    blur: &mut BlurScratch,
-) {
+pub fn unsharp_mask(region: &mut RgbImage, amount: f32, plane: &mut Vec<f32>, blur: &mut BlurScratch) {
     let (w, h) = (region.width, region.height);
     if !amount.is_finite() || amount <= 0.0 || w == 0 || h == 0 {
         return;
@@ -276,15 +252,9 @@ mod tests {
 
     /// Direct Gaussian with OpenCV's sigma rule, written independently of the code under test.
     fn direct_kernel(n: usize, sigma: f64) -> Vec<f64> {
-        let s = if sigma > 0.0 {
-            sigma
-        } else {
-            0.3 * ((n as f64 - 1.0) * 0.5 - 1.0) + 0.8
-        };
+        let s = if sigma > 0.0 { sigma } else { 0.3 * ((n as f64 - 1.0) * 0.5 - 1.0) + 0.8 };
         let c = (n as f64 - 1.0) / 2.0;
-        let v: Vec<f64> = (0..n)
-            .map(|i| (-((i as f64 - c).powi(2)) / (2.0 * s * s)).exp())
-            .collect();
+        let v: Vec<f64> = (0..n).map(|i| (-((i as f64 - c).powi(2)) / (2.0 * s * s)).exp()).collect();
         let sum: f64 = v.iter().sum();
         v.iter().map(|x| x / sum).collect()
     }
@@ -300,11 +270,7 @@ mod tests {
     fn kernels_match_opencv() {
         // OpenCV's fixed tables for small sizes with sigma 0.
         close(&gaussian_kernel(3, 0.0), &[0.25, 0.5, 0.25], 0.0);
-        close(
-            &gaussian_kernel(5, 0.0),
-            &[0.0625, 0.25, 0.375, 0.25, 0.0625],
-            0.0,
-        );
+        close(&gaussian_kernel(5, 0.0), &[0.0625, 0.25, 0.375, 0.25, 0.0625], 0.0);
         // Formula sizes: sigma 0 → 0.3·((n−1)/2 − 1) + 0.8 (31 → 5.0), and explicit sigma 12.
         close(&gaussian_kernel(31, 0.0), &direct_kernel(31, 0.0), 1e-7);
         close(&gaussian_kernel(31, 12.0), &direct_kernel(31, 12.0), 1e-7);
@@ -313,10 +279,7 @@ mod tests {
         close(&gaussian_kernel(11, 0.0), &direct_kernel(11, 0.0), 1e-7);
         // Hand-checked values: ksize 3, sigma 12 → exp(−1/288) = 0.996534..., sum 2.993068...
         let k = gaussian_kernel(3, 12.0);
-        assert!(
-            (k[0] - 0.332947).abs() < 2e-6 && (k[1] - 0.334105).abs() < 2e-6,
-            "{k:?}"
-        );
+        assert!((k[0] - 0.332947).abs() < 2e-6 && (k[1] - 0.334105).abs() < 2e-6, "{k:?}");
         // ksize 31, sigma 0 → sigma 5: centre weight 1/Σexp(−i²/50) for i in −15..=15 ≈ 0.079940.
         assert!((gaussian_kernel(31, 0.0)[15] - 0.079940).abs() < 2e-6);
     }
@@ -347,9 +310,7 @@ mod tests {
                     for dx in -r..=r {
                         let sx = refl(x + dx, w as isize);
                         let sy = refl(y + dy, h as isize);
-                        s += k[(dy + r) as usize] as f64
-                            * k[(dx + r) as usize] as f64
-                            * src[sy * w + sx] as f64;
+                        s += k[(dy + r) as usize] as f64 * k[(dx + r) as usize] as f64 * src[sy * w + sx] as f64;
                     }
                 }
                 out[y as usize * w + x as usize] = s as f32;
@@ -373,23 +334,13 @@ mod tests {
         let k = gaussian_kernel(5, 1.3);
         for y in 0..h {
             for x in 0..w {
-                let e = if (5..10).contains(&x) && (5..10).contains(&y) {
-                    k[y - 5] * k[x - 5]
-                } else {
-                    0.0
-                };
+                let e = if (5..10).contains(&x) && (5..10).contains(&y) { k[y - 5] * k[x - 5] } else { 0.0 };
                 assert!((d[y * w + x] - e).abs() < 1e-7);
             }
         }
 
         // Reflect-101 against brute force on tiny images, including a kernel wider than the image.
-        for &(w, h, n) in &[
-            (5usize, 4usize, 3usize),
-            (6, 3, 5),
-            (4, 5, 9),
-            (1, 3, 3),
-            (3, 2, 11),
-        ] {
+        for &(w, h, n) in &[(5usize, 4usize, 3usize), (6, 3, 5), (4, 5, 9), (1, 3, 3), (3, 2, 11)] {
             let src: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
             let mut got = src.clone();
             gaussian_blur(&mut got, w, h, n, 0.9, &mut s);
@@ -417,11 +368,7 @@ mod tests {
                                 m = m.min(src[yy as usize * w + xx as usize]);
                             }
                         }
-                        assert_eq!(
-                            got[y as usize * w + x as usize],
-                            m,
-                            "{w}x{h} k{k} ({x},{y})"
-                        );
+                        assert_eq!(got[y as usize * w + x as usize], m, "{w}x{h} k{k} ({x},{y})");
                     }
                 }
             }

@@ -16,4 +16,4 @@ pub mod warp;
 
 pub use align::{Affine, estimate_norm};
 pub use frame::{FrameView, FrameViewMut, PixelFormat, YuvMatrix};
-pub use image::{RgbImage, Rect};
+pub use image::{Rect, RgbImage};

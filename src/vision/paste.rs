@@ -56,29 +56,17 @@ impl<'c> Sampler<'c> {
             let x = (rect.x as i64 + rx) as f64;
             (q(s[0] * x * 1024.0), q(s[3] * x * 1024.0))
         }));
-        Some(Self {
-            s,
-            cols,
-            y0: rect.y as i64,
-        })
+        Some(Self { s, cols, y0: rect.y as i64 })
     }
 
     /// Taps of region row `ry`: the row term in 1/1024 px plus half a 1/32 step, plus the column
     /// term, then split into integer pixel and 1/32 fraction (OpenCV's `INTER_BITS`).
     fn row(&self, ry: usize) -> impl Iterator<Item = Tap> + '_ {
         let (s, y) = (&self.s, (self.y0 + ry as i64) as f64);
-        let (x0, y0) = (
-            q((s[1] * y + s[2]) * 1024.0) + 16,
-            q((s[4] * y + s[5]) * 1024.0) + 16,
-        );
+        let (x0, y0) = (q((s[1] * y + s[2]) * 1024.0) + 16, q((s[4] * y + s[5]) * 1024.0) + 16);
         self.cols.iter().map(move |&(ad, bd)| {
             let (xq, yq) = ((x0 + ad) >> 5, (y0 + bd) >> 5);
-            Tap {
-                ix: xq >> 5,
-                iy: yq >> 5,
-                fx: xq & 31,
-                fy: yq & 31,
-            }
+            Tap { ix: xq >> 5, iy: yq >> 5, fx: xq & 31, fy: yq & 31 }
         })
     }
 }
@@ -100,8 +88,7 @@ fn inside(t: Tap, w: usize, h: usize) -> bool {
 #[inline]
 fn neighbours(t: Tap, w: usize, h: usize) -> [(Option<usize>, i64); 4] {
     let idx = |x: i64, y: i64| {
-        (x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h)
-            .then(|| y as usize * w + x as usize)
+        (x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h).then(|| y as usize * w + x as usize)
     };
     [
         (idx(t.ix, t.iy), (32 - t.fx) * (32 - t.fy)),
@@ -119,12 +106,7 @@ fn sample_rgb(img: &RgbImage, t: Tap) -> [u8; 3] {
         let i = (t.iy as usize * img.width + t.ix as usize) * 3;
         let j = i + img.width * 3;
         let (d, fx, fy) = (&img.data, t.fx, t.fy);
-        let wts = [
-            (32 - fx) * (32 - fy),
-            fx * (32 - fy),
-            (32 - fx) * fy,
-            fx * fy,
-        ];
+        let wts = [(32 - fx) * (32 - fy), fx * (32 - fy), (32 - fx) * fy, fx * fy];
         for (c, a) in acc.iter_mut().enumerate() {
             let v = [d[i + c], d[i + 3 + c], d[j + c], d[j + 3 + c]];
             *a = v.iter().zip(wts).map(|(&v, w)| v as i64 * w * 32).sum();
@@ -148,10 +130,7 @@ fn sample_f32(buf: &[f32], w: usize, h: usize, t: Tap) -> f32 {
         let i = t.iy as usize * w + t.ix as usize;
         let (fx, fy) = (t.fx as f32 / 32.0, t.fy as f32 / 32.0);
         let (gx, gy) = (1.0 - fx, 1.0 - fy);
-        return buf[i] * (gx * gy)
-            + buf[i + 1] * (fx * gy)
-            + buf[i + w] * (gx * fy)
-            + buf[i + w + 1] * (fx * fy);
+        return buf[i] * (gx * gy) + buf[i + 1] * (fx * gy) + buf[i + w] * (gx * fy) + buf[i + w + 1] * (fx * fy);
     }
     let mut acc = 0.0f32;
     for (i, wt) in neighbours(t, w, h) {
@@ -169,11 +148,7 @@ fn sample_white(w: usize, h: usize, t: Tap) -> f32 {
     if inside(t, w, h) {
         return 255.0;
     }
-    let cover: i64 = neighbours(t, w, h)
-        .iter()
-        .filter(|n| n.0.is_some())
-        .map(|n| n.1)
-        .sum();
+    let cover: i64 = neighbours(t, w, h).iter().filter(|n| n.0.is_some()).map(|n| n.1).sum();
     (255 * cover) as f32 / 1024.0
 }
 
@@ -184,58 +159,29 @@ fn warped_support(m: &Affine, crop_w: usize, crop_h: usize) -> Option<(i64, i64,
     let inv = cv_invert(&m.m)?;
     let (cw, ch) = (crop_w as f64, crop_h as f64);
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for (u, v) in [
-        (-2.0, -2.0),
-        (cw + 1.0, -2.0),
-        (-2.0, ch + 1.0),
-        (cw + 1.0, ch + 1.0),
-    ] {
-        let (x, y) = (
-            inv[0] * u + inv[1] * v + inv[2],
-            inv[3] * u + inv[4] * v + inv[5],
-        );
+    for (u, v) in [(-2.0, -2.0), (cw + 1.0, -2.0), (-2.0, ch + 1.0), (cw + 1.0, ch + 1.0)] {
+        let (x, y) = (inv[0] * u + inv[1] * v + inv[2], inv[3] * u + inv[4] * v + inv[5]);
         (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
     }
     // Keeps the integer arithmetic below far from overflow; such faces are clipped away anyway.
     const LIM: f64 = (1u64 << 40) as f64;
     let c = |v: f64| v.clamp(-LIM, LIM) as i64;
-    Some((
-        c(x0.floor()),
-        c(y0.floor()),
-        c(x1.ceil()) + 1,
-        c(y1.ceil()) + 1,
-    ))
+    Some((c(x0.floor()), c(y0.floor()), c(x1.ceil()) + 1, c(y1.ceil()) + 1))
 }
 
 fn clip(x0: i64, y0: i64, x1: i64, y1: i64, frame_w: usize, frame_h: usize) -> Rect {
-    let (fw, fh) = (
-        frame_w.min(i32::MAX as usize) as i64,
-        frame_h.min(i32::MAX as usize) as i64,
-    );
+    let (fw, fh) = (frame_w.min(i32::MAX as usize) as i64, frame_h.min(i32::MAX as usize) as i64);
     let (a, b) = (x0.clamp(0, fw), y0.clamp(0, fh));
     let (c, d) = (x1.clamp(0, fw), y1.clamp(0, fh));
-    Rect::new(
-        a as i32,
-        b as i32,
-        (c - a).max(0) as i32,
-        (d - b).max(0) as i32,
-    )
+    Rect::new(a as i32, b as i32, (c - a).max(0) as i32, (d - b).max(0) as i32)
 }
 
 /// The frame rectangle that the crop, warped back by `m⁻¹`, can touch (for the ellipse and ramp
 /// modes, whose masks are zero outside the crop). Empty when `m` is degenerate or the crop lies
 /// outside the frame.
-pub fn crop_region(
-    m: &Affine,
-    crop_w: usize,
-    crop_h: usize,
-    frame_w: usize,
-    frame_h: usize,
-) -> Rect {
+pub fn crop_region(m: &Affine, crop_w: usize, crop_h: usize, frame_w: usize, frame_h: usize) -> Rect {
     match warped_support(m, crop_w, crop_h) {
-        Some((x0, y0, x1, y1)) if crop_w > 0 && crop_h > 0 => {
-            clip(x0, y0, x1, y1, frame_w, frame_h)
-        }
+        Some((x0, y0, x1, y1)) if crop_w > 0 && crop_h > 0 => clip(x0, y0, x1, y1, frame_w, frame_h),
         _ => Rect::default(),
     }
 }
@@ -253,13 +199,7 @@ fn insightface_blur_k(mask_size: usize) -> usize {
 /// inside the frame see only zeros within the blur's reach (the eroded mask is zero outside the
 /// warped box), so reflect-101 padding there gives exactly what blurring the whole frame gives; at
 /// real frame edges the region edge is the frame edge and OpenCV's own borders apply.
-pub fn insightface_region(
-    m: &Affine,
-    crop_w: usize,
-    crop_h: usize,
-    frame_w: usize,
-    frame_h: usize,
-) -> Rect {
+pub fn insightface_region(m: &Affine, crop_w: usize, crop_h: usize, frame_w: usize, frame_h: usize) -> Rect {
     let Some((x0, y0, x1, y1)) = warped_support(m, crop_w, crop_h) else {
         return Rect::default();
     };
@@ -268,14 +208,7 @@ pub fn insightface_region(
     }
     let bound = (((x1 - x0) as f64) * ((y1 - y0) as f64)).sqrt() as usize;
     let margin = insightface_blur_k(bound) as i64 + 2;
-    clip(
-        x0 - margin,
-        y0 - margin,
-        x1 + margin,
-        y1 + margin,
-        frame_w,
-        frame_h,
-    )
+    clip(x0 - margin, y0 - margin, x1 + margin, y1 + margin, frame_w, frame_h)
 }
 
 /// Which crop-space mask [`PasteScratch`] has cached.
@@ -325,11 +258,7 @@ fn prepare<'c>(
         && fake.height > 0
         && fake.data.len() == fake.width * fake.height * 3
         && factor > 0.0;
-    if ok {
-        Sampler::new(m, rect, cols)
-    } else {
-        None
-    }
+    if ok { Sampler::new(m, rect, cols) } else { None }
 }
 
 /// Blends the warped `fake` into `region` where `weights > 0`, like the reference:
@@ -342,10 +271,7 @@ fn prepare<'c>(
 /// stored weights are the ones used, so they end up in `[0, 1]`.
 fn blend(region: &mut RgbImage, fake: &RgbImage, s: &Sampler, weights: &mut [f32]) {
     let w = region.width;
-    let rows = region
-        .data
-        .chunks_exact_mut(w * 3)
-        .zip(weights.chunks_exact_mut(w));
+    let rows = region.data.chunks_exact_mut(w * 3).zip(weights.chunks_exact_mut(w));
     for (ry, (row, wrow)) in rows.enumerate() {
         for ((px, wt), t) in row.chunks_exact_mut(3).zip(wrow.iter_mut()).zip(s.row(ry)) {
             if *wt > 0.0 {
@@ -384,23 +310,8 @@ pub fn paste_back_insightface<'a>(
     scratch: &'a mut PasteScratch,
 ) -> &'a [f32] {
     let (w, h) = (region.width, region.height);
-    let PasteScratch {
-        weights,
-        cols,
-        erode,
-        blur,
-        ..
-    } = scratch;
-    let Some(s) = prepare(
-        region,
-        region_rect,
-        frame_w,
-        frame_h,
-        fake,
-        m,
-        opacity,
-        cols,
-    ) else {
+    let PasteScratch { weights, cols, erode, blur, .. } = scratch;
+    let Some(s) = prepare(region, region_rect, frame_w, frame_h, fake, m, opacity, cols) else {
         return nothing(weights, w * h);
     };
     weights.clear();
@@ -474,24 +385,8 @@ pub fn paste_back_ellipse<'a>(
     scratch: &'a mut PasteScratch,
 ) -> &'a [f32] {
     let n = region.width * region.height;
-    let PasteScratch {
-        weights,
-        cols,
-        blur,
-        crop_mask,
-        crop_key,
-        ..
-    } = scratch;
-    let Some(s) = prepare(
-        region,
-        region_rect,
-        frame_w,
-        frame_h,
-        fake,
-        m,
-        opacity,
-        cols,
-    ) else {
+    let PasteScratch { weights, cols, blur, crop_mask, crop_key, .. } = scratch;
+    let Some(s) = prepare(region, region_rect, frame_w, frame_h, fake, m, opacity, cols) else {
         return nothing(weights, n);
     };
     let (cw, ch) = (fake.width, fake.height);
@@ -542,13 +437,7 @@ pub fn paste_back_ramp<'a>(
     scratch: &'a mut PasteScratch,
 ) -> &'a [f32] {
     let n = region.width * region.height;
-    let PasteScratch {
-        weights,
-        cols,
-        crop_mask,
-        crop_key,
-        ..
-    } = scratch;
+    let PasteScratch { weights, cols, crop_mask, crop_key, .. } = scratch;
     let Some(s) = prepare(region, region_rect, frame_w, frame_h, fake, m, blend, cols) else {
         return nothing(weights, n);
     };
@@ -589,21 +478,9 @@ pub struct MouthScratch {
 /// stays at ≈ 1 (the outline itself ends up at weight ≈ 0.5). The blur uses reflect-101 at the
 /// region's edges, so the region should leave a few sigmas around the mouth. All zero for fewer
 /// than 3 points or non-finite input.
-pub fn mouth_mask<'a>(
-    points: &[(f32, f32)],
-    size: f32,
-    region_rect: Rect,
-    scratch: &'a mut MouthScratch,
-) -> &'a [f32] {
-    let (w, h) = (
-        region_rect.width.max(0) as usize,
-        region_rect.height.max(0) as usize,
-    );
-    let MouthScratch {
-        weights,
-        crossings,
-        blur,
-    } = scratch;
+pub fn mouth_mask<'a>(points: &[(f32, f32)], size: f32, region_rect: Rect, scratch: &'a mut MouthScratch) -> &'a [f32] {
+    let (w, h) = (region_rect.width.max(0) as usize, region_rect.height.max(0) as usize);
+    let MouthScratch { weights, crossings, blur } = scratch;
     weights.clear();
     weights.resize(w * h, 0.0);
     if points.len() < 3 || w == 0 || h == 0 || !size.is_finite() {
@@ -613,17 +490,12 @@ pub fn mouth_mask<'a>(
         return weights;
     }
     let n = points.len() as f32;
-    let (cx, cy) = points
-        .iter()
-        .fold((0.0, 0.0), |a, p| (a.0 + p.0 / n, a.1 + p.1 / n));
+    let (cx, cy) = points.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0 / n, a.1 + p.1 / n));
     let grow = 1.0 + size.clamp(0.0, 100.0) / 100.0;
     // Polygon vertex i in region coordinates, grown about the centroid.
     let vertex = |i: usize| {
         let p = points[i % points.len()];
-        (
-            cx + (p.0 - cx) * grow - region_rect.x as f32,
-            cy + (p.1 - cy) * grow - region_rect.y as f32,
-        )
+        (cx + (p.0 - cx) * grow - region_rect.x as f32, cy + (p.1 - cy) * grow - region_rect.y as f32)
     };
     for ry in 0..h {
         let yc = ry as f32;
@@ -663,9 +535,7 @@ mod tests {
     use super::*;
 
     fn pattern(w: usize, h: usize, seed: usize) -> RgbImage {
-        let data = (0..w * h * 3)
-            .map(|i| (((i * 7 + seed) * 2_654_435_761) >> 7) as u8)
-            .collect();
+        let data = (0..w * h * 3).map(|i| (((i * 7 + seed) * 2_654_435_761) >> 7) as u8).collect();
         RgbImage::from_raw(w, h, data).unwrap()
     }
 
@@ -673,9 +543,7 @@ mod tests {
     fn similarity(scale: f64, theta: f64, cx: f64, cy: f64, crop: f64) -> Affine {
         let (a, b) = (scale * theta.cos(), scale * theta.sin());
         let h = crop / 2.0;
-        Affine {
-            m: [a, -b, h - a * cx + b * cy, b, a, h - b * cx - a * cy],
-        }
+        Affine { m: [a, -b, h - a * cx + b * cy, b, a, h - b * cx - a * cy] }
     }
 
     fn read(frame: &RgbImage, r: Rect) -> RgbImage {
@@ -719,12 +587,9 @@ mod tests {
                 let (ix, iy, fx, fy) = (xx >> 5, yy >> 5, xx & 31, yy & 31);
                 let mut acc = [0i64; 3];
                 let mut cover = 0i64;
-                for (dx, dy, wt) in [
-                    (0, 0, (32 - fx) * (32 - fy)),
-                    (1, 0, fx * (32 - fy)),
-                    (0, 1, (32 - fx) * fy),
-                    (1, 1, fx * fy),
-                ] {
+                for (dx, dy, wt) in
+                    [(0, 0, (32 - fx) * (32 - fy)), (1, 0, fx * (32 - fy)), (0, 1, (32 - fx) * fy), (1, 1, fx * fy)]
+                {
                     let (sx, sy) = (ix + dx, iy + dy);
                     if sx >= 0 && sy >= 0 && (sx as usize) < cw && (sy as usize) < ch {
                         let p = fake.pixel(sx as usize, sy as usize);
@@ -759,14 +624,7 @@ mod tests {
             }
         }
         let kb = (mask_size / 20).max(5);
-        gaussian_blur(
-            &mut eroded,
-            fw,
-            fh,
-            2 * kb + 1,
-            0.0,
-            &mut BlurScratch::default(),
-        );
+        gaussian_blur(&mut eroded, fw, fh, 2 * kb + 1, 0.0, &mut BlurScratch::default());
         let mut out = frame.clone();
         for (i, px) in out.data.chunks_exact_mut(3).enumerate() {
             // Weights within 1e-6 of 1 count as 1 (see `blend`).
@@ -783,26 +641,14 @@ mod tests {
         let r = insightface_region(m, fake.width, fake.height, frame.width, frame.height);
         let mut region = read(frame, r);
         let mut scratch = PasteScratch::default();
-        let w = paste_back_insightface(
-            &mut region,
-            r,
-            frame.width,
-            frame.height,
-            fake,
-            m,
-            opacity,
-            &mut scratch,
-        );
+        let w = paste_back_insightface(&mut region, r, frame.width, frame.height, fake, m, opacity, &mut scratch);
         assert_eq!(w.len(), region.width * region.height);
         assert!(w.iter().all(|v| (0.0..=1.0).contains(v)));
         // Pixels with weight 0 are untouched inside the region too.
         for (i, &v) in w.iter().enumerate() {
             if v == 0.0 {
                 let (x, y) = (i % region.width, i / region.width);
-                assert_eq!(
-                    region.pixel(x, y),
-                    frame.pixel(x + r.x as usize, y + r.y as usize)
-                );
+                assert_eq!(region.pixel(x, y), frame.pixel(x + r.x as usize, y + r.y as usize));
             }
         }
         let mut out = frame.clone();
@@ -824,12 +670,7 @@ mod tests {
         for (n, m) in cases.iter().enumerate() {
             let want = brute_force(&frame, &fake, m);
             let got = region_paste(&frame, &fake, m, 1.0);
-            let diff = got
-                .data
-                .iter()
-                .zip(&want.data)
-                .filter(|(a, b)| a != b)
-                .count();
+            let diff = got.data.iter().zip(&want.data).filter(|(a, b)| a != b).count();
             assert_eq!(diff, 0, "case {n}: {diff} bytes differ");
             assert_ne!(got, frame, "case {n} pasted nothing");
         }
@@ -855,30 +696,17 @@ mod tests {
         assert_eq!(region, frame);
         // Empty region and mismatched sizes are refused without panicking.
         let mut empty = RgbImage::new(0, 0);
-        let w = paste_back_insightface(
-            &mut empty,
-            Rect::default(),
-            200,
-            160,
-            &fake,
-            &m,
-            1.0,
-            &mut scratch,
-        );
+        let w = paste_back_insightface(&mut empty, Rect::default(), 200, 160, &fake, &m, 1.0, &mut scratch);
         assert!(w.is_empty());
     }
 
     #[test]
     fn insightface_translation_centre_is_fake() {
         let mut fake = RgbImage::new(128, 128);
-        fake.data
-            .chunks_exact_mut(3)
-            .for_each(|p| p.copy_from_slice(&[10, 200, 90]));
+        fake.data.chunks_exact_mut(3).for_each(|p| p.copy_from_slice(&[10, 200, 90]));
         let frame = pattern(300, 240, 2);
         // Frame → crop is a pure translation: crop (0, 0) sits at frame (70, 50).
-        let m = Affine {
-            m: [1.0, 0.0, -70.0, 0.0, 1.0, -50.0],
-        };
+        let m = Affine { m: [1.0, 0.0, -70.0, 0.0, 1.0, -50.0] };
         let out = region_paste(&frame, &fake, &m, 1.0);
         for (x, y) in [(134, 114), (110, 90), (160, 140)] {
             assert_eq!(out.pixel(x, y), [10, 200, 90], "({x},{y})");
@@ -924,9 +752,7 @@ mod tests {
         for crop in [128usize, 512] {
             let fake = pattern(crop, crop, 9);
             // Crop (0, 0) at frame (60, 40).
-            let m = Affine {
-                m: [1.0, 0.0, -60.0, 0.0, 1.0, -40.0],
-            };
+            let m = Affine { m: [1.0, 0.0, -60.0, 0.0, 1.0, -40.0] };
             let r = crop_region(&m, crop, crop, 700, 600);
             assert!(r.x <= 59 && r.y <= 39 && r.x + r.width >= 60 + crop as i32);
             for ellipse in [true, false] {
@@ -943,30 +769,18 @@ mod tests {
                 if !ellipse {
                     assert_eq!(at(c, c - 20), 1.0);
                 }
-                for (x, y) in [
-                    (r.x, c - 20),
-                    (c, r.y),
-                    (59, c - 20),
-                    (60 + crop as i32, c - 20),
-                ] {
+                for (x, y) in [(r.x, c - 20), (c, r.y), (59, c - 20), (60 + crop as i32, c - 20)] {
                     assert_eq!(at(x, y), 0.0, "({x},{y}) ellipse={ellipse}");
                 }
                 // Symmetric about the crop centre (ellipse: centre 64·s; ramp: (S − 1)/2).
-                let (lo, hi) = if ellipse {
-                    (c - 30, c + 30)
-                } else {
-                    (61, 60 + crop as i32 - 2)
-                };
+                let (lo, hi) = if ellipse { (c - 30, c + 30) } else { (61, 60 + crop as i32 - 2) };
                 let d = (at(lo, c - 20) - at(hi, c - 20)).abs();
                 assert!(d < 1e-3, "ellipse={ellipse} {d}");
                 // Full weight → the region shows the fake there.
                 let (px, py) = ((c - r.x) as usize, (c - 20 - r.y) as usize);
                 let f = fake.pixel((c - 60) as usize, (c - 20 - 40) as usize);
                 let g = region.pixel(px, py);
-                assert!(
-                    f.iter().zip(g).all(|(a, b)| a.abs_diff(b) <= 1),
-                    "{f:?} {g:?}"
-                );
+                assert!(f.iter().zip(g).all(|(a, b)| a.abs_diff(b) <= 1), "{f:?} {g:?}");
             }
         }
     }
@@ -988,11 +802,7 @@ mod tests {
         assert!(at(128, 80) > 0.1 && at(128, 80) < 0.9, "{}", at(128, 80));
         assert!(w.iter().all(|v| (0.0..=1.0).contains(v)));
         assert!((at(80, 80) - at(120, 80)).abs() < 1e-3);
-        assert!(
-            mouth_mask(&pts[..2], 50.0, r, &mut s)
-                .iter()
-                .all(|&v| v == 0.0)
-        );
+        assert!(mouth_mask(&pts[..2], 50.0, r, &mut s).iter().all(|&v| v == 0.0));
         assert!(mouth_mask(&pts, 50.0, Rect::default(), &mut s).is_empty());
     }
 }

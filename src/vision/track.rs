@@ -12,7 +12,8 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     let inter = w * h;
-    let union = (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0) + (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0) - inter;
+    let union =
+        (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0) + (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0) - inter;
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
@@ -123,10 +124,10 @@ fn smooth(det: &mut Face, previous: &Face, weight: f32) {
     for (n, o) in det.landmarks.iter_mut().zip(previous.landmarks) {
         *n = [mix(n[0], o[0]), mix(n[1], o[1])];
     }
-    if let (Some(new), Some(old)) = (&det.landmarks_106, &previous.landmarks_106) {
-        if new.len() == old.len() {
-            det.landmarks_106 = Some(new.iter().zip(old.iter()).map(|(n, o)| [mix(n[0], o[0]), mix(n[1], o[1])]).collect());
-        }
+    if let (Some(new), Some(old)) = (&det.landmarks_106, &previous.landmarks_106)
+        && new.len() == old.len()
+    {
+        det.landmarks_106 = Some(new.iter().zip(old.iter()).map(|(n, o)| [mix(n[0], o[0]), mix(n[1], o[1])]).collect());
     }
 }
 
