@@ -185,9 +185,9 @@ fn equivalence(setup: &Setup, swapper: &Path, props: &str, reference_args: &[&st
     let reference = load_rgb(&out);
     // Agreement only means something if the swap changed the frame a lot.
     let (change, _) = differences(&original, &reference);
-    assert!(change > 1.0, "the reference swap barely changed the frame: {change}");
+    assert!(change > 0.5, "the reference swap barely changed the frame: {change}");
     let (mae, max) = differences(&ours, &reference);
-    eprintln!("{props} {reference_args:?}: mean abs difference {mae:.4}, max {max}");
+    eprintln!("{props} {reference_args:?}: frame change {change:.3}, mean abs difference {mae:.4}, max {max}");
     assert!(mae <= 1.0 && max <= 8, "mean {mae}, max {max}");
 }
 
