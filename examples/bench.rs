@@ -93,6 +93,18 @@ fn time_pipeline(launch: &str, frame: &[u8], width: usize, height: usize, frames
         }
     }
     let elapsed = started.lock().ok_or("fewer than 5 frames")?.elapsed();
+    // Say what really ran: providers, and any fallback or other warning on the bus.
+    for element in pipeline.iterate_elements().into_iter().flatten() {
+        if element.find_property("active-provider").is_some() {
+            let provider = element.property::<Option<String>>("active-provider").unwrap_or_default();
+            eprintln!("  {}: active-provider={provider}", element.name());
+        }
+    }
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Warning]) {
+        if let gst::MessageView::Warning(w) = msg.view() {
+            eprintln!("  warning: {}", w.error());
+        }
+    }
     pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
     Ok(elapsed / (frames - 5) as u32)
 }
