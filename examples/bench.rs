@@ -183,18 +183,15 @@ fn overhead() {
         });
         let post = median(RUNS, || inswapper::output_to_rgb(&output, &mut fake));
         let mut paste_with = |ellipse: bool| {
+            let (region_of, paste_back): (paste::RegionFn, paste::PasteBackFn) = if ellipse {
+                (paste::crop_region, paste::paste_back_ellipse)
+            } else {
+                (paste::insightface_region, paste::paste_back_insightface)
+            };
             median(RUNS, || {
-                let rect = if ellipse {
-                    paste::crop_region(&m, 128, 128, w, h)
-                } else {
-                    paste::insightface_region(&m, 128, 128, w, h)
-                };
+                let rect = region_of(&m, 128, 128, w, h);
                 view.as_view().read_region(rect, &mut region);
-                let weights = if ellipse {
-                    paste::paste_back_ellipse(&mut region, rect, w, h, &fake, &m, 1.0, &mut scratch)
-                } else {
-                    paste::paste_back_insightface(&mut region, rect, w, h, &fake, &m, 1.0, &mut scratch)
-                };
+                let weights = paste_back(&mut region, rect, w, h, &fake, &m, 1.0, &mut scratch);
                 view.write_region(rect, &region, Some(weights));
             })
         };

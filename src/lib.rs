@@ -11,6 +11,7 @@ use gst::glib;
 mod dlcdetect;
 mod dlcenhance;
 pub mod dlcswap;
+mod element;
 pub mod meta;
 pub mod models;
 pub mod runtime;

@@ -121,6 +121,20 @@ impl FaceMeta {
         }
     }
 
+    /// Sets `flag` on the faces at `indices` of `buffer`'s FaceMeta (if it has one).
+    pub fn mark(buffer: &mut gst::BufferRef, indices: &[usize], flag: FaceFlags) {
+        if indices.is_empty() {
+            return;
+        }
+        if let Some(mut meta) = buffer.meta_mut::<FaceMeta>() {
+            for &index in indices {
+                if let Some(face) = meta.0.faces.get_mut(index) {
+                    face.flags.insert(flag);
+                }
+            }
+        }
+    }
+
     pub fn faces(&self) -> &[Face] {
         &self.0.faces
     }

@@ -326,3 +326,25 @@ fn embeddings_and_106_landmarks_when_asked() {
     assert_eq!(points.len(), 106);
     assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
 }
+
+#[test]
+fn non_finite_model_output_skips_frames_with_one_warning() {
+    let model = require_fixture!("scrfd_nan.onnx");
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={WIDTH},height={HEIGHT},framerate=30/1 \
+         ! dlcdetect model-file={} ! fakesink",
+        model.display()
+    ));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    for i in 0..10u64 {
+        let mut buffer = gst::Buffer::from_slice(frame_with_blocks(&[(320, 256)]));
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i));
+        src.push_buffer(buffer).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let log = common::run(&pipeline, std::time::Duration::from_secs(30));
+    // The stream goes on to the end; ten failing frames within seconds post one warning.
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    assert_eq!(log.warnings.len(), 1, "{:?}", log.warnings);
+    assert!(log.warnings[0].contains("non-finite"), "{}", log.warnings[0]);
+}

@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -10,12 +9,13 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
+use crate::element::{pad_templates, post_provider_fallback, warn_face_failure};
 use crate::meta::{Face, FaceFlags, FaceMeta};
 use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
 use crate::models::scrfd::{Detection, ScrfdDetector};
 use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, resolve_model_path};
-use crate::video::{READ_FORMATS, frame_view, raw_caps};
+use crate::video::{READ_FORMATS, frame_view};
 use crate::vision::FrameView;
 use crate::vision::track::Tracker;
 use crate::warnings::WarningLimiter;
@@ -265,25 +265,14 @@ impl ElementImpl for DlcDetect {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = raw_caps(&READ_FORMATS);
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .expect("valid template"),
-            ]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&READ_FORMATS));
         PAD_TEMPLATES.as_ref()
     }
 }
 
 impl DlcDetect {
     fn post_fallback(&self, model: &ModelSession) {
-        if let Some(reason) = &model.fallback {
-            gst::warning!(CAT, imp = self, "{reason}");
-            gst::element_imp_warning!(self, gst::CoreError::Failed, ["{}", reason]);
-        }
+        post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
     }
 
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
@@ -496,17 +485,8 @@ impl BaseTransformImpl for DlcDetect {
                 Ok(faces) => state.tracker.update(faces),
                 Err(reason) => {
                     gst::debug!(CAT, imp = self, "detection skipped: {reason}");
-                    if let Some(suppressed) = state.failures.check(Instant::now()) {
-                        gst::element_imp_warning!(
-                            self,
-                            gst::StreamError::Failed,
-                            [
-                                "face detection failed on this frame, faces carried from earlier frames: {} ({} similar warnings suppressed)",
-                                reason,
-                                suppressed
-                            ]
-                        );
-                    }
+                    let what = "face detection failed on this frame, faces carried from earlier frames";
+                    warn_face_failure(self.obj().upcast_ref(), &mut state.failures, what, &reason);
                     state.tracker.carry()
                 }
             }

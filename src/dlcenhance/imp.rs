@@ -1,6 +1,5 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -10,10 +9,12 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use super::FaceSelection;
+use crate::element::{
+    pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::Enhancer;
 use crate::runtime::{RuntimeError, RuntimeSettings, resolve_model_path};
-use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::paste::{self, PasteScratch};
 use crate::vision::{FrameViewMut, RgbImage};
 use crate::warnings::WarningLimiter;
@@ -185,15 +186,7 @@ impl ElementImpl for DlcEnhance {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = raw_caps(&ENHANCE_FORMATS);
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .expect("valid template"),
-            ]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&ENHANCE_FORMATS));
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -203,10 +196,7 @@ impl DlcEnhance {
         let options = settings.runtime.session_options();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let enhancer = Enhancer::open(&path, "model-file", &options)?;
-        if let Some(reason) = &enhancer.model().fallback {
-            gst::warning!(CAT, imp = self, "{reason}");
-            gst::element_imp_warning!(self, gst::CoreError::Failed, ["{}", reason]);
-        }
+        post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();
         gst::info!(CAT, imp = self, "{} model '{}' runs on {provider}", enhancer.kind().family.name(), path.display());
         *self.active_provider.lock() = Some(provider.to_string());
@@ -294,17 +284,9 @@ impl BaseTransformImpl for DlcEnhance {
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         state.frame_count += 1;
 
+        let element = self.obj();
         let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            if !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    [
-                        "buffers arrive without face metadata: put dlcdetect upstream of dlcenhance (frames pass unchanged)"
-                    ]
-                );
-            }
+            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta);
             return Ok(gst::FlowSuccess::Ok);
         };
         let wanted: Vec<usize> = faces
@@ -319,45 +301,23 @@ impl BaseTransformImpl for DlcEnhance {
             return Ok(gst::FlowSuccess::Ok);
         }
 
-        let mut enhanced = Vec::new();
-        {
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
-                gst::FlowError::Error
-            })?;
-            let mut view = frame_view_mut(&mut frame).map_err(|e| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
-                gst::FlowError::Error
-            })?;
+        let enhanced = with_writable_frame(element.upcast_ref(), buf, &info, |view| {
+            let mut enhanced = Vec::with_capacity(wanted.len());
             for index in wanted {
                 let face = &faces[index];
-                match Self::enhance_face(state, &mut view, &face.landmarks, face.track_id, &settings) {
+                match Self::enhance_face(state, view, &face.landmarks, face.track_id, &settings) {
                     Ok(()) => enhanced.push(index),
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
-                        if let Some(suppressed) = state.failures.check(Instant::now()) {
-                            gst::element_imp_warning!(
-                                self,
-                                gst::StreamError::Failed,
-                                [
-                                    "a face could not be restored and was left as it is: {} ({} similar warnings suppressed)",
-                                    reason,
-                                    suppressed
-                                ]
-                            );
-                        }
+                        let what = "a face could not be restored and was left as it is";
+                        warn_face_failure(element.upcast_ref(), &mut state.failures, what, &reason);
                     }
                 }
             }
-        }
+            enhanced
+        })?;
         drop(guard);
-        if let Some(mut meta) = buf.meta_mut::<FaceMeta>() {
-            for index in enhanced {
-                if let Some(face) = meta.faces_mut().get_mut(index) {
-                    face.flags.insert(FaceFlags::ENHANCED);
-                }
-            }
-        }
+        FaceMeta::mark(buf, &enhanced, FaceFlags::ENHANCED);
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -1,7 +1,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -12,12 +11,14 @@ use parking_lot::Mutex;
 
 use super::MaskMode;
 use super::select::{DEFAULT_REFERENCE_DISTANCE, TargetMode, match_face_map, parse_face_map, select_targets};
+use crate::element::{
+    pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+};
 use crate::meta::{Face, FaceFlags, FaceMeta};
 use crate::models::identity::IdentityModels;
 use crate::models::inswapper::{CROP, Inswapper, latent};
 use crate::models::landmark::Landmark106;
 use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, resolve_model_path};
-use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::filter::BlurScratch;
 use crate::vision::paste::{self, MouthScratch, PasteScratch};
 use crate::vision::{FrameView, FrameViewMut, RgbImage, color, filter};
@@ -344,15 +345,7 @@ impl ElementImpl for DlcSwap {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = raw_caps(&SWAP_FORMATS);
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .expect("valid template"),
-            ]
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&SWAP_FORMATS));
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -386,10 +379,7 @@ impl From<RuntimeError> for StartError {
 
 impl DlcSwap {
     fn post_fallback(&self, model: &ModelSession) {
-        if let Some(reason) = &model.fallback {
-            gst::warning!(CAT, imp = self, "{reason}");
-            gst::element_imp_warning!(self, gst::CoreError::Failed, ["{}", reason]);
-        }
+        post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
     }
 
     /// Embedding of the largest face in `path`, with the picture named in any error.
@@ -612,28 +602,12 @@ impl DlcSwap {
         if mouth.is_some() {
             scratch.original.clone_from(&scratch.region);
         }
-        let weights = match params.mask {
-            MaskMode::Insightface => paste::paste_back_insightface(
-                &mut scratch.region,
-                rect,
-                width,
-                height,
-                &scratch.fake,
-                &m,
-                params.opacity,
-                &mut scratch.paste,
-            ),
-            MaskMode::Ellipse => paste::paste_back_ellipse(
-                &mut scratch.region,
-                rect,
-                width,
-                height,
-                &scratch.fake,
-                &m,
-                params.opacity,
-                &mut scratch.paste,
-            ),
+        let paste_back: paste::PasteBackFn = match params.mask {
+            MaskMode::Insightface => paste::paste_back_insightface,
+            MaskMode::Ellipse => paste::paste_back_ellipse,
         };
+        let weights =
+            paste_back(&mut scratch.region, rect, width, height, &scratch.fake, &m, params.opacity, &mut scratch.paste);
         if let Some(points) = mouth.filter(|p| p.len() >= OUTER_LIP.end) {
             let lip: Vec<(f32, f32)> = points[OUTER_LIP].iter().map(|p| (p[0], p[1])).collect();
             let mouth_weights = paste::mouth_mask(&lip, params.mouth_mask as f32, rect, &mut scratch.mouth);
@@ -685,15 +659,9 @@ impl BaseTransformImpl for DlcSwap {
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
 
-        let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            if !state.warned_no_meta {
-                state.warned_no_meta = true;
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Format,
-                    ["buffers arrive without face metadata: put dlcdetect upstream of dlcswap (frames pass unchanged)"]
-                );
-            }
+        let element = self.obj();
+        let Some(mut faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
+            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta);
             return Ok(gst::FlowSuccess::Ok);
         };
         if faces.is_empty() || params.opacity <= 0.0 {
@@ -714,17 +682,7 @@ impl BaseTransformImpl for DlcSwap {
             );
         }
 
-        let mut swapped = Vec::new();
-        {
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(&mut *buf, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
-                gst::FlowError::Error
-            })?;
-            let mut view = frame_view_mut(&mut frame).map_err(|e| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["{}", e]);
-                gst::FlowError::Error
-            })?;
-            let mut faces = faces;
+        let swapped = with_writable_frame(element.upcast_ref(), buf, &info, |view| {
             if params.mouth_mask > 0
                 && let Some(landmarker) = state.landmarker.as_mut()
             {
@@ -734,36 +692,21 @@ impl BaseTransformImpl for DlcSwap {
                 }
             }
             let plan = self.plan(state, &view.as_view(), &faces, &params);
+            let mut swapped = Vec::with_capacity(plan.len());
             for (index, latent) in plan {
-                match Self::swap_face(state, &mut view, &faces[index], &latent, &params) {
+                match Self::swap_face(state, view, &faces[index], &latent, &params) {
                     Ok(()) => swapped.push(index),
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
-                        if let Some(suppressed) = state.failures.check(Instant::now()) {
-                            gst::element_imp_warning!(
-                                self,
-                                gst::StreamError::Failed,
-                                [
-                                    "a face could not be swapped and was left as it is: {} ({} similar warnings suppressed)",
-                                    reason,
-                                    suppressed
-                                ]
-                            );
-                        }
+                        let what = "a face could not be swapped and was left as it is";
+                        warn_face_failure(element.upcast_ref(), &mut state.failures, what, &reason);
                     }
                 }
             }
-        }
+            swapped
+        })?;
         drop(guard);
-        if !swapped.is_empty()
-            && let Some(mut meta) = buf.meta_mut::<FaceMeta>()
-        {
-            for index in swapped {
-                if let Some(face) = meta.faces_mut().get_mut(index) {
-                    face.flags.insert(FaceFlags::SWAPPED);
-                }
-            }
-        }
+        FaceMeta::mark(buf, &swapped, FaceFlags::SWAPPED);
         Ok(gst::FlowSuccess::Ok)
     }
 }

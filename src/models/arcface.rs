@@ -9,7 +9,7 @@ use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_g
 use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
 use crate::vision::{FrameView, RgbImage, estimate_norm};
 
-use super::{input_tensor, l2_normalized, output_values};
+use super::{input_tensor, is_crop_model, l2_normalized, output_values};
 
 const CROP: usize = 112;
 
@@ -17,20 +17,7 @@ pub const CONTRACT: &str = "an ArcFace recogniser (w600k_r50.onnx): float32 inpu
     and float32 output [N,512]";
 
 pub fn check(io: &ModelIo) -> Result<(), String> {
-    let ok = match (io.inputs.as_slice(), io.outputs.as_slice()) {
-        ([input], [output]) => {
-            input.is_float()
-                && input.shape.len() == 4
-                && input.dim_accepts(1, 3)
-                && input.dim_accepts(2, CROP as i64)
-                && input.dim_accepts(3, CROP as i64)
-                && output.is_float()
-                && output.shape.len() == 2
-                && output.dim_accepts(1, EMBEDDING_LEN as i64)
-        }
-        _ => false,
-    };
-    ok.then_some(()).ok_or_else(|| CONTRACT.to_string())
+    is_crop_model(io, CROP as i64, EMBEDDING_LEN as i64).then_some(()).ok_or_else(|| CONTRACT.to_string())
 }
 
 /// InsightFace's rule: models converted from MXNet start with `Sub`/`Mul` nodes that normalise

@@ -9,7 +9,7 @@ use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
 use crate::vision::{Affine, FrameView, RgbImage};
 
 use super::arcface::normalisation_from_node_names;
-use super::{input_tensor, output_values};
+use super::{input_tensor, is_crop_model, output_values};
 
 const CROP: usize = 192;
 pub const POINTS: usize = 106;
@@ -18,20 +18,7 @@ pub const CONTRACT: &str = "a 106-point landmark model (2d106det.onnx): float32 
     [N,3,192,192] and float32 output [N,212]";
 
 pub fn check(io: &ModelIo) -> Result<(), String> {
-    let ok = match (io.inputs.as_slice(), io.outputs.as_slice()) {
-        ([input], [output]) => {
-            input.is_float()
-                && input.shape.len() == 4
-                && input.dim_accepts(1, 3)
-                && input.dim_accepts(2, CROP as i64)
-                && input.dim_accepts(3, CROP as i64)
-                && output.is_float()
-                && output.shape.len() == 2
-                && output.dim_accepts(1, 2 * POINTS as i64)
-        }
-        _ => false,
-    };
-    ok.then_some(()).ok_or_else(|| CONTRACT.to_string())
+    is_crop_model(io, CROP as i64, 2 * POINTS as i64).then_some(()).ok_or_else(|| CONTRACT.to_string())
 }
 
 /// The crop transform for a face box: scale about the box centre, centre at (96, 96).

@@ -13,6 +13,26 @@ use std::borrow::Cow;
 
 use ort::value::{DynValue, TensorElementType, TensorRef};
 
+use crate::runtime::ModelIo;
+
+/// Whether `io` is one float image input `[N,3,size,size]` and one float output `[N,len]`: the
+/// shape of the crop models (ArcFace, 106-point landmarks).
+pub(crate) fn is_crop_model(io: &ModelIo, size: i64, len: i64) -> bool {
+    match (io.inputs.as_slice(), io.outputs.as_slice()) {
+        ([input], [output]) => {
+            input.is_float()
+                && input.shape.len() == 4
+                && input.dim_accepts(1, 3)
+                && input.dim_accepts(2, size)
+                && input.dim_accepts(3, size)
+                && output.is_float()
+                && output.shape.len() == 2
+                && output.dim_accepts(1, len)
+        }
+        _ => false,
+    }
+}
+
 /// Wraps `data` as an input tensor of `shape` without copying.
 pub(crate) fn input_tensor<'a>(shape: &[usize], data: &'a [f32]) -> Result<TensorRef<'a, f32>, String> {
     TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| format!("cannot build input tensor: {e}"))

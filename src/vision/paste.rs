@@ -176,6 +176,12 @@ fn clip(x0: i64, y0: i64, x1: i64, y1: i64, frame_w: usize, frame_h: usize) -> R
     Rect::new(a as i32, b as i32, (c - a).max(0) as i32, (d - b).max(0) as i32)
 }
 
+/// The shape shared by the region functions ([`insightface_region`], [`crop_region`]).
+pub type RegionFn = fn(&Affine, usize, usize, usize, usize) -> Rect;
+/// The shape shared by the paste-back functions, so that callers can choose one per mask mode.
+pub type PasteBackFn =
+    for<'a> fn(&mut RgbImage, Rect, usize, usize, &RgbImage, &Affine, f32, &'a mut PasteScratch) -> &'a [f32];
+
 /// The frame rectangle that the crop, warped back by `m⁻¹`, can touch (for the ellipse and ramp
 /// modes, whose masks are zero outside the crop). Empty when `m` is degenerate or the crop lies
 /// outside the frame.

@@ -1,0 +1,74 @@
+//! What the three elements share beyond their runtime properties: pad templates, the bus
+//! warnings every element posts the same way, and mapping a buffer for in-place pixel work.
+
+use std::time::Instant;
+
+use gst::prelude::*;
+
+use crate::runtime::ModelSession;
+use crate::video::{frame_view_mut, raw_caps};
+use crate::vision::FrameViewMut;
+use crate::warnings::WarningLimiter;
+
+/// Always-present src and sink templates with the same raw-video caps (in-place filters).
+pub(crate) fn pad_templates(formats: &[gst_video::VideoFormat]) -> Vec<gst::PadTemplate> {
+    let caps = raw_caps(formats);
+    [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
+        .into_iter()
+        .map(|(name, direction)| {
+            gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).expect("valid pad template")
+        })
+        .collect()
+}
+
+/// Posts a warning when `model` does not run on the provider asked for: users must never be
+/// left on the CPU without a word.
+pub(crate) fn post_provider_fallback(element: &gst::Element, cat: gst::DebugCategory, model: &ModelSession) {
+    if let Some(reason) = &model.fallback {
+        gst::warning!(cat, obj = element, "{reason}");
+        gst::element_warning!(element, gst::CoreError::Failed, ["{}", reason]);
+    }
+}
+
+/// The one-time warning of an element that needs faces but gets buffers without `FaceMeta`.
+pub(crate) fn warn_missing_meta(element: &gst::Element, warned: &mut bool) {
+    if !std::mem::replace(warned, true) {
+        gst::element_warning!(
+            element,
+            gst::StreamError::Format,
+            [
+                "buffers arrive without face metadata: put dlcdetect upstream of {} (frames pass unchanged)",
+                element.factory().map(|f| f.name().to_string()).unwrap_or_default()
+            ]
+        );
+    }
+}
+
+/// A rate-limited warning for a face (or frame) the element had to leave as it was.
+pub(crate) fn warn_face_failure(element: &gst::Element, limiter: &mut WarningLimiter, what: &str, reason: &str) {
+    if let Some(suppressed) = limiter.check(Instant::now()) {
+        gst::element_warning!(
+            element,
+            gst::StreamError::Failed,
+            ["{}: {} ({} similar warnings suppressed)", what, reason, suppressed]
+        );
+    }
+}
+
+/// Maps `buf` writable as a frame of `info` and runs `work` on its vision view.
+pub(crate) fn with_writable_frame<R>(
+    element: &gst::Element,
+    buf: &mut gst::BufferRef,
+    info: &gst_video::VideoInfo,
+    work: impl FnOnce(&mut FrameViewMut) -> R,
+) -> Result<R, gst::FlowError> {
+    let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
+        gst::element_error!(element, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
+        gst::FlowError::Error
+    })?;
+    let mut view = frame_view_mut(&mut frame).map_err(|e| {
+        gst::element_error!(element, gst::CoreError::Failed, ["{}", e]);
+        gst::FlowError::Error
+    })?;
+    Ok(work(&mut view))
+}
