@@ -14,7 +14,7 @@ use crate::meta::{Face, FaceFlags, FaceMeta};
 use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
 use crate::models::scrfd::{Detection, ScrfdDetector};
-use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
 use crate::video::{READ_FORMATS, frame_view};
 use crate::vision::FrameView;
 use crate::vision::track::Tracker;
@@ -204,8 +204,6 @@ impl ObjectImpl for DlcDetect {
         if settings.runtime.set_property(name, value) {
             return;
         }
-        let path =
-            |v: &glib::Value| v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
         match name {
             "threshold" => settings.threshold = value.get().unwrap_or(DEFAULT_THRESHOLD),
             "nms-threshold" => settings.nms_threshold = value.get().unwrap_or(DEFAULT_NMS_THRESHOLD),
@@ -213,8 +211,8 @@ impl ObjectImpl for DlcDetect {
             "max-faces" => settings.max_faces = value.get().unwrap_or(DEFAULT_MAX_FACES),
             "min-face-size" => settings.min_face_size = value.get().unwrap_or(DEFAULT_MIN_FACE_SIZE),
             "inference-interval" => settings.inference_interval = value.get().unwrap_or(DEFAULT_INFERENCE_INTERVAL),
-            "recognition-model" => settings.recognition_model = path(value),
-            "landmark-model" => settings.landmark_model = path(value),
+            "recognition-model" => settings.recognition_model = path_from_value(value),
+            "landmark-model" => settings.landmark_model = path_from_value(value),
             "smoothing" => settings.smoothing = value.get().unwrap_or(DEFAULT_SMOOTHING),
             "post-messages" => settings.post_messages = value.get().unwrap_or(DEFAULT_POST_MESSAGES),
             "roi-meta" => settings.roi_meta = value.get().unwrap_or(DEFAULT_ROI_META),
@@ -228,7 +226,6 @@ impl ObjectImpl for DlcDetect {
         if let Some(value) = settings.runtime.property(name) {
             return value;
         }
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
         match name {
             "active-provider" => self.active_provider.lock().to_value(),
             "threshold" => settings.threshold.to_value(),
@@ -237,8 +234,8 @@ impl ObjectImpl for DlcDetect {
             "max-faces" => settings.max_faces.to_value(),
             "min-face-size" => settings.min_face_size.to_value(),
             "inference-interval" => settings.inference_interval.to_value(),
-            "recognition-model" => path(&settings.recognition_model),
-            "landmark-model" => path(&settings.landmark_model),
+            "recognition-model" => path_to_value(&settings.recognition_model),
+            "landmark-model" => path_to_value(&settings.landmark_model),
             "smoothing" => settings.smoothing.to_value(),
             "post-messages" => settings.post_messages.to_value(),
             "roi-meta" => settings.roi_meta.to_value(),

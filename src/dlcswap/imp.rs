@@ -18,7 +18,7 @@ use crate::meta::{Face, FaceFlags, FaceMeta};
 use crate::models::identity::IdentityModels;
 use crate::models::inswapper::{CROP, Inswapper, latent};
 use crate::models::landmark::Landmark106;
-use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
 use crate::vision::filter::BlurScratch;
 use crate::vision::paste::{self, MouthScratch, PasteScratch};
 use crate::vision::{FrameView, FrameViewMut, RgbImage, color, filter};
@@ -164,10 +164,6 @@ impl ObjectSubclass for DlcSwap {
     type ParentType = gst_video::VideoFilter;
 }
 
-fn path_value(value: &glib::Value) -> Option<PathBuf> {
-    value.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from)
-}
-
 impl ObjectImpl for DlcSwap {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
@@ -273,21 +269,21 @@ impl ObjectImpl for DlcSwap {
         }
         match name {
             "source" => {
-                settings.source = path_value(value);
+                settings.source = path_from_value(value);
                 let path = settings.source.clone();
                 drop(settings);
                 self.identity_changed(IdentityKind::Source, path);
             }
             "reference" => {
-                settings.reference = path_value(value);
+                settings.reference = path_from_value(value);
                 let path = settings.reference.clone();
                 drop(settings);
                 self.identity_changed(IdentityKind::Reference, path);
             }
-            "detector-model" => settings.detector_model = path_value(value),
-            "recognition-model" => settings.recognition_model = path_value(value),
-            "landmark-model" => settings.landmark_model = path_value(value),
-            "face-map" => settings.face_map = path_value(value),
+            "detector-model" => settings.detector_model = path_from_value(value),
+            "recognition-model" => settings.recognition_model = path_from_value(value),
+            "landmark-model" => settings.landmark_model = path_from_value(value),
+            "face-map" => settings.face_map = path_from_value(value),
             "reference-distance" => settings.reference_distance = value.get().unwrap_or(DEFAULT_REFERENCE_DISTANCE),
             "many-faces" => settings.many_faces = value.get().unwrap_or(DEFAULT_MANY_FACES),
             "target" => settings.target = value.get().unwrap_or(DEFAULT_TARGET),
@@ -306,15 +302,14 @@ impl ObjectImpl for DlcSwap {
         if let Some(value) = settings.runtime.property(name) {
             return value;
         }
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
         match name {
             "active-provider" => self.active_provider.lock().to_value(),
-            "source" => path(&settings.source),
-            "reference" => path(&settings.reference),
-            "detector-model" => path(&settings.detector_model),
-            "recognition-model" => path(&settings.recognition_model),
-            "landmark-model" => path(&settings.landmark_model),
-            "face-map" => path(&settings.face_map),
+            "source" => path_to_value(&settings.source),
+            "reference" => path_to_value(&settings.reference),
+            "detector-model" => path_to_value(&settings.detector_model),
+            "recognition-model" => path_to_value(&settings.recognition_model),
+            "landmark-model" => path_to_value(&settings.landmark_model),
+            "face-map" => path_to_value(&settings.face_map),
             "reference-distance" => settings.reference_distance.to_value(),
             "many-faces" => settings.many_faces.to_value(),
             "target" => settings.target.to_value(),

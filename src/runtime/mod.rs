@@ -20,3 +20,4 @@ pub use model::{ModelIo, ModelSession, SessionOptions, TensorSpec, default_model
 pub use onnx_graph::{GraphSummary, read_graph_summary};
 pub use provider::ExecutionProvider;
 pub use settings::RuntimeSettings;
+pub(crate) use settings::{path_from_value, path_to_value};

@@ -12,6 +12,16 @@ use super::{ExecutionProvider, SessionOptions};
 pub const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
 pub const DEFAULT_GPU_ID: u32 = 0;
 
+/// A path property's new value: `None` for unset or empty.
+pub(crate) fn path_from_value(value: &glib::Value) -> Option<PathBuf> {
+    value.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+/// A path property's value as GStreamer shows it.
+pub(crate) fn path_to_value(path: &Option<PathBuf>) -> glib::Value {
+    path.as_ref().map(|p| p.display().to_string()).to_value()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeSettings {
     pub model_file: Option<PathBuf>,
@@ -62,10 +72,7 @@ impl RuntimeSettings {
     /// Applies a shared property; returns false when `name` is not one of them.
     pub fn set_property(&mut self, name: &str, value: &glib::Value) -> bool {
         match name {
-            "model-file" => {
-                self.model_file =
-                    value.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
-            }
+            "model-file" => self.model_file = path_from_value(value),
             "execution-provider" => {
                 self.execution_provider = value.get().unwrap_or(DEFAULT_EXECUTION_PROVIDER);
             }
@@ -78,7 +85,7 @@ impl RuntimeSettings {
     /// Reads a shared property other than `active-provider` (which lives in the element's state).
     pub fn property(&self, name: &str) -> Option<glib::Value> {
         Some(match name {
-            "model-file" => self.model_file.as_ref().map(|p| p.display().to_string()).to_value(),
+            "model-file" => path_to_value(&self.model_file),
             "execution-provider" => self.execution_provider.to_value(),
             "gpu-id" => self.gpu_id.to_value(),
             _ => return None,
