@@ -62,6 +62,15 @@ impl Default for Settings {
     }
 }
 
+/// Per-frame knobs, copied out of the settings once per buffer (no allocation).
+#[derive(Debug, Clone, Copy)]
+struct FrameParams {
+    blend: f32,
+    fidelity: f64,
+    faces: FaceSelection,
+    inference_interval: u64,
+}
+
 /// A restored face kept for re-pasting between inferences.
 struct CachedFace {
     restored: RgbImage,
@@ -218,17 +227,17 @@ impl DlcEnhance {
         frame: &mut FrameViewMut,
         kps: &[[f32; 2]; 5],
         track_id: u64,
-        settings: &Settings,
+        params: &FrameParams,
     ) -> Result<(), String> {
         let m = state.enhancer.alignment(kps).ok_or("degenerate face landmarks")?;
         let size = state.enhancer.kind().size;
-        let interval = settings.inference_interval.max(1) as u64;
+        let interval = params.inference_interval;
         // Untracked faces (id 0) cannot be matched across frames, so they are restored every
         // frame; slot 0 of the cache is their scratch buffer.
         let key = if interval > 1 { track_id } else { 0 };
         let fresh = key != 0 && state.cache.get(&key).is_some_and(|c| state.frame_count - c.frame < interval);
         if !fresh {
-            let restored = state.enhancer.restore(&frame.as_view(), &m, settings.fidelity)?;
+            let restored = state.enhancer.restore(&frame.as_view(), &m, params.fidelity)?;
             let entry =
                 state.cache.entry(key).or_insert_with(|| CachedFace { restored: RgbImage::default(), frame: 0 });
             entry.restored.clone_from(restored);
@@ -248,7 +257,7 @@ impl DlcEnhance {
             height,
             restored,
             &m,
-            settings.blend as f32,
+            params.blend,
             &mut state.paste,
         );
         frame.write_region(rect, &state.region, Some(weights));
@@ -278,7 +287,15 @@ impl BaseTransformImpl for DlcEnhance {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().clone();
+        let params = {
+            let s = self.settings.lock();
+            FrameParams {
+                blend: s.blend as f32,
+                fidelity: s.fidelity,
+                faces: s.faces,
+                inference_interval: s.inference_interval.max(1) as u64,
+            }
+        };
         let mut guard = self.state.lock();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
@@ -292,12 +309,12 @@ impl BaseTransformImpl for DlcEnhance {
         let wanted: Vec<usize> = faces
             .iter()
             .enumerate()
-            .filter(|(_, f)| settings.faces == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
+            .filter(|(_, f)| params.faces == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
             .map(|(i, _)| i)
             .collect();
         // Forget faces whose tracks ended, so the cache stays as small as the scene.
         state.cache.retain(|id, _| *id == 0 || faces.iter().any(|f| f.track_id == *id));
-        if wanted.is_empty() || settings.blend <= 0.0 {
+        if wanted.is_empty() || params.blend <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
 
@@ -305,7 +322,7 @@ impl BaseTransformImpl for DlcEnhance {
             let mut enhanced = Vec::with_capacity(wanted.len());
             for index in wanted {
                 let face = &faces[index];
-                match Self::enhance_face(state, view, &face.landmarks, face.track_id, &settings) {
+                match Self::enhance_face(state, view, &face.landmarks, face.track_id, &params) {
                     Ok(()) => enhanced.push(index),
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");

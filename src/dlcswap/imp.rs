@@ -533,12 +533,18 @@ impl DlcSwap {
         };
         let needs_embeddings = !face_map.is_empty() || params.target == TargetMode::Reference;
         let mut embeddings: Vec<Option<Arc<[f32]>>> = faces.iter().map(|f| f.embedding.clone()).collect();
-        if needs_embeddings {
-            let mut models = state.identity_models.lock();
-            for (face, slot) in faces.iter().zip(embeddings.iter_mut()) {
-                if slot.is_none() {
-                    *slot = models.recognizer.embed(frame, &face.landmarks).ok().map(Arc::from);
+        // The recogniser is shared with the worker computing a new source or reference picture;
+        // rather than wait for it, faces without embeddings go unmatched for those few frames.
+        if needs_embeddings && embeddings.iter().any(Option::is_none) {
+            match state.identity_models.try_lock() {
+                Some(mut models) => {
+                    for (face, slot) in faces.iter().zip(embeddings.iter_mut()) {
+                        if slot.is_none() {
+                            *slot = models.recognizer.embed(frame, &face.landmarks).ok().map(Arc::from);
+                        }
+                    }
                 }
+                None => gst::debug!(CAT, imp = self, "recogniser busy with a new picture: faces unmatched this frame"),
             }
         }
         if !face_map.is_empty() {
