@@ -256,3 +256,64 @@ fn interval_cache_repastes_the_restored_face_between_inferences() {
     // Outside the face the current frame shows through.
     assert_eq!(cached[1][0], 60);
 }
+
+#[test]
+fn every_writable_format_is_restored_in_place_and_outside_stays_exact() {
+    let model = require_fixture!("gfpgan.onnx");
+    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let picture = require!(common::testdata("media/astronaut.png"), "../shared/testdata is absent");
+    for format in ["RGB", "BGR", "RGBx", "BGRx", "RGBA", "BGRA", "I420", "NV12"] {
+        let middle = format!("! videoconvert ! video/x-raw,format={format}");
+        let pipeline = common::pipeline(&format!(
+            "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! dlcdetect model-file={} {middle} \
+             ! tee name=t t. ! queue ! videoconvert ! video/x-raw,format=RGB ! appsink name=original sync=false \
+             t. ! queue ! dlcenhance model-file={} ! videoconvert ! video/x-raw,format=RGB ! appsink name=enhanced sync=false",
+            picture.display(),
+            detector.display(),
+            model.display()
+        ));
+        let pull = |name: &str| {
+            let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
+            sink.try_pull_sample(gst::ClockTime::from_seconds(60))
+                .unwrap_or_else(|| panic!("{format}: no frame at {name}"))
+        };
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let (a, b) = (pull("original"), pull("enhanced"));
+        pipeline.set_state(gst::State::Null).unwrap();
+        let faces: Vec<Face> = b.buffer().unwrap().meta::<FaceMeta>().unwrap().faces().to_vec();
+        assert!(faces[0].flags.contains(FaceFlags::ENHANCED), "{format}");
+        let info = gst_video::VideoInfo::from_caps(a.caps().unwrap()).unwrap();
+        let (map_a, map_b) = (a.buffer().unwrap().map_readable().unwrap(), b.buffer().unwrap().map_readable().unwrap());
+        let stride = info.stride()[0] as usize;
+        let face = &faces[0];
+        let (cx, cy) = ((face.bbox[0] + face.bbox[2]) / 2.0, (face.bbox[1] + face.bbox[3]) / 2.0);
+        let reach = 1.5 * face.width().max(face.height());
+        let mut changed_inside = false;
+        for y in 0..info.height() as usize {
+            for x in 0..info.width() as usize {
+                let i = y * stride + x * 3;
+                let same = map_a[i..i + 3] == map_b[i..i + 3];
+                let far = (x as f32 - cx).abs() > reach || (y as f32 - cy).abs() > reach;
+                if far {
+                    assert!(same, "{format}: pixel {x},{y} outside the face changed");
+                } else if !same {
+                    changed_inside = true;
+                }
+            }
+        }
+        assert!(changed_inside, "{format}: the face was restored");
+    }
+}
+
+#[test]
+fn buffers_without_faces_pass_with_one_warning() {
+    let model = require_fixture!("gfpgan.onnx");
+    let log = common::run_launch(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=RGB ! dlcenhance model-file={} ! fakesink",
+        model.display()
+    ));
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    let warnings: Vec<&String> =
+        log.warnings.iter().filter(|w| w.contains("put dlcdetect upstream of dlcenhance")).collect();
+    assert_eq!(warnings.len(), 1, "{:?}", log.warnings);
+}
