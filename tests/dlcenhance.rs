@@ -90,11 +90,6 @@ fn composite(dir: &Path, media: &Path) -> std::path::PathBuf {
     out
 }
 
-fn differences(a: &[u8], b: &[u8]) -> (f64, u8) {
-    let sum: u64 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u64).sum();
-    (sum as f64 / a.len() as f64, a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0))
-}
-
 #[test]
 fn restoration_equals_the_reference_implementation() {
     if !common::have_ort() || common::reference_python().is_none() {
@@ -117,15 +112,7 @@ fn restoration_equals_the_reference_implementation() {
         assert_eq!(run.faces.len(), 2, "{name}: {:?}", run.faces);
         assert!(run.faces.iter().all(|f| f.flags.contains(FaceFlags::ENHANCED)));
         let json = dir.path().join("faces.json");
-        let entries: Vec<String> = run
-            .faces
-            .iter()
-            .map(|f| {
-                let kps: Vec<String> = f.landmarks.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
-                format!("{{\"kps\": [{}]}}", kps.join(", "))
-            })
-            .collect();
-        std::fs::write(&json, format!("[{}]", entries.join(", "))).unwrap();
+        common::write_faces_json(&run.faces, &json);
         let out = dir.path().join("reference.png");
         let blend = if props.contains("blend=1.0") { "1.0" } else { "0.8" };
         let fidelity = if props.contains("fidelity=0.3") { "0.3" } else { "0.5" };
@@ -150,9 +137,9 @@ fn restoration_equals_the_reference_implementation() {
             &size_arg,
         ]);
         let reference = image::open(&out).unwrap().to_rgb8().into_raw();
-        let (change, _) = differences(&run.original, &reference);
+        let (change, _) = common::differences(&run.original, &reference);
         assert!(change > 0.2, "{name}: the reference barely changed the frame ({change})");
-        let (mae, max) = differences(&run.enhanced, &reference);
+        let (mae, max) = common::differences(&run.enhanced, &reference);
         eprintln!("{name}: frame change {change:.3}, mean abs difference {mae:.4}, max {max}");
         assert!(mae <= 1.0 && max <= 8, "{name}: mean {mae}, max {max}");
     }

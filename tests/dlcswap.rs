@@ -117,33 +117,8 @@ fn packed(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Vec<u8> {
     (0..h).flat_map(|y| map[y * stride..y * stride + w * 3].to_vec()).collect()
 }
 
-fn faces_json(faces: &[Face], path: &Path) {
-    let entries: Vec<String> = faces
-        .iter()
-        .map(|f| {
-            let kps: Vec<String> = f.landmarks.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
-            format!(
-                "{{\"bbox\": [{}, {}, {}, {}], \"kps\": [{}]}}",
-                f.bbox[0],
-                f.bbox[1],
-                f.bbox[2],
-                f.bbox[3],
-                kps.join(", ")
-            )
-        })
-        .collect();
-    std::fs::write(path, format!("[{}]", entries.join(", "))).unwrap();
-}
-
 fn load_rgb(path: &Path) -> Vec<u8> {
     image::open(path).unwrap().to_rgb8().into_raw()
-}
-
-fn differences(a: &[u8], b: &[u8]) -> (f64, u8) {
-    assert_eq!(a.len(), b.len());
-    let sum: u64 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u64).sum();
-    let max = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
-    (sum as f64 / a.len() as f64, max)
 }
 
 /// Whether any pixel inside `face`'s box differs between two frames.
@@ -159,7 +134,7 @@ fn equivalence(setup: &Setup, swapper: &Path, props: &str, reference_args: &[&st
     assert_eq!(faces.len(), 3, "three faces on the composite: {faces:?}");
     assert!(faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)));
     let json = setup.dir.path().join("faces.json");
-    faces_json(&faces, &json);
+    common::write_faces_json(&faces, &json);
     let out = setup.dir.path().join("reference.png");
     let source = setup.picture("newton.png");
     let mut args = vec![
@@ -184,9 +159,9 @@ fn equivalence(setup: &Setup, swapper: &Path, props: &str, reference_args: &[&st
     common::run_reference(&args);
     let reference = load_rgb(&out);
     // Agreement only means something if the swap changed the frame a lot.
-    let (change, _) = differences(&original, &reference);
+    let (change, _) = common::differences(&original, &reference);
     assert!(change > 0.5, "the reference swap barely changed the frame: {change}");
-    let (mae, max) = differences(&ours, &reference);
+    let (mae, max) = common::differences(&ours, &reference);
     eprintln!("{props} {reference_args:?}: frame change {change:.3}, mean abs difference {mae:.4}, max {max}");
     assert!(mae <= 1.0 && max <= 8, "mean {mae}, max {max}");
 }

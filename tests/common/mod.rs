@@ -163,3 +163,30 @@ pub fn pipeline(description: &str) -> gst::Pipeline {
         .downcast::<gst::Pipeline>()
         .expect("a pipeline")
 }
+
+/// Writes faces as the reference script's `--faces-json` (boxes and keypoints).
+pub fn write_faces_json(faces: &[gstdlc::Face], path: &std::path::Path) {
+    let entries: Vec<String> = faces
+        .iter()
+        .map(|f| {
+            let kps: Vec<String> = f.landmarks.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
+            format!(
+                "{{\"bbox\": [{}, {}, {}, {}], \"kps\": [{}]}}",
+                f.bbox[0],
+                f.bbox[1],
+                f.bbox[2],
+                f.bbox[3],
+                kps.join(", ")
+            )
+        })
+        .collect();
+    std::fs::write(path, format!("[{}]", entries.join(", "))).expect("faces JSON written");
+}
+
+/// Mean and maximum absolute difference of two equally long byte frames.
+pub fn differences(a: &[u8], b: &[u8]) -> (f64, u8) {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+    let max = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+    (sum as f64 / a.len() as f64, max)
+}
