@@ -12,6 +12,7 @@ mod dlcdetect;
 mod dlcenhance;
 pub mod dlcswap;
 mod element;
+pub mod face;
 pub mod meta;
 pub mod models;
 pub mod runtime;
@@ -19,7 +20,8 @@ mod video;
 pub mod vision;
 mod warnings;
 
-pub use meta::{EMBEDDING_LEN, Face, FaceFlags, FaceMeta};
+pub use face::{EMBEDDING_LEN, Face, FaceFlags};
+pub use meta::FaceMeta;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     if let Some(dir) = plugin.filename().and_then(|f| f.parent().map(|d| d.to_path_buf())) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gst::glib;
 
-use crate::meta::Face;
+use crate::face::Face;
 
 /// Deep-Live-Cam's default for "same person": squared L2 distance of normalised embeddings.
 pub const DEFAULT_REFERENCE_DISTANCE: f64 = 0.85;
@@ -122,7 +122,7 @@ pub fn match_face_map(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::FaceFlags;
+    use crate::face::FaceFlags;
 
     fn face(x: f32, size: f32, score: f32) -> Face {
         Face {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::meta::EMBEDDING_LEN;
+use crate::face::EMBEDDING_LEN;
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
 use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
 use crate::vision::{FrameView, RgbImage, estimate_norm};

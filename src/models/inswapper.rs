@@ -9,7 +9,7 @@ use std::sync::Arc;
 use half::f16;
 use ort::value::{TensorElementType, TensorRef};
 
-use crate::meta::EMBEDDING_LEN;
+use crate::face::EMBEDDING_LEN;
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
 use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
 use crate::vision::{Affine, FrameView, RgbImage, estimate_norm};

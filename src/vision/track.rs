@@ -2,7 +2,7 @@
 //! faces across frames the detector skips (`inference-interval`) or misses briefly, and
 //! optionally damps landmark jitter.
 
-use crate::meta::{Face, FaceFlags};
+use crate::face::{Face, FaceFlags};
 
 /// Minimum IoU for a detection to continue an existing track.
 pub const MATCH_IOU: f32 = 0.3;
