@@ -221,5 +221,4 @@ mod tests {
         assert_eq!(buffer.iter_meta::<FaceMeta>().count(), 1);
         assert_eq!(buffer.meta::<FaceMeta>().unwrap().faces().len(), 2);
     }
-
 }

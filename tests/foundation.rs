@@ -18,7 +18,7 @@ fn plugin_registers_three_elements_with_documented_properties() {
         assert_eq!(factory.plugin_name().as_deref(), Some("dlc"));
         let element = factory.create().build().unwrap();
         let props = element.list_properties();
-        for common_prop in ["model-file", "execution-provider", "gpu-id", "active-provider"] {
+        for common_prop in ["model-file", "execution-provider", "gpu-id", "threads", "spin-wait", "active-provider"] {
             assert!(props.iter().any(|p| p.name() == common_prop), "{name} lacks {common_prop}");
         }
         for pspec in props.iter().filter(|p| p.owner_type() != gst::Object::static_type() && p.name() != "qos") {

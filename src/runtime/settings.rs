@@ -1,6 +1,6 @@
 //! The properties every model-running element shares (`model-file`, `execution-provider`,
-//! `gpu-id`, `active-provider`), defined once so that the three elements document and behave
-//! alike.
+//! `gpu-id`, `threads`, `spin-wait`, `active-provider`), defined once so that the three elements
+//! document and behave alike.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,8 @@ use super::{ExecutionProvider, SessionOptions};
 
 pub const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
 pub const DEFAULT_GPU_ID: u32 = 0;
+pub const DEFAULT_THREADS: u32 = 0;
+pub const DEFAULT_SPIN_WAIT: bool = false;
 
 /// A path property's new value: `None` for unset or empty.
 pub(crate) fn path_from_value(value: &glib::Value) -> Option<PathBuf> {
@@ -22,11 +24,25 @@ pub(crate) fn path_to_value(path: &Option<PathBuf>) -> glib::Value {
     path.as_ref().map(|p| p.display().to_string()).to_value()
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     pub model_file: Option<PathBuf>,
     pub execution_provider: ExecutionProvider,
     pub gpu_id: u32,
+    pub threads: u32,
+    pub spin_wait: bool,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            model_file: None,
+            execution_provider: DEFAULT_EXECUTION_PROVIDER,
+            gpu_id: DEFAULT_GPU_ID,
+            threads: DEFAULT_THREADS,
+            spin_wait: DEFAULT_SPIN_WAIT,
+        }
+    }
 }
 
 impl RuntimeSettings {
@@ -58,6 +74,26 @@ impl RuntimeSettings {
                 .default_value(DEFAULT_GPU_ID)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecUInt::builder("threads")
+                .nick("Threads")
+                .blurb(
+                    "CPU threads ONNX Runtime may use inside one model run (0 = its default, one per \
+                     physical core). Lower it when several elements or pipelines share the CPU",
+                )
+                .maximum(256)
+                .default_value(DEFAULT_THREADS)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecBoolean::builder("spin-wait")
+                .nick("Spin-wait")
+                .blurb(
+                    "Let idle ONNX Runtime threads spin waiting for the next run instead of \
+                     sleeping: slightly lower latency on the CPU provider, but whole cores stay \
+                     busy between frames",
+                )
+                .default_value(DEFAULT_SPIN_WAIT)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecString::builder("active-provider")
                 .nick("Active provider")
                 .blurb(
@@ -77,6 +113,8 @@ impl RuntimeSettings {
                 self.execution_provider = value.get().unwrap_or(DEFAULT_EXECUTION_PROVIDER);
             }
             "gpu-id" => self.gpu_id = value.get().unwrap_or(DEFAULT_GPU_ID),
+            "threads" => self.threads = value.get().unwrap_or(DEFAULT_THREADS),
+            "spin-wait" => self.spin_wait = value.get().unwrap_or(DEFAULT_SPIN_WAIT),
             _ => return false,
         }
         true
@@ -88,11 +126,18 @@ impl RuntimeSettings {
             "model-file" => path_to_value(&self.model_file),
             "execution-provider" => self.execution_provider.to_value(),
             "gpu-id" => self.gpu_id.to_value(),
+            "threads" => self.threads.to_value(),
+            "spin-wait" => self.spin_wait.to_value(),
             _ => return None,
         })
     }
 
     pub fn session_options(&self) -> SessionOptions {
-        SessionOptions { provider: self.execution_provider, gpu_id: self.gpu_id }
+        SessionOptions {
+            provider: self.execution_provider,
+            gpu_id: self.gpu_id,
+            threads: self.threads,
+            spin_wait: self.spin_wait,
+        }
     }
 }
