@@ -13,11 +13,12 @@
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
+use gstdlc::backend::{Backend, Crop};
 use gstdlc::models::{enhancer, inswapper};
 use gstdlc::vision::align::{ffhq_template, template, umeyama};
-use gstdlc::vision::paste::{self, PasteScratch};
-use gstdlc::vision::warp::{rgb_to_nchw, warp_affine_rgb};
-use gstdlc::vision::{FrameViewMut, PixelFormat, RgbImage, YuvMatrix, estimate_norm};
+use gstdlc::vision::paste::{self, CropMask};
+use gstdlc::vision::{FrameViewMut, PixelFormat, YuvMatrix, estimate_norm};
+use ort::value::TensorElementType;
 
 const SIZES: [(usize, usize); 2] = [(1280, 720), (1920, 1080)];
 
@@ -27,10 +28,7 @@ fn main() {
         Some("detect") if args.len() >= 3 => {
             detect(&args[1], &args[2], args.get(3).and_then(|n| n.parse().ok()).unwrap_or(60), args.get(4).map_or("cpu", |s| s))
         }
-        Some("overhead") => {
-            overhead();
-            Ok(())
-        }
+        Some("overhead") => overhead(),
         Some("pipeline") if args.len() >= 2 => {
             pipeline(&args[1], args.get(2).and_then(|n| n.parse().ok()).unwrap_or(300), args.get(3).map_or("cuda", |s| s))
         }
@@ -150,13 +148,15 @@ fn face_keypoints(width: usize, height: usize, eyes: f64) -> [[f32; 2]; 5] {
     t.map(|[x, y]| [(cx + x * scale) as f32, (cy + y * scale) as f32])
 }
 
-fn overhead() {
+fn overhead() -> Result<(), String> {
     const RUNS: usize = 51;
+    gstdlc::runtime::environment().map_err(|e| e.to_string())?;
     println!("Per face, outside the model run (median of {RUNS}); face height about 40 % of the frame");
     println!(
-        "| frame | swap: align+crop+tensor | swap: output | paste insightface | paste ellipse | swap total (insightface) | enhance: align+crop+tensor | enhance: output | paste ramp | enhance total |"
+        "| frame | swap: align+crop+tensor | swap: output | mask insightface | paste insightface | paste ellipse | swap total (insightface) | enhance: align+crop+tensor | enhance: output | paste ramp | enhance total |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let float = TensorElementType::Float32;
     for (w, h) in SIZES {
         let mut frame: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7) % 251) as u8).collect();
         let kps = face_keypoints(w, h, h as f64 * 0.15);
@@ -169,58 +169,67 @@ fn overhead() {
             YuvMatrix::Bt601,
             false,
         )
-        .expect("valid frame");
-        let (mut crop, mut blob) = (RgbImage::default(), vec![0.0f32; 3 * 128 * 128]);
-        let mut fake = RgbImage::default();
-        let output: Vec<f32> = (0..3 * 128 * 128).map(|i| (i % 97) as f32 / 97.0).collect();
-        let (mut region, mut scratch) = (RgbImage::default(), PasteScratch::default());
-        let mut m = estimate_norm(&kps, 128).expect("alignment");
-
+        .map_err(|e| e.to_string())?;
+        let mut backend = Backend::cpu();
+        let mut input = backend.tensor(&[1, 3, 128, 128], float)?;
+        let output = random_output(&backend, 128, 0.0, 1.0)?;
+        let mut crop = Crop::default();
+        let mut m = estimate_norm(&kps, 128).ok_or("alignment")?;
+        let rect = paste::crop_region(&m, 128, w, h);
+        let region = backend.load_region(&view.as_view(), rect)?;
         let pre = median(RUNS, || {
             m = estimate_norm(&kps, 128).expect("alignment");
-            warp_affine_rgb(&view.as_view(), &m, &mut crop, 128, 128);
-            rgb_to_nchw(&crop, 0.0, 1.0 / 255.0, &mut blob);
+            let _ = backend.warp_to_input(&view.as_view(), &region, &m, inswapper::NORMALIZATION, &mut input);
         });
-        let post = median(RUNS, || inswapper::output_to_rgb(&output, &mut fake));
-        let mut paste_with = |ellipse: bool| {
-            let (region_of, paste_back): (paste::RegionFn, paste::PasteBackFn) = if ellipse {
-                (paste::crop_region, paste::paste_back_ellipse)
-            } else {
-                (paste::insightface_region, paste::paste_back_insightface)
-            };
+        let post = median(RUNS, || {
+            let _ = backend.decode_output(&output, inswapper::DECODE, 128, &mut crop);
+        });
+        let mut mask = CropMask::default();
+        let build = median(RUNS, || mask = CropMask::insightface(&m, 128, w, h).expect("mask"));
+        let ellipse = CropMask::ellipse(128, &mut Default::default());
+        let mut paste_with = |mask: &CropMask| {
             median(RUNS, || {
-                let rect = region_of(&m, 128, 128, w, h);
-                view.as_view().read_region(rect, &mut region);
-                let weights = paste_back(&mut region, rect, w, h, &fake, &m, 1.0, &mut scratch);
-                view.write_region(rect, &region, Some(weights));
+                let _ = backend.paste(&mut view, &region, &crop, mask, &m, 1.0);
             })
         };
-        let (insightface, ellipse) = (paste_with(false), paste_with(true));
+        let (insightface, ellipse) = (paste_with(&mask), paste_with(&ellipse));
+        eprintln!("{w}x{h}: swap region {:?}", mask.frame_region(&m, w, h));
 
         let ffhq = ffhq_template(512);
         let src = kps.map(|[x, y]| [x as f64, y as f64]);
-        let (mut crop512, mut blob512) = (RgbImage::default(), vec![0.0f32; 3 * 512 * 512]);
-        let mut m512 = umeyama(&src, &ffhq).expect("alignment");
+        let mut input512 = backend.tensor(&[1, 3, 512, 512], float)?;
+        let output512 = random_output(&backend, 512, -1.0, 2.0)?;
+        let mut m512 = umeyama(&src, &ffhq).ok_or("alignment")?;
+        let ramp = CropMask::ramp(512);
+        let region512 = backend.load_region(&view.as_view(), ramp.frame_region(&m512, w, h))?;
         let enhance_pre = median(RUNS, || {
             m512 = umeyama(&src, &ffhq).expect("alignment");
-            warp_affine_rgb(&view.as_view(), &m512, &mut crop512, 512, 512);
-            rgb_to_nchw(&crop512, 127.5, 1.0 / 127.5, &mut blob512);
+            let _ = backend.warp_to_input(&view.as_view(), &region512, &m512, enhancer::NORMALIZATION, &mut input512);
         });
-        let out512: Vec<f32> = (0..3 * 512 * 512).map(|i| ((i % 199) as f32 / 99.5) - 1.0).collect();
-        let mut restored = RgbImage::default();
-        let enhance_post = median(RUNS, || enhancer::output_to_rgb(&out512, 512, 512, &mut restored));
-        let ramp = median(RUNS, || {
-            let rect = paste::crop_region(&m512, 512, 512, w, h);
-            view.as_view().read_region(rect, &mut region);
-            let weights = paste::paste_back_ramp(&mut region, rect, w, h, &restored, &m512, 0.8, &mut scratch);
-            view.write_region(rect, &region, Some(weights));
+        let mut restored = Crop::default();
+        let enhance_post = median(RUNS, || {
+            let _ = backend.decode_output(&output512, enhancer::DECODE, 512, &mut restored);
+        });
+        let paste_ramp = median(RUNS, || {
+            let _ = backend.paste(&mut view, &region512, &restored, &ramp, &m512, 0.8);
         });
         println!(
-            "| {w}x{h} | {pre:.2} | {post:.2} | {insightface:.2} | {ellipse:.2} | {:.2} | {enhance_pre:.2} | {enhance_post:.2} | {ramp:.2} | {:.2} |",
-            pre + post + insightface,
-            enhance_pre + enhance_post + ramp
+            "| {w}x{h} | {pre:.2} | {post:.2} | {build:.3} | {insightface:.2} | {ellipse:.2} | {:.2} | {enhance_pre:.2} | {enhance_post:.2} | {paste_ramp:.2} | {:.2} |",
+            pre + post + build + insightface,
+            enhance_pre + enhance_post + paste_ramp
         );
     }
+    Ok(())
+}
+
+/// A host model output `[1, 3, size, size]` of values in `[offset, offset + span)`.
+fn random_output(backend: &Backend, size: usize, offset: f32, span: f32) -> Result<ort::value::DynTensor, String> {
+    let mut tensor = backend.tensor(&[1, 3, size, size], TensorElementType::Float32)?;
+    let (_, values) = tensor.try_extract_tensor_mut::<f32>().map_err(|e| e.to_string())?;
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = offset + span * ((i * 7919) % 997) as f32 / 997.0;
+    }
+    Ok(tensor)
 }
 
 fn pipeline(dir: &str, frames: usize, provider: &str) -> Result<(), String> {

@@ -8,11 +8,13 @@
 
 use gst::glib;
 
+pub mod backend;
 mod dlcdetect;
 mod dlcenhance;
-pub mod dlcswap;
+mod dlcswap;
 mod element;
 pub mod face;
+pub mod faces;
 pub mod meta;
 pub mod models;
 pub mod runtime;

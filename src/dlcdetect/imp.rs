@@ -1,5 +1,5 @@
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use gst::glib;
 use gst::prelude::*;
@@ -9,14 +9,16 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
+use crate::backend::Backend;
 use crate::element::{pad_templates, post_provider_fallback, warn_face_failure};
-use crate::meta::{Face, FaceFlags, FaceMeta};
+use crate::face::Face;
+use crate::faces::detect::{DetectParams, FaceDetector};
+use crate::meta::FaceMeta;
 use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
-use crate::models::scrfd::{Detection, ScrfdDetector};
-use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
+use crate::models::scrfd::ScrfdDetector;
+use crate::runtime::{RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
 use crate::video::{READ_FORMATS, frame_view};
-use crate::vision::FrameView;
 use crate::vision::track::Tracker;
 use crate::warnings::WarningLimiter;
 
@@ -75,11 +77,7 @@ impl Default for Settings {
 /// The per-frame knobs, copied out of the settings once per buffer (no allocation).
 #[derive(Debug, Clone, Copy)]
 struct FrameParams {
-    threshold: f32,
-    nms_threshold: f32,
-    det_size: usize,
-    max_faces: usize,
-    min_face_size: f32,
+    detect: DetectParams,
     inference_interval: u64,
     smoothing: f32,
     post_messages: bool,
@@ -87,9 +85,7 @@ struct FrameParams {
 }
 
 struct State {
-    detector: ScrfdDetector,
-    recognizer: Option<ArcFace>,
-    landmarker: Option<Landmark106>,
+    detector: FaceDetector,
     tracker: Tracker,
     info: Option<gst_video::VideoInfo>,
     frames_since_inference: u64,
@@ -268,15 +264,10 @@ impl ElementImpl for DlcDetect {
 }
 
 impl DlcDetect {
-    fn post_fallback(&self, model: &ModelSession) {
-        post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
-    }
-
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
         let options = settings.runtime.session_options();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let detector = ScrfdDetector::open(&path, "model-file", &options)?;
-        self.post_fallback(detector.model());
         let recognizer = match &settings.recognition_model {
             Some(p) => Some(ArcFace::open(p, "recognition-model", &options)?),
             None => None,
@@ -285,16 +276,15 @@ impl DlcDetect {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
-        for model in recognizer.iter().map(|r| r.model()).chain(landmarker.iter().map(|l| l.model())) {
-            self.post_fallback(model);
+        let detector = FaceDetector::new(detector, recognizer, landmarker, Backend::cpu());
+        for model in detector.models() {
+            post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
         }
-        let provider = detector.model().active_provider.nick();
+        let provider = detector.detector().active_provider.nick();
         gst::info!(CAT, imp = self, "detector '{}' runs on {provider}", path.display());
         *self.active_provider.lock() = Some(provider.to_string());
         Ok(State {
             detector,
-            recognizer,
-            landmarker,
             tracker: Tracker::new(MAX_MISSED_DETECTIONS, settings.smoothing as f32),
             info: None,
             frames_since_inference: 0,
@@ -305,62 +295,18 @@ impl DlcDetect {
     fn frame_params(&self) -> FrameParams {
         let s = self.settings.lock();
         FrameParams {
-            threshold: s.threshold as f32,
-            nms_threshold: s.nms_threshold as f32,
-            det_size: s.det_size as usize,
-            max_faces: s.max_faces as usize,
-            min_face_size: s.min_face_size as f32,
+            detect: DetectParams {
+                threshold: s.threshold as f32,
+                nms_threshold: s.nms_threshold as f32,
+                det_size: s.det_size as usize,
+                max_faces: s.max_faces as usize,
+                min_face_size: s.min_face_size as f32,
+            },
             inference_interval: s.inference_interval.max(1) as u64,
             smoothing: s.smoothing as f32,
             post_messages: s.post_messages,
             roi_meta: s.roi_meta,
         }
-    }
-
-    /// Runs the models on `frame` and returns the kept faces, before tracking.
-    fn infer(&self, state: &mut State, frame: &FrameView, params: &FrameParams) -> Result<Vec<Face>, String> {
-        let mut detections: Vec<Detection> = state
-            .detector
-            .detect(frame, params.det_size, params.threshold, params.nms_threshold)?
-            .into_iter()
-            .filter(|d| {
-                let (w, h) = (d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]);
-                w.min(h) >= params.min_face_size
-            })
-            .collect();
-        if params.max_faces > 0 && detections.len() > params.max_faces {
-            // Keep the largest faces, then restore score order (the order downstream sees).
-            detections.sort_by(|a, b| b.area().total_cmp(&a.area()));
-            detections.truncate(params.max_faces);
-            detections.sort_by(|a, b| b.score.total_cmp(&a.score));
-        }
-        let mut faces = Vec::with_capacity(detections.len());
-        for det in detections {
-            // A model without a keypoint head cannot align faces; its boxes still get centred
-            // stand-in points so that the meta is well-formed.
-            let landmarks = det.kps.unwrap_or_else(|| {
-                let (cx, cy) = ((det.bbox[0] + det.bbox[2]) / 2.0, (det.bbox[1] + det.bbox[3]) / 2.0);
-                [[cx, cy]; 5]
-            });
-            let embedding = match (&mut state.recognizer, det.kps) {
-                (Some(recognizer), Some(kps)) => Some(Arc::from(recognizer.embed(frame, &kps)?)),
-                _ => None,
-            };
-            let landmarks_106 = match &mut state.landmarker {
-                Some(landmarker) => Some(Arc::from(landmarker.landmarks(frame, &det.bbox)?)),
-                None => None,
-            };
-            faces.push(Face {
-                bbox: det.bbox,
-                score: det.score,
-                landmarks,
-                landmarks_106,
-                embedding,
-                track_id: 0,
-                flags: FaceFlags::INFERRED,
-            });
-        }
-        Ok(faces)
     }
 
     fn attach_roi_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32) {
@@ -475,7 +421,7 @@ impl BaseTransformImpl for DlcDetect {
                 gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for reading"]);
                 gst::FlowError::Error
             })?;
-            let result = frame_view(&frame).and_then(|view| self.infer(state, &view, &params));
+            let result = frame_view(&frame).and_then(|view| state.detector.detect(&view, &params.detect));
             drop(frame);
             state.frames_since_inference = 1;
             match result {

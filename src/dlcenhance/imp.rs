@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use gst::glib;
@@ -9,14 +8,14 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use super::FaceSelection;
+use crate::backend::Backend;
 use crate::element::{
     pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
+use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::Enhancer;
 use crate::runtime::{RuntimeError, RuntimeSettings, resolve_model_path};
-use crate::vision::paste::{self, PasteScratch};
-use crate::vision::{FrameViewMut, RgbImage};
 use crate::warnings::WarningLimiter;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -62,29 +61,9 @@ impl Default for Settings {
     }
 }
 
-/// Per-frame knobs, copied out of the settings once per buffer (no allocation).
-#[derive(Debug, Clone, Copy)]
-struct FrameParams {
-    blend: f32,
-    fidelity: f64,
-    faces: FaceSelection,
-    inference_interval: u64,
-}
-
-/// A restored face kept for re-pasting between inferences.
-struct CachedFace {
-    restored: RgbImage,
-    /// Frame counter of the inference that produced it.
-    frame: u64,
-}
-
 struct State {
-    enhancer: Enhancer,
+    enhancer: FaceEnhancer,
     info: Option<gst_video::VideoInfo>,
-    cache: HashMap<u64, CachedFace>,
-    frame_count: u64,
-    region: RgbImage,
-    paste: PasteScratch,
     warned_no_meta: bool,
     failures: WarningLimiter,
 }
@@ -204,64 +183,13 @@ impl DlcEnhance {
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
         let options = settings.runtime.session_options();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
-        let enhancer = Enhancer::open(&path, "model-file", &options)?;
+        let enhancer = FaceEnhancer::new(Enhancer::open(&path, "model-file", &options)?, Backend::cpu());
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();
-        gst::info!(CAT, imp = self, "{} model '{}' runs on {provider}", enhancer.kind().family.name(), path.display());
+        let family = enhancer.enhancer().kind().family.name();
+        gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}", path.display());
         *self.active_provider.lock() = Some(provider.to_string());
-        Ok(State {
-            enhancer,
-            info: None,
-            cache: HashMap::new(),
-            frame_count: 0,
-            region: RgbImage::default(),
-            paste: PasteScratch::default(),
-            warned_no_meta: false,
-            failures: WarningLimiter::default(),
-        })
-    }
-
-    /// Restores (or re-pastes) one face in place.
-    fn enhance_face(
-        state: &mut State,
-        frame: &mut FrameViewMut,
-        kps: &[[f32; 2]; 5],
-        track_id: u64,
-        params: &FrameParams,
-    ) -> Result<(), String> {
-        let m = state.enhancer.alignment(kps).ok_or("degenerate face landmarks")?;
-        let size = state.enhancer.kind().size;
-        let interval = params.inference_interval;
-        // Untracked faces (id 0) cannot be matched across frames, so they are restored every
-        // frame; slot 0 of the cache is their scratch buffer.
-        let key = if interval > 1 { track_id } else { 0 };
-        let fresh = key != 0 && state.cache.get(&key).is_some_and(|c| state.frame_count - c.frame < interval);
-        if !fresh {
-            let restored = state.enhancer.restore(&frame.as_view(), &m, params.fidelity)?;
-            let entry =
-                state.cache.entry(key).or_insert_with(|| CachedFace { restored: RgbImage::default(), frame: 0 });
-            entry.restored.clone_from(restored);
-            entry.frame = state.frame_count;
-        }
-        let restored = &state.cache.get(&key).ok_or("restored face missing from the cache")?.restored;
-        let (width, height) = (frame.width, frame.height);
-        let rect = paste::crop_region(&m, size, size, width, height);
-        if rect.is_empty() {
-            return Ok(());
-        }
-        frame.as_view().read_region(rect, &mut state.region);
-        let weights = paste::paste_back_ramp(
-            &mut state.region,
-            rect,
-            width,
-            height,
-            restored,
-            &m,
-            params.blend,
-            &mut state.paste,
-        );
-        frame.write_region(rect, &state.region, Some(weights));
-        Ok(())
+        Ok(State { enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
     }
 }
 
@@ -287,19 +215,18 @@ impl BaseTransformImpl for DlcEnhance {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let params = {
+        let (params, selection) = {
             let s = self.settings.lock();
-            FrameParams {
+            let params = EnhanceParams {
                 blend: s.blend as f32,
                 fidelity: s.fidelity,
-                faces: s.faces,
                 inference_interval: s.inference_interval.max(1) as u64,
-            }
+            };
+            (params, s.faces)
         };
         let mut guard = self.state.lock();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        state.frame_count += 1;
 
         let element = self.obj();
         let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
@@ -309,11 +236,10 @@ impl BaseTransformImpl for DlcEnhance {
         let wanted: Vec<usize> = faces
             .iter()
             .enumerate()
-            .filter(|(_, f)| params.faces == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
+            .filter(|(_, f)| selection == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
             .map(|(i, _)| i)
             .collect();
-        // Forget faces whose tracks ended, so the cache stays as small as the scene.
-        state.cache.retain(|id, _| *id == 0 || faces.iter().any(|f| f.track_id == *id));
+        state.enhancer.begin_frame(&faces);
         if wanted.is_empty() || params.blend <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -322,7 +248,7 @@ impl BaseTransformImpl for DlcEnhance {
             let mut enhanced = Vec::with_capacity(wanted.len());
             for index in wanted {
                 let face = &faces[index];
-                match Self::enhance_face(state, view, &face.landmarks, face.track_id, &params) {
+                match state.enhancer.enhance_face(view, face, &params) {
                     Ok(()) => enhanced.push(index),
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
@@ -349,7 +275,7 @@ impl VideoFilterImpl for DlcEnhance {
     ) -> Result<(), gst::LoggableError> {
         if let Some(state) = self.state.lock().as_mut() {
             state.info = Some(in_info.clone());
-            state.cache.clear();
+            state.enhancer.reset();
         }
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }

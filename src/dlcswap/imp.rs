@@ -9,19 +9,20 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use super::MaskMode;
-use super::select::{DEFAULT_REFERENCE_DISTANCE, TargetMode, match_face_map, parse_face_map, select_targets};
+use super::{MaskMode, TargetMode};
+use crate::backend::Backend;
 use crate::element::{
     pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
-use crate::meta::{Face, FaceFlags, FaceMeta};
-use crate::models::identity::IdentityModels;
-use crate::models::inswapper::{CROP, Inswapper, latent};
+use crate::face::Face;
+use crate::faces::identity::IdentityModels;
+use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
+use crate::faces::swap::{FaceSwapper, SwapParams};
+use crate::meta::{FaceFlags, FaceMeta};
+use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
 use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
-use crate::vision::filter::BlurScratch;
-use crate::vision::paste::{self, MouthScratch, PasteScratch};
-use crate::vision::{FrameView, FrameViewMut, RgbImage, color, filter};
+use crate::vision::FrameView;
 use crate::warnings::WarningLimiter;
 
 static CAT: LazyLock<gst::DebugCategory> =
@@ -37,8 +38,6 @@ const DEFAULT_OPACITY: f64 = 1.0;
 const DEFAULT_MOUTH_MASK: u32 = 0;
 const DEFAULT_COLOR_CORRECTION: bool = false;
 const DEFAULT_SHARPNESS: f64 = 0.0;
-/// Outer-lip points of the 106-point layout (2d106det).
-const OUTER_LIP: std::ops::Range<usize> = 52..64;
 
 /// The formats dlcswap writes in place.
 const SWAP_FORMATS: [gst_video::VideoFormat; 8] = [
@@ -96,50 +95,14 @@ impl Default for Settings {
 /// Per-frame knobs, copied once per buffer.
 #[derive(Debug, Clone, Copy)]
 struct FrameParams {
-    many_faces: bool,
-    target: TargetMode,
-    reference_distance: f32,
-    mask: MaskMode,
-    opacity: f32,
-    mouth_mask: u32,
-    color_correction: bool,
-    sharpness: f32,
-}
-
-/// The identities in use, replaced whole when a picture changes (the streaming thread clones
-/// the `Arc`s it needs and never waits for a picture to be processed).
-#[derive(Default)]
-struct Identities {
-    /// Latent of the source face.
-    source: Option<Arc<[f32]>>,
-    /// Embedding of the reference face (`target=reference`).
-    reference: Option<Arc<[f32]>>,
-    face_map: Vec<FaceMapIdentity>,
-}
-
-/// A face-map pair: the reference person's embedding and the latent of the source to give them.
-type FaceMapIdentity = (Arc<[f32]>, Arc<[f32]>);
-
-/// Reusable per-frame buffers.
-#[derive(Default)]
-struct Scratch {
-    fake: RgbImage,
-    region: RgbImage,
-    original: RgbImage,
-    paste: PasteScratch,
-    mouth: MouthScratch,
-    /// Colour-transfer weights over the whole 128-px crop.
-    whole_crop: Vec<f32>,
-    sharpen_plane: Vec<f32>,
-    sharpen_blur: BlurScratch,
+    selection: Selection,
+    swap: SwapParams,
 }
 
 struct State {
-    swapper: Inswapper,
+    swapper: FaceSwapper,
     identity_models: Arc<Mutex<IdentityModels>>,
-    landmarker: Option<Landmark106>,
     info: Option<gst_video::VideoInfo>,
-    scratch: Scratch,
     warned_no_meta: bool,
     warned_no_landmarks: bool,
     failures: WarningLimiter,
@@ -393,14 +356,12 @@ impl DlcSwap {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
-        self.post_fallback(swapper.model());
-        self.post_fallback(models.detector.model());
-        self.post_fallback(models.recognizer.model());
-        if let Some(l) = &landmarker {
-            self.post_fallback(l.model());
+        let swapper = FaceSwapper::new(swapper, landmarker, Backend::cpu());
+        for model in swapper.models().chain(models.models()) {
+            self.post_fallback(model);
         }
         let models = Arc::new(Mutex::new(models));
-        let emap = swapper.emap();
+        let emap = swapper.swapper().emap();
         let to_latent = |embedding: &[f32], what: &str| {
             latent(embedding, &emap)
                 .map(Arc::from)
@@ -441,15 +402,13 @@ impl DlcSwap {
         }
         *self.identities.lock() = identities;
 
-        let provider = swapper.model().active_provider.nick();
+        let provider = swapper.swapper().model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
         *self.active_provider.lock() = Some(provider.to_string());
         Ok(State {
             swapper,
             identity_models: models,
-            landmarker,
             info: None,
-            scratch: Scratch::default(),
             warned_no_meta: false,
             warned_no_landmarks: false,
             failures: WarningLimiter::default(),
@@ -462,7 +421,7 @@ impl DlcSwap {
         let state = self.state.lock();
         let Some(state) = state.as_ref() else { return };
         let models = state.identity_models.clone();
-        let emap = state.swapper.emap();
+        let emap = state.swapper.swapper().emap();
         let identities = self.identities.clone();
         let generation = match kind {
             IdentityKind::Source => self.source_generation.clone(),
@@ -508,121 +467,46 @@ impl DlcSwap {
     fn frame_params(&self) -> FrameParams {
         let s = self.settings.lock();
         FrameParams {
-            many_faces: s.many_faces,
-            target: s.target,
-            reference_distance: s.reference_distance as f32,
-            mask: s.mask,
-            opacity: s.opacity as f32,
-            mouth_mask: s.mouth_mask,
-            color_correction: s.color_correction,
-            sharpness: s.sharpness as f32,
+            selection: Selection {
+                target: s.target.into(),
+                many_faces: s.many_faces,
+                reference_distance: s.reference_distance as f32,
+            },
+            swap: SwapParams {
+                mask: s.mask.into(),
+                opacity: s.opacity as f32,
+                mouth_mask: s.mouth_mask,
+                color_correction: s.color_correction,
+                sharpness: s.sharpness as f32,
+            },
         }
     }
 
     /// Pairs of (face index, source latent) to swap on this frame.
     fn plan(
         &self,
-        state: &mut State,
+        state: &State,
         frame: &FrameView,
         faces: &[Face],
-        params: &FrameParams,
+        selection: &Selection,
     ) -> Vec<(usize, Arc<[f32]>)> {
-        let (source, reference, face_map) = {
-            let ids = self.identities.lock();
-            (ids.source.clone(), ids.reference.clone(), ids.face_map.clone())
-        };
-        let needs_embeddings = !face_map.is_empty() || params.target == TargetMode::Reference;
+        let identities = self.identities.lock().clone();
         let mut embeddings: Vec<Option<Arc<[f32]>>> = faces.iter().map(|f| f.embedding.clone()).collect();
         // The recogniser is shared with the worker computing a new source or reference picture;
         // rather than wait for it, faces without embeddings go unmatched for those few frames.
-        if needs_embeddings && embeddings.iter().any(Option::is_none) {
+        if identities.needs_embeddings(selection) && embeddings.iter().any(Option::is_none) {
             match state.identity_models.try_lock() {
                 Some(mut models) => {
                     for (face, slot) in faces.iter().zip(embeddings.iter_mut()) {
                         if slot.is_none() {
-                            *slot = models.recognizer.embed(frame, &face.landmarks).ok().map(Arc::from);
+                            *slot = models.embed(frame, &face.landmarks).ok().map(Arc::from);
                         }
                     }
                 }
                 None => gst::debug!(CAT, imp = self, "recogniser busy with a new picture: faces unmatched this frame"),
             }
         }
-        if !face_map.is_empty() {
-            let references: Vec<Arc<[f32]>> = face_map.iter().map(|(r, _)| r.clone()).collect();
-            return match_face_map(faces.len(), &references, params.reference_distance, |i| embeddings[i].clone())
-                .into_iter()
-                .map(|(face, entry)| (face, face_map[entry].1.clone()))
-                .collect();
-        }
-        let Some(source) = source else { return Vec::new() };
-        select_targets(faces, params.target, params.many_faces, reference.as_deref(), params.reference_distance, |i| {
-            embeddings[i].clone()
-        })
-        .into_iter()
-        .map(|i| (i, source.clone()))
-        .collect()
-    }
-
-    /// Swaps one face in place.
-    fn swap_face(
-        state: &mut State,
-        frame: &mut FrameViewMut,
-        face: &Face,
-        latent: &[f32],
-        params: &FrameParams,
-    ) -> Result<(), String> {
-        let m = Inswapper::alignment(&face.landmarks).ok_or("degenerate face landmarks")?;
-        let (width, height) = (frame.width, frame.height);
-        let scratch = &mut state.scratch;
-        {
-            let view = frame.as_view();
-            let fake = state.swapper.swap(&view, &m, latent)?;
-            scratch.fake.clone_from(fake);
-        }
-        if params.color_correction {
-            scratch.whole_crop.resize(CROP * CROP, 1.0);
-            color::transfer_color(&mut scratch.fake, &scratch.whole_crop, state.swapper.original_crop());
-        }
-        if params.sharpness > 0.0 {
-            filter::unsharp_mask(
-                &mut scratch.fake,
-                params.sharpness,
-                &mut scratch.sharpen_plane,
-                &mut scratch.sharpen_blur,
-            );
-        }
-        let rect = match params.mask {
-            MaskMode::Insightface => paste::insightface_region(&m, CROP, CROP, width, height),
-            MaskMode::Ellipse => paste::crop_region(&m, CROP, CROP, width, height),
-        };
-        if rect.is_empty() {
-            return Ok(());
-        }
-        frame.as_view().read_region(rect, &mut scratch.region);
-        let mouth = if params.mouth_mask > 0 { face.landmarks_106.clone() } else { None };
-        if mouth.is_some() {
-            scratch.original.clone_from(&scratch.region);
-        }
-        let paste_back: paste::PasteBackFn = match params.mask {
-            MaskMode::Insightface => paste::paste_back_insightface,
-            MaskMode::Ellipse => paste::paste_back_ellipse,
-        };
-        let weights =
-            paste_back(&mut scratch.region, rect, width, height, &scratch.fake, &m, params.opacity, &mut scratch.paste);
-        if let Some(points) = mouth.filter(|p| p.len() >= OUTER_LIP.end) {
-            let lip: Vec<(f32, f32)> = points[OUTER_LIP].iter().map(|p| (p[0], p[1])).collect();
-            let mouth_weights = paste::mouth_mask(&lip, params.mouth_mask as f32, rect, &mut scratch.mouth);
-            for (i, w) in mouth_weights.iter().enumerate() {
-                if *w > 0.0 {
-                    for c in 0..3 {
-                        let (o, s) = (scratch.original.data[i * 3 + c] as f32, scratch.region.data[i * 3 + c] as f32);
-                        scratch.region.data[i * 3 + c] = (w * o + (1.0 - w) * s).round().clamp(0.0, 255.0) as u8;
-                    }
-                }
-            }
-        }
-        frame.write_region(rect, &scratch.region, Some(weights));
-        Ok(())
+        identities.plan(faces, selection, |i| embeddings[i].clone())
     }
 }
 
@@ -665,13 +549,14 @@ impl BaseTransformImpl for DlcSwap {
             warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta);
             return Ok(gst::FlowSuccess::Ok);
         };
-        if faces.is_empty() || params.opacity <= 0.0 {
+        state.swapper.begin_frame(&faces);
+        if faces.is_empty() || params.swap.opacity <= 0.0 {
             return Ok(gst::FlowSuccess::Ok);
         }
-        if params.mouth_mask > 0
+        if params.swap.mouth_mask > 0
             && !state.warned_no_landmarks
             && faces.iter().all(|f| f.landmarks_106.is_none())
-            && state.landmarker.is_none()
+            && !state.swapper.has_landmarker()
         {
             state.warned_no_landmarks = true;
             gst::element_imp_warning!(
@@ -684,18 +569,13 @@ impl BaseTransformImpl for DlcSwap {
         }
 
         let swapped = with_writable_frame(element.upcast_ref(), buf, &info, |view| {
-            if params.mouth_mask > 0
-                && let Some(landmarker) = state.landmarker.as_mut()
-            {
-                let frame_read = view.as_view();
-                for face in faces.iter_mut().filter(|f| f.landmarks_106.is_none()) {
-                    face.landmarks_106 = landmarker.landmarks(&frame_read, &face.bbox).ok().map(Arc::from);
-                }
+            if params.swap.mouth_mask > 0 {
+                state.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
-            let plan = self.plan(state, &view.as_view(), &faces, &params);
+            let plan = self.plan(state, &view.as_view(), &faces, &params.selection);
             let mut swapped = Vec::with_capacity(plan.len());
             for (index, latent) in plan {
-                match Self::swap_face(state, view, &faces[index], &latent, &params) {
+                match state.swapper.swap_face(view, &faces[index], &latent, &params.swap) {
                     Ok(()) => swapped.push(index),
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
+use crate::backend::{Backend, Normalization};
 use crate::face::EMBEDDING_LEN;
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
-use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
-use crate::vision::{FrameView, RgbImage, estimate_norm};
+use crate::vision::{FrameView, estimate_norm};
 
-use super::{input_tensor, is_crop_model, l2_normalized, output_values};
+use super::{CropModel, is_crop_model, l2_normalized};
 
 const CROP: usize = 112;
 
@@ -30,11 +30,7 @@ pub fn normalisation_from_node_names(names: &[String]) -> (f32, f32) {
 }
 
 pub struct ArcFace {
-    model: ModelSession,
-    mean: f32,
-    std: f32,
-    crop: RgbImage,
-    blob: Vec<f32>,
+    crop: CropModel,
 }
 
 impl ArcFace {
@@ -43,25 +39,21 @@ impl ArcFace {
         let summary = read_graph_summary(path)
             .map_err(|reason| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason })?;
         let (mean, std) = normalisation_from_node_names(&summary.first_node_names);
-        Ok(ArcFace { model, mean, std, crop: RgbImage::new(CROP, CROP), blob: vec![0.0; 3 * CROP * CROP] })
+        Ok(ArcFace { crop: CropModel::new(model, CROP, Normalization { mean, scale: 1.0 / std }) })
     }
 
     pub fn model(&self) -> &ModelSession {
-        &self.model
+        self.crop.model()
     }
 
-    /// The normalised embedding of the face with keypoints `kps` in `frame`.
-    pub fn embed(&mut self, frame: &FrameView, kps: &[[f32; 2]; 5]) -> Result<Vec<f32>, String> {
+    /// The normalised identity embedding of the face with keypoints `kps` in `frame`.
+    pub fn embed(&mut self, backend: &mut Backend, frame: &FrameView, kps: &[[f32; 2]; 5]) -> Result<Vec<f32>, String> {
         let m = estimate_norm(kps, CROP).ok_or("degenerate face landmarks")?;
-        warp_affine_rgb(frame, &m, &mut self.crop, CROP, CROP);
-        rgb_to_nchw(&self.crop, self.mean, 1.0 / self.std, &mut self.blob);
-        let input = input_tensor(&[1, 3, CROP, CROP], &self.blob)?;
-        let outputs = self.model.session.run(ort::inputs![input]).map_err(|e| format!("inference failed: {e}"))?;
-        let raw = output_values(&outputs[0])?;
+        let raw = self.crop.run(backend, frame, &m)?;
         if raw.len() != EMBEDDING_LEN {
             return Err(format!("embedding has {} values, expected {EMBEDDING_LEN}", raw.len()));
         }
-        l2_normalized(&raw).ok_or_else(|| "embedding is all zeros".to_string())
+        l2_normalized(raw).ok_or_else(|| "embedding is all zeros".to_string())
     }
 }
 

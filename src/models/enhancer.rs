@@ -5,14 +5,16 @@
 
 use std::path::Path;
 
-use ort::value::{Tensor, TensorElementType};
+use ort::session::IoBinding;
+use ort::value::{DynTensor, Tensor, TensorElementType};
 
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
+use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::vision::Affine;
+use crate::vision::FrameView;
 use crate::vision::align::{ffhq_template, template, umeyama};
-use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
-use crate::vision::{Affine, FrameView, RgbImage};
 
-use super::{input_tensor, output_values};
+use super::{NOT_BOUND, float_type};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -88,39 +90,24 @@ pub fn family_template(kind: &EnhancerKind) -> [[f64; 2]; 5] {
     }
 }
 
-/// Converts planar `[3, S, S]` output in [−1, 1] to packed RGB, resizing to `size` when the
-/// model returned another size (box-averaging a ×2 output back, which is what a downscale by an
-/// integer factor with area interpolation does).
-pub fn output_to_rgb(planar: &[f32], out_size: usize, size: usize, out: &mut RgbImage) {
-    let plane = out_size * out_size;
-    let to_u8 = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
-    out.reshape(size, size);
-    let factor = (out_size / size.max(1)).max(1);
-    let inv = 1.0 / (factor * factor) as f32;
-    for y in 0..size {
-        for x in 0..size {
-            for c in 0..3 {
-                let mut sum = 0.0f32;
-                for dy in 0..factor {
-                    for dx in 0..factor {
-                        let (sx, sy) = ((x * factor + dx).min(out_size - 1), (y * factor + dy).min(out_size - 1));
-                        sum += planar[c * plane + sy * out_size + sx];
-                    }
-                }
-                out.data[(y * size + x) * 3 + c] = to_u8(sum * inv);
-            }
-        }
-    }
+/// The restorers' input normalisation: RGB `x / 127.5 − 1`.
+pub const NORMALIZATION: Normalization = Normalization { mean: 127.5, scale: 1.0 / 127.5 };
+/// The restorers' output: RGB in [−1, 1].
+pub const DECODE: OutputDecode = OutputDecode::SignedRounded;
+
+/// The restorer's tensors: the face crop and the output from the backend, CodeFormer's fidelity
+/// weight in host memory.
+struct Bound {
+    binding: IoBinding,
+    input: DynTensor,
+    output: DynTensor,
 }
 
 pub struct Enhancer {
     model: ModelSession,
     kind: EnhancerKind,
     template: [[f64; 2]; 5],
-    image_input_first: bool,
-    crop: RgbImage,
-    blob: Vec<f32>,
-    restored: RgbImage,
+    bound: Option<Bound>,
 }
 
 impl Enhancer {
@@ -132,16 +119,7 @@ impl Enhancer {
             expected,
             found: model.io.to_string(),
         })?;
-        let image_input_first = model.io.inputs.first().is_some_and(|i| i.element != Some(TensorElementType::Float64));
-        Ok(Enhancer {
-            template: family_template(&kind),
-            model,
-            kind,
-            image_input_first,
-            crop: RgbImage::new(kind.size, kind.size),
-            blob: vec![0.0; 3 * kind.size * kind.size],
-            restored: RgbImage::new(kind.size, kind.size),
-        })
+        Ok(Enhancer { template: family_template(&kind), model, kind, bound: None })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -158,27 +136,51 @@ impl Enhancer {
         umeyama(&src, &self.template)
     }
 
-    /// Restores the face aligned by `m`; returns the restored crop (crop-size square).
-    pub fn restore(&mut self, frame: &FrameView, m: &Affine, fidelity: f64) -> Result<&RgbImage, String> {
-        let size = self.kind.size;
-        warp_affine_rgb(frame, m, &mut self.crop, size, size);
-        rgb_to_nchw(&self.crop, 127.5, 1.0 / 127.5, &mut self.blob);
-        let image = input_tensor(&[1, 3, size, size], &self.blob)?;
-        let outputs = if self.kind.family == Family::CodeFormer {
+    /// The image input: the one that is not CodeFormer's float64 weight.
+    fn image_input(&self) -> Option<&TensorSpec> {
+        self.model.io.inputs.iter().find(|i| i.element != Some(TensorElementType::Float64))
+    }
+
+    /// Allocates and binds the tensors on first use.
+    fn bind(&mut self, backend: &Backend) -> Result<(), String> {
+        if self.bound.is_none() {
+            let (size, out) = (self.kind.size, self.kind.output_size);
+            let input = backend.tensor(&[1, 3, size, size], float_type(self.image_input()))?;
+            let mut output = backend.tensor(&[1, 3, out, out], float_type(self.model.io.outputs.first()))?;
+            let mut binding = self.model.binding()?;
+            let name = self.model.io.outputs.first().map(|o| o.name.as_str()).unwrap_or_default();
+            binding.bind_output(name, &mut output).map_err(|e| format!("cannot bind output '{name}': {e}"))?;
+            self.bound = Some(Bound { binding, input, output });
+        }
+        Ok(())
+    }
+
+    /// Restores the face aligned by `m` in `frame` (its pixels in `region`); returns the model
+    /// output (`[1,3,O,O]`, see [`DECODE`]; O is the crop size or an integer multiple of it).
+    pub fn restore(
+        &mut self,
+        backend: &mut Backend,
+        frame: &FrameView,
+        region: &FaceRegion,
+        m: &Affine,
+        fidelity: f64,
+    ) -> Result<&DynTensor, String> {
+        let image_name = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
+        let weight_name =
+            self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        self.bind(backend)?;
+        let Enhancer { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
+        backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.input)?;
+        bound
+            .binding
+            .bind_input(image_name.as_str(), &bound.input)
+            .map_err(|e| format!("cannot bind the input: {e}"))?;
+        if let Some(name) = weight_name {
             let weight = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
-            let inputs = if self.image_input_first { ort::inputs![image, weight] } else { ort::inputs![weight, image] };
-            self.model.session.run(inputs)
-        } else {
-            self.model.session.run(ort::inputs![image])
+            bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
         }
-        .map_err(|e| format!("inference failed: {e}"))?;
-        let values = output_values(&outputs[0])?;
-        let out_size = self.kind.output_size;
-        if values.len() != 3 * out_size * out_size {
-            return Err(format!("restorer output has {} values, expected {}", values.len(), 3 * out_size * out_size));
-        }
-        output_to_rgb(&values, out_size, size, &mut self.restored);
-        Ok(&self.restored)
+        model.run(&bound.binding)?;
+        Ok(&bound.output)
     }
 }
 
@@ -224,14 +226,5 @@ mod tests {
         assert!((t[0][0] - 92.5892).abs() < 1e-4 && (t[0][1] - 103.3926).abs() < 1e-4);
         let gfpgan = EnhancerKind { family: Family::Gfpgan, size: 512, output_size: 512 };
         assert!((family_template(&gfpgan)[2][0] - 256.63416).abs() < 1e-4);
-    }
-
-    #[test]
-    fn output_maps_minus_one_to_one_and_box_averages() {
-        // 2×2 output → 1×1 crop: mean of (−1, 1, 0, 0) = 0 → 127.5 → 128; other planes −1 → 0, 2 → 255.
-        let planar = [-1.0, 1.0, 0.0, 0.0, -1.0, -1.0, -1.0, -1.0, 2.0, 2.0, 2.0, 2.0];
-        let mut out = RgbImage::new(1, 1);
-        output_to_rgb(&planar, 2, 1, &mut out);
-        assert_eq!(out.pixel(0, 0), [128, 0, 255]);
     }
 }

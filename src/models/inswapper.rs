@@ -1,20 +1,22 @@
 //! The `inswapper_128` identity swap, as InsightFace's `INSwapper.get` with Deep-Live-Cam's
 //! settings: 128-px similarity alignment, RGB `x / 255` input, latent = embedding × `emap`
 //! renormalised, output clipped and truncated to 8 bits. Float16 exports are fed and read in
-//! float16.
+//! float16 (the tensors take the element types the model declares).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use half::f16;
-use ort::value::{TensorElementType, TensorRef};
+use ort::session::IoBinding;
+use ort::value::DynTensor;
 
+use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
 use crate::face::EMBEDDING_LEN;
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
-use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
-use crate::vision::{Affine, FrameView, RgbImage, estimate_norm};
+use crate::runtime::{
+    ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_graph_summary,
+};
+use crate::vision::{Affine, FrameView, estimate_norm};
 
-use super::{input_tensor, l2_normalized, output_values};
+use super::{NOT_BOUND, float_type, l2_normalized};
 
 /// Side of the aligned face crop the swapper works on.
 pub const CROP: usize = 128;
@@ -61,29 +63,25 @@ pub fn latent(embedding: &[f32], emap: &[f32]) -> Option<Vec<f32>> {
     l2_normalized(&out)
 }
 
-/// Converts the model's `[1,3,128,128]` output in [0,1] to a packed RGB crop like the
-/// reference: `clip(255·x, 0, 255)` truncated to uint8.
-pub fn output_to_rgb(planar: &[f32], out: &mut RgbImage) {
-    let plane = CROP * CROP;
-    out.reshape(CROP, CROP);
-    for i in 0..plane {
-        for c in 0..3 {
-            out.data[i * 3 + c] = (255.0 * planar[c * plane + i]).clamp(0.0, 255.0) as u8;
-        }
-    }
+/// inswapper's input normalisation: RGB `x / 255`.
+pub const NORMALIZATION: Normalization = Normalization { mean: 0.0, scale: 1.0 / 255.0 };
+/// inswapper's output: RGB in [0, 1], `clip(255·x)` truncated.
+pub const DECODE: OutputDecode = OutputDecode::UnitTruncated;
+
+/// The swapper's tensors: the face crop and the output from the backend, the latent in host
+/// memory (it is small and changes only with the identity).
+struct Bound {
+    binding: IoBinding,
+    target: DynTensor,
+    source: DynTensor,
+    output: DynTensor,
 }
 
 pub struct Inswapper {
     model: ModelSession,
     emap: Arc<[f32]>,
-    half_precision: bool,
-    /// Position of the `target` and `source` inputs in the session's input order.
-    target_first: bool,
-    crop: RgbImage,
-    blob: Vec<f32>,
-    blob16: Vec<f16>,
-    latent16: Vec<f16>,
-    fake: RgbImage,
+    bound: Option<Bound>,
+    scratch: Vec<f32>,
 }
 
 impl Inswapper {
@@ -104,19 +102,7 @@ impl Inswapper {
                 });
             }
         };
-        let half_precision = model.io.inputs.iter().any(|i| i.element == Some(TensorElementType::Float16));
-        let target_first = model.io.inputs.first().is_some_and(|i| i.name == "target");
-        Ok(Inswapper {
-            model,
-            emap,
-            half_precision,
-            target_first,
-            crop: RgbImage::new(CROP, CROP),
-            blob: vec![0.0; 3 * CROP * CROP],
-            blob16: Vec::new(),
-            latent16: Vec::new(),
-            fake: RgbImage::new(CROP, CROP),
-        })
+        Ok(Inswapper { model, emap, bound: None, scratch: Vec::new() })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -133,45 +119,46 @@ impl Inswapper {
         estimate_norm(kps, CROP)
     }
 
-    /// The aligned crop of the last [`Inswapper::swap`] (the original face, for colour matching).
-    pub fn original_crop(&self) -> &RgbImage {
-        &self.crop
+    /// Allocates and binds the tensors on first use.
+    fn bind(&mut self, backend: &Backend) -> Result<(), String> {
+        if self.bound.is_none() {
+            let io = &self.model.io;
+            let element_of = |name: &str| float_type(io.inputs.iter().find(|i| i.name == name));
+            let target = backend.tensor(&[1, 3, CROP, CROP], element_of("target"))?;
+            let source = host_tensor(&[1, EMBEDDING_LEN], element_of("source"))?;
+            let mut output = backend.tensor(&[1, 3, CROP, CROP], float_type(io.outputs.first()))?;
+            let mut binding = self.model.binding()?;
+            let name = io.outputs.first().map(|o| o.name.as_str()).unwrap_or_default();
+            binding.bind_output(name, &mut output).map_err(|e| format!("cannot bind output '{name}': {e}"))?;
+            self.bound = Some(Bound { binding, target, source, output });
+        }
+        Ok(())
     }
 
-    /// Swaps the face aligned by `m` in `frame` to the identity `latent`; returns the swapped
-    /// 128-px crop.
-    pub fn swap(&mut self, frame: &FrameView, m: &Affine, latent: &[f32]) -> Result<&RgbImage, String> {
+    /// Swaps the face aligned by `m` in `frame` (its pixels in `region`) to the identity
+    /// `latent`; returns the model output (`[1,3,128,128]`, see [`DECODE`]).
+    pub fn swap(
+        &mut self,
+        backend: &mut Backend,
+        frame: &FrameView,
+        region: &FaceRegion,
+        m: &Affine,
+        latent: &[f32],
+    ) -> Result<&DynTensor, String> {
         if latent.len() != EMBEDDING_LEN {
             return Err(format!("latent has {} values, expected {EMBEDDING_LEN}", latent.len()));
         }
-        warp_affine_rgb(frame, m, &mut self.crop, CROP, CROP);
-        rgb_to_nchw(&self.crop, 0.0, 1.0 / 255.0, &mut self.blob);
-        let target_shape = [1usize, 3, CROP, CROP];
-        let source_shape = [1usize, EMBEDDING_LEN];
-        let outputs = if self.half_precision {
-            self.blob16.clear();
-            self.blob16.extend(self.blob.iter().map(|&v| f16::from_f32(v)));
-            self.latent16.clear();
-            self.latent16.extend(latent.iter().map(|&v| f16::from_f32(v)));
-            let target = TensorRef::from_array_view((target_shape.to_vec(), self.blob16.as_slice()))
-                .map_err(|e| e.to_string())?;
-            let source = TensorRef::from_array_view((source_shape.to_vec(), self.latent16.as_slice()))
-                .map_err(|e| e.to_string())?;
-            let inputs = if self.target_first { ort::inputs![target, source] } else { ort::inputs![source, target] };
-            self.model.session.run(inputs)
-        } else {
-            let target = input_tensor(&target_shape, &self.blob)?;
-            let source = input_tensor(&source_shape, latent)?;
-            let inputs = if self.target_first { ort::inputs![target, source] } else { ort::inputs![source, target] };
-            self.model.session.run(inputs)
-        }
-        .map_err(|e| format!("inference failed: {e}"))?;
-        let values = output_values(&outputs[0])?;
-        if values.len() != 3 * CROP * CROP {
-            return Err(format!("swapper output has {} values, expected {}", values.len(), 3 * CROP * CROP));
-        }
-        output_to_rgb(&values, &mut self.fake);
-        Ok(&self.fake)
+        self.bind(backend)?;
+        let Inswapper { model, bound: Some(bound), scratch, .. } = self else { return Err(NOT_BOUND.to_string()) };
+        backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.target)?;
+        fill_host_f32(&mut bound.source, scratch, |values| values.copy_from_slice(latent))?;
+        let bind = |binding: &mut IoBinding, name: &str, value: &DynTensor| {
+            binding.bind_input(name, value).map_err(|e| format!("cannot bind input '{name}': {e}"))
+        };
+        bind(&mut bound.binding, "target", &bound.target)?;
+        bind(&mut bound.binding, "source", &bound.source)?;
+        model.run(&bound.binding)?;
+        Ok(&bound.output)
     }
 }
 
@@ -195,17 +182,5 @@ mod tests {
         assert!((l[0] - 0.6).abs() < 1e-6 && (l[1] - 0.8).abs() < 1e-6);
         assert!(l[2..].iter().all(|v| *v == 0.0));
         assert!(latent(&embedding[..10], &emap).is_none());
-    }
-
-    #[test]
-    fn output_is_clipped_and_truncated() {
-        let plane = CROP * CROP;
-        let mut planar = vec![0.0f32; 3 * plane];
-        planar[0] = 0.999; // 254.7 → 254 (truncated)
-        planar[plane] = 1.5; // clipped → 255
-        planar[2 * plane] = -0.2; // clipped → 0
-        let mut out = RgbImage::new(1, 1);
-        output_to_rgb(&planar, &mut out);
-        assert_eq!(out.pixel(0, 0), [254, 255, 0]);
     }
 }

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
+use crate::backend::{Backend, Normalization};
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
-use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
-use crate::vision::{Affine, FrameView, RgbImage};
+use crate::vision::{Affine, FrameView};
 
 use super::arcface::normalisation_from_node_names;
-use super::{input_tensor, is_crop_model, output_values};
+use super::{CropModel, is_crop_model};
 
 const CROP: usize = 192;
 pub const POINTS: usize = 106;
@@ -31,11 +31,7 @@ pub fn crop_transform(bbox: &[f32; 4]) -> Affine {
 }
 
 pub struct Landmark106 {
-    model: ModelSession,
-    mean: f32,
-    std: f32,
-    crop: RgbImage,
-    blob: Vec<f32>,
+    crop: CropModel,
 }
 
 impl Landmark106 {
@@ -48,21 +44,23 @@ impl Landmark106 {
             (0.0, _) => (0.0, 1.0),
             _ => (127.5, 128.0),
         };
-        Ok(Landmark106 { model, mean, std, crop: RgbImage::new(CROP, CROP), blob: vec![0.0; 3 * CROP * CROP] })
+        Ok(Landmark106 { crop: CropModel::new(model, CROP, Normalization { mean, scale: 1.0 / std }) })
     }
 
     pub fn model(&self) -> &ModelSession {
-        &self.model
+        self.crop.model()
     }
 
-    pub fn landmarks(&mut self, frame: &FrameView, bbox: &[f32; 4]) -> Result<Vec<[f32; 2]>, String> {
+    /// The 106 landmarks of the face in `bbox`, in frame coordinates.
+    pub fn landmarks(
+        &mut self,
+        backend: &mut Backend,
+        frame: &FrameView,
+        bbox: &[f32; 4],
+    ) -> Result<Vec<[f32; 2]>, String> {
         let m = crop_transform(bbox);
         let inverse = m.invert().ok_or("degenerate face box")?;
-        warp_affine_rgb(frame, &m, &mut self.crop, CROP, CROP);
-        rgb_to_nchw(&self.crop, self.mean, 1.0 / self.std, &mut self.blob);
-        let input = input_tensor(&[1, 3, CROP, CROP], &self.blob)?;
-        let outputs = self.model.session.run(ort::inputs![input]).map_err(|e| format!("inference failed: {e}"))?;
-        let raw = output_values(&outputs[0])?;
+        let raw = self.crop.run(backend, frame, &m)?;
         if raw.len() != 2 * POINTS {
             return Err(format!("landmark output has {} values, expected {}", raw.len(), 2 * POINTS));
         }

@@ -1,19 +1,26 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The face models, each with its contract check, pre-processing, run and post-processing, as
 //! plain Rust over ONNX Runtime sessions (no GStreamer): SCRFD detection, ArcFace identity,
-//! 106-point landmarks. The elements own instances of these.
+//! inswapper, face restorers, 106-point landmarks. Pre-processing goes through the element's
+//! [`Backend`], which also provides the tensors the models are bound to.
 
 pub mod arcface;
 pub mod enhancer;
-pub mod identity;
 pub mod inswapper;
 pub mod landmark;
 pub mod scrfd;
 
-use std::borrow::Cow;
+use ort::session::IoBinding;
+use ort::value::{DynTensor, TensorElementType};
 
-use ort::value::{DynValue, TensorElementType, TensorRef};
+use crate::backend::{Backend, Normalization};
+use crate::runtime::{ModelIo, ModelSession, read_host_f32};
+use crate::vision::paste::crop_region;
+use crate::vision::{Affine, FrameView};
 
-use crate::runtime::ModelIo;
+/// The error of a model asked to run before its tensors were bound (which `bind` always does
+/// first; kept as an error rather than a panic).
+pub(crate) const NOT_BOUND: &str = "the model's tensors are not bound";
 
 /// Whether `io` is one float image input `[N,3,size,size]` and one float output `[N,len]`: the
 /// shape of the crop models (ArcFace, 106-point landmarks).
@@ -33,29 +40,55 @@ pub(crate) fn is_crop_model(io: &ModelIo, size: i64, len: i64) -> bool {
     }
 }
 
-/// Wraps `data` as an input tensor of `shape` without copying.
-pub(crate) fn input_tensor<'a>(shape: &[usize], data: &'a [f32]) -> Result<TensorRef<'a, f32>, String> {
-    TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| format!("cannot build input tensor: {e}"))
+/// The element type a model wants for its input or output `i` (float16 exports exist).
+pub(crate) fn float_type(spec: Option<&crate::runtime::TensorSpec>) -> TensorElementType {
+    match spec.and_then(|s| s.element) {
+        Some(TensorElementType::Float16) => TensorElementType::Float16,
+        _ => TensorElementType::Float32,
+    }
 }
 
-/// An output tensor's values as float32 (float16 outputs are widened), rejecting non-finite
-/// values: a model that produced NaN must not move faces around the frame.
-pub(crate) fn output_values(value: &DynValue) -> Result<Cow<'_, [f32]>, String> {
-    let values: Cow<'_, [f32]> = match value.dtype().tensor_type() {
-        Some(TensorElementType::Float32) => {
-            let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-            Cow::Borrowed(data)
-        }
-        Some(TensorElementType::Float16) => {
-            let (_, data) = value.try_extract_tensor::<half::f16>().map_err(|e| e.to_string())?;
-            Cow::Owned(data.iter().map(|v| v.to_f32()).collect())
-        }
-        other => return Err(format!("output has element type {other:?}, expected float32 or float16")),
-    };
-    if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
-        return Err(format!("model output holds a non-finite value at index {pos}"));
+/// A model with one square image input and one float vector output (ArcFace, 106-point
+/// landmarks), bound to an input tensor from the backend and an output in host memory.
+pub(crate) struct CropModel {
+    model: ModelSession,
+    size: usize,
+    norm: Normalization,
+    bound: Option<(IoBinding, DynTensor)>,
+    values: Vec<f32>,
+}
+
+impl CropModel {
+    pub(crate) fn new(model: ModelSession, size: usize, norm: Normalization) -> Self {
+        CropModel { model, size, norm, bound: None, values: Vec::new() }
     }
-    Ok(values)
+
+    pub(crate) fn model(&self) -> &ModelSession {
+        &self.model
+    }
+
+    /// Warps the face aligned by `m` out of `frame` and runs the model; returns its output values.
+    pub(crate) fn run(&mut self, backend: &mut Backend, frame: &FrameView, m: &Affine) -> Result<&[f32], String> {
+        if self.bound.is_none() {
+            let element = float_type(self.model.io.inputs.first());
+            let input = backend.tensor(&[1, 3, self.size, self.size], element)?;
+            let mut binding = self.model.binding()?;
+            let output = self.model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+            ModelSession::bind_output_to_host(&mut binding, &output)?;
+            self.bound = Some((binding, input));
+        }
+        let Some((binding, input)) = self.bound.as_mut() else { return Err(NOT_BOUND.to_string()) };
+        let region = backend.load_region(frame, crop_region(m, self.size, frame.width, frame.height))?;
+        backend.warp_to_input(frame, &region, m, self.norm, input)?;
+        let name = self.model.io.inputs.first().map(|i| i.name.as_str()).unwrap_or_default();
+        binding.bind_input(name, &*input).map_err(|e| format!("cannot bind input '{name}': {e}"))?;
+        let outputs = self.model.run(binding)?;
+        let mut widened = Vec::new();
+        let values = read_host_f32(&outputs[0], &mut widened)?;
+        self.values.clear();
+        self.values.extend_from_slice(values);
+        Ok(&self.values)
+    }
 }
 
 /// Scales `v` to unit L2 norm; `None` for a zero or non-finite vector.

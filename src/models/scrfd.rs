@@ -4,11 +4,14 @@
 
 use std::path::Path;
 
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
-use crate::vision::FrameView;
-use crate::vision::letterbox::letterbox_blob;
+use ort::session::IoBinding;
+use ort::value::DynTensor;
 
-use super::{input_tensor, output_values};
+use crate::backend::{Backend, Normalization};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_host_f32};
+use crate::vision::FrameView;
+
+use super::{NOT_BOUND, float_type};
 
 /// A face as the detector reports it, in frame pixels.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,11 +149,21 @@ pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection>
     kept
 }
 
-/// A loaded SCRFD model with its reusable input buffer.
+/// SCRFD's input normalisation: RGB `(v − 127.5) / 128`.
+pub const NORMALIZATION: Normalization = Normalization { mean: 127.5, scale: 1.0 / 128.0 };
+
+/// A loaded SCRFD model, bound to its input tensor (reallocated when the input size changes) and
+/// to host memory for its outputs.
 pub struct ScrfdDetector {
     model: ModelSession,
     layout: ScrfdLayout,
-    blob: Vec<f32>,
+    bound: Option<Bound>,
+}
+
+struct Bound {
+    binding: IoBinding,
+    input: DynTensor,
+    size: (usize, usize),
 }
 
 impl ScrfdDetector {
@@ -161,7 +174,7 @@ impl ScrfdDetector {
             expected,
             found: model.io.to_string(),
         })?;
-        Ok(ScrfdDetector { model, layout, blob: Vec::new() })
+        Ok(ScrfdDetector { model, layout, bound: None })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -179,22 +192,44 @@ impl ScrfdDetector {
         (size, size)
     }
 
+    /// The binding for an input of `(w, h)`, made anew when the size changed.
+    fn bind(&mut self, backend: &Backend, (w, h): (usize, usize)) -> Result<(), String> {
+        if self.bound.as_ref().is_none_or(|b| b.size != (w, h)) {
+            let input = backend.tensor(&[1, 3, h, w], float_type(self.model.io.inputs.first()))?;
+            let mut binding = self.model.binding()?;
+            for output in &self.model.io.outputs {
+                ModelSession::bind_output_to_host(&mut binding, &output.name)?;
+            }
+            self.bound = Some(Bound { binding, input, size: (w, h) });
+        }
+        Ok(())
+    }
+
     /// Detects faces in `frame`; results sorted by score, after NMS.
     pub fn detect(
         &mut self,
+        backend: &mut Backend,
         frame: &FrameView,
         det_size: usize,
         threshold: f32,
         nms_threshold: f32,
     ) -> Result<Vec<Detection>, String> {
         let (w, h) = self.input_size(det_size);
-        self.blob.resize(3 * w * h, 0.0);
-        let det_scale = letterbox_blob(frame, w, h, &mut self.blob);
-        let input = input_tensor(&[1, 3, h, w], &self.blob)?;
-        let outputs = self.model.session.run(ort::inputs![input]).map_err(|e| format!("inference failed: {e}"))?;
-        let values = (0..outputs.len()).map(|i| output_values(&outputs[i])).collect::<Result<Vec<_>, _>>()?;
-        let slices: Vec<&[f32]> = values.iter().map(|v| v.as_ref()).collect();
-        let detections = decode(&slices, &self.layout, w, h, det_scale, threshold)?;
+        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        self.bind(backend, (w, h))?;
+        let ScrfdDetector { model, bound: Some(bound), layout } = self else { return Err(NOT_BOUND.to_string()) };
+        let det_scale = backend.letterbox(frame, NORMALIZATION, &mut bound.input)?;
+        bound
+            .binding
+            .bind_input(input_name.as_str(), &bound.input)
+            .map_err(|e| format!("cannot bind the input: {e}"))?;
+        let outputs = model.run(&bound.binding)?;
+        let mut widened = vec![Vec::new(); outputs.len()];
+        let values = (0..outputs.len())
+            .zip(widened.iter_mut())
+            .map(|(i, scratch)| read_host_f32(&outputs[i], scratch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let detections = decode(&values, layout, w, h, det_scale, threshold)?;
         Ok(nms(detections, nms_threshold))
     }
 }

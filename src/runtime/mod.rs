@@ -12,6 +12,7 @@ mod model;
 mod onnx_graph;
 mod provider;
 mod settings;
+mod tensor;
 
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
@@ -21,3 +22,4 @@ pub use onnx_graph::{GraphSummary, read_graph_summary};
 pub use provider::ExecutionProvider;
 pub use settings::RuntimeSettings;
 pub(crate) use settings::{path_from_value, path_to_value};
+pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

@@ -4,8 +4,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ort::session::Session;
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::SessionBuilder;
+use ort::session::{IoBinding, Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
 use super::{ExecutionProvider, RuntimeError, environment};
@@ -98,9 +99,10 @@ impl ModelIo {
     }
 }
 
-/// A loaded model: its session, where it came from, and which provider really runs it.
+/// A loaded model: its session, where it came from, and which provider really runs it. The
+/// models run it through an [`IoBinding`] of tensors they keep from frame to frame.
 pub struct ModelSession {
-    pub session: Session,
+    session: Session,
     pub path: PathBuf,
     pub io: ModelIo,
     pub active_provider: ExecutionProvider,
@@ -110,6 +112,25 @@ pub struct ModelSession {
 }
 
 impl ModelSession {
+    /// A binding of this session's inputs and outputs to tensors.
+    pub fn binding(&self) -> Result<IoBinding, String> {
+        self.session.create_binding().map_err(|e| format!("cannot bind the model's tensors: {e}"))
+    }
+
+    /// Runs the model on the tensors `binding` holds; outputs bound to tensors are written in
+    /// place, outputs bound to a device come back in the returned values.
+    pub fn run<'b, 's: 'b>(&'s mut self, binding: &'b IoBinding) -> Result<SessionOutputs<'b>, String> {
+        self.session.run_binding(binding).map_err(|e| format!("inference failed: {e}"))
+    }
+
+    /// Binds output `name` to memory ONNX Runtime allocates in host memory, for outputs whose
+    /// shape depends on the input.
+    pub fn bind_output_to_host(binding: &mut IoBinding, name: &str) -> Result<(), String> {
+        let host = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::CPUOutput)
+            .map_err(|e| e.to_string())?;
+        binding.bind_output_to_device(name, &host).map_err(|e| format!("cannot bind output '{name}': {e}"))
+    }
+
     /// Loads `path` with `options`, then lets `check` judge the model's inputs and outputs
     /// (`Err(expected)` describes the contract that was not met).
     pub fn open(

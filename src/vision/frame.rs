@@ -8,6 +8,7 @@
 use std::fmt;
 
 use super::image::{Rect, RgbImage};
+use super::paste::PackedPixels;
 
 /// The raw layouts the elements accept: packed 8-bit RGB variants (alpha / padding bytes are
 /// ignored on read and preserved on write), planar I420 and semi-planar NV12.
@@ -518,6 +519,20 @@ impl<'a> FrameViewMut<'a> {
             matrix: self.matrix,
             full_range: self.full_range,
         }
+    }
+
+    /// The frame's pixels as packed bytes to paste into; `None` for YUV layouts.
+    pub fn packed_pixels(&mut self) -> Option<PackedPixels<'_>> {
+        let (bpp, offsets) = self.format.packed_layout()?;
+        Some(PackedPixels {
+            data: &mut *self.planes[0],
+            stride: self.strides[0],
+            bpp,
+            offsets,
+            origin: (0, 0),
+            width: self.width,
+            height: self.height,
+        })
     }
 
     /// Writes `src` (the size of `rect`) into the frame at `rect`; parts outside the frame are

@@ -1,10 +1,8 @@
 //! SCRFD input preparation: InsightFace's aspect-keeping letterbox (top-left aligned), bilinear
-//! resize as OpenCV's `cv2.resize(INTER_LINEAR)`, NCHW RGB normalised `(v − 127.5) / 128`.
+//! resize as OpenCV's `cv2.resize(INTER_LINEAR)`, NCHW RGB normalised `(v − mean) · scale`
+//! (SCRFD: mean 127.5, scale 1/128).
 
 use super::frame::{FrameView, PixelRow, PixelSource, Source};
-
-/// The normalised value of the zero padding.
-const PAD: f32 = (0.0 - 127.5) / 128.0;
 
 /// InsightFace's size rule: the frame scaled to fit `det_w × det_h` keeping its aspect, sizes
 /// truncated like Python's `int()`. Returns `(new_w, new_h, det_scale)` with
@@ -37,10 +35,10 @@ pub fn letterbox_size(w: usize, h: usize, det_w: usize, det_h: usize) -> (usize,
 ///
 /// # Panics
 /// When `out.len() != 3 * det_w * det_h` (a caller bug).
-pub fn letterbox_blob(src: &FrameView, det_w: usize, det_h: usize, out: &mut [f32]) -> f32 {
+pub fn letterbox_blob(src: &FrameView, det_w: usize, det_h: usize, (mean, scale): (f32, f32), out: &mut [f32]) -> f32 {
     assert_eq!(out.len(), 3 * det_w * det_h, "letterbox_blob: output is not 3×{det_h}×{det_w}");
     let (new_w, new_h, det_scale) = letterbox_size(src.width, src.height, det_w, det_h);
-    let geometry = Geometry { src_w: src.width, src_h: src.height, new_w, new_h, det_w, det_h };
+    let geometry = Geometry { src_w: src.width, src_h: src.height, new_w, new_h, det_w, det_h, mean, scale };
     match src.source() {
         Source::Packed(s) => resize_into(&s, &geometry, out),
         Source::I420(s) => resize_into(&s, &geometry, out),
@@ -56,6 +54,8 @@ struct Geometry {
     new_h: usize,
     det_w: usize,
     det_h: usize,
+    mean: f32,
+    scale: f32,
 }
 
 /// One output coordinate's source neighbours `(i0, i1)` and the weight of `i1`, by OpenCV's rule:
@@ -87,12 +87,14 @@ fn taps(src_len: usize, dst_len: usize) -> Vec<Tap> {
 }
 
 fn resize_into<S: PixelSource>(s: &S, g: &Geometry, out: &mut [f32]) {
+    // The normalised value of the zero padding.
+    let pad = -g.mean * g.scale;
     let plane = g.det_w * g.det_h;
     let (r_plane, rest) = out.split_at_mut(plane);
     let (g_plane, b_plane) = rest.split_at_mut(plane);
     if g.new_w == 0 {
         for p in [r_plane, g_plane, b_plane] {
-            p.fill(PAD);
+            p.fill(pad);
         }
         return;
     }
@@ -139,13 +141,13 @@ fn resize_into<S: PixelSource>(s: &S, g: &Geometry, out: &mut [f32]) {
             for ((o, &a), &b) in out_row[..n].iter_mut().zip(top).zip(bottom) {
                 // Rounded to 8 bits first, as OpenCV's uint8 output is.
                 let q = (a + t.frac * (b - a) + 0.5) as i32;
-                *o = (q as f32 - 127.5) * (1.0 / 128.0);
+                *o = (q as f32 - g.mean) * g.scale;
             }
-            out_row[n..].fill(PAD);
+            out_row[n..].fill(pad);
         }
     }
     for p in [r_plane, g_plane, b_plane] {
-        p[g.new_h * g.det_w..].fill(PAD);
+        p[g.new_h * g.det_w..].fill(pad);
     }
 }
 
@@ -155,8 +157,11 @@ mod tests {
     use super::super::frame::tests::{ALL_FORMATS, TestFrame, same_picture_in};
     use super::*;
 
+    const SCRFD: (f32, f32) = (127.5, 1.0 / 128.0);
+    const PAD: f32 = -127.5 / 128.0;
+
     fn norm(v: u8) -> f32 {
-        (v as f32 - 127.5) / 128.0
+        (v as f32 - 127.5) * (1.0 / 128.0)
     }
 
     #[test]
@@ -212,7 +217,7 @@ mod tests {
         let red = [[0u8, 100], [200, 40]];
         let frame = frame_from_channels(PixelFormat::Bgra, 2, 2, |x, y| [red[y][x], 7, 255 - red[y][x]]);
         let mut out = vec![f32::NAN; 3 * 16];
-        let scale = letterbox_blob(&frame.view(), 4, 4, &mut out);
+        let scale = letterbox_blob(&frame.view(), 4, 4, SCRFD, &mut out);
         assert_eq!(scale, 2.0);
         let expect: [u8; 16] = [0, 25, 75, 100, 50, 59, 76, 85, 150, 126, 79, 55, 200, 160, 80, 40];
         for i in 0..16 {
@@ -235,7 +240,7 @@ mod tests {
         let vals = [10u8, 20, 250];
         let frame = frame_from_channels(PixelFormat::Rgb, 3, 1, |x, _| [vals[x], 0, 255]);
         let mut out = vec![f32::NAN; 3 * 16];
-        let scale = letterbox_blob(&frame.view(), 4, 4, &mut out);
+        let scale = letterbox_blob(&frame.view(), 4, 4, SCRFD, &mut out);
         assert_eq!(scale, 1.0);
         assert_eq!(&out[..4], &[norm(10), norm(16), norm(106), norm(250)]);
         assert!(out[4..16].iter().all(|&v| v == PAD));
@@ -246,7 +251,7 @@ mod tests {
         // Portrait: 1×3 into 4×2: 3/1 > 2/4, so height fills: new 0 → kept at 1 wide, 2 high.
         let frame = frame_from_channels(PixelFormat::Rgb, 1, 3, |_, y| [vals[y], 0, 0]);
         let mut out = vec![f32::NAN; 3 * 8];
-        let scale = letterbox_blob(&frame.view(), 4, 2, &mut out);
+        let scale = letterbox_blob(&frame.view(), 4, 2, SCRFD, &mut out);
         assert_eq!(scale, 2.0 / 3.0);
         // y: (d + 0.5)·1.5 − 0.5 = 0.25, 1.75 → 10 + 0.25·10 = 12.5 → 13; 20 + 0.75·230 = 192.5 → 193.
         assert_eq!(&out[..8], &[norm(13), PAD, PAD, PAD, norm(193), PAD, PAD, PAD]);
@@ -257,11 +262,11 @@ mod tests {
         let (w, h) = (9, 5);
         let mut reference = vec![0.0f32; 3 * 8 * 8];
         let (rgb_frame, _) = same_picture_in(PixelFormat::Rgb, w, h);
-        letterbox_blob(&rgb_frame.view(), 8, 8, &mut reference);
+        letterbox_blob(&rgb_frame.view(), 8, 8, SCRFD, &mut reference);
         for format in ALL_FORMATS {
             let (frame, _) = same_picture_in(format, w, h);
             let mut out = vec![f32::NAN; 3 * 8 * 8];
-            letterbox_blob(&frame.view(), 8, 8, &mut out);
+            letterbox_blob(&frame.view(), 8, 8, SCRFD, &mut out);
             assert_eq!(out, reference, "{format:?}");
         }
     }

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Source identities: the embedding of the largest face in an image, as Deep-Live-Cam takes
 //! the source face (detector + ArcFace on a still picture).
 
 use std::path::Path;
 
-use crate::runtime::{RuntimeError, SessionOptions};
+use crate::backend::Backend;
+use crate::models::arcface::ArcFace;
+use crate::models::scrfd::ScrfdDetector;
+use crate::runtime::{ModelSession, RuntimeError, SessionOptions};
 use crate::vision::{FrameView, RgbImage};
-
-use super::arcface::ArcFace;
-use super::scrfd::ScrfdDetector;
 
 /// Detection settings for still source pictures (the reference's defaults).
 const DET_SIZE: usize = 640;
@@ -30,9 +31,13 @@ pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
 }
 
 /// The detector and recogniser that turn pictures into identities.
+/// The detector and recogniser that turn pictures (and, for `target=reference`, frame faces
+/// without embeddings) into identities. Pictures are read on the CPU, whatever the element's
+/// backend: they arrive rarely and outside the frame path.
 pub struct IdentityModels {
-    pub detector: ScrfdDetector,
-    pub recognizer: ArcFace,
+    detector: ScrfdDetector,
+    recognizer: ArcFace,
+    backend: Backend,
 }
 
 impl IdentityModels {
@@ -40,21 +45,32 @@ impl IdentityModels {
         Ok(IdentityModels {
             detector: ScrfdDetector::open(detector, "detector-model", options)?,
             recognizer: ArcFace::open(recognizer, "recognition-model", options)?,
+            backend: Backend::cpu(),
         })
+    }
+
+    /// The sessions, for reporting which provider runs them.
+    pub fn models(&self) -> [&ModelSession; 2] {
+        [self.detector.model(), self.recognizer.model()]
+    }
+
+    /// The normalised embedding of the face with keypoints `kps` in `frame`.
+    pub fn embed(&mut self, frame: &FrameView, kps: &[[f32; 2]; 5]) -> Result<Vec<f32>, String> {
+        self.recognizer.embed(&mut self.backend, frame, kps)
     }
 
     /// The normalised embedding of the largest face in the picture at `path`.
     pub fn identity_of_image(&mut self, path: &Path) -> Result<Vec<f32>, String> {
         let image = load_rgb_image(path)?;
         let view = FrameView::from_rgb(&image);
-        let faces = self.detector.detect(&view, DET_SIZE, THRESHOLD, NMS_THRESHOLD)?;
+        let faces = self.detector.detect(&mut self.backend, &view, DET_SIZE, THRESHOLD, NMS_THRESHOLD)?;
         let largest = faces
             .iter()
             .filter(|f| f.kps.is_some())
             .max_by(|a, b| a.area().total_cmp(&b.area()))
             .ok_or_else(|| format!("no face found in '{}'", path.display()))?;
         let kps = largest.kps.ok_or("the detector gives no keypoints")?;
-        self.recognizer.embed(&view, &kps)
+        self.recognizer.embed(&mut self.backend, &view, &kps)
     }
 }
 

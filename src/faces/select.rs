@@ -1,31 +1,26 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Which faces of a frame get swapped, and to which identity: the `target`, `many-faces`,
-//! `reference` and `face-map` rules, as plain functions over the faces of the meta.
+//! `reference` and `face-map` rules, as plain functions over the faces of a frame.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use gst::glib;
 
 use crate::face::Face;
 
 /// Deep-Live-Cam's default for "same person": squared L2 distance of normalised embeddings.
 pub const DEFAULT_REFERENCE_DISTANCE: f64 = 0.85;
 
-#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstDlcSwapTarget")]
-pub enum TargetMode {
+/// Which face(s) of a frame to swap when no face map is used.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default)]
+pub enum Target {
+    /// The face with the largest box.
     #[default]
-    #[enum_value(name = "Largest: the face with the largest box", nick = "largest")]
     Largest,
-    #[enum_value(name = "Left-most: the face furthest left (Deep-Live-Cam's rule)", nick = "left-most")]
+    /// The face furthest left (Deep-Live-Cam's rule).
     LeftMost,
-    #[enum_value(name = "Best score: the face the detector is surest of", nick = "best-score")]
+    /// The face the detector is surest of.
     BestScore,
-    #[enum_value(
-        name = "Reference: faces matching the 'reference' image within 'reference-distance'",
-        nick = "reference"
-    )]
+    /// Faces whose embedding lies within the reference distance of the reference picture's.
     Reference,
 }
 
@@ -39,7 +34,7 @@ pub fn embedding_distance(a: &[f32], b: &[f32]) -> f32 {
 /// and the closest comes first.
 pub fn select_targets(
     faces: &[Face],
-    mode: TargetMode,
+    mode: Target,
     many_faces: bool,
     reference: Option<&[f32]>,
     max_distance: f32,
@@ -47,10 +42,10 @@ pub fn select_targets(
 ) -> Vec<usize> {
     let mut order: Vec<usize> = (0..faces.len()).collect();
     match mode {
-        TargetMode::Largest => order.sort_by(|&a, &b| faces[b].area().total_cmp(&faces[a].area())),
-        TargetMode::LeftMost => order.sort_by(|&a, &b| faces[a].bbox[0].total_cmp(&faces[b].bbox[0])),
-        TargetMode::BestScore => order.sort_by(|&a, &b| faces[b].score.total_cmp(&faces[a].score)),
-        TargetMode::Reference => {
+        Target::Largest => order.sort_by(|&a, &b| faces[b].area().total_cmp(&faces[a].area())),
+        Target::LeftMost => order.sort_by(|&a, &b| faces[a].bbox[0].total_cmp(&faces[b].bbox[0])),
+        Target::BestScore => order.sort_by(|&a, &b| faces[b].score.total_cmp(&faces[a].score)),
+        Target::Reference => {
             let Some(reference) = reference else { return Vec::new() };
             let mut matches: Vec<(f32, usize)> = order
                 .into_iter()
@@ -65,6 +60,64 @@ pub fn select_targets(
         order.truncate(1);
     }
     order
+}
+
+/// The identities in use: the swapper latent of the source picture, the embedding of the
+/// reference picture, and the face map's (reference embedding, source latent) pairs. Replaced
+/// whole when a picture changes, so that the streaming thread only clones `Arc`s.
+#[derive(Debug, Default, Clone)]
+pub struct Identities {
+    pub source: Option<Arc<[f32]>>,
+    pub reference: Option<Arc<[f32]>>,
+    pub face_map: Vec<FaceMapIdentity>,
+}
+
+/// A face-map pair: the reference person's embedding and the latent of the source to give them.
+pub type FaceMapIdentity = (Arc<[f32]>, Arc<[f32]>);
+
+/// The selection knobs of one frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection {
+    pub target: Target,
+    pub many_faces: bool,
+    /// Largest squared embedding distance at which a face counts as a reference person.
+    pub reference_distance: f32,
+}
+
+impl Identities {
+    /// Whether choosing faces needs their embeddings (reference target or face map).
+    pub fn needs_embeddings(&self, selection: &Selection) -> bool {
+        !self.face_map.is_empty() || selection.target == Target::Reference
+    }
+
+    /// The faces to swap on this frame, each with the latent to give it. `embedding_of(i)` gives
+    /// face i's embedding where one is known.
+    pub fn plan(
+        &self,
+        faces: &[Face],
+        selection: &Selection,
+        embedding_of: impl FnMut(usize) -> Option<Arc<[f32]>>,
+    ) -> Vec<(usize, Arc<[f32]>)> {
+        if !self.face_map.is_empty() {
+            let references: Vec<Arc<[f32]>> = self.face_map.iter().map(|(r, _)| r.clone()).collect();
+            return match_face_map(faces.len(), &references, selection.reference_distance, embedding_of)
+                .into_iter()
+                .map(|(face, entry)| (face, self.face_map[entry].1.clone()))
+                .collect();
+        }
+        let Some(source) = &self.source else { return Vec::new() };
+        select_targets(
+            faces,
+            selection.target,
+            selection.many_faces,
+            self.reference.as_deref(),
+            selection.reference_distance,
+            embedding_of,
+        )
+        .into_iter()
+        .map(|i| (i, source.clone()))
+        .collect()
+    }
 }
 
 /// One face-map entry: faces like `reference` become `source`.
@@ -146,10 +199,10 @@ mod tests {
     fn target_modes_pick_as_documented() {
         let faces = [face(300.0, 50.0, 0.7), face(10.0, 40.0, 0.6), face(150.0, 90.0, 0.95)];
         let none = |_| None;
-        assert_eq!(select_targets(&faces, TargetMode::Largest, false, None, 0.85, none), vec![2]);
-        assert_eq!(select_targets(&faces, TargetMode::LeftMost, false, None, 0.85, none), vec![1]);
-        assert_eq!(select_targets(&faces, TargetMode::BestScore, false, None, 0.85, none), vec![2]);
-        assert_eq!(select_targets(&faces, TargetMode::Largest, true, None, 0.85, none), vec![2, 0, 1]);
+        assert_eq!(select_targets(&faces, Target::Largest, false, None, 0.85, none), vec![2]);
+        assert_eq!(select_targets(&faces, Target::LeftMost, false, None, 0.85, none), vec![1]);
+        assert_eq!(select_targets(&faces, Target::BestScore, false, None, 0.85, none), vec![2]);
+        assert_eq!(select_targets(&faces, Target::Largest, true, None, 0.85, none), vec![2, 0, 1]);
     }
 
     #[test]
@@ -158,13 +211,13 @@ mod tests {
         let embeddings = [unit(0), unit(1), unit(0)];
         // Distance between different unit axes is 2 (> 0.85); same axis 0.
         let pick =
-            select_targets(&faces, TargetMode::Reference, true, Some(&unit(0)), 0.85, |i| Some(embeddings[i].clone()));
+            select_targets(&faces, Target::Reference, true, Some(&unit(0)), 0.85, |i| Some(embeddings[i].clone()));
         assert_eq!(pick, vec![0, 2]);
         let pick =
-            select_targets(&faces, TargetMode::Reference, false, Some(&unit(1)), 0.85, |i| Some(embeddings[i].clone()));
+            select_targets(&faces, Target::Reference, false, Some(&unit(1)), 0.85, |i| Some(embeddings[i].clone()));
         assert_eq!(pick, vec![1]);
         assert!(
-            select_targets(&faces, TargetMode::Reference, true, None, 0.85, |i| Some(embeddings[i].clone())).is_empty()
+            select_targets(&faces, Target::Reference, true, None, 0.85, |i| Some(embeddings[i].clone())).is_empty()
         );
     }
 

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Restoring one face: align to the restorer's template, run it (or reuse the track's last result
+//! between inferences), paste back through the edge-ramp mask.
+
+use std::collections::HashMap;
+
+use crate::backend::{Backend, Crop};
+use crate::face::Face;
+use crate::models::enhancer::{self, Enhancer};
+use crate::runtime::ModelSession;
+use crate::vision::FrameViewMut;
+use crate::vision::paste::CropMask;
+
+/// The restoration knobs of one frame.
+#[derive(Debug, Clone, Copy)]
+pub struct EnhanceParams {
+    /// How much of the restored face replaces the original (0..1).
+    pub blend: f32,
+    /// CodeFormer's fidelity weight (0..1).
+    pub fidelity: f64,
+    /// Restore each tracked face every this many frames and re-paste in between (≥ 1).
+    pub inference_interval: u64,
+}
+
+/// A restored face kept for re-pasting between inferences.
+struct CachedFace {
+    crop: Crop,
+    /// Frame counter of the inference that produced it.
+    frame: u64,
+}
+
+pub struct FaceEnhancer {
+    enhancer: Enhancer,
+    backend: Backend,
+    mask: CropMask,
+    cache: HashMap<u64, CachedFace>,
+    frame_count: u64,
+}
+
+impl FaceEnhancer {
+    pub fn new(enhancer: Enhancer, backend: Backend) -> Self {
+        let mask = CropMask::ramp(enhancer.kind().size);
+        FaceEnhancer { enhancer, backend, mask, cache: HashMap::new(), frame_count: 0 }
+    }
+
+    pub fn enhancer(&self) -> &Enhancer {
+        &self.enhancer
+    }
+
+    pub fn model(&self) -> &ModelSession {
+        self.enhancer.model()
+    }
+
+    /// Starts a frame whose faces are `faces`: forgets the results of tracks that ended.
+    pub fn begin_frame(&mut self, faces: &[Face]) {
+        self.frame_count += 1;
+        self.cache.retain(|id, _| *id == 0 || faces.iter().any(|f| f.track_id == *id));
+    }
+
+    /// Forgets every cached result (the frame size changed, say).
+    pub fn reset(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Restores (or re-pastes) `face` in `frame`, in place.
+    pub fn enhance_face(
+        &mut self,
+        frame: &mut FrameViewMut,
+        face: &Face,
+        params: &EnhanceParams,
+    ) -> Result<(), String> {
+        let m = self.enhancer.alignment(&face.landmarks).ok_or("degenerate face landmarks")?;
+        let size = self.enhancer.kind().size;
+        let rect = self.mask.frame_region(&m, frame.width, frame.height);
+        if rect.is_empty() {
+            return Ok(());
+        }
+        // Untracked faces (id 0) cannot be matched across frames, so they are restored every
+        // frame; slot 0 of the cache is their buffer.
+        let key = if params.inference_interval > 1 { face.track_id } else { 0 };
+        let fresh =
+            key != 0 && self.cache.get(&key).is_some_and(|c| self.frame_count - c.frame < params.inference_interval);
+        let view = frame.as_view();
+        let region = self.backend.load_region(&view, rect)?;
+        if !fresh {
+            let output = self.enhancer.restore(&mut self.backend, &view, &region, &m, params.fidelity)?;
+            let entry = self.cache.entry(key).or_insert_with(|| CachedFace { crop: Crop::default(), frame: 0 });
+            self.backend.decode_output(output, enhancer::DECODE, size, &mut entry.crop)?;
+            entry.frame = self.frame_count;
+        }
+        let cached = self.cache.get(&key).ok_or("restored face missing from the cache")?;
+        self.backend.paste(frame, &region, &cached.crop, &self.mask, &m, params.blend)
+    }
+}
