@@ -19,6 +19,7 @@ use crate::models::identity::IdentityModels;
 use crate::models::inswapper::{CROP, Inswapper, latent};
 use crate::models::landmark::Landmark106;
 use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
+use crate::video::WRITE_FORMATS;
 use crate::vision::filter::BlurScratch;
 use crate::vision::paste::{self, MouthScratch, PasteScratch};
 use crate::vision::{FrameView, FrameViewMut, RgbImage, color, filter};
@@ -39,18 +40,6 @@ const DEFAULT_COLOR_CORRECTION: bool = false;
 const DEFAULT_SHARPNESS: f64 = 0.0;
 /// Outer-lip points of the 106-point layout (2d106det).
 const OUTER_LIP: std::ops::Range<usize> = 52..64;
-
-/// The formats dlcswap writes in place.
-const SWAP_FORMATS: [gst_video::VideoFormat; 8] = [
-    gst_video::VideoFormat::Rgb,
-    gst_video::VideoFormat::Bgr,
-    gst_video::VideoFormat::Rgbx,
-    gst_video::VideoFormat::Bgrx,
-    gst_video::VideoFormat::Rgba,
-    gst_video::VideoFormat::Bgra,
-    gst_video::VideoFormat::I420,
-    gst_video::VideoFormat::Nv12,
-];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -340,7 +329,7 @@ impl ElementImpl for DlcSwap {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&SWAP_FORMATS));
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&WRITE_FORMATS));
         PAD_TEMPLATES.as_ref()
     }
 }
