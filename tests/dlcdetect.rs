@@ -192,7 +192,7 @@ fn fixture_detector_reads_every_input_format_without_touching_pixels() {
     let model = require_fixture!("scrfd.onnx");
     let formats = ["RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "xRGB", "xBGR", "ARGB", "ABGR", "I420", "NV12"];
     let frame = frame_with_blocks(&[(320, 256)]);
-    for format in formats {
+    for format in formats.into_iter().chain(common::CAMERA_FORMATS) {
         let buffers = run_fixture(format, &format!("model-file={}", model.display()), std::slice::from_ref(&frame));
         let faces = faces_of(&buffers[0]);
         assert_eq!(faces.len(), 1, "{format}: {faces:?}");

@@ -249,7 +249,8 @@ fn every_writable_format_is_restored_in_place_and_outside_stays_exact() {
     let model = require_fixture!("gfpgan.onnx");
     let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
     let picture = require!(common::testdata("media/astronaut.png"), "../shared/testdata is absent");
-    for format in ["RGB", "BGR", "RGBx", "BGRx", "RGBA", "BGRA", "I420", "NV12"] {
+    let formats = ["RGB", "BGR", "RGBx", "BGRx", "RGBA", "BGRA", "I420", "NV12"];
+    for format in formats.into_iter().chain(common::CAMERA_FORMATS) {
         let middle = format!("! videoconvert ! video/x-raw,format={format}");
         let pipeline = common::pipeline(&format!(
             "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! dlcdetect model-file={} {middle} \
@@ -289,6 +290,22 @@ fn every_writable_format_is_restored_in_place_and_outside_stays_exact() {
             }
         }
         assert!(changed_inside, "{format}: the face was restored");
+    }
+}
+
+#[test]
+fn camera_formats_link_and_restore_in_place_to_the_end() {
+    let scrfd = require_fixture!("scrfd.onnx");
+    let gfpgan = require_fixture!("gfpgan.onnx");
+    for format in common::CAMERA_FORMATS {
+        // A white frame is a face in every 32×32 cell to the fixture detector: keep one.
+        let (log, faces) = common::run_collecting_faces(&format!(
+            "videotestsrc pattern=white num-buffers=3 ! video/x-raw,format={format},width=640,height=480 \
+             ! dlcdetect model-file={} max-faces=1 ! dlcenhance model-file={} ! fakesink name=sink",
+            scrfd.display(),
+            gfpgan.display()
+        ));
+        common::assert_one_face_per_frame(format, &log, &faces, 3, FaceFlags::ENHANCED);
     }
 }
 

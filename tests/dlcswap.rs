@@ -70,13 +70,14 @@ impl Setup {
     }
 
     /// Runs `picture ! dlcdetect ! <format> ! dlcswap <props>` and returns (original, swapped)
-    /// RGB frames and the faces from the meta.
+    /// RGB frames and the faces from the meta. Both frames went through `format`, so that they
+    /// differ only where dlcswap wrote.
     fn run(&self, picture: &Path, format: &str, props: &str) -> (Vec<u8>, Vec<u8>, Vec<Face>, (usize, usize)) {
         let pipeline = common::pipeline(&format!(
             "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB ! dlcdetect model-file={} \
-             ! tee name=t t. ! queue ! appsink name=original sync=false \
-             t. ! queue ! videoconvert ! video/x-raw,format={format} ! dlcswap {} {props} ! videoconvert \
-             ! video/x-raw,format=RGB ! appsink name=swapped sync=false",
+             ! videoconvert ! video/x-raw,format={format} ! tee name=t \
+             t. ! queue ! videoconvert ! video/x-raw,format=RGB ! appsink name=original sync=false \
+             t. ! queue ! dlcswap {} {props} ! videoconvert ! video/x-raw,format=RGB ! appsink name=swapped sync=false",
             picture.display(),
             self.detector.display(),
             self.swap_props()
@@ -243,8 +244,9 @@ fn opacity_zero_leaves_the_frame_unchanged_and_outside_stays_exact() {
     let (original, swapped, _, _) = setup.run(&target, "RGB", &format!("source={source} opacity=0"));
     assert_eq!(original, swapped);
 
-    // Outside the faces' reach the frame is bit-exact, in every writable format.
-    for format in ["RGB", "BGRx", "RGBA", "I420", "NV12"] {
+    // Outside the faces' reach the frame is bit-exact, in every writable format (compared after
+    // the same conversion back to RGB).
+    for format in ["RGB", "BGRx", "RGBA", "I420", "NV12"].into_iter().chain(common::CAMERA_FORMATS) {
         let (original, swapped, faces, (width, height)) =
             setup.run(&target, format, &format!("source={source} many-faces=true"));
         assert!(faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)), "{format}");
@@ -255,13 +257,11 @@ fn opacity_zero_leaves_the_frame_unchanged_and_outside_stays_exact() {
                 (x as f32 - cx).abs() < reach && (y as f32 - cy).abs() < reach
             })
         };
-        if format == "RGB" || format == "BGRx" || format == "RGBA" {
-            for y in 0..height {
-                for x in 0..width {
-                    if !near_face(x, y) {
-                        let i = (y * width + x) * 3;
-                        assert_eq!(original[i..i + 3], swapped[i..i + 3], "{format}: pixel {x},{y} changed");
-                    }
+        for y in 0..height {
+            for x in 0..width {
+                if !near_face(x, y) {
+                    let i = (y * width + x) * 3;
+                    assert_eq!(original[i..i + 3], swapped[i..i + 3], "{format}: pixel {x},{y} changed");
                 }
             }
         }
@@ -345,6 +345,42 @@ fn bad_sources_fail_start_with_the_file_and_reason() {
 
     let text = start_error(&setup, &format!("face-map={}", not_image.display()));
     assert!(text.contains("face-map") && text.contains("line 1"), "{text}");
+}
+
+/// A 640×640 black picture with one white 32×32 block: one face to the fixture detector.
+fn fixture_face_picture(dir: &Path) -> PathBuf {
+    let path = dir.join("block-face.png");
+    let mut picture = image::RgbImage::new(640, 640);
+    for y in 256..288 {
+        for x in 320..352 {
+            picture.put_pixel(x, y, image::Rgb([255, 255, 255]));
+        }
+    }
+    picture.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn camera_formats_link_and_swap_in_place_to_the_end() {
+    let scrfd = require_fixture!("scrfd.onnx");
+    let arcface = require_fixture!("arcface.onnx");
+    let swapper = require_fixture!("inswapper.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixture_face_picture(dir.path());
+    for format in common::CAMERA_FORMATS {
+        // A white frame is a face in every 32×32 cell to the fixture detector: keep one.
+        let (log, faces) = common::run_collecting_faces(&format!(
+            "videotestsrc pattern=white num-buffers=3 ! video/x-raw,format={format},width=640,height=480 \
+             ! dlcdetect model-file={} max-faces=1 ! dlcswap source={} detector-model={} recognition-model={} \
+             model-file={} ! fakesink name=sink",
+            scrfd.display(),
+            source.display(),
+            scrfd.display(),
+            arcface.display(),
+            swapper.display()
+        ));
+        common::assert_one_face_per_frame(format, &log, &faces, 3, FaceFlags::SWAPPED);
+    }
 }
 
 #[test]

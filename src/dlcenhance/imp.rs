@@ -16,6 +16,7 @@ use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::Enhancer;
 use crate::runtime::{RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::video::WRITE_FORMATS;
 use crate::warnings::WarningLimiter;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -27,18 +28,6 @@ const DEFAULT_BLEND: f64 = 0.8;
 const DEFAULT_FIDELITY: f64 = 0.5;
 const DEFAULT_FACES: FaceSelection = FaceSelection::All;
 const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
-
-/// The formats dlcenhance writes in place (the same as dlcswap).
-const ENHANCE_FORMATS: [gst_video::VideoFormat; 8] = [
-    gst_video::VideoFormat::Rgb,
-    gst_video::VideoFormat::Bgr,
-    gst_video::VideoFormat::Rgbx,
-    gst_video::VideoFormat::Bgrx,
-    gst_video::VideoFormat::Rgba,
-    gst_video::VideoFormat::Bgra,
-    gst_video::VideoFormat::I420,
-    gst_video::VideoFormat::Nv12,
-];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -174,7 +163,7 @@ impl ElementImpl for DlcEnhance {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&ENHANCE_FORMATS));
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&WRITE_FORMATS));
         PAD_TEMPLATES.as_ref()
     }
 }

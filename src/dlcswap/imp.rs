@@ -22,6 +22,7 @@ use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
 use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
+use crate::video::WRITE_FORMATS;
 use crate::vision::FrameView;
 use crate::warnings::WarningLimiter;
 
@@ -38,18 +39,6 @@ const DEFAULT_OPACITY: f64 = 1.0;
 const DEFAULT_MOUTH_MASK: u32 = 0;
 const DEFAULT_COLOR_CORRECTION: bool = false;
 const DEFAULT_SHARPNESS: f64 = 0.0;
-
-/// The formats dlcswap writes in place.
-const SWAP_FORMATS: [gst_video::VideoFormat; 8] = [
-    gst_video::VideoFormat::Rgb,
-    gst_video::VideoFormat::Bgr,
-    gst_video::VideoFormat::Rgbx,
-    gst_video::VideoFormat::Bgrx,
-    gst_video::VideoFormat::Rgba,
-    gst_video::VideoFormat::Bgra,
-    gst_video::VideoFormat::I420,
-    gst_video::VideoFormat::Nv12,
-];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -303,7 +292,7 @@ impl ElementImpl for DlcSwap {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&SWAP_FORMATS));
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&WRITE_FORMATS));
         PAD_TEMPLATES.as_ref()
     }
 }

@@ -2,16 +2,21 @@
 //! wrap their mapped planes in a [`FrameView`] / [`FrameViewMut`], and the face pipeline reads and
 //! writes packed RGB through them.
 //!
-//! The per-layout row readers (`PackedSource`, `I420Source`, `Nv12Source`) let the hot loops in
-//! this module, `letterbox` and `warp` pick the format once per call and run a monomorphised loop.
+//! The per-layout row readers (`PackedSource` and the three instances of `YuvSource`) let the hot
+//! loops in this module, `letterbox` and `warp` pick the format once per call and run a
+//! monomorphised loop.
 
 use std::fmt;
+use std::ops::Range;
 
 use super::image::{Rect, RgbImage};
 use super::paste::PackedPixels;
 
 /// The raw layouts the elements accept: packed 8-bit RGB variants (alpha / padding bytes are
-/// ignored on read and preserved on write), planar I420 and semi-planar NV12.
+/// ignored on read and preserved on write), and YUV with chroma shared by two horizontally
+/// adjacent pixels: planar and semi-planar 4:2:0, packed 4:2:2.
+///
+/// Planes are in the format's memory order, as GStreamer maps them (YV12: Y, V, U).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PixelFormat {
     Rgb,
@@ -28,6 +33,17 @@ pub enum PixelFormat {
     I420,
     /// Y plane, then one plane of interleaved U, V at half resolution (rounded up).
     Nv12,
+    /// Packed 4:2:2: each pair of horizontally adjacent pixels is the 4 bytes Y₀ U Y₁ V (an odd
+    /// width still fills the last pair).
+    Yuy2,
+    /// Packed 4:2:2 as U Y₀ V Y₁.
+    Uyvy,
+    /// Packed 4:2:2 as Y₀ V Y₁ U.
+    Yvyu,
+    /// NV12 with V before U in each chroma pair.
+    Nv21,
+    /// I420 with the V plane before the U plane.
+    Yv12,
 }
 
 impl PixelFormat {
@@ -41,17 +57,38 @@ impl PixelFormat {
             Bgra | Bgrx => (4, [2, 1, 0]),
             Xrgb | Argb => (4, [1, 2, 3]),
             Xbgr | Abgr => (4, [3, 2, 1]),
-            I420 | Nv12 => return None,
+            I420 | Nv12 | Yuy2 | Uyvy | Yvyu | Nv21 | Yv12 => return None,
         })
+    }
+
+    /// Where a YUV format keeps its samples (GStreamer's format info: plane and offset of each
+    /// component); `None` for packed RGB.
+    pub(super) fn yuv_layout(self) -> Option<YuvLayout> {
+        use PixelFormat::*;
+        use YuvFamily::*;
+        let (family, planes, offsets) = match self {
+            I420 => (Planar420, [0, 1, 2], [0, 0, 0]),
+            Yv12 => (Planar420, [0, 2, 1], [0, 0, 0]),
+            Nv12 => (SemiPlanar420, [0, 1, 1], [0, 0, 1]),
+            Nv21 => (SemiPlanar420, [0, 1, 1], [0, 1, 0]),
+            Yuy2 => (Packed422, [0, 0, 0], [0, 1, 3]),
+            Uyvy => (Packed422, [0, 0, 0], [1, 0, 2]),
+            Yvyu => (Packed422, [0, 0, 0], [0, 3, 1]),
+            _ => return None,
+        };
+        Some(YuvLayout { family, planes, offsets })
     }
 
     /// `(bytes per row, rows)` of each plane the format uses, and how many it uses; `None` when
     /// the sizes overflow `usize`.
     fn plane_shapes(self, width: usize, height: usize) -> Option<([(usize, usize); 3], usize)> {
+        use PixelFormat::*;
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         Some(match self {
-            PixelFormat::I420 => ([(width, height), (cw, ch), (cw, ch)], 3),
-            PixelFormat::Nv12 => ([(width, height), (cw.checked_mul(2)?, ch), (0, 0)], 2),
+            I420 | Yv12 => ([(width, height), (cw, ch), (cw, ch)], 3),
+            Nv12 | Nv21 => ([(width, height), (cw.checked_mul(2)?, ch), (0, 0)], 2),
+            // Whole pairs: GStreamer's rows hold 4·⌈width/2⌉ bytes (and more with its padding).
+            Yuy2 | Uyvy | Yvyu => ([(cw.checked_mul(4)?, height), (0, 0), (0, 0)], 1),
             packed => {
                 let (bpp, _) = packed.packed_layout()?;
                 ([(width.checked_mul(bpp)?, height), (0, 0), (0, 0)], 1)
@@ -60,7 +97,72 @@ impl PixelFormat {
     }
 }
 
-/// The YUV → RGB matrix of I420 / NV12 frames (ignored for packed formats).
+/// How a YUV layout subsamples and interleaves its chroma. In all of them one U and one V sample
+/// serve two horizontally adjacent pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum YuvFamily {
+    /// 4:2:0, one plane per component (I420, YV12).
+    Planar420,
+    /// 4:2:0, one plane of interleaved chroma pairs (NV12, NV21).
+    SemiPlanar420,
+    /// 4:2:2 packed into one plane (YUY2, UYVY, YVYU).
+    Packed422,
+}
+
+impl YuvFamily {
+    /// Bytes from one Y sample to the next in a row, bytes from one chroma sample to the next,
+    /// and pixel rows per chroma row.
+    const fn steps(self) -> (usize, usize, usize) {
+        match self {
+            YuvFamily::Planar420 => (1, 1, 2),
+            YuvFamily::SemiPlanar420 => (1, 2, 2),
+            YuvFamily::Packed422 => (2, 4, 1),
+        }
+    }
+}
+
+/// Where a YUV format keeps its Y, U and V samples.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct YuvLayout {
+    family: YuvFamily,
+    /// The plane of the Y, U and V samples.
+    planes: [usize; 3],
+    /// The byte offset of the first Y, U and V sample within a row of its plane.
+    offsets: [usize; 3],
+}
+
+impl YuvLayout {
+    /// The Y, U and V samples of a frame with these plane strides.
+    fn samples(self, strides: [usize; 3]) -> [Samples; 3] {
+        let (y_step, c_step, _) = self.family.steps();
+        let steps = [y_step, c_step, c_step];
+        std::array::from_fn(|c| Samples {
+            plane: self.planes[c],
+            stride: strides[self.planes[c]],
+            offset: self.offsets[c],
+            step: steps[c],
+        })
+    }
+}
+
+/// Where the samples of one YUV component lie: sample `(col, row)` is byte
+/// `row·stride + offset + col·step` of plane `plane`.
+#[derive(Clone, Copy, Debug)]
+struct Samples {
+    plane: usize,
+    stride: usize,
+    offset: usize,
+    step: usize,
+}
+
+impl Samples {
+    #[inline(always)]
+    fn index(&self, col: usize, row: usize) -> usize {
+        row * self.stride + self.offset + col * self.step
+    }
+}
+
+/// The YUV → RGB matrix of YUV frames (ignored for packed formats).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum YuvMatrix {
     #[default]
@@ -231,79 +333,71 @@ impl PixelRow for PackedRow<'_> {
     }
 }
 
-pub(super) struct I420Source<'a> {
+/// Reads a YUV layout whose family has the steps `(Y_STEP, C_STEP, C_ROWS)` (see
+/// [`YuvFamily::steps`]); constants, so that each family gets its own loop. The planes start at
+/// their component's first sample, so that a row's samples are at `x·Y_STEP` and `x/2·C_STEP`.
+pub(super) struct YuvSource<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> {
+    /// The Y, U and V samples, from the component's offset on (they may share a plane).
     planes: [&'a [u8]; 3],
     strides: [usize; 3],
     coeffs: &'static YuvCoeffs,
 }
 
-impl<'a> PixelSource for I420Source<'a> {
-    type Row = I420Row<'a>;
+impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> YuvSource<'a, Y_STEP, C_STEP, C_ROWS> {
+    fn new(view: &FrameView<'a>, layout: YuvLayout) -> Self {
+        debug_assert_eq!(layout.family.steps(), (Y_STEP, C_STEP, C_ROWS), "{:?}", view.format);
+        let samples = layout.samples(view.strides);
+        YuvSource {
+            // An empty frame may have empty planes.
+            planes: samples.map(|s| view.planes[s.plane].get(s.offset..).unwrap_or_default()),
+            strides: samples.map(|s| s.stride),
+            coeffs: YuvCoeffs::of(view.matrix, view.full_range),
+        }
+    }
+}
+
+impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> PixelSource
+    for YuvSource<'a, Y_STEP, C_STEP, C_ROWS>
+{
+    type Row = YuvRow<'a, Y_STEP, C_STEP>;
 
     #[inline(always)]
-    fn row(&self, y: usize) -> I420Row<'a> {
+    fn row(&self, y: usize) -> Self::Row {
         let [ys, us, vs] = self.strides;
-        I420Row {
+        let c = y / C_ROWS;
+        YuvRow {
             y: &self.planes[0][y * ys..],
-            u: &self.planes[1][y / 2 * us..],
-            v: &self.planes[2][y / 2 * vs..],
+            u: &self.planes[1][c * us..],
+            v: &self.planes[2][c * vs..],
             coeffs: self.coeffs,
         }
     }
 }
 
-pub(super) struct I420Row<'a> {
+pub(super) struct YuvRow<'a, const Y_STEP: usize, const C_STEP: usize> {
     y: &'a [u8],
     u: &'a [u8],
     v: &'a [u8],
     coeffs: &'static YuvCoeffs,
 }
 
-impl PixelRow for I420Row<'_> {
+impl<const Y_STEP: usize, const C_STEP: usize> PixelRow for YuvRow<'_, Y_STEP, C_STEP> {
     #[inline(always)]
     fn rgb(&self, x: usize) -> [u8; 3] {
-        self.coeffs.to_rgb(self.y[x], self.u[x / 2], self.v[x / 2])
-    }
-}
-
-pub(super) struct Nv12Source<'a> {
-    planes: [&'a [u8]; 2],
-    strides: [usize; 2],
-    coeffs: &'static YuvCoeffs,
-}
-
-impl<'a> PixelSource for Nv12Source<'a> {
-    type Row = Nv12Row<'a>;
-
-    #[inline(always)]
-    fn row(&self, y: usize) -> Nv12Row<'a> {
-        Nv12Row {
-            y: &self.planes[0][y * self.strides[0]..],
-            uv: &self.planes[1][y / 2 * self.strides[1]..],
-            coeffs: self.coeffs,
-        }
-    }
-}
-
-pub(super) struct Nv12Row<'a> {
-    y: &'a [u8],
-    uv: &'a [u8],
-    coeffs: &'static YuvCoeffs,
-}
-
-impl PixelRow for Nv12Row<'_> {
-    #[inline(always)]
-    fn rgb(&self, x: usize) -> [u8; 3] {
-        let uv = &self.uv[x / 2 * 2..];
-        self.coeffs.to_rgb(self.y[x], uv[0], uv[1])
+        let c = x / 2 * C_STEP;
+        self.coeffs.to_rgb(self.y[x * Y_STEP], self.u[c], self.v[c])
     }
 }
 
 /// A frame's reader for its layout; match on it once, outside the pixel loop.
 pub(super) enum Source<'a> {
     Packed(PackedSource<'a>),
-    I420(I420Source<'a>),
-    Nv12(Nv12Source<'a>),
+    /// Planar 4:2:0: I420, YV12.
+    I420(YuvSource<'a, 1, 1, 2>),
+    /// Semi-planar 4:2:0: NV12, NV21.
+    Nv12(YuvSource<'a, 1, 2, 2>),
+    /// Packed 4:2:2: YUY2, UYVY, YVYU.
+    Yuv422(YuvSource<'a, 2, 4, 1>),
 }
 
 /// Checks that every plane `format` needs holds `rows` rows of `strides[i]` bytes (the last row
@@ -346,7 +440,7 @@ pub struct FrameView<'a> {
     pub format: PixelFormat,
     pub width: usize,
     pub height: usize,
-    /// Packed formats use plane 0 only; unused planes may be empty.
+    /// Packed RGB and packed 4:2:2 use plane 0 only; unused planes may be empty.
     pub planes: [&'a [u8]; 3],
     /// Bytes from one row to the next, per plane.
     pub strides: [usize; 3],
@@ -387,15 +481,11 @@ impl<'a> FrameView<'a> {
         if let Some((bpp, offsets)) = self.format.packed_layout() {
             return Source::Packed(PackedSource { data: self.planes[0], stride: self.strides[0], bpp, offsets });
         }
-        let coeffs = YuvCoeffs::of(self.matrix, self.full_range);
-        if self.format == PixelFormat::Nv12 {
-            Source::Nv12(Nv12Source {
-                planes: [self.planes[0], self.planes[1]],
-                strides: [self.strides[0], self.strides[1]],
-                coeffs,
-            })
-        } else {
-            Source::I420(I420Source { planes: self.planes, strides: self.strides, coeffs })
+        let layout = self.format.yuv_layout().expect("a format is packed RGB or YUV");
+        match layout.family {
+            YuvFamily::Planar420 => Source::I420(YuvSource::new(self, layout)),
+            YuvFamily::SemiPlanar420 => Source::Nv12(YuvSource::new(self, layout)),
+            YuvFamily::Packed422 => Source::Yuv422(YuvSource::new(self, layout)),
         }
     }
 
@@ -406,6 +496,7 @@ impl<'a> FrameView<'a> {
             Source::Packed(s) => s.rgb(x, y),
             Source::I420(s) => s.rgb(x, y),
             Source::Nv12(s) => s.rgb(x, y),
+            Source::Yuv422(s) => s.rgb(x, y),
         }
     }
 
@@ -425,6 +516,7 @@ impl<'a> FrameView<'a> {
             Source::Packed(s) => copy_region(&s, clip, rect, out),
             Source::I420(s) => copy_region(&s, clip, rect, out),
             Source::Nv12(s) => copy_region(&s, clip, rect, out),
+            Source::Yuv422(s) => copy_region(&s, clip, rect, out),
         }
     }
 }
@@ -537,9 +629,10 @@ impl<'a> FrameViewMut<'a> {
 
     /// Writes `src` (the size of `rect`) into the frame at `rect`; parts outside the frame are
     /// skipped. With `weight` (one value per `src` pixel, row-major), pixels of weight 0 (or NaN)
-    /// keep their bytes exactly, and for I420 / NV12 a chroma sample changes only when one of its
-    /// pixels is written: it becomes the mean of its pixels' chroma, written pixels contributing
-    /// their new colour and the others the current sample. Alpha / padding bytes are kept.
+    /// keep their bytes exactly, and in YUV frames a chroma sample changes only when one of its
+    /// pixels (2×2 in 4:2:0, 2×1 in 4:2:2) is written: it becomes the mean of its pixels' chroma,
+    /// written pixels contributing their new colour and the others the current sample. Alpha /
+    /// padding bytes are kept.
     ///
     /// # Panics
     /// When `src` or `weight` do not match the size of `rect` (a caller bug, not a data error).
@@ -561,32 +654,28 @@ impl<'a> FrameViewMut<'a> {
         let region = Region { rect, clip, src, weight };
         match self.format.packed_layout() {
             Some((bpp, offsets)) => write_packed(self.planes[0], self.strides[0], bpp, offsets, &region),
-            None => self.write_yuv(&region),
+            None => self.write_yuv(self.format.yuv_layout().expect("a format is packed RGB or YUV"), &region),
         }
     }
 
-    fn write_yuv(&mut self, region: &Region) {
+    fn write_yuv(&mut self, layout: YuvLayout, region: &Region) {
         let coeffs = YuvCoeffs::of(self.matrix, self.full_range);
-        let [y_plane, p1, p2] = &mut self.planes;
-        let [ys, s1, s2] = self.strides;
-        let mut chroma = match self.format {
-            PixelFormat::Nv12 => Chroma::Interleaved { uv: p1, stride: s1 },
-            _ => Chroma::Planar { u: p1, v: p2, u_stride: s1, v_stride: s2 },
-        };
-        let c = region.clip;
-        let (x0, y0) = (c.x as usize, c.y as usize);
-        let (x1, y1) = (x0 + c.width as usize, y0 + c.height as usize);
-        for by in y0 / 2..y1.div_ceil(2) {
-            for bx in x0 / 2..x1.div_ceil(2) {
-                let (cur_u, cur_v) = chroma.get(bx, by);
+        let [luma, u, v] = layout.samples(self.strides);
+        let chroma = ChromaBlocks { u, v, rows: layout.family.steps().2 };
+        let planes = &mut self.planes;
+        let (blocks_x, blocks_y) = chroma.covering(region.clip);
+        for by in blocks_y {
+            for bx in blocks_x.clone() {
+                let (cur_u, cur_v) = chroma.get(planes, bx, by);
                 let (mut su, mut sv, mut n, mut touched) = (0.0f32, 0.0f32, 0.0f32, false);
-                for y in 2 * by..(2 * by + 2).min(self.height) {
-                    for x in 2 * bx..(2 * bx + 2).min(self.width) {
+                let (xs, ys) = chroma.pixels(bx, by, self.width, self.height);
+                for y in ys {
+                    for x in xs.clone() {
                         n += 1.0;
                         match region.new_pixel(x, y) {
                             Some(rgb) => {
                                 let [py, pu, pv] = coeffs.to_yuv(rgb);
-                                y_plane[y * ys + x] = to_u8(py);
+                                planes[luma.plane][luma.index(x, y)] = to_u8(py);
                                 su += pu;
                                 sv += pv;
                                 touched = true;
@@ -599,7 +688,7 @@ impl<'a> FrameViewMut<'a> {
                     }
                 }
                 if touched {
-                    chroma.set(bx, by, to_u8(su / n), to_u8(sv / n));
+                    chroma.set(planes, bx, by, to_u8(su / n), to_u8(sv / n));
                 }
             }
         }
@@ -656,33 +745,36 @@ fn write_packed(data: &mut [u8], stride: usize, bpp: usize, offsets: [usize; 3],
     }
 }
 
-/// The chroma planes of a YUV frame, addressed by 2×2 block.
-enum Chroma<'p> {
-    Planar { u: &'p mut [u8], v: &'p mut [u8], u_stride: usize, v_stride: usize },
-    Interleaved { uv: &'p mut [u8], stride: usize },
+/// The chroma of a YUV frame by block: one U and one V sample serve each block of 2 × `rows`
+/// pixels (`rows` is 2 in 4:2:0, 1 in 4:2:2); block `(bx, by)` holds chroma sample `(bx, by)`.
+struct ChromaBlocks {
+    u: Samples,
+    v: Samples,
+    rows: usize,
 }
 
-impl Chroma<'_> {
-    #[inline]
-    fn get(&self, bx: usize, by: usize) -> (u8, u8) {
-        match self {
-            Chroma::Planar { u, v, u_stride, v_stride } => (u[by * u_stride + bx], v[by * v_stride + bx]),
-            Chroma::Interleaved { uv, stride } => (uv[by * stride + 2 * bx], uv[by * stride + 2 * bx + 1]),
-        }
+impl ChromaBlocks {
+    /// The columns and rows of the blocks that hold pixels of `rect` (inside the frame).
+    fn covering(&self, rect: Rect) -> (Range<usize>, Range<usize>) {
+        let (x0, y0) = (rect.x as usize, rect.y as usize);
+        let (x1, y1) = (x0 + rect.width as usize, y0 + rect.height as usize);
+        (x0 / 2..x1.div_ceil(2), y0 / self.rows..y1.div_ceil(self.rows))
+    }
+
+    /// The pixel columns and rows of block `(bx, by)` within a `width × height` frame.
+    fn pixels(&self, bx: usize, by: usize, width: usize, height: usize) -> (Range<usize>, Range<usize>) {
+        (2 * bx..(2 * bx + 2).min(width), self.rows * by..(self.rows * (by + 1)).min(height))
     }
 
     #[inline]
-    fn set(&mut self, bx: usize, by: usize, cu: u8, cv: u8) {
-        match self {
-            Chroma::Planar { u, v, u_stride, v_stride } => {
-                u[by * *u_stride + bx] = cu;
-                v[by * *v_stride + bx] = cv;
-            }
-            Chroma::Interleaved { uv, stride } => {
-                uv[by * *stride + 2 * bx] = cu;
-                uv[by * *stride + 2 * bx + 1] = cv;
-            }
-        }
+    fn get(&self, planes: &[&mut [u8]; 3], bx: usize, by: usize) -> (u8, u8) {
+        (planes[self.u.plane][self.u.index(bx, by)], planes[self.v.plane][self.v.index(bx, by)])
+    }
+
+    #[inline]
+    fn set(&self, planes: &mut [&mut [u8]; 3], bx: usize, by: usize, u: u8, v: u8) {
+        planes[self.u.plane][self.u.index(bx, by)] = u;
+        planes[self.v.plane][self.v.index(bx, by)] = v;
     }
 }
 
@@ -690,7 +782,7 @@ impl Chroma<'_> {
 pub(super) mod tests {
     use super::*;
 
-    pub(in super::super) const ALL_FORMATS: [PixelFormat; 12] = [
+    pub(in super::super) const ALL_FORMATS: [PixelFormat; 17] = [
         PixelFormat::Rgb,
         PixelFormat::Bgr,
         PixelFormat::Rgba,
@@ -703,7 +795,17 @@ pub(super) mod tests {
         PixelFormat::Abgr,
         PixelFormat::I420,
         PixelFormat::Nv12,
+        PixelFormat::Yuy2,
+        PixelFormat::Uyvy,
+        PixelFormat::Yvyu,
+        PixelFormat::Nv21,
+        PixelFormat::Yv12,
     ];
+
+    /// The YUV formats of `ALL_FORMATS`.
+    fn yuv_formats() -> impl Iterator<Item = PixelFormat> {
+        ALL_FORMATS.into_iter().filter(|f| f.packed_layout().is_none())
+    }
 
     /// Owned planes of a test frame, with row padding so that strides differ from row sizes.
     pub(in super::super) struct TestFrame {
@@ -760,7 +862,9 @@ pub(super) mod tests {
     }
 
     /// A picture that is exactly representable in every format: random YUV with constant chroma
-    /// per 2×2 block, decoded once; packed frames store the decoded RGB directly.
+    /// per 2×2 block (so also per 2×1 pair), decoded once; packed frames store the decoded RGB
+    /// directly. The YUV layouts are written out here from the formats' definitions, not from
+    /// `PixelFormat::yuv_layout`, so that a wrong layout there fails the reading tests.
     pub(in super::super) fn same_picture_in(format: PixelFormat, width: usize, height: usize) -> (TestFrame, RgbImage) {
         let mut yuv = TestFrame::new(PixelFormat::I420, width, height, 0);
         let mut seed = 0x1234_5678u32;
@@ -770,24 +874,54 @@ pub(super) mod tests {
                 *b = 16 + (seed >> 24) as u8 % 224;
             }
         }
+        // Y of pixel (x, y), and U or V (plane 1 or 2) of the 2×2 block holding it.
+        let luma = |x: usize, y: usize| yuv.planes[0][y * yuv.strides[0] + x];
+        let chroma = |p: usize, x: usize, y: usize| yuv.planes[p][(y / 2) * yuv.strides[p] + x / 2];
         let mut rgb = RgbImage::new(width, height);
         for y in 0..height {
             for x in 0..width {
-                let c = (y / 2) * yuv.strides[1] + x / 2;
-                let sample = [yuv.planes[0][y * yuv.strides[0] + x], yuv.planes[1][c], yuv.planes[2][c]];
-                rgb.set_pixel(x, y, YuvMatrix::Bt601.to_rgb(false, sample));
+                rgb.set_pixel(x, y, YuvMatrix::Bt601.to_rgb(false, [luma(x, y), chroma(1, x, y), chroma(2, x, y)]));
             }
         }
         let mut frame = TestFrame::new(format, width, height, 0xA5);
         match format {
             PixelFormat::I420 => frame.planes = yuv.planes.clone(),
-            PixelFormat::Nv12 => {
+            PixelFormat::Yv12 => frame.planes = [yuv.planes[0].clone(), yuv.planes[2].clone(), yuv.planes[1].clone()],
+            PixelFormat::Nv12 | PixelFormat::Nv21 => {
                 frame.planes[0] = yuv.planes[0].clone();
+                let (u_at, v_at) = if format == PixelFormat::Nv12 { (0, 1) } else { (1, 0) };
                 for cy in 0..height.div_ceil(2) {
                     for cx in 0..width.div_ceil(2) {
                         let i = cy * frame.strides[1] + 2 * cx;
-                        frame.planes[1][i] = yuv.planes[1][cy * yuv.strides[1] + cx];
-                        frame.planes[1][i + 1] = yuv.planes[2][cy * yuv.strides[2] + cx];
+                        frame.planes[1][i + u_at] = chroma(1, 2 * cx, 2 * cy);
+                        frame.planes[1][i + v_at] = chroma(2, 2 * cx, 2 * cy);
+                    }
+                }
+            }
+            PixelFormat::Yuy2 | PixelFormat::Uyvy | PixelFormat::Yvyu => {
+                // The byte order of each pair of pixels; an odd width leaves the last pair's
+                // second Y at the fill value.
+                let order = match format {
+                    PixelFormat::Yuy2 => b"YUYV",
+                    PixelFormat::Uyvy => b"UYVY",
+                    _ => b"YVYU",
+                };
+                for y in 0..height {
+                    for pair in 0..width.div_ceil(2) {
+                        let mut x = 2 * pair;
+                        for (i, &what) in order.iter().enumerate() {
+                            let byte = &mut frame.planes[0][y * frame.strides[0] + 4 * pair + i];
+                            match what {
+                                b'U' => *byte = chroma(1, 2 * pair, y),
+                                b'V' => *byte = chroma(2, 2 * pair, y),
+                                _ => {
+                                    if x < width {
+                                        *byte = luma(x, y);
+                                    }
+                                    x += 1;
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -832,6 +966,18 @@ pub(super) mod tests {
         let err = FrameView::new(PixelFormat::Nv12, 5, 3, [&y, &u, &[]], [5, 5, 0], YuvMatrix::Bt601, false)
             .expect_err("UV stride too short");
         assert!(err.contains("plane 1 stride is 5") && err.contains("at least 6"), "{err}");
+        // 5×3 YUY2 (and UYVY, YVYU): rows hold 3 whole pairs = 12 bytes, as GStreamer's do.
+        let packed = [0u8; 36];
+        for format in [PixelFormat::Yuy2, PixelFormat::Uyvy, PixelFormat::Yvyu] {
+            let view = |len: usize, stride: usize| {
+                FrameView::new(format, 5, 3, [&packed[..len], &[], &[]], [stride, 0, 0], YuvMatrix::Bt601, false)
+            };
+            assert!(view(36, 12).is_ok(), "{format:?}");
+            let err = view(36, 10).expect_err("stride of 5 pixels");
+            assert!(err.contains("plane 0 stride is 10") && err.contains("at least 12"), "{format:?}: {err}");
+            let err = view(35, 12).expect_err("last pair cut short");
+            assert!(err.contains("holds 35") && err.contains("at least 36"), "{format:?}: {err}");
+        }
         let err =
             FrameView::new(PixelFormat::Rgb, usize::MAX / 2, 2, [&data, &[], &[]], [0; 3], YuvMatrix::Bt601, false)
                 .expect_err("overflow");
@@ -938,7 +1084,7 @@ pub(super) mod tests {
 
     #[test]
     fn yuv_write_touches_only_weighted_pixels_and_their_chroma() {
-        for format in [PixelFormat::I420, PixelFormat::Nv12] {
+        for format in [PixelFormat::I420, PixelFormat::Nv12, PixelFormat::Nv21, PixelFormat::Yv12] {
             let mut frame = TestFrame::new(format, 6, 4, 128);
             let before = frame.planes.clone();
             let red = RgbImage::from_raw(3, 2, [255, 0, 0].repeat(6)).expect("3×2");
@@ -953,7 +1099,9 @@ pub(super) mod tests {
             assert_eq!(frame.planes[0][frame.strides[0] + 2], 81);
             let (u, v) = match format {
                 PixelFormat::I420 => (frame.planes[1][1], frame.planes[2][1]),
-                _ => (frame.planes[1][2], frame.planes[1][3]),
+                PixelFormat::Yv12 => (frame.planes[2][1], frame.planes[1][1]),
+                PixelFormat::Nv12 => (frame.planes[1][2], frame.planes[1][3]),
+                _ => (frame.planes[1][3], frame.planes[1][2]),
             };
             assert_eq!((u, v), (119, 156), "{format:?}");
             let chroma_changes =
@@ -962,12 +1110,94 @@ pub(super) mod tests {
         }
     }
 
+    /// Byte offsets of Y₀, U, Y₁ and V within a pair of a packed 4:2:2 format.
+    fn pair_layout(format: PixelFormat) -> [usize; 4] {
+        match format {
+            PixelFormat::Yuy2 => [0, 1, 2, 3],
+            PixelFormat::Uyvy => [1, 0, 3, 2],
+            PixelFormat::Yvyu => [0, 3, 2, 1],
+            _ => unreachable!("{format:?} is not packed 4:2:2"),
+        }
+    }
+
+    const PACKED_422: [PixelFormat; 3] = [PixelFormat::Yuy2, PixelFormat::Uyvy, PixelFormat::Yvyu];
+
+    /// The bytes that differ between two frames' plane 0, by index.
+    fn changed_bytes(frame: &TestFrame, before: &[u8]) -> Vec<usize> {
+        (0..before.len()).filter(|&i| frame.planes[0][i] != before[i]).collect()
+    }
+
+    #[test]
+    fn packed_422_write_touches_only_weighted_pixels_and_their_pair() {
+        for format in PACKED_422 {
+            let [y0, u, y1, v] = pair_layout(format);
+            let mut frame = TestFrame::new(format, 6, 4, 128);
+            let before = frame.planes[0].clone();
+            let red = RgbImage::from_raw(3, 2, [255, 0, 0].repeat(6)).expect("3×2");
+            // Only frame pixel (2, 1) has weight: pair 1 of row 1 gets its chroma from one red
+            // pixel and one untouched pixel at 128: U = (90.20 + 128)/2 = 109.10 → 109,
+            // V = (240 + 128)/2 = 184. Y of red is 81.48 → 81.
+            let mut weight = [0.0f32; 6];
+            weight[4] = 0.25;
+            frame.view_mut().write_region(Rect::new(1, 0, 3, 2), &red, Some(&weight));
+            let pair = frame.strides[0] + 4;
+            let mut expect = [pair + y0, pair + u, pair + v];
+            expect.sort();
+            assert_eq!(changed_bytes(&frame, &before), expect, "{format:?}");
+            let p = &frame.planes[0][pair..pair + 4];
+            assert_eq!((p[y0], p[u], p[y1], p[v]), (81, 109, 128, 184), "{format:?}");
+
+            // A rectangle starting at an odd column: pixel 3 is written, its pair partner 2 is
+            // outside the rectangle and keeps its Y; two colours in one pair average.
+            let mut frame = TestFrame::new(format, 6, 4, 128);
+            let before = frame.planes[0].clone();
+            let src = RgbImage::from_raw(2, 1, vec![255, 0, 0, 0, 0, 255]).expect("2×1");
+            frame.view_mut().write_region(Rect::new(3, 2, 2, 1), &src, None);
+            let (a, b) = (2 * frame.strides[0] + 4, 2 * frame.strides[0] + 8);
+            let (pa, pb) = (&frame.planes[0][a..a + 4], &frame.planes[0][b..b + 4]);
+            // Pair 1: pixel 2 untouched (Y 128, chroma 128), pixel 3 red.
+            assert_eq!((pa[y0], pa[u], pa[y1], pa[v]), (128, 109, 81, 184), "{format:?}");
+            // Pair 2: pixel 4 blue (Y = 16 + 219·0.114 = 40.97, U 240, V = 128 − 112·0.114/0.701
+            // = 109.79), pixel 5 outside the rectangle: U = (240 + 128)/2 = 184,
+            // V = (109.79 + 128)/2 = 118.89 → 119.
+            assert_eq!((pb[y0], pb[u], pb[y1], pb[v]), (41, 184, 128, 119), "{format:?}");
+            assert_eq!(changed_bytes(&frame, &before).len(), 6, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn packed_422_odd_width_last_pair_has_one_pixel() {
+        for format in PACKED_422 {
+            let [y0, u, y1, v] = pair_layout(format);
+            // 5 pixels wide, rows of exactly 3 pairs as GStreamer allocates them.
+            let mut planes = [vec![128u8; 12 * 2], Vec::new(), Vec::new()];
+            planes[0][8 + y1] = 7;
+            planes[0][12 + 8 + y1] = 7;
+            let before = planes[0].clone();
+            let [p0, p1, p2] = &mut planes;
+            let mut view =
+                FrameViewMut::new(format, 5, 2, [p0, p1, p2], [12, 0, 0], YuvMatrix::Bt601, false).expect("5×2");
+            // Pixel 4 is alone in its pair: the pair takes red's chroma as it is (90.20 → 90),
+            // and the padding Y after it is neither read nor written.
+            let red = RgbImage::from_raw(2, 2, [255, 0, 0].repeat(4)).expect("2×2");
+            view.write_region(Rect::new(4, 0, 2, 2), &red, None);
+            assert_eq!(view.as_view().pixel_rgb(4, 1), YuvMatrix::Bt601.to_rgb(false, [81, 90, 240]));
+            for row in [0, 12] {
+                let p = &planes[0][row + 8..row + 12];
+                assert_eq!((p[y0], p[u], p[y1], p[v]), (81, 90, 7, 240), "{format:?}");
+            }
+            assert_eq!(planes[0][..8], before[..8], "{format:?}");
+            assert_eq!(planes[0][12..20], before[12..20], "{format:?}");
+        }
+    }
+
     #[test]
     fn yuv_write_without_weight_round_trips_solid_blocks() {
-        // A solid colour written over whole 2×2 blocks reads back as its own YUV→RGB round trip.
-        for format in [PixelFormat::I420, PixelFormat::Nv12] {
+        // A solid colour written over whole chroma blocks reads back as its own YUV→RGB round
+        // trip.
+        for format in yuv_formats() {
+            // Every sample 128: mid grey in every layout.
             let mut frame = TestFrame::new(format, 5, 5, 128);
-            frame.planes[0].fill(16);
             let colour = [200, 30, 90];
             let src = RgbImage::from_raw(4, 4, colour.repeat(16)).expect("4×4");
             frame.view_mut().write_region(Rect::new(0, 0, 4, 4), &src, None);
@@ -978,8 +1208,8 @@ pub(super) mod tests {
                     assert_eq!(view.pixel_rgb(x, y), expect, "{format:?} ({x}, {y})");
                 }
             }
-            // The odd last column / row kept its black.
-            assert_eq!(view.pixel_rgb(4, 4), [0, 0, 0]);
+            // The odd last column / row kept its grey.
+            assert_eq!(view.pixel_rgb(4, 4), YuvMatrix::Bt601.to_rgb(false, [128; 3]), "{format:?}");
         }
     }
 }

@@ -43,6 +43,7 @@ pub fn letterbox_blob(src: &FrameView, det_w: usize, det_h: usize, (mean, scale)
         Source::Packed(s) => resize_into(&s, &geometry, out),
         Source::I420(s) => resize_into(&s, &geometry, out),
         Source::Nv12(s) => resize_into(&s, &geometry, out),
+        Source::Yuv422(s) => resize_into(&s, &geometry, out),
     }
     det_scale
 }

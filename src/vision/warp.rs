@@ -23,6 +23,7 @@ pub fn warp_affine_rgb(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: 
         Source::Packed(s) => warp_into(&s, src.width, src.height, &inverse, out),
         Source::I420(s) => warp_into(&s, src.width, src.height, &inverse, out),
         Source::Nv12(s) => warp_into(&s, src.width, src.height, &inverse, out),
+        Source::Yuv422(s) => warp_into(&s, src.width, src.height, &inverse, out),
     }
 }
 

@@ -190,3 +190,42 @@ pub fn differences(a: &[u8], b: &[u8]) -> (f64, u8) {
     let max = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
     (sum as f64 / a.len() as f64, max)
 }
+
+/// The raw formats of webcams and decoders that the elements take in place besides RGB, I420
+/// and NV12: packed 4:2:2 and the swapped-chroma 4:2:0 layouts.
+pub const CAMERA_FORMATS: [&str; 5] = ["YUY2", "UYVY", "YVYU", "NV21", "YV12"];
+
+/// Runs a launch line whose sink is named `sink`, collecting the faces of every buffer that
+/// reaches it (an empty list for a buffer without FaceMeta) besides the bus log.
+pub fn run_collecting_faces(description: &str) -> (BusLog, Vec<Vec<gstdlc::Face>>) {
+    let pipeline = pipeline(description);
+    let faces = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = faces.clone();
+    let sink = pipeline.by_name("sink").expect("an element named sink");
+    sink.static_pad("sink").expect("a sink pad").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
+            let frame_faces = buffer.meta::<gstdlc::FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+            seen.lock().unwrap().push(frame_faces);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let log = run(&pipeline, Duration::from_secs(60));
+    let faces = std::mem::take(&mut *faces.lock().unwrap());
+    (log, faces)
+}
+
+/// Checks that a run ended at EOS without errors or warnings, and that each of its `frames`
+/// frames carried one face flagged `flag`.
+pub fn assert_one_face_per_frame(
+    what: &str,
+    log: &BusLog,
+    faces: &[Vec<gstdlc::Face>],
+    frames: usize,
+    flag: gstdlc::FaceFlags,
+) {
+    assert!(log.eos && log.errors.is_empty() && log.warnings.is_empty(), "{what}: {log:?}");
+    assert_eq!(faces.len(), frames, "{what}: every frame reaches the sink");
+    for frame_faces in faces {
+        assert!(frame_faces.len() == 1 && frame_faces[0].flags.contains(flag), "{what}: {faces:?}");
+    }
+}
