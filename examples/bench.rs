@@ -468,10 +468,19 @@ impl GpuSampler {
 
     /// Stops sampling; the mean utilisation in %, if any sample came.
     fn finish(mut self) -> Option<f64> {
-        // SIGTERM rather than SIGKILL, so that it can still write out what it sampled.
+        // SIGINT (Ctrl-C, which ends its -lms loop) rather than SIGKILL, so that it can still
+        // write out what it sampled.
         // SAFETY: kill only sends a signal to our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.child.wait();
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let asked = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if asked.elapsed() > Duration::from_secs(2) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let samples = self.reader.join().unwrap_or_default();
         (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
     }
