@@ -107,7 +107,8 @@ fn command(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("run") => run(RunOptions::parse(&args[1..])?),
         Some("frame") => frame_command(&args[1..]),
-        Some("overhead") if args.len() == 1 => {
+        Some("overhead") if args.len() > 1 => Err("bench overhead takes no options".into()),
+        Some("overhead") => {
             overhead();
             Ok(())
         }
