@@ -51,11 +51,14 @@ test: fixtures install-check
 demo: setup
 	bash scripts/demo.sh
 
-# Prints the CPU figures of BENCHMARKS.md (needs ../shared/testdata for the detector).
-bench: setup
+# Prints the CPU figures of BENCHMARKS.md (needs ../shared/testdata for the detector and the
+# pictures): every chain, frame size and face count on the CPU provider, then the per-face
+# overhead. The bench loads the release plugin from its file (target/release/libgstdlc.so).
+bench: fixtures
+	cargo build --release --locked
 	cargo build --release --locked --example bench
-	$(TEST_ENV) target/release/examples/bench detect ../shared/testdata/models/det_2.5g.onnx ../shared/testdata/media/astronaut.png 60 cpu
-	target/release/examples/bench overhead
+	$(TEST_ENV) target/release/examples/bench run --provider cpu
+	$(TEST_ENV) target/release/examples/bench overhead
 
 clean:
 	cargo clean

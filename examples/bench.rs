@@ -1,16 +1,30 @@
-//! Benchmarks that print figures (never assertions): see BENCHMARKS.md for the commands and the
-//! latest results.
+//! The project's speed-measurement tool. It prints figures and asserts nothing; BENCHMARKS.md
+//! keeps the commands and the latest results. `bench --help` documents every option.
 //!
-//!   cargo run --release --example bench -- detect MODEL.onnx PICTURE.png [frames] [provider]
-//!       ms per frame of dlcdetect alone (appsrc → dlcdetect → fakesink) at 720p and 1080p.
-//!   cargo run --release --example bench -- overhead
+//!   bench run [OPTIONS]
+//!       Times the elements in real pipelines, always the same way so that figures compare
+//!       across runs, machines, plugin builds and other implementations:
+//!       `filesrc location=FRAME.png ! pngdec ! imagefreeze num-buffers=N ! CHAIN ! fakesink
+//!       sync=false`, one fresh pipeline with N = warm-up + frames (the long run) and one with
+//!       N = warm-up (the short run) per row, all in one process. The plugin is loaded from a
+//!       file (`--plugin`), so one bench binary can measure an older and a newer build. Prints a
+//!       markdown table: fps, frame time p50/p99, input-to-output latency p50/p99, process CPU
+//!       time per frame and mean GPU utilisation.
+//!   bench frame --picture P.png --size WxH --faces 1|4 --out F.png
+//!       Writes the frame `run` measures with, so that another implementation can be fed the
+//!       identical picture.
+//!   bench overhead
 //!       ms per face of everything dlcswap and dlcenhance do outside the model run, at 720p and
 //!       1080p: alignment, crop, input tensor, output conversion, paste-back.
-//!   cargo run --release --example bench -- pipeline DIR [frames] [provider]
-//!       frames per second of dlcdetect ! dlcswap [! dlcenhance] at 1080p, with the models
-//!       in DIR (det, w600k_r50, inswapper_128, GFPGANv1.4 names) and DIR/face.png as source.
 
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gst::prelude::*;
 use gstdlc::backend::{Backend, Crop};
@@ -19,113 +33,868 @@ use gstdlc::vision::align::{ffhq_template, template, umeyama};
 use gstdlc::vision::paste::{self, CropMask};
 use gstdlc::vision::{FrameViewMut, PixelFormat, YuvMatrix, estimate_norm};
 use ort::value::TensorElementType;
+use parking_lot::Mutex;
 
 const SIZES: [(usize, usize); 2] = [(1280, 720), (1920, 1080)];
 
+const USAGE: &str = "\
+usage: bench run [OPTIONS]
+       bench frame [--picture P.png] [--size WxH] [--faces 1|4] --out F.png
+       bench overhead
+       bench --help
+
+bench run: times `filesrc location=FRAME.png ! pngdec ! imagefreeze num-buffers=N ! CHAIN !
+fakesink sync=false` for every chain, frame size and face count, each as a long run
+(N = warm-up + frames) and a short run (N = warm-up), fresh pipelines in one process, after one
+unmeasured priming run that pays the process's one-time start-up (library loading, GPU context).
+Prints a markdown table; every figure is printed, nothing is asserted.
+  --plugin PATH        the plugin file to measure, loaded with gst::Plugin::load_file
+                       (default target/release/libgstdlc.so)
+  --picture P.png      the portrait the frame is made of (default ../shared/testdata/media/astronaut.png)
+  --sizes LIST         frame sizes WxH, comma-separated (default 1280x720,1920x1080)
+  --faces LIST         faces per frame, 1 and/or 4, comma-separated (default 1,4)
+  --frames N           measured frames per row, after the warm-up (default 300)
+  --warmup N           warm-up frames, at least 1 (default 30)
+  --chains LIST        comma-separated, any of (default detect,swap,enhance):
+                         detect   dlcdetect
+                         swap     dlcdetect ! queue ! dlcswap
+                         enhance  dlcdetect ! queue ! dlcswap ! queue ! dlcenhance
+  --provider NAME      execution-provider of every element: cpu, cuda, auto, tensorrt, ... (default cpu)
+  --gpu-id N           the GPU whose utilisation is sampled (default 0); when given, also passed
+                       as gpu-id=N to every element
+  --detector PATH      SCRFD model: dlcdetect model-file and dlcswap detector-model
+                       (default ../shared/testdata/models/det_2.5g.onnx)
+  --recognizer PATH    dlcswap recognition-model (default target/fixtures/models/arcface.onnx)
+  --swapper PATH       dlcswap model-file (default target/fixtures/models/inswapper.onnx)
+  --enhancer PATH      dlcenhance model-file (default target/fixtures/models/gfpgan.onnx)
+  --source PNG         dlcswap source face (default ../shared/testdata/media/newton.png)
+  --detect-props P     extra properties for dlcdetect, space-separated name=value
+                       (e.g. 'inference-interval=1000' to take detection out of a swap row)
+  --swap-props P       extra properties for dlcswap (many-faces=true is added when faces > 1)
+  --enhance-props P    extra properties for dlcenhance
+  --markdown-out FILE  also append the header, table and notes to FILE
+Figures per row:
+  fps            frames / (wall time of the long run - wall time of the short run)
+  frame p50/p99  intervals between buffers reaching fakesink's sink pad, long run, after warm-up
+  latency        per buffer, leaving imagefreeze's src pad -> reaching fakesink's sink pad
+                 (matched by PTS), long run, after warm-up
+  CPU ms/frame   (user+sys of the long run - user+sys of the short run) / frames, from
+                 getrusage(RUSAGE_SELF): the whole process, every thread
+  GPU %          mean of nvidia-smi utilization.gpu sampled every 100 ms during the long run
+                 after warm-up; '–' without nvidia-smi
+Percentiles are nearest-rank. A bus error, or a pipeline that does not deliver exactly N buffers,
+stops the run with exit code 1; every bus warning and each element's active-provider is printed.
+
+bench frame: writes the benchmark frame: 1 face = the portrait scaled to the frame height
+(at most its width), centred on grey; 4 faces = a 2x2 grid, each cell the portrait scaled to the
+cell height, centred in its cell. Defaults: --picture as above, --size 1920x1080, --faces 1.
+
+bench overhead: ms per face of what dlcswap and dlcenhance do outside the model run.
+";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("detect") if args.len() >= 3 => {
-            detect(&args[1], &args[2], args.get(3).and_then(|n| n.parse().ok()).unwrap_or(60), args.get(4).map_or("cpu", |s| s))
-        }
-        Some("overhead") => overhead(),
-        Some("pipeline") if args.len() >= 2 => {
-            pipeline(&args[1], args.get(2).and_then(|n| n.parse().ok()).unwrap_or(300), args.get(3).map_or("cuda", |s| s))
-        }
-        _ => Err("usage: bench detect MODEL PICTURE [frames] [provider] | bench overhead | bench pipeline DIR [frames] [provider]".into()),
-    };
-    if let Err(e) = result {
+    if let Err(e) = command(&args) {
         eprintln!("bench: {e}");
         std::process::exit(1);
     }
 }
 
-/// `picture` scaled to fill `width × height` (aspect kept, centred on grey), packed RGB.
-fn frame_from_picture(picture: &str, width: usize, height: usize) -> Result<Vec<u8>, String> {
-    let img = image::open(picture).map_err(|e| format!("{picture}: {e}"))?.to_rgb8();
-    let scale = (height as f32 / img.height() as f32).min(width as f32 / img.width() as f32);
-    let (w, h) = ((img.width() as f32 * scale) as u32, (img.height() as f32 * scale) as u32);
-    let resized = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
-    let mut canvas = image::RgbImage::from_pixel(width as u32, height as u32, image::Rgb([96, 96, 96]));
-    image::imageops::overlay(&mut canvas, &resized, ((width as u32 - w) / 2) as i64, ((height as u32 - h) / 2) as i64);
-    Ok(canvas.into_raw())
+fn command(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    match args.first().map(String::as_str) {
+        Some("run") => run(RunOptions::parse(&args[1..])?),
+        Some("frame") => frame_command(&args[1..]),
+        Some("overhead") if args.len() > 1 => Err("bench overhead takes no options".into()),
+        Some("overhead") => overhead(),
+        Some("help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command or arguments '{other}' (bench --help lists them)")),
+        None => Err(format!("no command\n{USAGE}")),
+    }
 }
 
-/// Pushes `frames` copies of `frame` through `launch` (which starts after an appsrc named src)
-/// and returns the wall time per frame after the first 5 (warm-up).
-fn time_pipeline(launch: &str, frame: &[u8], width: usize, height: usize, frames: usize) -> Result<Duration, String> {
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time is-live=false block=true max-bytes={} caps=video/x-raw,format=RGB,width={width},height={height},framerate=30/1 ! {launch}",
-        frame.len() * 4
-    ))
-    .map_err(|e| e.to_string())?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline")?;
-    let src = pipeline.by_name("src").ok_or("no appsrc")?.downcast::<gst_app::AppSrc>().map_err(|_| "not an appsrc")?;
-    let sink = pipeline.by_name("sink").ok_or("no sink named sink")?;
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = std::sync::Arc::new(parking_lot::Mutex::new(None::<Instant>));
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/// `--name value` or `--name=value` pairs, every name one of `known`.
+fn parse_options(args: &[String], known: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(option) = arg.strip_prefix("--") else {
+            return Err(format!("unexpected argument '{arg}' (bench --help lists the options)"));
+        };
+        let (name, value) = match option.split_once('=') {
+            Some((name, value)) => (name.to_string(), value.to_string()),
+            None => {
+                let value = rest.next().ok_or_else(|| format!("--{option} needs a value"))?;
+                (option.to_string(), value.clone())
+            }
+        };
+        if !known.contains(&name.as_str()) {
+            return Err(format!("unknown option --{name} (bench --help lists the options)"));
+        }
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+fn parse_number<T: std::str::FromStr>(option: &str, value: &str) -> Result<T, String> {
+    value.trim().parse().map_err(|_| format!("--{option}: '{value}' is not a valid number"))
+}
+
+/// `WxH`, both positive and even (so that a 2×2 grid of cells fits exactly).
+fn parse_size(value: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("frame size '{value}' is not WxH with even W and H, e.g. 1920x1080");
+    let (w, h) = value.trim().split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if w == 0 || h == 0 || w % 2 == 1 || h % 2 == 1 || w > 16384 || h > 16384 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+fn parse_faces(value: &str) -> Result<u32, String> {
+    match value.trim() {
+        "1" => Ok(1),
+        "4" => Ok(4),
+        other => Err(format!("faces '{other}': only 1 or 4 faces per frame")),
+    }
+}
+
+fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let items = value.split(',').filter(|s| !s.trim().is_empty()).map(parse).collect::<Result<Vec<T>, String>>()?;
+    if items.is_empty() {
+        return Err(format!("empty list '{value}'"));
+    }
+    Ok(items)
+}
+
+/// Extra `name=value` element properties, space-separated.
+fn parse_props(option: &str, value: &str) -> Result<Vec<String>, String> {
+    value
+        .split_whitespace()
+        .map(|p| match p.split_once('=') {
+            Some((name, _)) if !name.is_empty() => Ok(p.to_string()),
+            _ => Err(format!("--{option}: '{p}' is not name=value")),
+        })
+        .collect()
+}
+
+/// The file at `path`, made absolute, or a message naming the option that supplies it.
+fn existing_file(path: &Path, option: &str, hint: &str) -> Result<PathBuf, String> {
+    match path.canonicalize() {
+        Ok(p) if p.is_file() => Ok(p),
+        Ok(_) => Err(format!("--{option} {}: not a file{hint}", path.display())),
+        Err(e) => Err(format!("--{option} {}: {e}{hint}", path.display())),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Chain {
+    Detect,
+    Swap,
+    Enhance,
+}
+
+impl Chain {
+    fn parse(value: &str) -> Result<Chain, String> {
+        match value.trim() {
+            "detect" => Ok(Chain::Detect),
+            "swap" => Ok(Chain::Swap),
+            "enhance" => Ok(Chain::Enhance),
+            other => Err(format!("chain '{other}': one of detect, swap, enhance")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Chain::Detect => "detect",
+            Chain::Swap => "swap",
+            Chain::Enhance => "enhance",
+        }
+    }
+
+    fn factories(self) -> &'static [&'static str] {
+        &["dlcdetect", "dlcswap", "dlcenhance"][..=self as usize]
+    }
+}
+
+struct RunOptions {
+    plugin: PathBuf,
+    picture: PathBuf,
+    sizes: Vec<(u32, u32)>,
+    faces: Vec<u32>,
+    frames: usize,
+    warmup: usize,
+    chains: Vec<Chain>,
+    provider: String,
+    gpu_id: Option<u32>,
+    detector: PathBuf,
+    recognizer: PathBuf,
+    swapper: PathBuf,
+    enhancer: PathBuf,
+    source: PathBuf,
+    detect_props: Vec<String>,
+    swap_props: Vec<String>,
+    enhance_props: Vec<String>,
+    markdown_out: Option<PathBuf>,
+}
+
+const DEFAULT_PICTURE: &str = "../shared/testdata/media/astronaut.png";
+const FIXTURE_HINT: &str = " (the fixture models come from `make fixtures`)";
+
+const RUN_OPTIONS: [&str; 18] = [
+    "plugin",
+    "picture",
+    "sizes",
+    "faces",
+    "frames",
+    "warmup",
+    "chains",
+    "provider",
+    "gpu-id",
+    "detector",
+    "recognizer",
+    "swapper",
+    "enhancer",
+    "source",
+    "detect-props",
+    "swap-props",
+    "enhance-props",
+    "markdown-out",
+];
+
+impl RunOptions {
+    fn parse(args: &[String]) -> Result<RunOptions, String> {
+        let mut o = RunOptions {
+            plugin: "target/release/libgstdlc.so".into(),
+            picture: DEFAULT_PICTURE.into(),
+            sizes: vec![(1280, 720), (1920, 1080)],
+            faces: vec![1, 4],
+            frames: 300,
+            warmup: 30,
+            chains: vec![Chain::Detect, Chain::Swap, Chain::Enhance],
+            provider: "cpu".into(),
+            gpu_id: None,
+            detector: "../shared/testdata/models/det_2.5g.onnx".into(),
+            recognizer: "target/fixtures/models/arcface.onnx".into(),
+            swapper: "target/fixtures/models/inswapper.onnx".into(),
+            enhancer: "target/fixtures/models/gfpgan.onnx".into(),
+            source: "../shared/testdata/media/newton.png".into(),
+            detect_props: Vec::new(),
+            swap_props: Vec::new(),
+            enhance_props: Vec::new(),
+            markdown_out: None,
+        };
+        for (name, value) in parse_options(args, &RUN_OPTIONS)? {
+            match name.as_str() {
+                "plugin" => o.plugin = value.into(),
+                "picture" => o.picture = value.into(),
+                "sizes" => o.sizes = parse_list(&value, parse_size)?,
+                "faces" => o.faces = parse_list(&value, parse_faces)?,
+                "frames" => o.frames = parse_number(&name, &value)?,
+                "warmup" => o.warmup = parse_number(&name, &value)?,
+                "chains" => o.chains = parse_list(&value, Chain::parse)?,
+                "provider" => o.provider = value.trim().to_string(),
+                "gpu-id" => o.gpu_id = Some(parse_number(&name, &value)?),
+                "detector" => o.detector = value.into(),
+                "recognizer" => o.recognizer = value.into(),
+                "swapper" => o.swapper = value.into(),
+                "enhancer" => o.enhancer = value.into(),
+                "source" => o.source = value.into(),
+                "detect-props" => o.detect_props.extend(parse_props(&name, &value)?),
+                "swap-props" => o.swap_props.extend(parse_props(&name, &value)?),
+                "enhance-props" => o.enhance_props.extend(parse_props(&name, &value)?),
+                "markdown-out" => o.markdown_out = Some(value.into()),
+                _ => return Err(format!("unknown option --{name}")),
+            }
+        }
+        if o.frames == 0 || o.warmup == 0 {
+            return Err("--frames and --warmup must be at least 1".into());
+        }
+        if o.provider.is_empty() || o.provider.contains(char::is_whitespace) {
+            return Err(format!("--provider '{}' is not a provider name", o.provider));
+        }
+        // Every file the requested chains read, made absolute, before anything starts.
+        let longest = o.chains.iter().copied().max().unwrap_or(Chain::Detect);
+        o.plugin = existing_file(&o.plugin, "plugin", " (build it with `cargo build --release`)")?;
+        o.picture = existing_file(&o.picture, "picture", "")?;
+        o.detector = existing_file(&o.detector, "detector", "")?;
+        if longest >= Chain::Swap {
+            o.recognizer = existing_file(&o.recognizer, "recognizer", FIXTURE_HINT)?;
+            o.swapper = existing_file(&o.swapper, "swapper", FIXTURE_HINT)?;
+            o.source = existing_file(&o.source, "source", "")?;
+        }
+        if longest >= Chain::Enhance {
+            o.enhancer = existing_file(&o.enhancer, "enhancer", FIXTURE_HINT)?;
+        }
+        Ok(o)
+    }
+
+    /// The launch text of `chain` for frames with `faces` faces.
+    fn chain_launch(&self, chain: Chain, faces: u32) -> String {
+        let mut common = vec![format!("execution-provider={}", self.provider)];
+        common.extend(self.gpu_id.map(|id| format!("gpu-id={id}")));
+        let element = |factory: &str, props: Vec<String>, extra: &[String]| {
+            let all: Vec<String> =
+                props.into_iter().chain(common.iter().cloned()).chain(extra.iter().cloned()).collect();
+            format!("{factory} {}", all.join(" "))
+        };
+        let mut elements =
+            vec![element("dlcdetect", vec![launch_prop("model-file", &self.detector)], &self.detect_props)];
+        if chain >= Chain::Swap {
+            let mut props = vec![
+                launch_prop("source", &self.source),
+                launch_prop("detector-model", &self.detector),
+                launch_prop("recognition-model", &self.recognizer),
+                launch_prop("model-file", &self.swapper),
+            ];
+            if faces > 1 {
+                props.push("many-faces=true".into());
+            }
+            elements.push(element("dlcswap", props, &self.swap_props));
+        }
+        if chain >= Chain::Enhance {
+            elements.push(element("dlcenhance", vec![launch_prop("model-file", &self.enhancer)], &self.enhance_props));
+        }
+        elements.join(" ! queue ! ")
+    }
+}
+
+/// `name=path` for a launch line, quoted when the path has characters the parser would split on.
+fn launch_prop(name: &str, path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.chars().all(|c| c.is_alphanumeric() || "/._-+".contains(c)) {
+        format!("{name}={text}")
+    } else {
+        format!("{name}=\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+
+const GREY: image::Rgb<u8> = image::Rgb([96, 96, 96]);
+
+fn open_picture(picture: &Path) -> Result<image::RgbImage, String> {
+    Ok(image::open(picture).map_err(|e| format!("picture {}: {e}", picture.display()))?.to_rgb8())
+}
+
+/// The benchmark frame: `faces` (1 or 4) copies of `picture`, each scaled to the height of its
+/// cell (1 cell, or a 2×2 grid) and no wider than it, centred in the cell, on grey.
+fn benchmark_frame(picture: &image::RgbImage, (width, height): (u32, u32), faces: u32) -> image::RgbImage {
+    let grid = if faces == 4 { 2 } else { 1 };
+    let (cell_w, cell_h) = (width / grid, height / grid);
+    let scale = (cell_h as f64 / picture.height() as f64).min(cell_w as f64 / picture.width() as f64);
+    let (w, h) = (
+        ((picture.width() as f64 * scale).round() as u32).clamp(1, cell_w),
+        ((picture.height() as f64 * scale).round() as u32).clamp(1, cell_h),
+    );
+    let scaled = image::imageops::resize(picture, w, h, image::imageops::FilterType::Triangle);
+    let mut canvas = image::RgbImage::from_pixel(width, height, GREY);
+    for row in 0..grid {
+        for col in 0..grid {
+            let (x, y) = (col * cell_w + (cell_w - w) / 2, row * cell_h + (cell_h - h) / 2);
+            image::imageops::overlay(&mut canvas, &scaled, x.into(), y.into());
+        }
+    }
+    canvas
+}
+
+fn write_frame(picture: &image::RgbImage, size: (u32, u32), faces: u32, out: &Path) -> Result<(), String> {
+    benchmark_frame(picture, size, faces).save(out).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+fn frame_command(args: &[String]) -> Result<(), String> {
+    let (mut picture, mut size, mut faces, mut out) = (PathBuf::from(DEFAULT_PICTURE), (1920, 1080), 1, None);
+    for (name, value) in parse_options(args, &["picture", "size", "faces", "out"])? {
+        match name.as_str() {
+            "picture" => picture = value.into(),
+            "size" => size = parse_size(&value)?,
+            "faces" => faces = parse_faces(&value)?,
+            _ => out = Some(PathBuf::from(value)),
+        }
+    }
+    let out = out.ok_or("bench frame needs --out F.png")?;
+    let picture = existing_file(&picture, "picture", "")?;
+    write_frame(&open_picture(&picture)?, size, faces, &out)?;
+    println!("{}: {}x{}, {faces} face(s) from {}", out.display(), size.0, size.1, picture.display());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+/// User + system CPU time of the whole process (every thread) so far.
+fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// `nvidia-smi -lms 100` running in the background, its samples collected by a thread.
+struct GpuSampler {
+    child: Child,
+    reader: JoinHandle<Vec<f64>>,
+}
+
+impl GpuSampler {
+    fn start(gpu_id: u32) -> Result<GpuSampler, String> {
+        let mut child = Command::new("nvidia-smi")
+            .args(["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "100"])
+            .args(["-i", &gpu_id.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("nvidia-smi: {e}"))?;
+        let stdout = child.stdout.take().ok_or("nvidia-smi: no output pipe")?;
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.trim().parse().ok()).collect()
+        });
+        Ok(GpuSampler { child, reader })
+    }
+
+    /// Stops sampling; the mean utilisation in %, if any sample came.
+    fn finish(mut self) -> Option<f64> {
+        // SIGINT (Ctrl-C, which ends its -lms loop) rather than SIGKILL, so that it can still
+        // write out what it sampled.
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let asked = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if asked.elapsed() > Duration::from_secs(2) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let samples = self.reader.join().unwrap_or_default();
+        (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
+    }
+}
+
+/// What the probes record: when each PTS left imagefreeze, and each arrival at the fakesink.
+#[derive(Default)]
+struct Timeline {
+    left: HashMap<u64, Instant>,
+    arrivals: Vec<Instant>,
+    /// Per arrival, the time since the same PTS left imagefreeze (None: no PTS or no match).
+    latencies: Vec<Option<Duration>>,
+}
+
+/// One pipeline run, from building it to its EOS.
+struct PipelineRun {
+    wall: Duration,
+    cpu: Duration,
+    timeline: Timeline,
+    gpu: Option<f64>,
+    /// (element factory, active-provider) for every element with that property.
+    providers: Vec<(String, String)>,
+    warnings: Vec<String>,
+}
+
+/// Gives up when no buffer reaches the sink for this long (a stalled pipeline).
+const STALL: Duration = Duration::from_secs(600);
+
+fn element_label(object: Option<&gst::Object>) -> String {
+    let Some(object) = object else { return "pipeline".into() };
+    match object.downcast_ref::<gst::Element>().and_then(|e| e.factory()) {
+        Some(factory) => factory.name().to_string(),
+        None => object.name().to_string(),
+    }
+}
+
+/// `element: message (detail)` of a bus error or warning; the detail is the debug text without
+/// GStreamer's first line (source location and object path, which differ from run to run).
+fn message_text(src: Option<&gst::Object>, error: &gst::glib::Error, debug: Option<&str>) -> String {
+    let detail = debug.map(|d| d.split_once(":\n").map_or(d, |(_, rest)| rest).trim()).filter(|d| !d.is_empty());
+    format!("{}: {error}{}", element_label(src), detail.map(|d| format!(" ({d})")).unwrap_or_default())
+}
+
+/// Runs `filesrc ! pngdec ! imagefreeze num-buffers=buffers ! chain ! fakesink sync=false` to
+/// EOS. With `gpu`, samples that GPU's utilisation once `sample_after` buffers reached the sink.
+fn run_pipeline(
+    frame: &Path,
+    chain: &str,
+    buffers: usize,
+    sample_after: usize,
+    gpu: Option<u32>,
+) -> Result<PipelineRun, String> {
+    let launch = format!(
+        "filesrc {} ! pngdec ! imagefreeze name=bench_src num-buffers={buffers} ! {chain} ! fakesink name=bench_sink sync=false",
+        launch_prop("location", frame)
+    );
+    let (start, start_cpu) = (Instant::now(), process_cpu_time());
+    let pipeline = gst::parse::launch(&launch)
+        .map_err(|e| format!("pipeline `{launch}`: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "the launch line is not a pipeline")?;
+    let pad = |element: &str, pad: &str| {
+        pipeline.by_name(element).and_then(|e| e.static_pad(pad)).ok_or(format!("no {element} {pad} pad"))
+    };
+    let timeline = Arc::new(Mutex::new(Timeline::default()));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let pts_of = |info: &gst::PadProbeInfo| info.buffer().and_then(|b| b.pts()).map(gst::ClockTime::nseconds);
     {
-        let (count, started) = (count.clone(), started.clone());
-        sink.static_pad("sink").ok_or("sink pad")?.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 5 {
-                *started.lock() = Some(Instant::now());
+        let timeline = timeline.clone();
+        pad("bench_src", "src")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let now = Instant::now();
+            if let Some(pts) = pts_of(info) {
+                timeline.lock().left.insert(pts, now);
             }
             gst::PadProbeReturn::Ok
         });
     }
-    pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
-    let shared = gst::Buffer::from_slice(frame.to_vec());
-    for i in 0..frames {
-        let mut buffer = shared.copy();
-        buffer.get_mut().ok_or("buffer")?.set_pts(gst::ClockTime::from_mseconds(33 * i as u64));
-        src.push_buffer(buffer).map_err(|e| format!("push: {e:?}"))?;
+    {
+        let (timeline, arrived) = (timeline.clone(), arrived.clone());
+        pad("bench_sink", "sink")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let now = Instant::now();
+            let mut t = timeline.lock();
+            let latency = pts_of(info).and_then(|pts| t.left.remove(&pts)).map(|left| now - left);
+            t.arrivals.push(now);
+            t.latencies.push(latency);
+            arrived.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
     }
-    src.end_of_stream().map_err(|e| format!("{e:?}"))?;
-    let bus = pipeline.bus().ok_or("bus")?;
-    for msg in bus.iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => return Err(format!("{} ({:?})", e.error(), e.debug())),
-            _ => {}
+
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    let mut warnings = Vec::new();
+    let mut sampler = None;
+    let outcome = (|| {
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason is an error message on the bus.
+            let reason = bus.pop_filtered(&[gst::MessageType::Error]).and_then(|msg| match msg.view() {
+                gst::MessageView::Error(e) => Some(message_text(msg.src(), &e.error(), e.debug().as_deref())),
+                _ => None,
+            });
+            return Err(format!("{}\n  in `{launch}`", reason.as_deref().unwrap_or("the pipeline does not start")));
         }
-    }
-    let elapsed = started.lock().ok_or("fewer than 5 frames")?.elapsed();
-    // Say what really ran: providers, and any fallback or other warning on the bus.
-    for element in pipeline.iterate_elements().into_iter().flatten() {
-        if element.find_property("active-provider").is_some() {
-            let provider = element.property::<Option<String>>("active-provider").unwrap_or_default();
-            eprintln!("  {}: active-provider={provider}", element.name());
+        let mut progress = (0, Instant::now());
+        loop {
+            let count = arrived.load(Ordering::SeqCst);
+            if let Some(id) = gpu.filter(|_| sampler.is_none() && count >= sample_after) {
+                sampler = Some(GpuSampler::start(id)?);
+            }
+            if count != progress.0 {
+                progress = (count, Instant::now());
+            } else if progress.1.elapsed() > STALL {
+                return Err(format!("no buffer reached the sink for {} s after {count}: `{launch}`", STALL.as_secs()));
+            }
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else { continue };
+            match msg.view() {
+                gst::MessageView::Eos(_) => return Ok(()),
+                gst::MessageView::Error(e) => {
+                    return Err(format!(
+                        "{}\n  in `{launch}`",
+                        message_text(msg.src(), &e.error(), e.debug().as_deref())
+                    ));
+                }
+                gst::MessageView::Warning(w) => {
+                    let text = message_text(msg.src(), &w.error(), w.debug().as_deref());
+                    eprintln!("  warning: {text}");
+                    warnings.push(text);
+                }
+                _ => {}
+            }
         }
+    })();
+    let (wall, cpu) = (start.elapsed(), process_cpu_time().saturating_sub(start_cpu));
+    let gpu = sampler.and_then(GpuSampler::finish);
+    let mut providers: Vec<(String, String)> = pipeline
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.find_property("active-provider").is_some())
+        .map(|e| {
+            (element_label(Some(e.upcast_ref())), e.property::<Option<String>>("active-provider").unwrap_or_default())
+        })
+        .collect();
+    // The bin lists its children newest first: show them in chain order.
+    providers.reverse();
+    let _ = pipeline.set_state(gst::State::Null);
+    outcome?;
+    let timeline = std::mem::take(&mut *timeline.lock());
+    if timeline.arrivals.len() != buffers {
+        return Err(format!(
+            "the pipeline delivered {} buffers instead of {buffers}: `{launch}`",
+            timeline.arrivals.len()
+        ));
     }
-    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Warning]) {
-        if let gst::MessageView::Warning(w) = msg.view() {
-            eprintln!("  warning: {}", w.error());
-        }
-    }
-    pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
-    Ok(elapsed / (frames - 5) as u32)
+    Ok(PipelineRun { wall, cpu, timeline, gpu, providers, warnings })
 }
 
-fn detect(model: &str, picture: &str, frames: usize, provider: &str) -> Result<(), String> {
-    gst::init().map_err(|e| e.to_string())?;
-    gstdlc::plugin_register_static().map_err(|e| e.to_string())?;
-    println!("dlcdetect alone, model {model}, execution-provider={provider}, {frames} frames (5 warm-up)");
-    println!("| frame | ms/frame | fps |");
-    println!("|---|---|---|");
-    for (w, h) in SIZES {
-        let frame = frame_from_picture(picture, w, h)?;
-        let per_frame = time_pipeline(
-            &format!("dlcdetect model-file={model} execution-provider={provider} ! fakesink name=sink sync=false"),
-            &frame,
-            w,
-            h,
-            frames,
-        )?;
-        println!("| {w}x{h} | {:.2} | {:.1} |", per_frame.as_secs_f64() * 1e3, 1.0 / per_frame.as_secs_f64());
+/// Nearest-rank percentile of sorted values; None when there are none.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+fn sorted_ms(values: impl Iterator<Item = Duration>) -> Vec<f64> {
+    let mut ms: Vec<f64> = values.map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
+fn show(value: Option<f64>, decimals: usize) -> String {
+    value.filter(|v| v.is_finite()).map_or("–".into(), |v| format!("{v:.decimals$}"))
+}
+
+fn p50_p99(sorted: &[f64]) -> String {
+    format!("{} / {}", show(percentile(sorted, 50.0), 2), show(percentile(sorted, 99.0), 2))
+}
+
+/// One table row from the short and the long run of the same pipeline.
+fn table_row(label: &str, short: &PipelineRun, long: &PipelineRun, frames: usize, warmup: usize) -> String {
+    let extra_wall = long.wall.as_secs_f64() - short.wall.as_secs_f64();
+    let fps = (extra_wall > 0.0).then(|| frames as f64 / extra_wall);
+    let arrivals = &long.timeline.arrivals;
+    let intervals = sorted_ms((warmup.max(1)..arrivals.len()).map(|i| arrivals[i] - arrivals[i - 1]));
+    let latencies = sorted_ms(long.timeline.latencies[warmup.min(arrivals.len())..].iter().flatten().copied());
+    let cpu = (long.cpu.as_secs_f64() - short.cpu.as_secs_f64()) * 1e3 / frames as f64;
+    format!(
+        "| {label} | {} | {} | {} | {} | {} |",
+        show(fps, 1),
+        p50_p99(&intervals),
+        p50_p99(&latencies),
+        show(Some(cpu), 2),
+        show(long.gpu, 1)
+    )
+}
+
+/// The first `model name` (or other CPU naming line) of /proc/cpuinfo, and the CPU count.
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let name = ["model name", "Hardware", "cpu model", "uarch"]
+        .iter()
+        .find_map(|key| {
+            info.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == *key).map(|(_, v)| v.trim()))
+        })
+        .unwrap_or("unknown CPU");
+    let count = info.lines().filter(|l| l.starts_with("processor")).count();
+    format!("{name} ({count} CPUs)")
+}
+
+/// The GPU's name and driver from nvidia-smi; None when nvidia-smi does not run.
+fn gpu_name(gpu_id: u32) -> Option<String> {
+    let out = Command::new("nvidia-smi")
+        .args(["--query-gpu=name,driver_version", "--format=csv,noheader", "-i", &gpu_id.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (name, driver) = text.split_once(',').unwrap_or((&text, ""));
+    Some(format!("{name} (GPU {gpu_id}, driver {})", driver.trim()))
+}
+
+/// Now, as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Loads the plugin file into a fresh registry and checks that the elements come from it.
+fn load_plugin(path: &Path, factories: &[&str]) -> Result<gst::Plugin, String> {
+    gst::init().map_err(|e| format!("GStreamer does not initialise: {e}"))?;
+    let plugin = gst::Plugin::load_file(path).map_err(|e| format!("cannot load plugin {}: {e}", path.display()))?;
+    for name in factories {
+        let factory = gst::ElementFactory::find(name)
+            .ok_or_else(|| format!("plugin {} provides no element {name}", path.display()))?;
+        let from = factory.plugin().and_then(|p| p.filename()).and_then(|f| f.canonicalize().ok());
+        if from.as_deref() != Some(path) {
+            return Err(format!(
+                "{name} comes from {} instead of {} (another build on GST_PLUGIN_PATH?)",
+                from.map_or("an unknown file".into(), |f| f.display().to_string()),
+                path.display()
+            ));
+        }
+    }
+    Ok(plugin)
+}
+
+/// Everything measured per row besides the table: providers, warnings and run times.
+struct RowNotes {
+    label: String,
+    providers: Vec<(String, String)>,
+    warnings: Vec<String>,
+    walls: (Duration, Duration),
+}
+
+fn notes_text(notes: &[RowNotes]) -> String {
+    let mut text = String::new();
+    let mut all: Vec<&str> = notes.iter().flat_map(|n| n.providers.iter().map(|(_, p)| p.as_str())).collect();
+    all.sort_unstable();
+    all.dedup();
+    if let [only] = all[..] {
+        text += &format!("active-provider: {only} in every element of every row\n");
+    } else {
+        for n in notes {
+            let providers: Vec<String> = n.providers.iter().map(|(e, p)| format!("{e}={p}")).collect();
+            text += &format!("active-provider {}: {}\n", n.label, providers.join(", "));
+        }
+    }
+    let mut any_warning = false;
+    for n in notes {
+        let mut counted: Vec<(&String, usize)> = Vec::new();
+        for w in &n.warnings {
+            match counted.iter_mut().find(|(seen, _)| *seen == w) {
+                Some((_, count)) => *count += 1,
+                None => counted.push((w, 1)),
+            }
+        }
+        for (w, count) in counted {
+            any_warning = true;
+            text += &format!("warning {} (×{count}): {w}\n", n.label);
+        }
+    }
+    if !any_warning {
+        text += "no bus warnings\n";
+    }
+    text += "wall time short / long run (s):";
+    for n in notes {
+        text += &format!(" {} {:.1} / {:.1};", n.label, n.walls.0.as_secs_f64(), n.walls.1.as_secs_f64());
+    }
+    text.pop();
+    text + "\n"
+}
+
+fn run(o: RunOptions) -> Result<(), String> {
+    let longest = o.chains.iter().copied().max().unwrap_or(Chain::Detect);
+    let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    // A registry of our own: no stale cache can hand out another build's elements. Set before
+    // gst::init, while this process has no other thread.
+    // SAFETY: single-threaded here; nothing reads the environment concurrently.
+    unsafe { std::env::set_var("GST_REGISTRY", scratch.path().join("registry.bin")) };
+    let plugin = load_plugin(&o.plugin, longest.factories())?;
+
+    let gpu = o.gpu_id.unwrap_or(0);
+    let gpu_name = gpu_name(gpu);
+    let models = [
+        Some(format!("detector {}", file_name(&o.detector))),
+        (longest >= Chain::Swap).then(|| {
+            format!(
+                "recognizer {}, swapper {}, source {}",
+                file_name(&o.recognizer),
+                file_name(&o.swapper),
+                file_name(&o.source)
+            )
+        }),
+        (longest >= Chain::Enhance).then(|| format!("enhancer {}", file_name(&o.enhancer))),
+    ];
+    let props: Vec<String> =
+        [("dlcdetect", &o.detect_props), ("dlcswap", &o.swap_props), ("dlcenhance", &o.enhance_props)]
+            .iter()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(e, p)| format!("{e} {}", p.join(" ")))
+            .collect();
+    let mut report = format!(
+        "bench run, {}; CPU {}; GPU {}; {}{}\n\
+         plugin {} (version {}); execution-provider={}{}\n\
+         {}; picture {}; {} frames after {} warm-up (long run {} buffers, short run {})\n\n",
+        utc_now(),
+        cpu_model(),
+        gpu_name.as_deref().unwrap_or("none"),
+        gst::version_string(),
+        std::env::var("ORT_DYLIB_PATH").map(|p| format!("; ORT_DYLIB_PATH {p}")).unwrap_or_default(),
+        o.plugin.display(),
+        plugin.version(),
+        o.provider,
+        if props.is_empty() { String::new() } else { format!("; extra properties: {}", props.join("; ")) },
+        models.into_iter().flatten().collect::<Vec<_>>().join(", "),
+        file_name(&o.picture),
+        o.frames,
+        o.warmup,
+        o.warmup + o.frames,
+        o.warmup
+    );
+    report += "| chain | frame | faces | fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
+    report += "|---|---|---|---|---|---|---|---|\n";
+    let picture = open_picture(&o.picture)?;
+    let frame_path = |(w, h): (u32, u32), faces: u32| scratch.path().join(format!("frame-{w}x{h}-{faces}.png"));
+    for &size in &o.sizes {
+        for &faces in &o.faces {
+            write_frame(&picture, size, faces, &frame_path(size, faces))?;
+        }
+    }
+
+    let (size0, faces0) = (o.sizes[0], o.faces[0]);
+    let priming = run_pipeline(&frame_path(size0, faces0), &o.chain_launch(longest, faces0), o.warmup, 0, None)?;
+    eprintln!("priming run ({} chain, not measured): {:.1} s", longest.name(), priming.wall.as_secs_f64());
+    print!("{report}");
+    let _ = std::io::stdout().flush();
+
+    let mut notes = Vec::new();
+    let gpu_sampled = gpu_name.is_some().then_some(gpu);
+    for &chain in &o.chains {
+        for &size in &o.sizes {
+            for &faces in &o.faces {
+                let launch = o.chain_launch(chain, faces);
+                let frame = frame_path(size, faces);
+                let label = format!("{} | {}x{} | {faces}", chain.name(), size.0, size.1);
+                eprintln!("{} {}x{} {faces} face(s): {launch}", chain.name(), size.0, size.1);
+                let short = run_pipeline(&frame, &launch, o.warmup, usize::MAX, None)?;
+                let long = run_pipeline(&frame, &launch, o.warmup + o.frames, o.warmup, gpu_sampled)?;
+                let row = table_row(&label, &short, &long, o.frames, o.warmup);
+                println!("{row}");
+                let _ = std::io::stdout().flush();
+                report += &row;
+                report += "\n";
+                notes.push(RowNotes {
+                    label: label.replace(" | ", " "),
+                    providers: long.providers,
+                    warnings: short.warnings.into_iter().chain(long.warnings).collect(),
+                    walls: (short.wall, long.wall),
+                });
+            }
+        }
+    }
+    let notes = format!(
+        "\nchains: detect = dlcdetect; swap = dlcdetect ! queue ! dlcswap; enhance = dlcdetect ! queue ! dlcswap ! queue ! dlcenhance\n{}",
+        notes_text(&notes)
+    );
+    print!("{notes}");
+    report += &notes;
+    if let Some(out) = &o.markdown_out {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .and_then(|mut f| writeln!(f, "\n{report}"))
+            .map_err(|e| format!("cannot append to {}: {e}", out.display()))?;
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Overhead
 
 /// Median time of `f` over `runs` calls.
 fn median(runs: usize, mut f: impl FnMut()) -> f64 {
@@ -193,7 +962,6 @@ fn overhead() -> Result<(), String> {
             })
         };
         let (insightface, ellipse) = (paste_with(&mask), paste_with(&ellipse));
-        eprintln!("{w}x{h}: swap region {:?}", mask.frame_region(&m, w, h));
 
         let ffhq = ffhq_template(512);
         let src = kps.map(|[x, y]| [x as f64, y as f64]);
@@ -232,35 +1000,3 @@ fn random_output(backend: &Backend, size: usize, offset: f32, span: f32) -> Resu
     Ok(tensor)
 }
 
-fn pipeline(dir: &str, frames: usize, provider: &str) -> Result<(), String> {
-    gst::init().map_err(|e| e.to_string())?;
-    gstdlc::plugin_register_static().map_err(|e| e.to_string())?;
-    let dir = std::path::Path::new(dir);
-    let path = |name: &str| dir.join(name).display().to_string();
-    let (w, h) = (1920, 1080);
-    let frame = frame_from_picture(&path("target.png"), w, h)?;
-    let detect = format!("dlcdetect model-file={} execution-provider={provider}", path("det_10g.onnx"));
-    let swap = format!(
-        "dlcswap source={} detector-model={} recognition-model={} model-file={} execution-provider={provider}",
-        path("face.png"),
-        path("det_10g.onnx"),
-        path("w600k_r50.onnx"),
-        path("inswapper_128.onnx")
-    );
-    let enhance = format!("dlcenhance model-file={} execution-provider={provider}", path("GFPGANv1.4.onnx"));
-    println!("1920x1080, execution-provider={provider}, {frames} frames (5 warm-up)");
-    println!("| pipeline | ms/frame | fps |");
-    println!("|---|---|---|");
-    for (name, launch) in [
-        ("detect", format!("{detect} ! fakesink name=sink sync=false")),
-        ("detect ! swap", format!("{detect} ! queue ! {swap} ! fakesink name=sink sync=false")),
-        (
-            "detect ! swap ! enhance",
-            format!("{detect} ! queue ! {swap} ! queue ! {enhance} ! fakesink name=sink sync=false"),
-        ),
-    ] {
-        let per_frame = time_pipeline(&launch, &frame, w, h, frames)?;
-        println!("| {name} | {:.2} | {:.1} |", per_frame.as_secs_f64() * 1e3, 1.0 / per_frame.as_secs_f64());
-    }
-    Ok(())
-}
