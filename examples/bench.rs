@@ -999,4 +999,3 @@ fn random_output(backend: &Backend, size: usize, offset: f32, span: f32) -> Resu
     }
     Ok(tensor)
 }
-

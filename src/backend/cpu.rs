@@ -76,9 +76,12 @@ impl CpuBackend {
         if h != w || w == 0 || w % size.max(1) != 0 {
             return Err(format!("model output is {w}×{h}, expected a square multiple of {size}"));
         }
-        let planar = read_host_f32(output, &mut self.values)?;
-        decode_planar(planar, w, size, decode, &mut crop.image);
-        Ok(())
+        let planar: &[f32] = match *output.data_type() {
+            // Read in place: decoding checks finiteness on the way.
+            TensorElementType::Float32 => output.try_extract_tensor::<f32>().map_err(|e| e.to_string())?.1,
+            _ => read_host_f32(output, &mut self.values)?,
+        };
+        decode_planar(planar, w, size, decode, &mut crop.image)
     }
 
     pub fn paste(
@@ -107,45 +110,57 @@ impl CpuBackend {
 }
 
 /// Converts planar `[3, n, n]` model output to a packed RGB `size × size` crop (`n` a multiple of
-/// `size`), as `decode` says.
-pub fn decode_planar(planar: &[f32], n: usize, size: usize, decode: OutputDecode, out: &mut RgbImage) {
+/// `size`), as `decode` says. Fails on a non-finite value: a model that produced NaN must not
+/// paint faces.
+pub fn decode_planar(
+    planar: &[f32],
+    n: usize,
+    size: usize,
+    decode: OutputDecode,
+    out: &mut RgbImage,
+) -> Result<(), String> {
     let plane = n * n;
     out.reshape(size, size);
-    if planar.len() < 3 * plane || size == 0 {
-        out.data.fill(0);
-        return;
+    if planar.len() < 3 * plane || size == 0 || n % size != 0 {
+        return Err(format!("model output holds {} values, expected 3×{n}×{n}", planar.len()));
     }
+    let finite = match decode {
+        OutputDecode::UnitTruncated => planar_to_rgb(planar, n, size, out, |v| (255.0 * v).clamp(0.0, 255.0) as u8),
+        // `+ 0.5` then truncation rounds half up, as `round` does for these non-negative values,
+        // without a library call per value.
+        OutputDecode::SignedRounded => {
+            planar_to_rgb(planar, n, size, out, |v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8)
+        }
+    };
+    if finite { Ok(()) } else { Err("model output holds a non-finite value".to_string()) }
+}
+
+/// The loop of [`decode_planar`], monomorphic in the value conversion; returns whether every
+/// value was finite.
+fn planar_to_rgb(planar: &[f32], n: usize, size: usize, out: &mut RgbImage, to_u8: impl Fn(f32) -> u8) -> bool {
+    let plane = n * n;
+    let (r, rest) = planar.split_at(plane);
+    let (g, b) = rest.split_at(plane);
+    let mut finite = true;
     let factor = n / size;
-    for c in 0..3 {
-        let channel = &planar[c * plane..(c + 1) * plane];
-        let pixels = out.data.chunks_exact_mut(3).map(|px| &mut px[c]);
-        match (decode, factor) {
-            (OutputDecode::UnitTruncated, 1) => {
-                for (o, &v) in pixels.zip(channel) {
-                    *o = (255.0 * v).clamp(0.0, 255.0) as u8;
-                }
-            }
-            (OutputDecode::SignedRounded, 1) => {
-                // `+ 0.5` then truncation rounds half up, as `round` does for these non-negative
-                // values, without a libm call per value.
-                for (o, &v) in pixels.zip(channel) {
-                    *o = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8;
-                }
-            }
-            _ => {
-                let inv = 1.0 / (factor * factor) as f32;
-                for (i, o) in pixels.enumerate() {
-                    let (x, y) = (i % size * factor, i / size * factor);
-                    let sum: f32 = (0..factor).flat_map(|dy| &channel[(y + dy) * n + x..][..factor]).sum();
-                    let v = sum * inv;
-                    *o = match decode {
-                        OutputDecode::UnitTruncated => (255.0 * v).clamp(0.0, 255.0) as u8,
-                        OutputDecode::SignedRounded => ((v.clamp(-1.0, 1.0) + 1.0) * 127.5 + 0.5) as u8,
-                    };
-                }
-            }
+    if factor == 1 {
+        for (((px, &r), &g), &b) in out.data.chunks_exact_mut(3).zip(r).zip(g).zip(&b[..plane]) {
+            finite &= (r + g + b).is_finite();
+            px.copy_from_slice(&[to_u8(r), to_u8(g), to_u8(b)]);
+        }
+    } else {
+        let inv = 1.0 / (factor * factor) as f32;
+        let mean = |channel: &[f32], x: usize, y: usize| -> f32 {
+            (0..factor).flat_map(|dy| &channel[(y + dy) * n + x..][..factor]).sum::<f32>() * inv
+        };
+        for (i, px) in out.data.chunks_exact_mut(3).enumerate() {
+            let (x, y) = (i % size * factor, i / size * factor);
+            let rgb = [mean(r, x, y), mean(g, x, y), mean(b, x, y)];
+            finite &= rgb.iter().all(|v| v.is_finite());
+            px.copy_from_slice(&rgb.map(&to_u8));
         }
     }
+    finite
 }
 
 #[cfg(test)]
@@ -160,7 +175,7 @@ mod tests {
         planar[plane] = 1.5; // clipped → 255
         planar[2 * plane] = -0.2; // clipped → 0
         let mut out = RgbImage::default();
-        decode_planar(&planar, 2, 2, OutputDecode::UnitTruncated, &mut out);
+        decode_planar(&planar, 2, 2, OutputDecode::UnitTruncated, &mut out).unwrap();
         assert_eq!(out.pixel(0, 0), [254, 255, 0]);
     }
 
@@ -169,11 +184,15 @@ mod tests {
         // 2×2 output → 1×1 crop: mean of (−1, 1, 0, 0) = 0 → 127.5 → 128; other planes −1 → 0, 2 → 255.
         let planar = [-1.0, 1.0, 0.0, 0.0, -1.0, -1.0, -1.0, -1.0, 2.0, 2.0, 2.0, 2.0];
         let mut out = RgbImage::default();
-        decode_planar(&planar, 2, 1, OutputDecode::SignedRounded, &mut out);
+        decode_planar(&planar, 2, 1, OutputDecode::SignedRounded, &mut out).unwrap();
         assert_eq!(out.pixel(0, 0), [128, 0, 255]);
         // Same size: −0.5 → 63.75 → 64; 0.003 → 127.88 → 128.
         let planar = [-0.5, 0.003, 1.0];
-        decode_planar(&planar, 1, 1, OutputDecode::SignedRounded, &mut out);
+        decode_planar(&planar, 1, 1, OutputDecode::SignedRounded, &mut out).unwrap();
         assert_eq!(out.pixel(0, 0), [64, 128, 255]);
+        // Non-finite values and short outputs are refused.
+        let err = decode_planar(&[0.5, f32::NAN, 0.5], 1, 1, OutputDecode::UnitTruncated, &mut out).unwrap_err();
+        assert!(err.contains("non-finite"), "{err}");
+        assert!(decode_planar(&[0.5; 2], 1, 1, OutputDecode::UnitTruncated, &mut out).is_err());
     }
 }

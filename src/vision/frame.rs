@@ -303,33 +303,36 @@ pub(super) trait PixelRow {
 }
 
 #[derive(Clone, Copy)]
-pub(super) struct PackedSource<'a> {
+/// Packed RGB with `BPP` bytes per pixel; the byte size is a constant so that the per-pixel
+/// indexing compiles to fixed offsets.
+pub(super) struct PackedSource<'a, const BPP: usize> {
     data: &'a [u8],
     stride: usize,
-    bpp: usize,
+    /// Byte offsets of R, G and B, each below `BPP`.
     offsets: [usize; 3],
 }
 
-impl<'a> PixelSource for PackedSource<'a> {
-    type Row = PackedRow<'a>;
+impl<'a, const BPP: usize> PixelSource for PackedSource<'a, BPP> {
+    type Row = PackedRow<'a, BPP>;
 
     #[inline(always)]
-    fn row(&self, y: usize) -> PackedRow<'a> {
-        PackedRow { data: &self.data[y * self.stride..], bpp: self.bpp, offsets: self.offsets }
+    fn row(&self, y: usize) -> PackedRow<'a, BPP> {
+        PackedRow { data: &self.data[y * self.stride..], offsets: self.offsets }
     }
 }
 
-pub(super) struct PackedRow<'a> {
+pub(super) struct PackedRow<'a, const BPP: usize> {
     data: &'a [u8],
-    bpp: usize,
     offsets: [usize; 3],
 }
 
-impl PixelRow for PackedRow<'_> {
+impl<const BPP: usize> PixelRow for PackedRow<'_, BPP> {
     #[inline(always)]
     fn rgb(&self, x: usize) -> [u8; 3] {
-        let p = &self.data[x * self.bpp..];
-        [p[self.offsets[0]], p[self.offsets[1]], p[self.offsets[2]]]
+        let p: &[u8; BPP] = self.data[x * BPP..x * BPP + BPP].try_into().expect("BPP bytes");
+        // `min` tells the compiler the offsets are in range, so the reads need no checks.
+        let [r, g, b] = self.offsets.map(|o| o.min(BPP - 1));
+        [p[r], p[g], p[b]]
     }
 }
 
@@ -389,9 +392,27 @@ impl<const Y_STEP: usize, const C_STEP: usize> PixelRow for YuvRow<'_, Y_STEP, C
     }
 }
 
+/// Runs `$body` with `$s` bound to the row reader of `$view`'s layout: the body is compiled once
+/// per layout, so the pixel loops inside it are monomorphic.
+macro_rules! with_source {
+    ($view:expr, |$s:ident| $body:expr) => {
+        match $view.source() {
+            Source::Packed3($s) => $body,
+            Source::Packed4($s) => $body,
+            Source::I420($s) => $body,
+            Source::Nv12($s) => $body,
+            Source::Yuv422($s) => $body,
+        }
+    };
+}
+pub(super) use with_source;
+
 /// A frame's reader for its layout; match on it once, outside the pixel loop.
 pub(super) enum Source<'a> {
-    Packed(PackedSource<'a>),
+    /// RGB, BGR.
+    Packed3(PackedSource<'a, 3>),
+    /// The 4-byte RGB layouts (with alpha or padding).
+    Packed4(PackedSource<'a, 4>),
     /// Planar 4:2:0: I420, YV12.
     I420(YuvSource<'a, 1, 1, 2>),
     /// Semi-planar 4:2:0: NV12, NV21.
@@ -479,7 +500,11 @@ impl<'a> FrameView<'a> {
 
     pub(super) fn source(&self) -> Source<'a> {
         if let Some((bpp, offsets)) = self.format.packed_layout() {
-            return Source::Packed(PackedSource { data: self.planes[0], stride: self.strides[0], bpp, offsets });
+            let (data, stride) = (self.planes[0], self.strides[0]);
+            return match bpp {
+                3 => Source::Packed3(PackedSource { data, stride, offsets }),
+                _ => Source::Packed4(PackedSource { data, stride, offsets }),
+            };
         }
         let layout = self.format.yuv_layout().expect("a format is packed RGB or YUV");
         match layout.family {
@@ -492,12 +517,7 @@ impl<'a> FrameView<'a> {
     /// RGB of pixel `(x, y)`; panics when outside the frame.
     #[inline]
     pub fn pixel_rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        match self.source() {
-            Source::Packed(s) => s.rgb(x, y),
-            Source::I420(s) => s.rgb(x, y),
-            Source::Nv12(s) => s.rgb(x, y),
-            Source::Yuv422(s) => s.rgb(x, y),
-        }
+        with_source!(self, |s| s.rgb(x, y))
     }
 
     /// Copies `rect` into `out` as packed RGB, reusing `out`'s allocation. `out` takes the size
@@ -512,11 +532,8 @@ impl<'a> FrameView<'a> {
             return;
         }
         match self.source() {
-            Source::Packed(s) if s.bpp == 3 && s.offsets == [0, 1, 2] => copy_rgb_rows(&s, clip, rect, out),
-            Source::Packed(s) => copy_region(&s, clip, rect, out),
-            Source::I420(s) => copy_region(&s, clip, rect, out),
-            Source::Nv12(s) => copy_region(&s, clip, rect, out),
-            Source::Yuv422(s) => copy_region(&s, clip, rect, out),
+            Source::Packed3(s) if s.offsets == [0, 1, 2] => copy_rgb_rows(&s, clip, rect, out),
+            _ => with_source!(self, |s| copy_region(&s, clip, rect, out)),
         }
     }
 }
@@ -565,7 +582,7 @@ fn copy_region<S: PixelSource>(s: &S, clip: Rect, rect: Rect, out: &mut RgbImage
 }
 
 /// `copy_region` for frames that already are packed RGB: whole rows at once.
-fn copy_rgb_rows(s: &PackedSource, clip: Rect, rect: Rect, out: &mut RgbImage) {
+fn copy_rgb_rows(s: &PackedSource<3>, clip: Rect, rect: Rect, out: &mut RgbImage) {
     let (ox, oy, w, h) = clip_geometry(clip, rect);
     let out_w = out.width;
     for j in 0..h {

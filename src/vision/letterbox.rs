@@ -2,7 +2,7 @@
 //! resize as OpenCV's `cv2.resize(INTER_LINEAR)`, NCHW RGB normalised `(v − mean) · scale`
 //! (SCRFD: mean 127.5, scale 1/128).
 
-use super::frame::{FrameView, PixelRow, PixelSource, Source};
+use super::frame::{FrameView, PixelRow, PixelSource, Source, with_source};
 
 /// InsightFace's size rule: the frame scaled to fit `det_w × det_h` keeping its aspect, sizes
 /// truncated like Python's `int()`. Returns `(new_w, new_h, det_scale)` with
@@ -39,12 +39,7 @@ pub fn letterbox_blob(src: &FrameView, det_w: usize, det_h: usize, (mean, scale)
     assert_eq!(out.len(), 3 * det_w * det_h, "letterbox_blob: output is not 3×{det_h}×{det_w}");
     let (new_w, new_h, det_scale) = letterbox_size(src.width, src.height, det_w, det_h);
     let geometry = Geometry { src_w: src.width, src_h: src.height, new_w, new_h, det_w, det_h, mean, scale };
-    match src.source() {
-        Source::Packed(s) => resize_into(&s, &geometry, out),
-        Source::I420(s) => resize_into(&s, &geometry, out),
-        Source::Nv12(s) => resize_into(&s, &geometry, out),
-        Source::Yuv422(s) => resize_into(&s, &geometry, out),
-    }
+    with_source!(src, |s| resize_into(&s, &geometry, out));
     det_scale
 }
 

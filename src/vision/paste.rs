@@ -19,6 +19,7 @@
 use super::align::Affine;
 use super::filter::{BlurScratch, gaussian_blur};
 use super::image::{Rect, RgbImage};
+use super::sample::{Tap, fixed};
 
 /// Packed 8-bit pixels to paste into: a packed frame's plane, or a packed-RGB region buffer.
 /// `origin` is the frame position of the first pixel of `data`, so that one paste call works on
@@ -177,8 +178,7 @@ impl CropMask {
     fn sample_at(&self, tap: Tap) -> f32 {
         let side = self.side as isize;
         let Tap { x, y, .. } = tap;
-        let scale = 1.0 / FIX_ONE as f32;
-        let (fx, fy) = (tap.fx as f32 * scale, tap.fy as f32 * scale);
+        let (fx, fy) = tap.fractions();
         if x >= 0 && y >= 0 && x + 1 < side && y + 1 < side {
             let i = y as usize * self.side + x as usize;
             let w = &self.weights;
@@ -196,44 +196,6 @@ impl CropMask {
         let top = at(x, y) * (1.0 - fx) + at(x + 1, y) * fx;
         let bottom = at(x, y + 1) * (1.0 - fx) + at(x + 1, y + 1) * fx;
         top * (1.0 - fy) + bottom * fy
-    }
-}
-
-/// Fractional bits of the fixed-point sampling positions: stepping along a row is then an
-/// integer add, and splitting a position into pixel and fraction a shift and a mask (`floor` is a
-/// library call on baseline x86-64). 16 bits keep the position within 0.01 px over 600 steps.
-const FIX: u32 = 16;
-const FIX_ONE: f64 = (1u64 << FIX) as f64;
-
-/// `v` in fixed point, kept far from overflow (such positions are far outside any crop).
-#[inline]
-fn fixed(v: f64) -> i64 {
-    const LIMIT: f64 = (1u64 << 40) as f64;
-    (v * FIX_ONE).clamp(-LIMIT, LIMIT) as i64
-}
-
-/// A bilinear sampling position: the top-left source pixel and the fixed-point fractions towards
-/// the next.
-#[derive(Clone, Copy)]
-struct Tap {
-    x: isize,
-    y: isize,
-    fx: u32,
-    fy: u32,
-}
-
-impl Tap {
-    /// The tap at fixed-point position `(xq, yq)` (an arithmetic shift floors negatives too).
-    #[inline(always)]
-    fn at(xq: i64, yq: i64) -> Tap {
-        let mask = (1i64 << FIX) - 1;
-        Tap { x: (xq >> FIX) as isize, y: (yq >> FIX) as isize, fx: (xq & mask) as u32, fy: (yq & mask) as u32 }
-    }
-
-    /// The same position `d` pixels further up and left.
-    #[inline(always)]
-    fn shifted(self, d: isize) -> Tap {
-        Tap { x: self.x - d, y: self.y - d, ..self }
     }
 }
 
@@ -479,33 +441,25 @@ fn inside_span(alpha: f64, beta: f64, lo: f64, hi: f64, x0: i32, x1: i32) -> (i3
     (from, to.max(from))
 }
 
-/// Bilinear sample of a packed RGB crop at `tap` with black outside, in integer arithmetic with
-/// 8-bit fractions, rounded to nearest as an 8-bit `cv2.warpAffine` rounds.
+/// Bilinear sample of a packed RGB crop at `tap` with black outside (see [`Tap::lerp_u8`]).
 #[inline(always)]
 fn sample_crop(crop: &RgbImage, tap: Tap) -> [u8; 3] {
     let (x, y) = (tap.x, tap.y);
-    let (ix, iy) = (tap.fx >> (FIX - 8), tap.fy >> (FIX - 8));
     let (w, h) = (crop.width as isize, crop.height as isize);
     let d = &crop.data;
-    let blend = |p00: u32, p01: u32, p10: u32, p11: u32| {
-        let top = p00 * (256 - ix) + p01 * ix;
-        let bottom = p10 * (256 - ix) + p11 * ix;
-        ((top * (256 - iy) + bottom * iy + (1 << 15)) >> 16) as u8
-    };
     if x >= 0 && y >= 0 && x + 1 < w && y + 1 < h {
         let i = (y as usize * crop.width + x as usize) * 3;
         let (r0, r1) = (&d[i..i + 6], &d[i + crop.width * 3..i + crop.width * 3 + 6]);
-        let at = |r: &[u8], k: usize| r[k] as u32;
         return [
-            blend(at(r0, 0), at(r0, 3), at(r1, 0), at(r1, 3)),
-            blend(at(r0, 1), at(r0, 4), at(r1, 1), at(r1, 4)),
-            blend(at(r0, 2), at(r0, 5), at(r1, 2), at(r1, 5)),
+            tap.lerp_u8(r0[0], r0[3], r1[0], r1[3]),
+            tap.lerp_u8(r0[1], r0[4], r1[1], r1[4]),
+            tap.lerp_u8(r0[2], r0[5], r1[2], r1[5]),
         ];
     }
     let at = |x: isize, y: isize, c: usize| {
-        if x >= 0 && y >= 0 && x < w && y < h { d[(y as usize * crop.width + x as usize) * 3 + c] as u32 } else { 0 }
+        if x >= 0 && y >= 0 && x < w && y < h { d[(y as usize * crop.width + x as usize) * 3 + c] } else { 0 }
     };
-    let channel = |c: usize| blend(at(x, y, c), at(x + 1, y, c), at(x, y + 1, c), at(x + 1, y + 1, c));
+    let channel = |c: usize| tap.lerp_u8(at(x, y, c), at(x + 1, y, c), at(x, y + 1, c), at(x + 1, y + 1, c));
     [channel(0), channel(1), channel(2)]
 }
 
@@ -533,8 +487,7 @@ pub fn paste_crop(
         w.clear();
         w.resize(rect.width.max(0) as usize * rect.height.max(0) as usize, 0.0);
     }
-    let extent = target.extent();
-    let clip = intersect(rect, extent);
+    let clip = intersect(rect, target.extent());
     let crop_ok = crop.width > 0 && crop.height > 0 && crop.data.len() == crop.width * crop.height * 3;
     let mask_ok = mask.side > 0 && mask.weights.len() == mask.side * mask.side;
     // `opacity > 0` is false for NaN too.
@@ -542,49 +495,72 @@ pub fn paste_crop(
     if clip.is_empty() || !crop_ok || !mask_ok || !visible || m.m.iter().any(|v| !v.is_finite()) {
         return;
     }
-    let opacity = opacity.min(1.0);
-    let [a, b, c, d, e, f] = m.m;
-    let (pad, side) = (mask.pad as f64, mask.side as f64);
-    let (bpp, offsets) = (target.bpp, target.offsets);
-    let (step_u, step_v) = (fixed(a), fixed(d));
-    for y in clip.y..clip.y + clip.height {
-        let (row_u, row_v) = (b * y as f64 + c, e * y as f64 + f);
-        // Only where the mask grid has weight: its cells span (−1, side) in grid coordinates.
-        let (ua, ub) = inside_span(a, row_u + pad, -1.0, side, clip.x, clip.x + clip.width);
-        let (va, vb) = inside_span(d, row_v + pad, -1.0, side, clip.x, clip.x + clip.width);
-        let (from, to) = (ua.max(va), ub.min(vb));
-        if from >= to {
-            continue;
-        }
-        let row_start = (y - extent.y) as usize * target.stride;
-        let row = &mut target.data[row_start..];
-        let weight_row = (y - rect.y) as usize * rect.width as usize;
-        // Grid positions (crop position + pad) in fixed point, stepped along the row.
-        let (mut uq, mut vq) = (fixed(a * from as f64 + row_u + pad), fixed(d * from as f64 + row_v + pad));
-        for x in from..to {
-            let tap = Tap::at(uq, vq);
-            (uq, vq) = (uq + step_u, vq + step_v);
-            let w = if mask.in_plateau(tap) { opacity } else { mask.sample_at(tap) * opacity };
-            if w <= 0.0 || w.is_nan() {
+    let job = PasteJob { rect, clip, crop, mask, m, opacity: opacity.min(1.0) };
+    match target.bpp {
+        3 => job.run::<3>(target, weights),
+        4 => job.run::<4>(target, weights),
+        _ => {}
+    }
+}
+
+/// One [`paste_crop`] call's checked arguments.
+struct PasteJob<'a> {
+    rect: Rect,
+    clip: Rect,
+    crop: &'a RgbImage,
+    mask: &'a CropMask,
+    m: &'a Affine,
+    opacity: f32,
+}
+
+impl PasteJob<'_> {
+    /// The paste loop, monomorphic in the target's bytes per pixel so that the per-pixel indexing
+    /// compiles to fixed offsets.
+    fn run<const BPP: usize>(&self, target: &mut PackedPixels, mut weights: Option<&mut Vec<f32>>) {
+        let PasteJob { rect, clip, crop, mask, m, opacity } = *self;
+        let extent = target.extent();
+        let [a, b, c, d, e, f] = m.m;
+        let (pad, side) = (mask.pad as f64, mask.side as f64);
+        // `min` tells the compiler the offsets are in range, so the writes need no checks.
+        let [r, g, bl] = target.offsets.map(|o| o.min(BPP - 1));
+        let (step_u, step_v) = (fixed(a), fixed(d));
+        for y in clip.y..clip.y + clip.height {
+            let (row_u, row_v) = (b * y as f64 + c, e * y as f64 + f);
+            // Only where the mask grid has weight: its cells span (−1, side) in grid coordinates.
+            let (ua, ub) = inside_span(a, row_u + pad, -1.0, side, clip.x, clip.x + clip.width);
+            let (va, vb) = inside_span(d, row_v + pad, -1.0, side, clip.x, clip.x + clip.width);
+            let (from, to) = (ua.max(va), ub.min(vb));
+            if from >= to {
                 continue;
             }
-            let fake = sample_crop(crop, tap.shifted(mask.pad as isize));
-            let px = &mut row[(x - extent.x) as usize * bpp..][..bpp];
-            if w >= 1.0 - 1e-6 {
-                px[offsets[0]] = fake[0];
-                px[offsets[1]] = fake[1];
-                px[offsets[2]] = fake[2];
-            } else {
-                // `w·fake + (1 − w)·frame` truncated, in 16-bit fixed point (within 1/256 of a
-                // level of the float formula).
-                let wq = (w * 65536.0) as u32;
-                for (&o, fv) in offsets.iter().zip(fake) {
-                    px[o] = ((wq * fv as u32 + (65536 - wq) * px[o] as u32) >> 16) as u8;
+            let row_start = (y - extent.y) as usize * target.stride + (from - extent.x) as usize * BPP;
+            let row = &mut target.data[row_start..row_start + (to - from) as usize * BPP];
+            let weight_row = (y - rect.y) as usize * rect.width as usize;
+            // Grid positions (crop position + pad) in fixed point, stepped along the row.
+            let (mut uq, mut vq) = (fixed(a * from as f64 + row_u + pad), fixed(d * from as f64 + row_v + pad));
+            for (x, px) in (from..to).zip(row.chunks_exact_mut(BPP)) {
+                let px: &mut [u8; BPP] = px.try_into().expect("BPP bytes");
+                let tap = Tap::at(uq, vq);
+                (uq, vq) = (uq + step_u, vq + step_v);
+                let w = if mask.in_plateau(tap) { opacity } else { mask.sample_at(tap) * opacity };
+                if w <= 0.0 || w.is_nan() {
+                    continue;
                 }
-            }
-            let w = if w >= 1.0 - 1e-6 { 1.0 } else { w };
-            if let Some(wt) = weights.as_deref_mut() {
-                wt[weight_row + (x - rect.x) as usize] = w;
+                let fake = sample_crop(crop, tap.shifted(mask.pad as isize));
+                let w = if w >= 1.0 - 1e-6 {
+                    (px[r], px[g], px[bl]) = (fake[0], fake[1], fake[2]);
+                    1.0
+                } else {
+                    // `w·fake + (1 − w)·frame` truncated, in 16-bit fixed point (within 1/256 of a
+                    // level of the float formula).
+                    let wq = (w * 65536.0) as u32;
+                    let mix = |f: u8, o: u8| ((wq * f as u32 + (65536 - wq) * o as u32) >> 16) as u8;
+                    (px[r], px[g], px[bl]) = (mix(fake[0], px[r]), mix(fake[1], px[g]), mix(fake[2], px[bl]));
+                    w
+                };
+                if let Some(wt) = weights.as_deref_mut() {
+                    wt[weight_row + (x - rect.x) as usize] = w;
+                }
             }
         }
     }

@@ -2,74 +2,55 @@
 //! of crops into normalised NCHW model inputs.
 
 use super::align::Affine;
-use super::frame::{FrameView, PixelRow, PixelSource, Source, to_u8};
+use super::frame::{FrameView, PixelRow, PixelSource, Source, with_source};
 use super::image::RgbImage;
+use super::sample::{Tap, fixed};
 
 /// Warps `src` into `out` (resized to `size_w × size_h`, reusing its allocation) so that output
 /// pixel `(x, y)` samples the frame at `m⁻¹·(x, y)` bilinearly; neighbours outside the frame count
 /// as black (OpenCV's `BORDER_CONSTANT` 0), results round to nearest.
 ///
 /// OpenCV's fixed-point path (up to at least 4.10) quantises sampling positions to 1/32 pixel
-/// and weights to 15 bits; this samples at the exact position, so single values may differ from
-/// `cv2.warpAffine` by about one level.
+/// and weights to 15 bits; this samples at 1/65536 px with 8-bit weights (see
+/// [`Tap::lerp_u8`]), so single values may differ from `cv2.warpAffine` by about one level.
 /// A singular `m` gives a black image.
 pub fn warp_affine_rgb(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: usize, size_h: usize) {
     out.reshape(size_w, size_h);
-    let Some(inverse) = m.invert() else {
+    let Some(inverse) = m.invert().filter(|inv| inv.m.iter().all(|v| v.is_finite())) else {
         out.data.fill(0);
         return;
     };
-    match src.source() {
-        Source::Packed(s) => warp_into(&s, src.width, src.height, &inverse, out),
-        Source::I420(s) => warp_into(&s, src.width, src.height, &inverse, out),
-        Source::Nv12(s) => warp_into(&s, src.width, src.height, &inverse, out),
-        Source::Yuv422(s) => warp_into(&s, src.width, src.height, &inverse, out),
-    }
-}
-
-/// Splits a coordinate known to lie in `(-1, len)` into its floor and fraction; a cast truncates
-/// towards zero, so negative values step down by one (`f64::floor` is a libm call on baseline
-/// x86-64).
-#[inline(always)]
-fn split(v: f64) -> (isize, f32) {
-    let t = v as isize;
-    let i = if (t as f64) > v { t - 1 } else { t };
-    (i, (v - i as f64) as f32)
+    with_source!(src, |s| warp_into(&s, src.width, src.height, &inverse, out));
 }
 
 fn warp_into<S: PixelSource>(s: &S, w: usize, h: usize, inverse: &Affine, out: &mut RgbImage) {
     let [a, b, c, d, e, f] = inverse.m;
-    let (wf, hf) = (w as f64, h as f64);
+    let (wi, hi) = (w as isize, h as isize);
+    let (step_x, step_y) = (fixed(a), fixed(d));
     let out_w = out.width;
     for (y, row) in out.data.chunks_exact_mut(3 * out_w.max(1)).enumerate() {
-        let (row_x, row_y) = (b * y as f64 + c, e * y as f64 + f);
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
-            let (sx, sy) = (a * x as f64 + row_x, d * x as f64 + row_y);
-            // Positive form so that NaN lands here too.
-            if !(sx > -1.0 && sx < wf && sy > -1.0 && sy < hf) {
+        let (mut xq, mut yq) = (fixed(b * y as f64 + c), fixed(e * y as f64 + f));
+        for px in row.chunks_exact_mut(3) {
+            let tap = Tap::at(xq, yq);
+            (xq, yq) = (xq + step_x, yq + step_y);
+            let (x0, y0) = (tap.x, tap.y);
+            if x0 < -1 || y0 < -1 || x0 >= wi || y0 >= hi {
                 px.fill(0);
                 continue;
             }
-            let ((x0, fx), (y0, fy)) = (split(sx), split(sy));
-            let [p00, p01, p10, p11] = if x0 >= 0 && y0 >= 0 && (x0 as usize) + 1 < w && (y0 as usize) + 1 < h {
+            let [p00, p01, p10, p11] = if x0 >= 0 && y0 >= 0 && x0 + 1 < wi && y0 + 1 < hi {
                 let (x0, y0) = (x0 as usize, y0 as usize);
                 let (r0, r1) = (s.row(y0), s.row(y0 + 1));
                 [r0.rgb(x0), r0.rgb(x0 + 1), r1.rgb(x0), r1.rgb(x0 + 1)]
             } else {
                 let at = |x: isize, y: isize| {
-                    if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
-                        s.rgb(x as usize, y as usize)
-                    } else {
-                        [0; 3]
-                    }
+                    if x >= 0 && y >= 0 && x < wi && y < hi { s.rgb(x as usize, y as usize) } else { [0; 3] }
                 };
                 [at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)]
             };
-            for ch in 0..3 {
-                let top = p00[ch] as f32 + fx * (p01[ch] as f32 - p00[ch] as f32);
-                let bottom = p10[ch] as f32 + fx * (p11[ch] as f32 - p10[ch] as f32);
-                px[ch] = to_u8(top + fy * (bottom - top));
-            }
+            px[0] = tap.lerp_u8(p00[0], p01[0], p10[0], p11[0]);
+            px[1] = tap.lerp_u8(p00[1], p01[1], p10[1], p11[1]);
+            px[2] = tap.lerp_u8(p00[2], p01[2], p10[2], p11[2]);
         }
     }
 }
