@@ -121,7 +121,7 @@ pub fn decode_planar(
 ) -> Result<(), String> {
     let plane = n * n;
     out.reshape(size, size);
-    if planar.len() < 3 * plane || size == 0 || n % size != 0 {
+    if planar.len() < 3 * plane || size == 0 || !n.is_multiple_of(size) {
         return Err(format!("model output holds {} values, expected 3×{n}×{n}", planar.len()));
     }
     let finite = match decode {
