@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use gst::prelude::*;
 
-use crate::runtime::ModelSession;
+use crate::backend::{Backend, GraphBackend};
+use crate::runtime::{ModelSession, PixelBackend, SessionOptions};
 use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::FrameViewMut;
 use crate::warnings::WarningLimiter;
@@ -28,6 +29,44 @@ pub(crate) fn post_provider_fallback(element: &gst::Element, cat: gst::DebugCate
         gst::warning!(cat, obj = element, "{reason}");
         gst::element_warning!(element, gst::CoreError::Failed, ["{}", reason]);
     }
+}
+
+/// The pixel backend for an element whose frame-path model is `model`: the ONNX Runtime graphs
+/// next to the model on an NVIDIA GPU (or wherever `choice` asks for them), else the CPU. When the
+/// graphs cannot be built there the element runs its pixel steps on the CPU and says why.
+pub(crate) fn pixel_backend(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    choice: PixelBackend,
+    model: &ModelSession,
+    options: &SessionOptions,
+) -> Backend {
+    let graphs = match choice {
+        PixelBackend::Cpu => false,
+        PixelBackend::OnnxRuntime => true,
+        PixelBackend::Auto => model.on_nvidia_gpu(),
+    };
+    let backend = if graphs {
+        match GraphBackend::new(model, options) {
+            Ok(graph) => Backend::Graph(graph),
+            Err(e) => {
+                let reason = format!("the pixel steps cannot run as ONNX Runtime graphs, using the CPU: {e}");
+                gst::warning!(cat, obj = element, "{reason}");
+                gst::element_warning!(element, gst::CoreError::Failed, ["{}", reason]);
+                Backend::cpu()
+            }
+        }
+    } else {
+        Backend::cpu()
+    };
+    gst::info!(
+        cat,
+        obj = element,
+        "pixel steps run on {} ({} for the model)",
+        backend.name(),
+        model.active_provider.nick()
+    );
+    backend
 }
 
 /// The one-time warning of an element that needs faces but gets buffers without `FaceMeta`.

@@ -48,7 +48,7 @@ impl CpuBackend {
 
     pub fn load_region(&mut self, _frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {
         // The CPU reads and writes the mapped frame itself: nothing to stage.
-        Ok(FaceRegion { rect })
+        Ok(FaceRegion { rect, pixels: None })
     }
 
     pub fn warp_to_input(

@@ -10,6 +10,7 @@
 //! and read them there without the model code changing.
 
 pub mod cpu;
+pub mod graph;
 
 use ort::value::{DynTensor, TensorElementType};
 
@@ -17,6 +18,7 @@ use crate::vision::paste::CropMask;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
 
 pub use cpu::CpuBackend;
+pub use graph::GraphBackend;
 
 /// How 8-bit pixel values become model input values: `(v − mean) · scale`, per RGB channel.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,27 +40,45 @@ pub enum OutputDecode {
 }
 
 /// The frame rectangle one face's steps read and write, as the backend holds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct FaceRegion {
     pub rect: Rect,
+    /// The rectangle's pixels (8-bit RGB `[1, h, w, 3]`) for a backend that hands them to
+    /// ONNX Runtime; the CPU reads the frame itself.
+    pixels: Option<DynTensor>,
 }
 
-/// A model crop in 8-bit RGB (a swapped or restored face), where the backend keeps it.
-#[derive(Debug, Clone, Default)]
+/// Which copy of a [`Crop`] is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum CropSide {
+    #[default]
+    Host,
+    Device,
+}
+
+/// A model crop in 8-bit RGB (a swapped or restored face), where the backend keeps it: packed RGB
+/// in host memory, or (graph backend) planar float values in the models' memory.
+#[derive(Debug, Default)]
 pub struct Crop {
     image: RgbImage,
+    device: Option<DynTensor>,
+    current: CropSide,
 }
 
 impl Crop {
     /// Side of the (square) crop; 0 before anything was decoded into it.
     pub fn size(&self) -> usize {
-        self.image.width
+        match (&self.device, self.current) {
+            (Some(t), CropSide::Device) => crate::runtime::tensor_shape(t).last().copied().unwrap_or(0),
+            _ => self.image.width,
+        }
     }
 }
 
 /// The pixel steps, implemented once per kind of hardware.
 pub enum Backend {
     Cpu(CpuBackend),
+    Graph(GraphBackend),
 }
 
 impl Backend {
@@ -71,6 +91,7 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Cpu(_) => "cpu",
+            Backend::Graph(_) => "onnx-runtime",
         }
     }
 
@@ -79,6 +100,7 @@ impl Backend {
     pub fn tensor(&self, shape: &[usize], element: TensorElementType) -> Result<DynTensor, String> {
         match self {
             Backend::Cpu(b) => b.tensor(shape, element),
+            Backend::Graph(b) => b.tensor(shape, element),
         }
     }
 
@@ -88,6 +110,7 @@ impl Backend {
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
         match self {
             Backend::Cpu(b) => b.letterbox(frame, norm, input),
+            Backend::Graph(b) => b.letterbox(frame, norm, input),
         }
     }
 
@@ -95,6 +118,7 @@ impl Backend {
     pub fn load_region(&mut self, frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {
         match self {
             Backend::Cpu(b) => b.load_region(frame, rect),
+            Backend::Graph(b) => b.load_region(frame, rect),
         }
     }
 
@@ -110,6 +134,7 @@ impl Backend {
     ) -> Result<(), String> {
         match self {
             Backend::Cpu(b) => b.warp_to_input(frame, region, m, norm, input),
+            Backend::Graph(b) => b.warp_to_input(region, m, norm, input),
         }
     }
 
@@ -123,6 +148,7 @@ impl Backend {
     ) -> Result<(), String> {
         match self {
             Backend::Cpu(b) => b.decode_output(output, decode, size, crop),
+            Backend::Graph(b) => b.decode_output(output, decode, size, crop),
         }
     }
 
@@ -131,6 +157,7 @@ impl Backend {
     pub fn crop_pixels<'c>(&mut self, crop: &'c mut Crop) -> Result<&'c mut RgbImage, String> {
         match self {
             Backend::Cpu(_) => Ok(&mut crop.image),
+            Backend::Graph(b) => b.crop_pixels(crop),
         }
     }
 
@@ -141,13 +168,14 @@ impl Backend {
         &mut self,
         frame: &mut FrameViewMut,
         region: &FaceRegion,
-        crop: &Crop,
+        crop: &mut Crop,
         mask: &CropMask,
         m: &Affine,
         opacity: f32,
     ) -> Result<(), String> {
         match self {
             Backend::Cpu(b) => b.paste(frame, region, crop, mask, m, opacity),
+            Backend::Graph(b) => b.paste(frame, region, crop, mask, m, opacity),
         }
     }
 }

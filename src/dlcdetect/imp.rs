@@ -9,15 +9,16 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use crate::backend::Backend;
-use crate::element::{pad_templates, post_provider_fallback, warn_face_failure};
+use crate::element::{pad_templates, pixel_backend, post_provider_fallback, warn_face_failure};
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
 use crate::meta::FaceMeta;
 use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
 use crate::models::scrfd::ScrfdDetector;
-use crate::runtime::{RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
+use crate::runtime::{
+    ActiveRuntime, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path,
+};
 use crate::video::{READ_FORMATS, frame_view};
 use crate::vision::track::Tracker;
 use crate::warnings::WarningLimiter;
@@ -96,7 +97,7 @@ struct State {
 pub struct DlcDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    active_provider: Mutex<Option<String>>,
+    active: Mutex<ActiveRuntime>,
 }
 
 #[glib::object_subclass]
@@ -219,11 +220,10 @@ impl ObjectImpl for DlcDetect {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock();
         let name = pspec.name();
-        if let Some(value) = settings.runtime.property(name) {
+        if let Some(value) = settings.runtime.property(name).or_else(|| self.active.lock().property(name)) {
             return value;
         }
         match name {
-            "active-provider" => self.active_provider.lock().to_value(),
             "threshold" => settings.threshold.to_value(),
             "nms-threshold" => settings.nms_threshold.to_value(),
             "det-size" => settings.det_size.to_value(),
@@ -276,13 +276,16 @@ impl DlcDetect {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
-        let detector = FaceDetector::new(detector, recognizer, landmarker, Backend::cpu());
+        let backend =
+            pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, detector.model(), &options);
+        let pixels = backend.name();
+        let detector = FaceDetector::new(detector, recognizer, landmarker, backend);
         for model in detector.models() {
             post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
         }
         let provider = detector.detector().active_provider.nick();
         gst::info!(CAT, imp = self, "detector '{}' runs on {provider}", path.display());
-        *self.active_provider.lock() = Some(provider.to_string());
+        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
         Ok(State {
             detector,
             tracker: Tracker::new(MAX_MISSED_DETECTIONS, settings.smoothing as f32),
@@ -394,7 +397,7 @@ impl BaseTransformImpl for DlcDetect {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
-        *self.active_provider.lock() = None;
+        *self.active.lock() = ActiveRuntime::default();
         Ok(())
     }
 

@@ -8,14 +8,13 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use super::FaceSelection;
-use crate::backend::Backend;
 use crate::element::{
-    pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+    pad_templates, pixel_backend, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::Enhancer;
-use crate::runtime::{RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, resolve_model_path};
 use crate::video::WRITE_FORMATS;
 use crate::warnings::WarningLimiter;
 
@@ -61,7 +60,7 @@ struct State {
 pub struct DlcEnhance {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    active_provider: Mutex<Option<String>>,
+    active: Mutex<ActiveRuntime>,
 }
 
 #[glib::object_subclass]
@@ -132,11 +131,10 @@ impl ObjectImpl for DlcEnhance {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock();
         let name = pspec.name();
-        if let Some(value) = settings.runtime.property(name) {
+        if let Some(value) = settings.runtime.property(name).or_else(|| self.active.lock().property(name)) {
             return value;
         }
         match name {
-            "active-provider" => self.active_provider.lock().to_value(),
             "blend" => settings.blend.to_value(),
             "fidelity" => settings.fidelity.to_value(),
             "faces" => settings.faces.to_value(),
@@ -172,12 +170,16 @@ impl DlcEnhance {
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
         let options = settings.runtime.session_options();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
-        let enhancer = FaceEnhancer::new(Enhancer::open(&path, "model-file", &options)?, Backend::cpu());
+        let enhancer = Enhancer::open(&path, "model-file", &options)?;
+        let backend =
+            pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
+        let pixels = backend.name();
+        let enhancer = FaceEnhancer::new(enhancer, backend);
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();
         let family = enhancer.enhancer().kind().family.name();
         gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}", path.display());
-        *self.active_provider.lock() = Some(provider.to_string());
+        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
         Ok(State { enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
     }
 }
@@ -199,7 +201,7 @@ impl BaseTransformImpl for DlcEnhance {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
-        *self.active_provider.lock() = None;
+        *self.active.lock() = ActiveRuntime::default();
         Ok(())
     }
 

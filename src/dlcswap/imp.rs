@@ -10,9 +10,8 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use super::{MaskMode, TargetMode};
-use crate::backend::Backend;
 use crate::element::{
-    pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+    pad_templates, pixel_backend, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -21,7 +20,9 @@ use crate::faces::swap::{FaceSwapper, SwapParams};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
-use crate::runtime::{ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path};
+use crate::runtime::{
+    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path,
+};
 use crate::video::WRITE_FORMATS;
 use crate::vision::FrameView;
 use crate::warnings::WarningLimiter;
@@ -102,7 +103,7 @@ pub struct DlcSwap {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     identities: Arc<Mutex<Identities>>,
-    active_provider: Mutex<Option<String>>,
+    active: Mutex<ActiveRuntime>,
     /// Latest picture change asked for, per kind, so that a slow older update never overwrites a
     /// newer one.
     source_generation: Arc<AtomicU64>,
@@ -251,11 +252,10 @@ impl ObjectImpl for DlcSwap {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock();
         let name = pspec.name();
-        if let Some(value) = settings.runtime.property(name) {
+        if let Some(value) = settings.runtime.property(name).or_else(|| self.active.lock().property(name)) {
             return value;
         }
         match name {
-            "active-provider" => self.active_provider.lock().to_value(),
             "source" => path_to_value(&settings.source),
             "reference" => path_to_value(&settings.reference),
             "detector-model" => path_to_value(&settings.detector_model),
@@ -345,7 +345,10 @@ impl DlcSwap {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
-        let swapper = FaceSwapper::new(swapper, landmarker, Backend::cpu());
+        let backend =
+            pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
+        let pixels = backend.name();
+        let swapper = FaceSwapper::new(swapper, landmarker, backend);
         for model in swapper.models().chain(models.models()) {
             self.post_fallback(model);
         }
@@ -393,7 +396,7 @@ impl DlcSwap {
 
         let provider = swapper.swapper().model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
-        *self.active_provider.lock() = Some(provider.to_string());
+        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
         Ok(State {
             swapper,
             identity_models: models,
@@ -523,7 +526,7 @@ impl BaseTransformImpl for DlcSwap {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
         *self.identities.lock() = Identities::default();
-        *self.active_provider.lock() = None;
+        *self.active.lock() = ActiveRuntime::default();
         Ok(())
     }
 

@@ -88,7 +88,7 @@ impl FaceEnhancer {
             self.backend.decode_output(output, enhancer::DECODE, size, &mut entry.crop)?;
             entry.frame = self.frame_count;
         }
-        let cached = self.cache.get(&key).ok_or("restored face missing from the cache")?;
-        self.backend.paste(frame, &region, &cached.crop, &self.mask, &m, params.blend)
+        let cached = self.cache.get_mut(&key).ok_or("restored face missing from the cache")?;
+        self.backend.paste(frame, &region, &mut cached.crop, &self.mask, &m, params.blend)
     }
 }

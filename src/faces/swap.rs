@@ -174,7 +174,7 @@ impl FaceSwapper {
         if lip.is_some() {
             view.read_region(rect, &mut scratch.original_region);
         }
-        self.backend.paste(frame, &region, &self.crop, mask, &m, params.opacity)?;
+        self.backend.paste(frame, &region, &mut self.crop, mask, &m, params.opacity)?;
         if let Some(lip) = lip {
             restore_mouth(frame, rect, &lip, params.mouth_mask, scratch);
         }

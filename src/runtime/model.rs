@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::SessionBuilder;
 use ort::session::{IoBinding, Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
@@ -109,6 +109,7 @@ pub struct ModelSession {
     /// Why the provider asked for is not the one running, when that happened. The element posts
     /// it as a warning: a silent CPU fallback is what users of the Python tool complain about.
     pub fallback: Option<String>,
+    gpu_id: u32,
 }
 
 impl ModelSession {
@@ -121,6 +122,23 @@ impl ModelSession {
     /// place, outputs bound to a device come back in the returned values.
     pub fn run<'b, 's: 'b>(&'s mut self, binding: &'b IoBinding) -> Result<SessionOutputs<'b>, String> {
         self.session.run_binding(binding).map_err(|e| format!("inference failed: {e}"))
+    }
+
+    /// Whether the session runs on an NVIDIA GPU (CUDA or TensorRT provider).
+    pub fn on_nvidia_gpu(&self) -> bool {
+        matches!(self.active_provider, ExecutionProvider::Cuda | ExecutionProvider::TensorRt)
+    }
+
+    /// An allocator of the memory this session computes in: the GPU's for CUDA and TensorRT,
+    /// host memory otherwise.
+    pub fn device_allocator(&self) -> Result<Allocator, String> {
+        if !self.on_nvidia_gpu() {
+            return Ok(Allocator::default());
+        }
+        let info =
+            MemoryInfo::new(AllocationDevice::CUDA, self.gpu_id as i32, AllocatorType::Device, MemoryType::Default)
+                .map_err(|e| e.to_string())?;
+        Allocator::new(&self.session, info).map_err(|e| format!("cannot allocate GPU memory: {e}"))
     }
 
     /// Binds output `name` to memory ONNX Runtime allocates in host memory, for outputs whose
@@ -145,6 +163,23 @@ impl ModelSession {
         if let Err(e) = std::fs::File::open(path) {
             return Err(RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() });
         }
+        Self::load(path, &path.display().to_string(), options, |builder| builder.commit_from_file(path), check)
+    }
+
+    /// Loads an ONNX model held in memory (the pixel graphs), named `name` in messages.
+    pub fn open_memory(name: &str, bytes: &[u8], options: &SessionOptions) -> Result<ModelSession, RuntimeError> {
+        Self::load(Path::new(name), name, options, |builder| builder.commit_from_memory(bytes), |_| Ok(()))
+    }
+
+    /// Commits a session with the first provider that registers and runs the model, else on the
+    /// CPU with the reasons kept for the warning.
+    fn load(
+        path: &Path,
+        shown: &str,
+        options: &SessionOptions,
+        commit: impl Fn(&mut SessionBuilder) -> ort::Result<Session>,
+        check: impl FnOnce(&ModelIo) -> Result<(), String>,
+    ) -> Result<ModelSession, RuntimeError> {
         let env = environment()?;
         let session_error = |e: ort::Error| RuntimeError::Session { path: path.to_path_buf(), reason: e.to_string() };
 
@@ -161,28 +196,25 @@ impl ModelSession {
                 failures.push(format!("{}: {e}", provider.nick()));
                 continue;
             }
-            match builder.commit_from_file(path) {
-                Ok(session) => return Self::checked(session, path, provider, None, check),
+            match commit(&mut builder) {
+                Ok(session) => return Self::checked(session, path, provider, None, options.gpu_id, check),
                 // A provider can register and still fail on this model (missing cuDNN, an
                 // unsupported operator): the CPU may still run it.
                 Err(e) => failures.push(format!("{}: {e}", provider.nick())),
             }
         }
 
-        let session = options
-            .builder(&env)
-            .map_err(session_error)?
-            .commit_from_file(path)
+        let mut builder = options.builder(&env).map_err(session_error)?;
+        let session = commit(&mut builder)
             .map_err(|e| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() })?;
         let fallback = (!failures.is_empty()).then(|| {
             format!(
-                "execution provider '{}' could not be used for '{}', running on the CPU instead: {}",
+                "execution provider '{}' could not be used for '{shown}', running on the CPU instead: {}",
                 options.provider.nick(),
-                path.display(),
                 failures.join("; ")
             )
         });
-        Self::checked(session, path, ExecutionProvider::Cpu, fallback, check)
+        Self::checked(session, path, ExecutionProvider::Cpu, fallback, options.gpu_id, check)
     }
 
     fn checked(
@@ -190,6 +222,7 @@ impl ModelSession {
         path: &Path,
         active_provider: ExecutionProvider,
         fallback: Option<String>,
+        gpu_id: u32,
         check: impl FnOnce(&ModelIo) -> Result<(), String>,
     ) -> Result<ModelSession, RuntimeError> {
         let io = ModelIo::of(&session);
@@ -198,7 +231,7 @@ impl ModelSession {
             expected,
             found: io.to_string(),
         })?;
-        Ok(ModelSession { session, path: path.to_path_buf(), io, active_provider, fallback })
+        Ok(ModelSession { session, path: path.to_path_buf(), io, active_provider, fallback, gpu_id })
     }
 }
 

@@ -99,3 +99,23 @@ impl ExecutionProvider {
         Some(dispatch.error_on_failure())
     }
 }
+
+/// Where the pixel steps (crops, paste-back) of an element run: the `pixel-backend` property.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstDlcPixelBackend")]
+pub enum PixelBackend {
+    #[default]
+    #[enum_value(
+        name = "Auto: with the model on the GPU when it runs on CUDA or TensorRT, else on the CPU",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(name = "CPU: the element's own code on the mapped frame", nick = "cpu")]
+    Cpu,
+    #[enum_value(
+        name = "ONNX Runtime: small graphs run by ONNX Runtime on the model's execution provider",
+        nick = "onnx-runtime"
+    )]
+    OnnxRuntime,
+}

@@ -1,18 +1,19 @@
 //! The properties every model-running element shares (`model-file`, `execution-provider`,
-//! `gpu-id`, `threads`, `spin-wait`, `active-provider`), defined once so that the three elements
-//! document and behave alike.
+//! `gpu-id`, `threads`, `spin-wait`, `pixel-backend` and the read-only `active-*`), defined once so
+//! that the three elements document and behave alike.
 
 use std::path::PathBuf;
 
 use gst::glib;
 use gst::prelude::*;
 
-use super::{ExecutionProvider, SessionOptions};
+use super::{ExecutionProvider, PixelBackend, SessionOptions};
 
 pub const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
 pub const DEFAULT_GPU_ID: u32 = 0;
 pub const DEFAULT_THREADS: u32 = 0;
 pub const DEFAULT_SPIN_WAIT: bool = false;
+pub const DEFAULT_PIXEL_BACKEND: PixelBackend = PixelBackend::Auto;
 
 /// A path property's new value: `None` for unset or empty.
 pub(crate) fn path_from_value(value: &glib::Value) -> Option<PathBuf> {
@@ -31,6 +32,7 @@ pub struct RuntimeSettings {
     pub gpu_id: u32,
     pub threads: u32,
     pub spin_wait: bool,
+    pub pixel_backend: PixelBackend,
 }
 
 impl Default for RuntimeSettings {
@@ -41,6 +43,7 @@ impl Default for RuntimeSettings {
             gpu_id: DEFAULT_GPU_ID,
             threads: DEFAULT_THREADS,
             spin_wait: DEFAULT_SPIN_WAIT,
+            pixel_backend: DEFAULT_PIXEL_BACKEND,
         }
     }
 }
@@ -94,6 +97,21 @@ impl RuntimeSettings {
                 .default_value(DEFAULT_SPIN_WAIT)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("pixel-backend", DEFAULT_PIXEL_BACKEND)
+                .nick("Pixel backend")
+                .blurb(
+                    "Where crops, model inputs and the paste-back are computed: auto keeps them on \
+                     the GPU next to the model when it runs on CUDA or TensorRT; onnx-runtime runs \
+                     them as ONNX Runtime graphs on any provider; cpu uses the element's own code. \
+                     Read 'active-pixel-backend' to see what runs",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("active-pixel-backend")
+                .nick("Active pixel backend")
+                .blurb("Where the pixel steps actually run: cpu or onnx-runtime (read-only; empty until started)")
+                .read_only()
+                .build(),
             glib::ParamSpecString::builder("active-provider")
                 .nick("Active provider")
                 .blurb(
@@ -115,12 +133,13 @@ impl RuntimeSettings {
             "gpu-id" => self.gpu_id = value.get().unwrap_or(DEFAULT_GPU_ID),
             "threads" => self.threads = value.get().unwrap_or(DEFAULT_THREADS),
             "spin-wait" => self.spin_wait = value.get().unwrap_or(DEFAULT_SPIN_WAIT),
+            "pixel-backend" => self.pixel_backend = value.get().unwrap_or(DEFAULT_PIXEL_BACKEND),
             _ => return false,
         }
         true
     }
 
-    /// Reads a shared property other than `active-provider` (which lives in the element's state).
+    /// Reads a shared property other than the `active-*` ones (see [`ActiveRuntime`]).
     pub fn property(&self, name: &str) -> Option<glib::Value> {
         Some(match name {
             "model-file" => path_to_value(&self.model_file),
@@ -128,6 +147,7 @@ impl RuntimeSettings {
             "gpu-id" => self.gpu_id.to_value(),
             "threads" => self.threads.to_value(),
             "spin-wait" => self.spin_wait.to_value(),
+            "pixel-backend" => self.pixel_backend.to_value(),
             _ => return None,
         })
     }
@@ -139,5 +159,24 @@ impl RuntimeSettings {
             threads: self.threads,
             spin_wait: self.spin_wait,
         }
+    }
+}
+
+/// What actually runs once an element has started: the read-only `active-provider` and
+/// `active-pixel-backend` properties.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActiveRuntime {
+    pub provider: Option<&'static str>,
+    pub pixel_backend: Option<&'static str>,
+}
+
+impl ActiveRuntime {
+    /// Reads an `active-*` property; `None` for other names.
+    pub fn property(&self, name: &str) -> Option<glib::Value> {
+        Some(match name {
+            "active-provider" => self.provider.to_value(),
+            "active-pixel-backend" => self.pixel_backend.to_value(),
+            _ => return None,
+        })
     }
 }

@@ -16,6 +16,8 @@
 //! crop's edge), sampled bilinearly at each frame pixel's crop position: the CPU does it in
 //! [`paste_crop`], a GPU backend with the same grid and transform.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::align::Affine;
 use super::filter::{BlurScratch, gaussian_blur};
 use super::image::{Rect, RgbImage};
@@ -68,6 +70,8 @@ pub struct CropMask {
     /// Grid cells `[x0, x1] × [y0, y1]` whose weights are all 1 (the mask's interior), where the
     /// paste needs no mask sample and no blend.
     plateau: Option<[usize; 4]>,
+    /// Identifies the weights, so that a backend can keep an uploaded copy.
+    revision: u64,
 }
 
 impl CropMask {
@@ -80,7 +84,14 @@ impl CropMask {
             *w = 1.0;
         }
         let plateau = plateau(&weights, side);
-        CropMask { crop, pad, side, weights, plateau }
+        static REVISIONS: AtomicU64 = AtomicU64::new(1);
+        let revision = REVISIONS.fetch_add(1, Ordering::Relaxed);
+        CropMask { crop, pad, side, weights, plateau, revision }
+    }
+
+    /// A number no other mask's weights have had in this process (0 for the empty mask).
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Side of the crop the mask belongs to.

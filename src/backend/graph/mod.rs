@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The pixel steps as small ONNX graphs ([`pixels`]) that ONNX Runtime runs on the element's
+//! execution provider, next to the models: on an NVIDIA GPU the crops, model inputs and outputs
+//! and the paste stay in GPU memory, and only a face's rectangle travels each way. The same
+//! graphs run on ONNX Runtime's CPU provider, which is how the tests compare them with the CPU
+//! backend on machines without a GPU.
+
+pub mod onnx;
+pub mod pixels;
+
+use std::collections::HashMap;
+
+use ort::memory::Allocator;
+use ort::value::{DynTensor, Tensor, TensorElementType};
+
+use super::{Crop, CropSide, FaceRegion, Normalization, OutputDecode};
+use crate::runtime::{ModelSession, RuntimeError, SessionOptions, host_tensor, tensor_shape};
+use crate::vision::letterbox::letterbox_blob;
+use crate::vision::paste::CropMask;
+use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
+use onnx::Elem;
+use pixels::{Decode, PASTE_PARAMS, WARP_PARAMS};
+
+/// Uploaded masks kept per backend (one per face size and rotation in view).
+const MASK_CACHE: usize = 8;
+
+/// A graph's session, built on first use.
+type Graphs<K> = HashMap<K, ModelSession>;
+
+pub struct GraphBackend {
+    options: SessionOptions,
+    /// Allocates the tensors that stay with the models (GPU memory on CUDA and TensorRT).
+    allocator: Allocator,
+    normalize: Graphs<Elem>,
+    warp: Graphs<Elem>,
+    decode: Graphs<(Elem, Decode, i64)>,
+    paste: Option<ModelSession>,
+    /// Masks in the models' memory, by [`CropMask::revision`], most recent last.
+    masks: Vec<(u64, DynTensor)>,
+    /// Letterbox staging in host memory.
+    letterbox: Vec<f32>,
+    /// Written-pixel weights of the last paste, for YUV frames.
+    weights: Vec<f32>,
+    region: RgbImage,
+}
+
+fn elem_of(element: TensorElementType) -> Result<Elem, String> {
+    match element {
+        TensorElementType::Float32 => Ok(Elem::Float),
+        TensorElementType::Float16 => Ok(Elem::Float16),
+        other => Err(format!("the pixel graphs do not produce {other:?} tensors")),
+    }
+}
+
+/// A float vector in host memory.
+fn floats(values: &[f32]) -> Result<Tensor<f32>, String> {
+    Tensor::from_array((vec![values.len()], values.to_vec().into_boxed_slice())).map_err(|e| e.to_string())
+}
+
+/// The session of `key`'s graph, built by `build` on first use.
+fn graph<'g, K: std::hash::Hash + Eq + Copy + std::fmt::Debug>(
+    graphs: &'g mut Graphs<K>,
+    key: K,
+    name: &str,
+    options: &SessionOptions,
+    build: impl FnOnce() -> Vec<u8>,
+) -> Result<&'g mut ModelSession, String> {
+    if !graphs.contains_key(&key) {
+        let session =
+            ModelSession::open_memory(&format!("{name} {key:?}"), &build(), options).map_err(|e| e.to_string())?;
+        graphs.insert(key, session);
+    }
+    graphs.get_mut(&key).ok_or_else(|| format!("the {name} graph is missing"))
+}
+
+fn run_error(what: &str) -> impl Fn(ort::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+impl GraphBackend {
+    /// A backend whose graphs run like `model` does (same provider and GPU). Fails when the
+    /// graphs cannot be built there.
+    pub fn new(model: &ModelSession, options: &SessionOptions) -> Result<GraphBackend, RuntimeError> {
+        let mut options = *options;
+        options.provider = model.active_provider;
+        let paste = ModelSession::open_memory("paste graph", &pixels::paste(), &options)?;
+        if paste.active_provider != model.active_provider {
+            return Err(RuntimeError::Session {
+                path: "paste graph".into(),
+                reason: format!(
+                    "it runs on {} instead of {}",
+                    paste.active_provider.nick(),
+                    model.active_provider.nick()
+                ),
+            });
+        }
+        let allocator =
+            model.device_allocator().map_err(|reason| RuntimeError::Session { path: model.path.clone(), reason })?;
+        Ok(GraphBackend {
+            options,
+            allocator,
+            normalize: HashMap::new(),
+            warp: HashMap::new(),
+            decode: HashMap::new(),
+            paste: Some(paste),
+            masks: Vec::new(),
+            letterbox: Vec::new(),
+            weights: Vec::new(),
+            region: RgbImage::default(),
+        })
+    }
+
+    pub fn tensor(&self, shape: &[usize], element: TensorElementType) -> Result<DynTensor, String> {
+        DynTensor::new(&self.allocator, element, shape.to_vec())
+            .map_err(|e| format!("cannot allocate a {element:?} tensor {shape:?}: {e}"))
+    }
+
+    pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
+        let out = elem_of(*input.data_type())?;
+        let (h, w) = match tensor_shape(input).as_slice() {
+            [1, 3, h, w] => (*h, *w),
+            other => return Err(format!("expected an image tensor [1,3,H,W], found {other:?}")),
+        };
+        // The resize runs on the CPU into 8-bit RGB: the frame is read once, and a quarter of
+        // the float blob's bytes travel.
+        self.letterbox.resize(3 * w * h, 0.0);
+        let det_scale = letterbox_blob(frame, w, h, (0.0, 1.0), &mut self.letterbox);
+        let mut image = host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
+        let (_, bytes) = image.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
+        let plane = w * h;
+        for (i, px) in bytes.chunks_exact_mut(3).enumerate() {
+            for (c, b) in px.iter_mut().enumerate() {
+                *b = self.letterbox[c * plane + i] as u8;
+            }
+        }
+        let session = graph(&mut self.normalize, out, "normalize graph", &self.options, || pixels::normalize(out))?;
+        let mut binding = session.binding()?;
+        let norm = floats(&[norm.mean, norm.scale])?;
+        binding.bind_input("image", &image).map_err(run_error("cannot bind the letterbox"))?;
+        binding.bind_input("norm", &norm).map_err(run_error("cannot bind the normalisation"))?;
+        binding.bind_output("blob", &mut *input).map_err(run_error("cannot bind the detector input"))?;
+        session.run(&binding)?;
+        Ok(det_scale)
+    }
+
+    pub fn load_region(&mut self, frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {
+        let (w, h) = (rect.width.max(0) as usize, rect.height.max(0) as usize);
+        let mut pixels = host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
+        frame.read_region(rect, &mut self.region);
+        let (_, bytes) = pixels.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
+        bytes.copy_from_slice(&self.region.data);
+        Ok(FaceRegion { rect, pixels: Some(pixels) })
+    }
+
+    pub fn warp_to_input(
+        &mut self,
+        region: &FaceRegion,
+        m: &Affine,
+        norm: Normalization,
+        input: &mut DynTensor,
+    ) -> Result<(), String> {
+        let out = elem_of(*input.data_type())?;
+        let size = match tensor_shape(input).as_slice() {
+            [1, 3, h, w] if h == w => *w,
+            other => return Err(format!("expected a square image tensor [1,3,S,S], found {other:?}")),
+        };
+        let pixels = region.pixels.as_ref().ok_or("the face region was not loaded")?;
+        // Crop pixel → frame position, moved into the region's coordinates.
+        let inv = m.invert().ok_or("degenerate face alignment")?;
+        let [a, b, c, d, e, f] = inv.m;
+        let (rx, ry) = (region.rect.x as f64, region.rect.y as f64);
+        let params: [f64; WARP_PARAMS] = [a, b, c - rx, d, e, f - ry, size as f64, norm.mean as f64, norm.scale as f64];
+        let params = floats(&params.map(|v| v as f32))?;
+        let session = graph(&mut self.warp, out, "warp graph", &self.options, || pixels::warp_to_crop(out))?;
+        let mut binding = session.binding()?;
+        binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
+        binding.bind_input("params", &params).map_err(run_error("cannot bind the warp"))?;
+        binding.bind_output("crop", &mut *input).map_err(run_error("cannot bind the model input"))?;
+        session.run(&binding)?;
+        Ok(())
+    }
+
+    pub fn decode_output(
+        &mut self,
+        output: &DynTensor,
+        decode: OutputDecode,
+        size: usize,
+        crop: &mut Crop,
+    ) -> Result<(), String> {
+        let input = elem_of(*output.data_type())?;
+        let n = match tensor_shape(output).as_slice() {
+            [1, 3, h, w] if h == w && size > 0 && w.is_multiple_of(size) => *w,
+            other => return Err(format!("model output is {other:?}, expected [1,3,S,S] with S a multiple of {size}")),
+        };
+        let kind = match decode {
+            OutputDecode::UnitTruncated => Decode::UnitTruncated,
+            OutputDecode::SignedRounded => Decode::SignedRounded,
+        };
+        let factor = (n / size) as i64;
+        if crop.device.as_ref().is_none_or(|t| tensor_shape(t) != [1, 3, size, size]) {
+            crop.device = Some(self.tensor(&[1, 3, size, size], TensorElementType::Float32)?);
+        }
+        let target = crop.device.as_mut().ok_or("the crop has no device tensor")?;
+        let session = graph(&mut self.decode, (input, kind, factor), "decode graph", &self.options, || {
+            pixels::decode(input, kind, factor)
+        })?;
+        let mut binding = session.binding()?;
+        binding.bind_input("output", output).map_err(run_error("cannot bind the model output"))?;
+        binding.bind_output("crop", &mut *target).map_err(run_error("cannot bind the crop"))?;
+        ModelSession::bind_output_to_host(&mut binding, "bad")?;
+        let outputs = session.run(&binding)?;
+        let (_, bad) = outputs["bad"].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        if bad.first().is_none_or(|&b| b != 0.0) {
+            return Err("model output holds a non-finite value".to_string());
+        }
+        crop.current = CropSide::Device;
+        Ok(())
+    }
+
+    /// Brings the crop to host memory for a CPU-only step; the next paste uploads it again.
+    pub fn crop_pixels<'c>(&mut self, crop: &'c mut Crop) -> Result<&'c mut RgbImage, String> {
+        if crop.current == CropSide::Device {
+            let device = crop.device.as_ref().ok_or("the crop has no device tensor")?;
+            let shape = tensor_shape(device);
+            let mut host = host_tensor(&shape, TensorElementType::Float32)?;
+            device.copy_into(&mut host).map_err(run_error("cannot download the crop"))?;
+            let (_, values) = host.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+            let size = shape.last().copied().unwrap_or(0);
+            crop.image.reshape(size, size);
+            let plane = size * size;
+            for (i, px) in crop.image.data.chunks_exact_mut(3).enumerate() {
+                for (c, b) in px.iter_mut().enumerate() {
+                    *b = values[c * plane + i] as u8;
+                }
+            }
+        }
+        crop.current = CropSide::Host;
+        Ok(&mut crop.image)
+    }
+
+    /// The crop in the models' memory, uploaded when the host copy is the current one.
+    fn crop_tensor<'c>(&self, crop: &'c mut Crop) -> Result<&'c DynTensor, String> {
+        if crop.current == CropSide::Host {
+            let size = crop.image.width;
+            let plane = size * size;
+            let mut host = host_tensor(&[1, 3, size, size], TensorElementType::Float32)?;
+            let (_, values) = host.try_extract_tensor_mut::<f32>().map_err(|e| e.to_string())?;
+            for (i, px) in crop.image.data.chunks_exact(3).enumerate() {
+                for (c, &b) in px.iter().enumerate() {
+                    values[c * plane + i] = b as f32;
+                }
+            }
+            if crop.device.as_ref().is_none_or(|t| tensor_shape(t) != [1, 3, size, size]) {
+                crop.device = Some(self.tensor(&[1, 3, size, size], TensorElementType::Float32)?);
+            }
+            let device = crop.device.as_mut().ok_or("the crop has no device tensor")?;
+            host.copy_into(&mut *device).map_err(run_error("cannot upload the crop"))?;
+            crop.current = CropSide::Device;
+        }
+        crop.device.as_ref().ok_or_else(|| "the crop has no device tensor".to_string())
+    }
+
+    /// The index in `masks` of the mask in the models' memory, uploaded once per mask.
+    fn mask_index(&mut self, mask: &CropMask) -> Result<usize, String> {
+        if let Some(pos) = self.masks.iter().position(|(revision, _)| *revision == mask.revision()) {
+            let entry = self.masks.remove(pos);
+            self.masks.push(entry);
+        } else {
+            let side = mask.side();
+            let host = Tensor::from_array((vec![1, 1, side, side], mask.weights().to_vec().into_boxed_slice()))
+                .map_err(|e| e.to_string())?
+                .upcast();
+            let mut device = self.tensor(&[1, 1, side, side], TensorElementType::Float32)?;
+            host.copy_into(&mut device).map_err(run_error("cannot upload the mask"))?;
+            if self.masks.len() >= MASK_CACHE {
+                self.masks.remove(0);
+            }
+            self.masks.push((mask.revision(), device));
+        }
+        self.masks.len().checked_sub(1).ok_or_else(|| "the mask cache is empty".to_string())
+    }
+
+    pub fn paste(
+        &mut self,
+        frame: &mut FrameViewMut,
+        region: &FaceRegion,
+        crop: &mut Crop,
+        mask: &CropMask,
+        m: &Affine,
+        opacity: f32,
+    ) -> Result<(), String> {
+        let rect = region.rect;
+        if rect.is_empty() || rect.clip_to(frame.width, frame.height) != rect {
+            return Err(format!("the face region {rect:?} is not inside the {}×{} frame", frame.width, frame.height));
+        }
+        let pixels = region.pixels.as_ref().ok_or("the face region was not loaded")?;
+        let size =
+            crop.image.width.max(crop.device.as_ref().map_or(0, |t| tensor_shape(t).last().copied().unwrap_or(0)));
+        // Region pixel → crop position.
+        let [a, b, c, d, e, f] = m.m;
+        let (rx, ry) = (rect.x as f64, rect.y as f64);
+        let params: [f64; PASTE_PARAMS] = [
+            a,
+            b,
+            a * rx + b * ry + c,
+            d,
+            e,
+            d * rx + e * ry + f,
+            size as f64,
+            mask.side() as f64,
+            mask.pad() as f64,
+            opacity.clamp(0.0, 1.0) as f64,
+        ];
+        let params = floats(&params.map(|v| v as f32))?;
+        let crop_tensor = self.crop_tensor(crop)?;
+        let mask = self.mask_index(mask)?;
+        let GraphBackend { masks, paste, region: staging, weights, .. } = self;
+        let session = paste.as_mut().ok_or("the paste graph is missing")?;
+        let mut binding = session.binding()?;
+        binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
+        binding.bind_input("crop", crop_tensor).map_err(run_error("cannot bind the crop"))?;
+        binding.bind_input("mask", &masks[mask].1).map_err(run_error("cannot bind the mask"))?;
+        binding.bind_input("params", &params).map_err(run_error("cannot bind the paste"))?;
+        ModelSession::bind_output_to_host(&mut binding, "pasted")?;
+        ModelSession::bind_output_to_host(&mut binding, "written")?;
+        let outputs = session.run(&binding)?;
+        let (_, pasted) = outputs["pasted"].try_extract_tensor::<u8>().map_err(|e| e.to_string())?;
+        let (_, written) = outputs["written"].try_extract_tensor::<u8>().map_err(|e| e.to_string())?;
+        let (w, h) = (rect.width as usize, rect.height as usize);
+        if pasted.len() != w * h * 3 || written.len() != w * h {
+            return Err("the paste graph returned a region of the wrong size".to_string());
+        }
+        staging.reshape(w, h);
+        staging.data.copy_from_slice(pasted);
+        weights.clear();
+        weights.extend(written.iter().map(|&v| f32::from(v)));
+        frame.write_region(rect, staging, Some(weights));
+        Ok(())
+    }
+}

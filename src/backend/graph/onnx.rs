@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MPL-2.0
+//! A small writer of ONNX models, for the pixel steps that the graph backend hands to ONNX
+//! Runtime. Only the protobuf fields these graphs use are declared (field numbers from
+//! `onnx.proto`); the graphs are built once per element start and loaded from memory.
+
+use prost::Message;
+
+/// ONNX `TensorProto.DataType` values the graphs use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Elem {
+    Float = 1,
+    Uint8 = 2,
+    Int64 = 7,
+    Bool = 9,
+    Float16 = 10,
+}
+
+/// The opset the graphs are written against: GridSample needs 16; 17 is what the fixture models
+/// use and every ONNX Runtime from 1.14 on runs.
+const OPSET: i64 = 17;
+/// IR 8 is the oldest IR that carries opset 17.
+const IR_VERSION: i64 = 8;
+
+#[derive(Clone, PartialEq, Message)]
+struct ModelProto {
+    #[prost(int64, tag = "1")]
+    ir_version: i64,
+    #[prost(string, tag = "2")]
+    producer_name: String,
+    #[prost(message, optional, tag = "7")]
+    graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "8")]
+    opset_import: Vec<OperatorSetIdProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct OperatorSetIdProto {
+    #[prost(string, tag = "1")]
+    domain: String,
+    #[prost(int64, tag = "2")]
+    version: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct GraphProto {
+    #[prost(message, repeated, tag = "1")]
+    node: Vec<NodeProto>,
+    #[prost(string, tag = "2")]
+    name: String,
+    #[prost(message, repeated, tag = "5")]
+    initializer: Vec<TensorProto>,
+    #[prost(message, repeated, tag = "11")]
+    input: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "12")]
+    output: Vec<ValueInfoProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct NodeProto {
+    #[prost(string, repeated, tag = "1")]
+    input: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    output: Vec<String>,
+    #[prost(string, tag = "3")]
+    name: String,
+    #[prost(string, tag = "4")]
+    op_type: String,
+    #[prost(message, repeated, tag = "5")]
+    attribute: Vec<AttributeProto>,
+}
+
+/// `AttributeProto.AttributeType` values used here.
+const ATTR_FLOAT: i32 = 1;
+const ATTR_INT: i32 = 2;
+const ATTR_STRING: i32 = 3;
+const ATTR_INTS: i32 = 7;
+
+#[derive(Clone, PartialEq, Message)]
+struct AttributeProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(float, tag = "2")]
+    f: f32,
+    #[prost(int64, tag = "3")]
+    i: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    s: Vec<u8>,
+    #[prost(int64, repeated, tag = "8")]
+    ints: Vec<i64>,
+    #[prost(int32, tag = "20")]
+    r#type: i32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ValueInfoProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(message, optional, tag = "2")]
+    r#type: Option<TypeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TypeProto {
+    #[prost(message, optional, tag = "1")]
+    tensor_type: Option<TensorTypeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorTypeProto {
+    #[prost(int32, tag = "1")]
+    elem_type: i32,
+    #[prost(message, optional, tag = "2")]
+    shape: Option<TensorShapeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorShapeProto {
+    #[prost(message, repeated, tag = "1")]
+    dim: Vec<DimensionProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct DimensionProto {
+    #[prost(int64, optional, tag = "1")]
+    dim_value: Option<i64>,
+    #[prost(string, optional, tag = "2")]
+    dim_param: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorProto {
+    #[prost(int64, repeated, tag = "1")]
+    dims: Vec<i64>,
+    #[prost(int32, tag = "2")]
+    data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    float_data: Vec<f32>,
+    #[prost(int64, repeated, tag = "7")]
+    int64_data: Vec<i64>,
+    #[prost(string, tag = "8")]
+    name: String,
+}
+
+/// One dimension of a graph input or output: fixed, or named and dynamic.
+#[derive(Clone, Debug)]
+pub enum Dim {
+    Fixed(i64),
+    Named(&'static str),
+}
+
+/// A node attribute.
+pub enum Attr {
+    Int(&'static str, i64),
+    Float(&'static str, f32),
+    Ints(&'static str, Vec<i64>),
+    Str(&'static str, &'static str),
+}
+
+impl Attr {
+    fn proto(self) -> AttributeProto {
+        let base = |name: &str, r#type| AttributeProto { name: name.to_string(), r#type, ..AttributeProto::default() };
+        match self {
+            Attr::Int(name, i) => AttributeProto { i, ..base(name, ATTR_INT) },
+            Attr::Float(name, f) => AttributeProto { f, ..base(name, ATTR_FLOAT) },
+            Attr::Ints(name, ints) => AttributeProto { ints, ..base(name, ATTR_INTS) },
+            Attr::Str(name, s) => AttributeProto { s: s.as_bytes().to_vec(), ..base(name, ATTR_STRING) },
+        }
+    }
+}
+
+/// A graph under construction. Values are named by the builder; each operation returns the name
+/// of its (first) output.
+#[derive(Default)]
+pub struct Graph {
+    graph: GraphProto,
+    next: usize,
+}
+
+fn value_info(name: &str, elem: Elem, dims: &[Dim]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(v) => DimensionProto { dim_value: Some(*v), dim_param: None },
+            Dim::Named(p) => DimensionProto { dim_value: None, dim_param: Some(p.to_string()) },
+        })
+        .collect();
+    let tensor_type = TensorTypeProto { elem_type: elem as i32, shape: Some(TensorShapeProto { dim }) };
+    ValueInfoProto { name: name.to_string(), r#type: Some(TypeProto { tensor_type: Some(tensor_type) }) }
+}
+
+impl Graph {
+    pub fn new(name: &str) -> Graph {
+        Graph { graph: GraphProto { name: name.to_string(), ..GraphProto::default() }, next: 0 }
+    }
+
+    /// Declares a graph input.
+    pub fn input(&mut self, name: &str, elem: Elem, dims: &[Dim]) -> String {
+        self.graph.input.push(value_info(name, elem, dims));
+        name.to_string()
+    }
+
+    /// Declares `value` a graph output named `name` (through an Identity when they differ).
+    pub fn output(&mut self, value: &str, name: &str, elem: Elem, dims: &[Dim]) {
+        if value != name {
+            self.node("Identity", &[value], &[name], Vec::new());
+        }
+        self.graph.output.push(value_info(name, elem, dims));
+    }
+
+    fn fresh(&mut self, op: &str) -> String {
+        self.next += 1;
+        format!("{}_{}", op.to_lowercase(), self.next)
+    }
+
+    fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) {
+        let name = self.fresh(op);
+        self.graph.node.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            name,
+            op_type: op.to_string(),
+            attribute: attrs.into_iter().map(Attr::proto).collect(),
+        });
+    }
+
+    /// An operation with one output.
+    pub fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<Attr>) -> String {
+        let out = self.fresh(op);
+        self.node(op, inputs, &[&out], attrs);
+        out
+    }
+
+    /// A float constant of `dims` (an empty `dims` is a scalar).
+    pub fn floats(&mut self, values: &[f32], dims: &[i64]) -> String {
+        let name = self.fresh("const");
+        self.graph.initializer.push(TensorProto {
+            dims: dims.to_vec(),
+            data_type: Elem::Float as i32,
+            float_data: values.to_vec(),
+            name: name.clone(),
+            ..TensorProto::default()
+        });
+        name
+    }
+
+    /// A float scalar constant.
+    pub fn scalar(&mut self, value: f32) -> String {
+        self.floats(&[value], &[])
+    }
+
+    /// An int64 constant of `dims`.
+    pub fn ints(&mut self, values: &[i64], dims: &[i64]) -> String {
+        let name = self.fresh("const");
+        self.graph.initializer.push(TensorProto {
+            dims: dims.to_vec(),
+            data_type: Elem::Int64 as i32,
+            int64_data: values.to_vec(),
+            name: name.clone(),
+            ..TensorProto::default()
+        });
+        name
+    }
+
+    /// The serialised model.
+    pub fn encode(self) -> Vec<u8> {
+        ModelProto {
+            ir_version: IR_VERSION,
+            producer_name: "gstdlc".to_string(),
+            graph: Some(self.graph),
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        }
+        .encode_to_vec()
+    }
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The pixel steps as ONNX graphs, the same operations as the CPU backend's loops: normalising a
+//! letterboxed frame, warping a face region into a model crop, decoding a model output into an
+//! 8-bit crop, and pasting a crop back through its mask. Every graph takes its geometry (affine
+//! coefficients, sizes) as a small input tensor, so one session per graph serves every face.
+//!
+//! Sampling is `GridSample` (bilinear, zero padding, `align_corners = 0`), which reads source
+//! pixel `p` at normalised position `(2p + 1)/size − 1`: the same taps and border as the CPU's
+//! bilinear samples. Values are rounded where the CPU rounds to 8 bits, so both backends agree
+//! to a level or two.
+
+use super::onnx::{Attr, Dim, Elem, Graph};
+
+/// Parameters of [`warp_to_crop`]: the crop → region affine `(a, b, c, d, e, f)`, the crop side,
+/// then the normalisation `(mean, scale)`.
+pub const WARP_PARAMS: usize = 9;
+/// Parameters of [`paste`]: the region → crop affine `(a, b, c, d, e, f)`, the crop side, the
+/// mask grid's side and pad, and the opacity.
+pub const PASTE_PARAMS: usize = 10;
+
+/// Scalar `i` of a float vector.
+fn element(g: &mut Graph, vector: &str, i: i64) -> String {
+    let index = g.ints(&[i], &[]);
+    g.op("Gather", &[vector, &index], vec![Attr::Int("axis", 0)])
+}
+
+/// Dimension `i` of `tensor`'s shape, as a float scalar.
+fn dim(g: &mut Graph, tensor: &str, i: i64) -> String {
+    let shape = g.op("Shape", &[tensor], vec![]);
+    let index = g.ints(&[i], &[]);
+    let d = g.op("Gather", &[&shape, &index], vec![Attr::Int("axis", 0)]);
+    g.op("Cast", &[&d], vec![Attr::Int("to", Elem::Float as i64)])
+}
+
+/// `0, 1, …, n − 1` as floats, with `n` a float scalar.
+fn range(g: &mut Graph, n: &str) -> String {
+    let (zero, one) = (g.scalar(0.0), g.scalar(1.0));
+    g.op("Range", &[&zero, n, &one], vec![])
+}
+
+fn unsqueeze(g: &mut Graph, x: &str, axes: &[i64]) -> String {
+    let axes = g.ints(axes, &[axes.len() as i64]);
+    g.op("Unsqueeze", &[x, &axes], vec![])
+}
+
+/// `a·x + b·y + c` over a `[rows, cols]` grid, with `x` a row `[1, cols]` and `y` a column
+/// `[rows, 1]`.
+fn affine_plane(g: &mut Graph, x: &str, y: &str, (a, b, c): (&str, &str, &str)) -> String {
+    let ax = g.op("Mul", &[x, a], vec![]);
+    let by = g.op("Mul", &[y, b], vec![]);
+    let sum = g.op("Add", &[&ax, &by], vec![]);
+    g.op("Add", &[&sum, c], vec![])
+}
+
+/// GridSample's normalised coordinate of pixel position `p` in a source of `size` pixels.
+fn normalised(g: &mut Graph, p: &str, size: &str) -> String {
+    let (two, one) = (g.scalar(2.0), g.scalar(1.0));
+    let twice = g.op("Mul", &[p, &two], vec![]);
+    let shifted = g.op("Add", &[&twice, &one], vec![]);
+    let scaled = g.op("Div", &[&shifted, size], vec![]);
+    g.op("Sub", &[&scaled, &one], vec![])
+}
+
+/// The `[1, rows, cols, 2]` sampling grid of positions `(px, py)` (each `[rows, cols]`) in a
+/// source of `width × height`.
+fn grid(g: &mut Graph, (px, py): (&str, &str), (width, height): (&str, &str)) -> String {
+    let gx = normalised(g, px, width);
+    let gy = normalised(g, py, height);
+    let gx = unsqueeze(g, &gx, &[2]);
+    let gy = unsqueeze(g, &gy, &[2]);
+    let both = g.op("Concat", &[&gx, &gy], vec![Attr::Int("axis", 2)]);
+    unsqueeze(g, &both, &[0])
+}
+
+fn grid_sample(g: &mut Graph, image: &str, grid: &str) -> String {
+    g.op(
+        "GridSample",
+        &[image, grid],
+        vec![Attr::Str("mode", "bilinear"), Attr::Str("padding_mode", "zeros"), Attr::Int("align_corners", 0)],
+    )
+}
+
+/// An 8-bit `[1, h, w, 3]` image as float `[1, 3, h, w]`.
+fn planar_floats(g: &mut Graph, image: &str) -> String {
+    let floats = g.op("Cast", &[image], vec![Attr::Int("to", Elem::Float as i64)]);
+    g.op("Transpose", &[&floats], vec![Attr::Ints("perm", vec![0, 3, 1, 2])])
+}
+
+/// `floor(x + 0.5)`: rounding half up, as the CPU rounds an 8-bit sample.
+fn round_half_up(g: &mut Graph, x: &str) -> String {
+    let half = g.scalar(0.5);
+    let shifted = g.op("Add", &[x, &half], vec![]);
+    g.op("Floor", &[&shifted], vec![])
+}
+
+/// `(x − mean) · scale`, cast to the model's element type.
+fn normalise(g: &mut Graph, x: &str, (mean, scale): (&str, &str), out: Elem) -> String {
+    let centred = g.op("Sub", &[x, mean], vec![]);
+    let scaled = g.op("Mul", &[&centred, scale], vec![]);
+    match out {
+        Elem::Float => scaled,
+        other => g.op("Cast", &[&scaled], vec![Attr::Int("to", other as i64)]),
+    }
+}
+
+/// Letterboxed 8-bit RGB `image [1, H, W, 3]` and `norm [2]` (mean, scale) → the detector input
+/// `blob [1, 3, H, W]`.
+pub fn normalize(out: Elem) -> Vec<u8> {
+    let mut g = Graph::new("gstdlc_normalize");
+    let image = g.input("image", Elem::Uint8, &[Dim::Fixed(1), Dim::Named("H"), Dim::Named("W"), Dim::Fixed(3)]);
+    let norm = g.input("norm", Elem::Float, &[Dim::Fixed(2)]);
+    let planar = planar_floats(&mut g, &image);
+    let (mean, scale) = (element(&mut g, &norm, 0), element(&mut g, &norm, 1));
+    let blob = normalise(&mut g, &planar, (&mean, &scale), out);
+    g.output(&blob, "blob", out, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("H"), Dim::Named("W")]);
+    g.encode()
+}
+
+/// A face region `region [1, h, w, 3]` (8-bit RGB) and `params [WARP_PARAMS]` → the model input
+/// `crop [1, 3, S, S]`: crop pixel `(u, v)` samples region position
+/// `(a·u + b·v + c, d·u + e·v + f)` bilinearly, rounded to 8 bits, then normalised.
+pub fn warp_to_crop(out: Elem) -> Vec<u8> {
+    let mut g = Graph::new("gstdlc_warp_to_crop");
+    let region = g.input("region", Elem::Uint8, &[Dim::Fixed(1), Dim::Named("h"), Dim::Named("w"), Dim::Fixed(3)]);
+    let params = g.input("params", Elem::Float, &[Dim::Fixed(WARP_PARAMS as i64)]);
+    let p: Vec<String> = (0..WARP_PARAMS as i64).map(|i| element(&mut g, &params, i)).collect();
+    let coords = range(&mut g, &p[6]);
+    let u = unsqueeze(&mut g, &coords, &[0]);
+    let v = unsqueeze(&mut g, &coords, &[1]);
+    let px = affine_plane(&mut g, &u, &v, (&p[0], &p[1], &p[2]));
+    let py = affine_plane(&mut g, &u, &v, (&p[3], &p[4], &p[5]));
+    let (width, height) = (dim(&mut g, &region, 2), dim(&mut g, &region, 1));
+    let grid = grid(&mut g, (&px, &py), (&width, &height));
+    let image = planar_floats(&mut g, &region);
+    let sampled = grid_sample(&mut g, &image, &grid);
+    let pixels = round_half_up(&mut g, &sampled);
+    let crop = normalise(&mut g, &pixels, (&p[7], &p[8]), out);
+    g.output(&crop, "crop", out, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("S"), Dim::Named("S")]);
+    g.encode()
+}
+
+/// How [`decode`] turns model values into 8-bit values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decode {
+    /// `floor(clip(255·x, 0, 255))`.
+    UnitTruncated,
+    /// `floor((clip(y, −1, 1) + 1) · 127.5 + 0.5)`.
+    SignedRounded,
+}
+
+/// A model output `output [1, 3, O, O]` → `crop [1, 3, O/factor, O/factor]` (float, 8-bit
+/// values; box-averaged by `factor` first) and `bad []`, 1 when the output held a non-finite
+/// value.
+pub fn decode(input: Elem, decode: Decode, factor: i64) -> Vec<u8> {
+    let mut g = Graph::new("gstdlc_decode");
+    let output = g.input("output", input, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("O"), Dim::Named("O")]);
+    let mut x = match input {
+        Elem::Float => output,
+        _ => g.op("Cast", &[&output], vec![Attr::Int("to", Elem::Float as i64)]),
+    };
+    if factor > 1 {
+        let k = vec![factor, factor];
+        x = g.op("AveragePool", &[&x], vec![Attr::Ints("kernel_shape", k.clone()), Attr::Ints("strides", k)]);
+    }
+    let values = match decode {
+        Decode::UnitTruncated => {
+            let (k, lo, hi) = (g.scalar(255.0), g.scalar(0.0), g.scalar(255.0));
+            let scaled = g.op("Mul", &[&x, &k], vec![]);
+            let clipped = g.op("Clip", &[&scaled, &lo, &hi], vec![]);
+            g.op("Floor", &[&clipped], vec![])
+        }
+        Decode::SignedRounded => {
+            let (lo, hi, one, k) = (g.scalar(-1.0), g.scalar(1.0), g.scalar(1.0), g.scalar(127.5));
+            let clipped = g.op("Clip", &[&x, &lo, &hi], vec![]);
+            let shifted = g.op("Add", &[&clipped, &one], vec![]);
+            let scaled = g.op("Mul", &[&shifted, &k], vec![]);
+            round_half_up(&mut g, &scaled)
+        }
+    };
+    g.output(&values, "crop", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("S"), Dim::Named("S")]);
+    let nan = g.op("IsNaN", &[&x], vec![]);
+    let inf = g.op("IsInf", &[&x], vec![]);
+    let either = g.op("Or", &[&nan, &inf], vec![]);
+    let flags = g.op("Cast", &[&either], vec![Attr::Int("to", Elem::Float as i64)]);
+    let bad = g.op("ReduceMax", &[&flags], vec![Attr::Int("keepdims", 0)]);
+    g.output(&bad, "bad", Elem::Float, &[]);
+    g.encode()
+}
+
+/// `region [1, h, w, 3]` (8-bit RGB), `crop [1, 3, S, S]` (8-bit values), `mask [1, 1, G, G]`,
+/// `params [PASTE_PARAMS]` → `pasted [1, h, w, 3]` (8-bit RGB) and `written [1, 1, h, w]`
+/// (1 where the weight is above 0). Region pixel `(x, y)` sits at crop position
+/// `(u, v) = (a·x + b·y + c, d·x + e·y + f)` and mask position `(u + pad, v + pad)`; its weight
+/// is the mask's times the opacity (1 within 1e-6 of 1), and
+/// `pasted = floor(w·crop + (1 − w)·region)`.
+pub fn paste() -> Vec<u8> {
+    let mut g = Graph::new("gstdlc_paste");
+    let hw = [Dim::Fixed(1), Dim::Named("h"), Dim::Named("w"), Dim::Fixed(3)];
+    let region = g.input("region", Elem::Uint8, &hw);
+    let crop = g.input("crop", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("S"), Dim::Named("S")]);
+    let mask = g.input("mask", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Named("G"), Dim::Named("G")]);
+    let params = g.input("params", Elem::Float, &[Dim::Fixed(PASTE_PARAMS as i64)]);
+    let p: Vec<String> = (0..PASTE_PARAMS as i64).map(|i| element(&mut g, &params, i)).collect();
+    let (width, height) = (dim(&mut g, &region, 2), dim(&mut g, &region, 1));
+    let xs = range(&mut g, &width);
+    let ys = range(&mut g, &height);
+    let x = unsqueeze(&mut g, &xs, &[0]);
+    let y = unsqueeze(&mut g, &ys, &[1]);
+    let u = affine_plane(&mut g, &x, &y, (&p[0], &p[1], &p[2]));
+    let v = affine_plane(&mut g, &x, &y, (&p[3], &p[4], &p[5]));
+    let crop_grid = grid(&mut g, (&u, &v), (&p[6], &p[6]));
+    let um = g.op("Add", &[&u, &p[8]], vec![]);
+    let vm = g.op("Add", &[&v, &p[8]], vec![]);
+    let mask_grid = grid(&mut g, (&um, &vm), (&p[7], &p[7]));
+    let sampled = grid_sample(&mut g, &crop, &crop_grid);
+    let fake = round_half_up(&mut g, &sampled);
+    let weight = grid_sample(&mut g, &mask, &mask_grid);
+    let weight = g.op("Mul", &[&weight, &p[9]], vec![]);
+    let (almost, one, zero) = (g.scalar(1.0 - 1e-6), g.scalar(1.0), g.scalar(0.0));
+    let full = g.op("GreaterOrEqual", &[&weight, &almost], vec![]);
+    let weight = g.op("Where", &[&full, &one, &weight], vec![]);
+    let original = planar_floats(&mut g, &region);
+    let keep = g.op("Sub", &[&one, &weight], vec![]);
+    let new = g.op("Mul", &[&weight, &fake], vec![]);
+    let old = g.op("Mul", &[&keep, &original], vec![]);
+    let blend = g.op("Add", &[&new, &old], vec![]);
+    let (lo, hi) = (g.scalar(0.0), g.scalar(255.0));
+    let blend = g.op("Floor", &[&blend], vec![]);
+    let blend = g.op("Clip", &[&blend, &lo, &hi], vec![]);
+    let bytes = g.op("Cast", &[&blend], vec![Attr::Int("to", Elem::Uint8 as i64)]);
+    let pasted = g.op("Transpose", &[&bytes], vec![Attr::Ints("perm", vec![0, 2, 3, 1])]);
+    g.output(&pasted, "pasted", Elem::Uint8, &hw);
+    let written = g.op("Greater", &[&weight, &zero], vec![]);
+    let written = g.op("Cast", &[&written], vec![Attr::Int("to", Elem::Uint8 as i64)]);
+    g.output(&written, "written", Elem::Uint8, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Named("h"), Dim::Named("w")]);
+    g.encode()
+}

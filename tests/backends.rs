@@ -1,0 +1,186 @@
+//! The pixel backends agree: the CPU backend and the ONNX Runtime graphs (`pixel-backend`) give
+//! the same detections and the same swapped and restored frames within the stated tolerance.
+//!
+//! `DLC_TEST_PROVIDER` picks the execution provider of every element (default `cpu`); on a GPU
+//! machine `DLC_TEST_PROVIDER=cuda` compares the CPU pixel steps with the graphs on the GPU, the
+//! same models running on the GPU in both.
+
+mod common;
+
+use std::path::PathBuf;
+
+use gst::prelude::*;
+use gstdlc::{Face, FaceMeta};
+
+/// Mean and largest difference allowed between the two backends' frames (8-bit levels): the
+/// graphs sample in float where the CPU uses 8-bit fractions, which moves single values by a
+/// level or two; a rounding that lands on the other side of a truncation adds one more.
+const MEAN_TOLERANCE: f64 = 0.05;
+const MAX_TOLERANCE: u8 = 6;
+
+fn provider() -> String {
+    std::env::var("DLC_TEST_PROVIDER").unwrap_or_else(|_| "cpu".to_string())
+}
+
+struct Setup {
+    detector: PathBuf,
+    arcface: PathBuf,
+    media: PathBuf,
+}
+
+fn setup() -> Option<Setup> {
+    if !common::have_ort() {
+        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        return None;
+    }
+    let Some(detector) = common::testdata("models/det_2.5g.onnx") else {
+        eprintln!("skipped: ../shared/testdata is absent");
+        return None;
+    };
+    let Some(arcface) = common::fixture("arcface.onnx") else {
+        eprintln!("skipped: fixtures missing (run `make fixtures`)");
+        return None;
+    };
+    let media = detector.parent()?.parent()?.join("media");
+    Some(Setup { detector, arcface, media })
+}
+
+/// Three portraits of different sizes on a 1280×720 grey frame, packed RGB.
+fn frame(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
+    let (w, h) = (1280u32, 720u32);
+    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([110, 110, 110]));
+    for (name, x, y, size) in
+        [("gauss.png", 40, 60, 420), ("astronaut.png", 480, 120, 560), ("newton.png", 980, 300, 300)]
+    {
+        let picture = image::open(media.join(name)).expect("test picture").to_rgb8();
+        let scaled = image::imageops::resize(&picture, size, size, image::imageops::FilterType::Triangle);
+        image::imageops::overlay(&mut canvas, &scaled, x, y);
+    }
+    (canvas.into_raw(), w as usize, h as usize)
+}
+
+/// Pushes `frame` through `appsrc ! <chain> ! videoconvert ! RGB appsink`; returns the output
+/// frame and its faces.
+fn run(frame: &(Vec<u8>, usize, usize), chain: &str) -> (Vec<u8>, Vec<Face>) {
+    let (data, w, h) = frame;
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=30/1 ! {chain} \
+         ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false"
+    ));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    src.push_buffer(gst::Buffer::from_slice(data.clone())).unwrap();
+    src.end_of_stream().unwrap();
+    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120));
+    let mut problems = Vec::new();
+    let bus = pipeline.bus().unwrap();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => problems.push(format!("error: {} {:?}", e.error(), e.debug())),
+            gst::MessageView::Warning(e) => problems.push(format!("warning: {} {:?}", e.error(), e.debug())),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(problems.is_empty(), "{chain}: {problems:?}");
+    let sample = sample.unwrap_or_else(|| panic!("no frame from {chain}"));
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let stride = info.stride()[0] as usize;
+    let bytes = (0..*h).flat_map(|y| map[y * stride..y * stride + w * 3].to_vec()).collect();
+    let faces = sample.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+    (bytes, faces)
+}
+
+/// Runs `chain(backend)` with both backends and compares the frames.
+fn compare(frame: &(Vec<u8>, usize, usize), what: &str, chain: impl Fn(&str) -> String) {
+    let (cpu, faces) = run(frame, &chain("cpu"));
+    let (graphs, _) = run(frame, &chain("onnx-runtime"));
+    assert!(faces.len() >= 3, "{what}: three faces expected, found {}", faces.len());
+    let (change, _) = common::differences(&cpu, &frame.0);
+    let (mean, max) = common::differences(&cpu, &graphs);
+    eprintln!(
+        "{what} (provider {}): the frame changed by {change:.3} on average; backends differ by {mean:.4} on average, {max} at most",
+        provider()
+    );
+    assert!(change > 0.2, "{what}: the chain changed the frame");
+    assert!(mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE, "{what}: mean {mean}, max {max}");
+}
+
+#[test]
+fn detection_is_the_same_with_either_backend() {
+    let Some(setup) = setup() else { return };
+    let frame = frame(&setup.media);
+    let detect = |backend: &str| {
+        format!(
+            "dlcdetect model-file={} execution-provider={} pixel-backend={backend}",
+            setup.detector.display(),
+            provider()
+        )
+    };
+    let (_, cpu) = run(&frame, &detect("cpu"));
+    let (_, graphs) = run(&frame, &detect("onnx-runtime"));
+    assert_eq!(cpu.len(), 3, "{cpu:?}");
+    assert_eq!(cpu.len(), graphs.len());
+    for (a, b) in cpu.iter().zip(&graphs) {
+        let box_error = a.bbox.iter().zip(b.bbox).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        let point_error = a
+            .landmarks
+            .iter()
+            .zip(b.landmarks)
+            .map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()))
+            .fold(0.0f32, f32::max);
+        eprintln!(
+            "detection (provider {}): boxes within {box_error:.3} px, landmarks within {point_error:.3} px",
+            provider()
+        );
+        assert!(box_error <= 1.0 && point_error <= 1.0, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn swap_is_the_same_with_either_backend() {
+    let Some(setup) = setup() else { return };
+    let frame = frame(&setup.media);
+    let source = setup.media.join("newton.png");
+    for (swapper, mask, format) in [
+        ("inswapper.onnx", "insightface", "RGB"),
+        ("inswapper.onnx", "ellipse", "BGRx"),
+        ("inswapper_fp16.onnx", "insightface", "I420"),
+    ] {
+        let swapper = require!(common::fixture(swapper), format!("fixture {swapper} missing"));
+        let chain = |backend: &str| {
+            format!(
+                "dlcdetect model-file={det} execution-provider={p} ! videoconvert ! video/x-raw,format={format} \
+                 ! dlcswap source={src} many-faces=true mask={mask} detector-model={det} recognition-model={arc} \
+                 model-file={swap} execution-provider={p} pixel-backend={backend}",
+                det = setup.detector.display(),
+                p = provider(),
+                src = source.display(),
+                arc = setup.arcface.display(),
+                swap = swapper.display(),
+            )
+        };
+        compare(&frame, &format!("swap {} mask={mask} {format}", swapper.display()), chain);
+    }
+}
+
+#[test]
+fn restoration_is_the_same_with_either_backend() {
+    let Some(setup) = setup() else { return };
+    let frame = frame(&setup.media);
+    for (model, format) in [("gfpgan.onnx", "RGB"), ("gfpgan_1024.onnx", "NV12"), ("codeformer.onnx", "RGBx")] {
+        let model = require!(common::fixture(model), format!("fixture {model} missing"));
+        let chain = |backend: &str| {
+            format!(
+                "dlcdetect model-file={} execution-provider={p} ! videoconvert ! video/x-raw,format={format} \
+                 ! dlcenhance model-file={} execution-provider={p} pixel-backend={backend}",
+                setup.detector.display(),
+                model.display(),
+                p = provider(),
+            )
+        };
+        compare(&frame, &format!("restore {} {format}", model.display()), chain);
+    }
+}
