@@ -958,7 +958,7 @@ fn overhead() -> Result<(), String> {
         let ellipse = CropMask::ellipse(128, &mut Default::default());
         let mut paste_with = |mask: &CropMask| {
             median(RUNS, || {
-                let _ = backend.paste(&mut view, &region, &crop, mask, &m, 1.0);
+                let _ = backend.paste(&mut view, &region, &mut crop, mask, &m, 1.0);
             })
         };
         let (insightface, ellipse) = (paste_with(&mask), paste_with(&ellipse));
@@ -979,7 +979,7 @@ fn overhead() -> Result<(), String> {
             let _ = backend.decode_output(&output512, enhancer::DECODE, 512, &mut restored);
         });
         let paste_ramp = median(RUNS, || {
-            let _ = backend.paste(&mut view, &region512, &restored, &ramp, &m512, 0.8);
+            let _ = backend.paste(&mut view, &region512, &mut restored, &ramp, &m512, 0.8);
         });
         println!(
             "| {w}x{h} | {pre:.2} | {post:.2} | {build:.3} | {insightface:.2} | {ellipse:.2} | {:.2} | {enhance_pre:.2} | {enhance_post:.2} | {paste_ramp:.2} | {:.2} |",

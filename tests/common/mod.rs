@@ -23,9 +23,13 @@ pub fn fixture(name: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// A file from the shared test data beside the project (`../shared/testdata`).
+/// A file from the shared test data beside the project (`../shared/testdata`, or
+/// `$DLC_TESTDATA_DIR` where the test binary runs away from its checkout, e.g. on a GPU machine).
 pub fn testdata(relative: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(relative);
+    let dir = std::env::var_os("DLC_TESTDATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let path = dir.join(relative);
     path.is_file().then_some(path)
 }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The GPU measurements of BENCHMARKS.md, run on the lent GPU machine once the run kit is
+# assembled there (../shared/gpu/README.md). STAGE is a folder carried from here with:
+#   plugin/libgstdlc.so    the build to measure      baseline/libgstdlc.so   the build to compare with
+#   bench, backends-test   target/release/examples/bench, the release build of tests/backends.rs
+#   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
+#   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
+# Usage: scripts/gpu-bench.sh STAGE OUT PART   (PART: test | baseline | current | fp16)
+set -u
+stage=$(cd "$1" && pwd); out=$2; part=$3
+# shellcheck disable=SC1091
+source /tmp/dlc-kit/kit/env.sh
+models=/tmp/standins
+[ -f "$models/inswapper_128_fp16.onnx" ] || python3 tests/fixtures/make_standins.py "$models" >/dev/null
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt"
+media=$stage/testdata/media
+common=(--provider cuda --detector "$stage/testdata/models/det_2.5g.onnx" --picture "$media/astronaut.png"
+  --source "$media/newton.png" --recognizer "$stage/fixtures/arcface.onnx" --frames 300 --warmup 30)
+case $part in
+  test)
+    DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
+      "$stage/backends-test" --test-threads=1 --nocapture 2>&1 | tee "$out/backends-cuda.txt" | grep -E "provider|test result|panicked|FAILED"
+    ;;
+  baseline)
+    "$stage/bench" run --plugin "$stage/baseline/libgstdlc.so" "${common[@]}" --sizes 1920x1080 \
+      --swapper "$models/inswapper_128.onnx" --enhancer "$models/GFPGANv1.4.onnx" --markdown-out "$out/baseline.md" 2>&1 | tail -25
+    ;;
+  current)
+    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1280x720,1920x1080 \
+      --swapper "$models/inswapper_128.onnx" --enhancer "$models/GFPGANv1.4.onnx" --markdown-out "$out/current.md" 2>&1 | tail -30
+    ;;
+  fp16)
+    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
+      --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/fp16.md" 2>&1 | tail -20
+    ;;
+esac
