@@ -69,6 +69,23 @@ pub(crate) fn pixel_backend(
     backend
 }
 
+/// Frames between two step-time reports in the debug log.
+const REPORT_FRAMES: u64 = 300;
+
+/// Counts a frame and, every [`REPORT_FRAMES`] frames when `cat` logs at DEBUG, logs the mean
+/// time of each step over them (`report` gathers and clears the totals).
+pub(crate) fn report_step_times(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    frames: &mut u64,
+    report: impl FnOnce() -> String,
+) {
+    *frames += 1;
+    if frames.is_multiple_of(REPORT_FRAMES) && cat.threshold() >= gst::DebugLevel::Debug {
+        gst::debug!(cat, obj = element, "mean time per call over the last {REPORT_FRAMES} frames: {}", report());
+    }
+}
+
 /// The one-time warning of an element that needs faces but gets buffers without `FaceMeta`.
 pub(crate) fn warn_missing_meta(element: &gst::Element, warned: &mut bool) {
     if !std::mem::replace(warned, true) {

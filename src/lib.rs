@@ -18,6 +18,7 @@ pub mod faces;
 pub mod meta;
 pub mod models;
 pub mod runtime;
+pub mod timing;
 mod video;
 pub mod vision;
 mod warnings;

@@ -9,7 +9,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use crate::element::{pad_templates, pixel_backend, post_provider_fallback, warn_face_failure};
+use crate::element::{pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure};
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
 use crate::meta::FaceMeta;
@@ -86,6 +86,8 @@ struct FrameParams {
 }
 
 struct State {
+    /// Frames handled, for the step-time reports.
+    frames: u64,
     detector: FaceDetector,
     tracker: Tracker,
     info: Option<gst_video::VideoInfo>,
@@ -287,6 +289,7 @@ impl DlcDetect {
         gst::info!(CAT, imp = self, "detector '{}' runs on {provider}", path.display());
         *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
         Ok(State {
+            frames: 0,
             detector,
             tracker: Tracker::new(MAX_MISSED_DETECTIONS, settings.smoothing as f32),
             info: None,
@@ -440,6 +443,8 @@ impl BaseTransformImpl for DlcDetect {
             state.frames_since_inference += 1;
             state.tracker.carry()
         };
+        let state_ref = &mut *state;
+        report_step_times(self.obj().upcast_ref(), *CAT, &mut state_ref.frames, || state_ref.detector.take_report());
         drop(guard);
 
         gst::trace!(CAT, imp = self, "{} faces", faces.len());

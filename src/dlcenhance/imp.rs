@@ -9,7 +9,8 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    pad_templates, pixel_backend, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+    pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta,
+    with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
@@ -50,6 +51,8 @@ impl Default for Settings {
 }
 
 struct State {
+    /// Frames handled, for the step-time reports.
+    frames: u64,
     enhancer: FaceEnhancer,
     info: Option<gst_video::VideoInfo>,
     warned_no_meta: bool,
@@ -180,7 +183,7 @@ impl DlcEnhance {
         let family = enhancer.enhancer().kind().family.name();
         gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}", path.display());
         *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
-        Ok(State { enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
+        Ok(State { frames: 0, enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
     }
 }
 
@@ -250,6 +253,8 @@ impl BaseTransformImpl for DlcEnhance {
             }
             enhanced
         })?;
+        let state_ref = &mut *state;
+        report_step_times(self.obj().upcast_ref(), *CAT, &mut state_ref.frames, || state_ref.enhancer.take_report());
         drop(guard);
         FaceMeta::mark(buf, &enhanced, FaceFlags::ENHANCED);
         Ok(gst::FlowSuccess::Ok)

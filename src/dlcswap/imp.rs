@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 
 use super::{MaskMode, TargetMode};
 use crate::element::{
-    pad_templates, pixel_backend, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+    pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta,
+    with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -90,6 +91,8 @@ struct FrameParams {
 }
 
 struct State {
+    /// Frames handled, for the step-time reports.
+    frames: u64,
     swapper: FaceSwapper,
     identity_models: Arc<Mutex<IdentityModels>>,
     info: Option<gst_video::VideoInfo>,
@@ -398,6 +401,7 @@ impl DlcSwap {
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
         *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
         Ok(State {
+            frames: 0,
             swapper,
             identity_models: models,
             info: None,
@@ -578,6 +582,8 @@ impl BaseTransformImpl for DlcSwap {
             }
             swapped
         })?;
+        let state_ref = &mut *state;
+        report_step_times(self.obj().upcast_ref(), *CAT, &mut state_ref.frames, || state_ref.swapper.take_report());
         drop(guard);
         FaceMeta::mark(buf, &swapped, FaceFlags::SWAPPED);
         Ok(gst::FlowSuccess::Ok)

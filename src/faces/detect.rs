@@ -3,6 +3,7 @@
 //! embedding and 106-point landmarks of every face.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::backend::Backend;
 use crate::face::{Face, FaceFlags};
@@ -10,6 +11,7 @@ use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
 use crate::models::scrfd::{Detection, ScrfdDetector};
 use crate::runtime::ModelSession;
+use crate::timing::StepTimes;
 use crate::vision::FrameView;
 
 /// The detection knobs of one frame.
@@ -29,6 +31,7 @@ pub struct FaceDetector {
     recognizer: Option<ArcFace>,
     landmarker: Option<Landmark106>,
     backend: Backend,
+    times: StepTimes,
 }
 
 impl FaceDetector {
@@ -38,7 +41,8 @@ impl FaceDetector {
         landmarker: Option<Landmark106>,
         backend: Backend,
     ) -> Self {
-        FaceDetector { detector, recognizer, landmarker, backend }
+        let times = StepTimes::new(&["embeddings", "106 landmarks"]);
+        FaceDetector { detector, recognizer, landmarker, backend, times }
     }
 
     /// The detector's session (whose provider the element reports).
@@ -51,6 +55,11 @@ impl FaceDetector {
         std::iter::once(self.detector.model())
             .chain(self.recognizer.iter().map(|r| r.model()))
             .chain(self.landmarker.iter().map(|l| l.model()))
+    }
+
+    /// The mean time of each step since the last report (for the debug log).
+    pub fn take_report(&mut self) -> String {
+        [self.detector.times().take_report(), self.times.take_report()].join("; ")
     }
 
     /// The faces of `frame` that pass the filters, in score order, before tracking.
@@ -78,14 +87,19 @@ impl FaceDetector {
                 let (cx, cy) = ((det.bbox[0] + det.bbox[2]) / 2.0, (det.bbox[1] + det.bbox[3]) / 2.0);
                 [[cx, cy]; 5]
             });
+            let start = Instant::now();
             let embedding = match (&mut self.recognizer, det.kps) {
                 (Some(recognizer), Some(kps)) => Some(Arc::from(recognizer.embed(&mut self.backend, frame, &kps)?)),
                 _ => None,
             };
+            let start = if embedding.is_some() { self.times.lap(0, start) } else { start };
             let landmarks_106 = match &mut self.landmarker {
                 Some(landmarker) => Some(Arc::from(landmarker.landmarks(&mut self.backend, frame, &det.bbox)?)),
                 None => None,
             };
+            if landmarks_106.is_some() {
+                self.times.lap(1, start);
+            }
             faces.push(Face {
                 bbox: det.bbox,
                 score: det.score,

@@ -3,11 +3,13 @@
 //! between inferences), paste back through the edge-ramp mask.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use crate::backend::{Backend, Crop};
 use crate::face::Face;
 use crate::models::enhancer::{self, Enhancer};
 use crate::runtime::ModelSession;
+use crate::timing::StepTimes;
 use crate::vision::FrameViewMut;
 use crate::vision::paste::CropMask;
 
@@ -35,12 +37,14 @@ pub struct FaceEnhancer {
     mask: CropMask,
     cache: HashMap<u64, CachedFace>,
     frame_count: u64,
+    times: StepTimes,
 }
 
 impl FaceEnhancer {
     pub fn new(enhancer: Enhancer, backend: Backend) -> Self {
         let mask = CropMask::ramp(enhancer.kind().size);
-        FaceEnhancer { enhancer, backend, mask, cache: HashMap::new(), frame_count: 0 }
+        let times = StepTimes::new(&["region", "decode", "paste"]);
+        FaceEnhancer { enhancer, backend, mask, cache: HashMap::new(), frame_count: 0, times }
     }
 
     pub fn enhancer(&self) -> &Enhancer {
@@ -49,6 +53,11 @@ impl FaceEnhancer {
 
     pub fn model(&self) -> &ModelSession {
         self.enhancer.model()
+    }
+
+    /// The mean time of each step since the last report (for the debug log).
+    pub fn take_report(&mut self) -> String {
+        [self.enhancer.times().take_report(), self.times.take_report()].join("; ")
     }
 
     /// Starts a frame whose faces are `faces`: forgets the results of tracks that ended.
@@ -81,14 +90,20 @@ impl FaceEnhancer {
         let fresh =
             key != 0 && self.cache.get(&key).is_some_and(|c| self.frame_count - c.frame < params.inference_interval);
         let view = frame.as_view();
+        let start = Instant::now();
         let region = self.backend.load_region(&view, rect)?;
+        let mut start = self.times.lap(0, start);
         if !fresh {
             let output = self.enhancer.restore(&mut self.backend, &view, &region, &m, params.fidelity)?;
             let entry = self.cache.entry(key).or_insert_with(|| CachedFace { crop: Crop::default(), frame: 0 });
+            let decode = Instant::now();
             self.backend.decode_output(output, enhancer::DECODE, size, &mut entry.crop)?;
             entry.frame = self.frame_count;
+            start = self.times.lap(1, decode);
         }
         let cached = self.cache.get_mut(&key).ok_or("restored face missing from the cache")?;
-        self.backend.paste(frame, &region, &mut cached.crop, &self.mask, &m, params.blend)
+        self.backend.paste(frame, &region, &mut cached.crop, &self.mask, &m, params.blend)?;
+        self.times.lap(2, start);
+        Ok(())
     }
 }

@@ -5,12 +5,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::backend::{Backend, Crop};
 use crate::face::Face;
 use crate::models::inswapper::{self, CROP, Inswapper};
 use crate::models::landmark::Landmark106;
 use crate::runtime::ModelSession;
+use crate::timing::StepTimes;
 use crate::vision::filter::{BlurScratch, unsharp_mask};
 use crate::vision::paste::{CropMask, InsightfaceMask, MouthScratch, crop_region, mouth_mask};
 use crate::vision::warp::warp_affine_rgb;
@@ -69,6 +71,7 @@ pub struct FaceSwapper {
     masks: HashMap<u64, CachedMask>,
     ellipse: CropMask,
     scratch: Scratch,
+    times: StepTimes,
 }
 
 impl FaceSwapper {
@@ -82,6 +85,7 @@ impl FaceSwapper {
             crop: Crop::default(),
             masks: HashMap::new(),
             scratch: Scratch { blur, ..Scratch::default() },
+            times: StepTimes::new(&["mask", "region", "decode", "refine", "paste", "mouth"]),
         }
     }
 
@@ -105,6 +109,11 @@ impl FaceSwapper {
         for face in faces.iter_mut().filter(|f| f.landmarks_106.is_none()) {
             face.landmarks_106 = landmarker.landmarks(&mut self.backend, frame, &face.bbox).ok().map(Arc::from);
         }
+    }
+
+    /// The mean time of each step since the last report (for the debug log).
+    pub fn take_report(&mut self) -> String {
+        [self.swapper.times().take_report(), self.times.take_report()].join("; ")
     }
 
     /// Forgets the masks of tracks that are gone, so the cache stays as small as the scene.
@@ -137,11 +146,13 @@ impl FaceSwapper {
         latent: &[f32],
         params: &SwapParams,
     ) -> Result<(), String> {
+        let start = Instant::now();
         let m = Inswapper::alignment(&face.landmarks).ok_or("degenerate face landmarks")?;
         let (width, height) = (frame.width, frame.height);
         if params.mask == BlendMask::Insightface {
             self.insightface_mask(face.track_id, &m, (width, height))?;
         }
+        let start = self.times.lap(0, start);
         let mask = match params.mask {
             BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or("mask missing")?,
             BlendMask::Ellipse => &self.ellipse,
@@ -152,8 +163,11 @@ impl FaceSwapper {
         }
         let view = frame.as_view();
         let region = self.backend.load_region(&view, rect)?;
+        self.times.lap(1, start);
         let output = self.swapper.swap(&mut self.backend, &view, &region, &m, latent)?;
+        let start = Instant::now();
         self.backend.decode_output(output, inswapper::DECODE, CROP, &mut self.crop)?;
+        let start = self.times.lap(2, start);
         let scratch = &mut self.scratch;
         if params.color_correction || params.sharpness > 0.0 {
             let fake = self.backend.crop_pixels(&mut self.crop)?;
@@ -166,6 +180,7 @@ impl FaceSwapper {
                 unsharp_mask(fake, params.sharpness, &mut scratch.sharpen_plane, &mut scratch.blur);
             }
         }
+        let start = self.times.lap(3, start);
         let lip = face
             .landmarks_106
             .as_ref()
@@ -175,8 +190,10 @@ impl FaceSwapper {
             view.read_region(rect, &mut scratch.original_region);
         }
         self.backend.paste(frame, &region, &mut self.crop, mask, &m, params.opacity)?;
+        let start = self.times.lap(4, start);
         if let Some(lip) = lip {
             restore_mouth(frame, rect, &lip, params.mouth_mask, scratch);
+            self.times.lap(5, start);
         }
         Ok(())
     }

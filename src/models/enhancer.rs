@@ -4,15 +4,16 @@
 //! out.
 
 use std::path::Path;
+use std::time::Instant;
 
 use ort::session::IoBinding;
 use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, TensorSpec};
-use crate::vision::Affine;
-use crate::vision::FrameView;
+use crate::timing::StepTimes;
 use crate::vision::align::{ffhq_template, template, umeyama};
+use crate::vision::{Affine, FrameView};
 
 use super::{NOT_BOUND, float_type};
 
@@ -108,6 +109,7 @@ pub struct Enhancer {
     kind: EnhancerKind,
     template: [[f64; 2]; 5],
     bound: Option<Bound>,
+    times: StepTimes,
 }
 
 impl Enhancer {
@@ -119,7 +121,8 @@ impl Enhancer {
             expected,
             found: model.io.to_string(),
         })?;
-        Ok(Enhancer { template: family_template(&kind), model, kind, bound: None })
+        let times = StepTimes::new(&["crop", "restorer run"]);
+        Ok(Enhancer { template: family_template(&kind), model, kind, bound: None, times })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -128,6 +131,11 @@ impl Enhancer {
 
     pub fn kind(&self) -> EnhancerKind {
         self.kind
+    }
+
+    /// Time spent in preparing the input and running the model.
+    pub fn times(&mut self) -> &mut StepTimes {
+        &mut self.times
     }
 
     /// The alignment (frame → crop) of a face with keypoints `kps`.
@@ -168,8 +176,9 @@ impl Enhancer {
         let image_name = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
         let weight_name =
             self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        let start = Instant::now();
         self.bind(backend)?;
-        let Enhancer { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
+        let Enhancer { model, bound: Some(bound), times, .. } = self else { return Err(NOT_BOUND.to_string()) };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.input)?;
         bound
             .binding
@@ -179,7 +188,9 @@ impl Enhancer {
             let weight = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
             bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
         }
+        let start = times.lap(0, start);
         model.run(&bound.binding)?;
+        times.lap(1, start);
         Ok(&bound.output)
     }
 }

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ort::session::IoBinding;
 use ort::value::DynTensor;
@@ -14,6 +15,7 @@ use crate::face::EMBEDDING_LEN;
 use crate::runtime::{
     ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_graph_summary,
 };
+use crate::timing::StepTimes;
 use crate::vision::{Affine, FrameView, estimate_norm};
 
 use super::{NOT_BOUND, float_type, l2_normalized};
@@ -82,6 +84,7 @@ pub struct Inswapper {
     emap: Arc<[f32]>,
     bound: Option<Bound>,
     scratch: Vec<f32>,
+    times: StepTimes,
 }
 
 impl Inswapper {
@@ -102,11 +105,16 @@ impl Inswapper {
                 });
             }
         };
-        Ok(Inswapper { model, emap, bound: None, scratch: Vec::new() })
+        Ok(Inswapper { model, emap, bound: None, scratch: Vec::new(), times: StepTimes::new(&["crop", "swapper run"]) })
     }
 
     pub fn model(&self) -> &ModelSession {
         &self.model
+    }
+
+    /// Time spent in preparing the input and running the model.
+    pub fn times(&mut self) -> &mut StepTimes {
+        &mut self.times
     }
 
     /// The identity projection read from the model file (shared with identity workers).
@@ -148,8 +156,11 @@ impl Inswapper {
         if latent.len() != EMBEDDING_LEN {
             return Err(format!("latent has {} values, expected {EMBEDDING_LEN}", latent.len()));
         }
+        let start = Instant::now();
         self.bind(backend)?;
-        let Inswapper { model, bound: Some(bound), scratch, .. } = self else { return Err(NOT_BOUND.to_string()) };
+        let Inswapper { model, bound: Some(bound), scratch, times, .. } = self else {
+            return Err(NOT_BOUND.to_string());
+        };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.target)?;
         fill_host_f32(&mut bound.source, scratch, |values| values.copy_from_slice(latent))?;
         let bind = |binding: &mut IoBinding, name: &str, value: &DynTensor| {
@@ -157,7 +168,9 @@ impl Inswapper {
         };
         bind(&mut bound.binding, "target", &bound.target)?;
         bind(&mut bound.binding, "source", &bound.source)?;
+        let start = times.lap(0, start);
         model.run(&bound.binding)?;
+        times.lap(1, start);
         Ok(&bound.output)
     }
 }

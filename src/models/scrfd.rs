@@ -3,12 +3,14 @@
 //! threshold, NMS with the "+1" area convention, coordinates back in frame pixels.
 
 use std::path::Path;
+use std::time::Instant;
 
 use ort::session::IoBinding;
 use ort::value::DynTensor;
 
 use crate::backend::{Backend, Normalization};
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_host_f32};
+use crate::timing::StepTimes;
 use crate::vision::FrameView;
 
 use super::{NOT_BOUND, float_type};
@@ -158,6 +160,7 @@ pub struct ScrfdDetector {
     model: ModelSession,
     layout: ScrfdLayout,
     bound: Option<Bound>,
+    times: StepTimes,
 }
 
 struct Bound {
@@ -174,11 +177,21 @@ impl ScrfdDetector {
             expected,
             found: model.io.to_string(),
         })?;
-        Ok(ScrfdDetector { model, layout, bound: None })
+        Ok(ScrfdDetector {
+            model,
+            layout,
+            bound: None,
+            times: StepTimes::new(&["letterbox", "detector run", "decode"]),
+        })
     }
 
     pub fn model(&self) -> &ModelSession {
         &self.model
+    }
+
+    /// Time spent in letterboxing, running and decoding.
+    pub fn times(&mut self) -> &mut StepTimes {
+        &mut self.times
     }
 
     /// The network input size for `det_size`: the export's own size when it is fixed, otherwise
@@ -214,23 +227,30 @@ impl ScrfdDetector {
         threshold: f32,
         nms_threshold: f32,
     ) -> Result<Vec<Detection>, String> {
+        let start = Instant::now();
         let (w, h) = self.input_size(det_size);
         let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
         self.bind(backend, (w, h))?;
-        let ScrfdDetector { model, bound: Some(bound), layout } = self else { return Err(NOT_BOUND.to_string()) };
+        let ScrfdDetector { model, bound: Some(bound), layout, times } = self else {
+            return Err(NOT_BOUND.to_string());
+        };
         let det_scale = backend.letterbox(frame, NORMALIZATION, &mut bound.input)?;
+        let start = times.lap(0, start);
         bound
             .binding
             .bind_input(input_name.as_str(), &bound.input)
             .map_err(|e| format!("cannot bind the input: {e}"))?;
         let outputs = model.run(&bound.binding)?;
+        let start = times.lap(1, start);
         let mut widened = vec![Vec::new(); outputs.len()];
         let values = (0..outputs.len())
             .zip(widened.iter_mut())
             .map(|(i, scratch)| read_host_f32(&outputs[i], scratch))
             .collect::<Result<Vec<_>, _>>()?;
         let detections = decode(&values, layout, w, h, det_scale, threshold)?;
-        Ok(nms(detections, nms_threshold))
+        let kept = nms(detections, nms_threshold);
+        times.lap(2, start);
+        Ok(kept)
     }
 }
 

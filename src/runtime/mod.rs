@@ -6,6 +6,7 @@
 //! [`SessionOptions`] and get back a [`ModelSession`] or a [`RuntimeError`] whose text names the
 //! file, the variable or the provider at fault.
 
+mod cuda;
 mod environment;
 mod error;
 mod model;
@@ -14,6 +15,7 @@ mod provider;
 mod settings;
 mod tensor;
 
+pub use cuda::prefer_blocking_sync;
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;

@@ -191,6 +191,10 @@ impl ModelSession {
                 continue;
             }
             let Some(dispatch) = provider.dispatch(options.gpu_id) else { continue };
+            if matches!(provider, ExecutionProvider::Cuda | ExecutionProvider::TensorRt) && !options.spin_wait {
+                // Failing leaves CUDA's spinning waits: slower on the CPU, not wrong.
+                let _ = super::prefer_blocking_sync(options.gpu_id);
+            }
             let mut builder = options.builder(&env).map_err(session_error)?;
             if let Err(e) = dispatch.register(&mut builder) {
                 failures.push(format!("{}: {e}", provider.nick()));

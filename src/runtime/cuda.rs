@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The one CUDA setting ONNX Runtime does not expose: how a CPU thread waits for the GPU. CUDA's
+//! default spins a whole core until the GPU finishes; a video element that waits for the GPU on
+//! every frame would burn a core per element doing nothing. Blocking synchronisation puts the
+//! thread to sleep instead, at the cost of a few microseconds of wake-up per wait.
+//!
+//! The flag belongs to the device's primary context, which ONNX Runtime's CUDA provider uses, so
+//! it is set before the first CUDA session is created.
+
+use std::sync::OnceLock;
+
+use cudarc::driver::sys;
+
+/// What happened when the setting was applied, once per process (one GPU id at a time is
+/// enough: elements on other GPUs share the driver's setting path).
+static OUTCOME: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Makes threads that wait for GPU `gpu_id` sleep rather than spin. Returns a note when that was
+/// not possible (no CUDA driver, an old driver): the elements still work, with spinning waits.
+pub fn prefer_blocking_sync(gpu_id: u32) -> Result<(), String> {
+    OUTCOME.get_or_init(|| set_blocking_sync(gpu_id)).clone()
+}
+
+fn set_blocking_sync(gpu_id: u32) -> Result<(), String> {
+    // SAFETY: `is_culib_present` only tries to open the library; the calls below run only once
+    // it exists, with arguments the driver documents (a device ordinal, a context flag).
+    unsafe {
+        if !sys::is_culib_present() {
+            return Err("the CUDA driver library (libcuda.so.1) is not present".to_string());
+        }
+        let check = |what: &str, result: sys::CUresult| {
+            (result == sys::CUresult::CUDA_SUCCESS).then_some(()).ok_or_else(|| format!("{what} failed: {result:?}"))
+        };
+        check("cuInit", sys::cuInit(0))?;
+        let mut device = 0;
+        check("cuDeviceGet", sys::cuDeviceGet(&mut device, gpu_id as i32))?;
+        let flags = sys::CUctx_flags_enum::CU_CTX_SCHED_BLOCKING_SYNC as u32;
+        check("cuDevicePrimaryCtxSetFlags", sys::cuDevicePrimaryCtxSetFlags_v2(device, flags))
+    }
+}
