@@ -6,7 +6,7 @@ use std::time::Instant;
 use gst::prelude::*;
 
 use crate::backend::{Backend, GraphBackend};
-use crate::runtime::{ModelSession, PixelBackend, SessionOptions};
+use crate::runtime::{ExecutionProvider, ModelSession, PixelBackend, Precision, SessionOptions};
 use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::FrameViewMut;
 use crate::warnings::WarningLimiter;
@@ -67,6 +67,27 @@ pub(crate) fn pixel_backend(
         model.active_provider.nick()
     );
     backend
+}
+
+/// Warns when `precision=fp16` cannot take effect: the CUDA provider (and the CPU) run a model
+/// in its file's precision, so a float32 file stays float32.
+pub(crate) fn check_precision(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    precision: Precision,
+    model: &ModelSession,
+) {
+    let float32 = model.io.inputs.iter().any(|i| i.element == Some(ort::value::TensorElementType::Float32));
+    if precision == Precision::Fp16 && model.active_provider != ExecutionProvider::TensorRt && float32 {
+        let reason = format!(
+            "precision=fp16: '{}' is a float32 model and the {} provider runs it in float32; use a float16 export \
+             (e.g. inswapper_128_fp16.onnx) or the TensorRT provider",
+            model.path.display(),
+            model.active_provider.nick()
+        );
+        gst::warning!(cat, obj = element, "{reason}");
+        gst::element_warning!(element, gst::LibraryError::Settings, ["{}", reason]);
+    }
 }
 
 /// Frames between two step-time reports in the debug log.

@@ -9,7 +9,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use crate::element::{pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure};
+use crate::element::{
+    check_precision, pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure,
+};
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
 use crate::meta::FaceMeta;
@@ -278,6 +280,7 @@ impl DlcDetect {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, detector.model());
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, detector.model(), &options);
         let pixels = backend.name();

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta,
-    with_writable_frame,
+    check_precision, pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure,
+    warn_missing_meta, with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
@@ -174,6 +174,7 @@ impl DlcEnhance {
         let options = settings.runtime.session_options();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let enhancer = Enhancer::open(&path, "model-file", &options)?;
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, enhancer.model());
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
         let pixels = backend.name();

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 
 use super::{MaskMode, TargetMode};
 use crate::element::{
-    pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta,
-    with_writable_frame,
+    check_precision, pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure,
+    warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -32,6 +32,9 @@ static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("dlcswap", gst::DebugColorFlags::empty(), Some("gstdlc face swapper")));
 
 const DEFAULT_MODEL: &str = "inswapper_128.onnx";
+/// The float16 export, taken when `precision` asks for it (or allows it on a GPU) and
+/// `model-file` is unset.
+const DEFAULT_MODEL_FP16: &str = "inswapper_128_fp16.onnx";
 const DEFAULT_DETECTOR_MODEL: &str = "det_10g.onnx";
 const DEFAULT_RECOGNITION_MODEL: &str = "w600k_r50.onnx";
 const DEFAULT_MANY_FACES: bool = false;
@@ -125,7 +128,7 @@ impl ObjectImpl for DlcSwap {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut props = RuntimeSettings::properties(
                 DEFAULT_MODEL,
-                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export",
+                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export (inswapper_128_fp16.onnx, the default with precision=fp16, and with precision=auto on a GPU when the file is in the model directory)",
             );
             props.extend([
                 glib::ParamSpecString::builder("source")
@@ -339,7 +342,9 @@ impl DlcSwap {
 
     fn open(&self, settings: &Settings) -> Result<State, StartError> {
         let options = settings.runtime.session_options();
-        let swapper_path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
+        let default_model =
+            if settings.runtime.prefers_fp16_file(DEFAULT_MODEL_FP16) { DEFAULT_MODEL_FP16 } else { DEFAULT_MODEL };
+        let swapper_path = resolve_model_path(settings.runtime.model_file.as_deref(), default_model);
         let swapper = Inswapper::open(&swapper_path, "model-file", &options)?;
         let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
         let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
@@ -348,6 +353,7 @@ impl DlcSwap {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.model());
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
         let pixels = backend.name();

@@ -19,9 +19,11 @@ pub use cuda::prefer_blocking_sync;
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
-pub use model::{ModelIo, ModelSession, SessionOptions, TensorSpec, default_models_dir, resolve_model_path};
+pub use model::{
+    ModelIo, ModelSession, SessionOptions, TensorSpec, default_cache_dir, default_models_dir, resolve_model_path,
+};
 pub use onnx_graph::{GraphSummary, read_graph_summary};
-pub use provider::{ExecutionProvider, PixelBackend};
+pub use provider::{ExecutionProvider, PixelBackend, Precision};
 pub use settings::{ActiveRuntime, RuntimeSettings};
 pub(crate) use settings::{path_from_value, path_to_value};
 pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

@@ -9,10 +9,10 @@ use ort::session::builder::SessionBuilder;
 use ort::session::{IoBinding, Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
-use super::{ExecutionProvider, RuntimeError, environment};
+use super::{ExecutionProvider, Precision, RuntimeError, environment};
 
 /// What an element asks of ONNX Runtime for one model.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     pub provider: ExecutionProvider,
     pub gpu_id: u32,
@@ -20,8 +20,12 @@ pub struct SessionOptions {
     pub threads: u32,
     /// Whether idle ONNX Runtime worker threads spin-wait for work instead of sleeping. Spinning
     /// shaves a little latency off each run on the CPU but burns whole cores between runs, which
-    /// a video element that runs once per frame can rarely afford: off by default.
+    /// a video element that runs once per frame can rarely afford: off by default. The same
+    /// goes for threads waiting for a CUDA GPU.
     pub spin_wait: bool,
+    pub precision: Precision,
+    /// Where TensorRT keeps its engines and timing cache (`None`: rebuilt at every start).
+    pub tensorrt_cache: Option<PathBuf>,
 }
 
 impl SessionOptions {
@@ -190,7 +194,7 @@ impl ModelSession {
             if options.provider == ExecutionProvider::Auto && !provider.compiled_in() {
                 continue;
             }
-            let Some(dispatch) = provider.dispatch(options.gpu_id) else { continue };
+            let Some(dispatch) = provider.dispatch(options) else { continue };
             if matches!(provider, ExecutionProvider::Cuda | ExecutionProvider::TensorRt) && !options.spin_wait {
                 // Failing leaves CUDA's spinning waits: slower on the CPU, not wrong.
                 let _ = super::prefer_blocking_sync(options.gpu_id);
@@ -251,6 +255,16 @@ pub fn default_models_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     data_home.join("gstdlc").join("models")
+}
+
+/// Where TensorRT engines are cached unless `tensorrt-cache` says otherwise:
+/// `$XDG_CACHE_HOME/gstdlc/tensorrt`, else `~/.cache/gstdlc/tensorrt`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let cache_home = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache_home.join("gstdlc").join("tensorrt"))
 }
 
 /// The file a model property means: the path given, else `default_name` in the model directory.

@@ -3,6 +3,8 @@
 use gst::glib;
 use ort::ep::{self, ExecutionProvider as _, ExecutionProviderDispatch};
 
+use super::SessionOptions;
+
 /// What the user asks for. `Auto` takes the first accelerator that registers, then the CPU.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
@@ -82,14 +84,14 @@ impl ExecutionProvider {
         available.unwrap_or(false)
     }
 
-    /// The `ort` registration for this provider on GPU `gpu_id`, failing loudly rather than
+    /// The `ort` registration for this provider as `options` ask, failing loudly rather than
     /// silently, so that the caller can report the fallback.
-    pub(crate) fn dispatch(self, gpu_id: u32) -> Option<ExecutionProviderDispatch> {
-        let id = gpu_id as i32;
+    pub(crate) fn dispatch(self, options: &SessionOptions) -> Option<ExecutionProviderDispatch> {
+        let id = options.gpu_id as i32;
         let dispatch = match self {
             ExecutionProvider::Auto | ExecutionProvider::Cpu => return None,
             ExecutionProvider::Cuda => ep::CUDA::default().with_device_id(id).build(),
-            ExecutionProvider::TensorRt => ep::TensorRT::default().with_device_id(id).build(),
+            ExecutionProvider::TensorRt => tensorrt(options),
             ExecutionProvider::Rocm => ep::ROCm::default().with_device_id(id).build(),
             ExecutionProvider::MigraphX => ep::MIGraphX::default().with_device_id(id).build(),
             ExecutionProvider::DirectMl => ep::DirectML::default().with_device_id(id).build(),
@@ -98,6 +100,43 @@ impl ExecutionProvider {
         };
         Some(dispatch.error_on_failure())
     }
+}
+
+/// TensorRT, in float16 unless asked for float32 (its fp16 runs a float32 file on the tensor
+/// cores), with its engines and timing cache kept in `options.tensorrt_cache` so that a second
+/// start does not rebuild them (minutes for the swapper).
+fn tensorrt(options: &SessionOptions) -> ExecutionProviderDispatch {
+    let mut trt =
+        ep::TensorRT::default().with_device_id(options.gpu_id as i32).with_fp16(options.precision != Precision::Fp32);
+    if let Some(dir) = options.tensorrt_cache.as_ref().filter(|dir| std::fs::create_dir_all(dir).is_ok()) {
+        let dir = dir.display().to_string();
+        trt = trt
+            .with_engine_cache(true)
+            .with_engine_cache_path(&dir)
+            .with_timing_cache(true)
+            .with_timing_cache_path(&dir);
+    }
+    trt.build()
+}
+
+/// The arithmetic precision asked for: the `precision` property.
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstDlcPrecision")]
+pub enum Precision {
+    #[default]
+    #[enum_value(
+        name = "Auto: the model file's own precision; float16 on TensorRT; a float16 export where the element has one in the model directory and the provider is a GPU",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(name = "Float32: the reference precision", nick = "fp32")]
+    Fp32,
+    #[enum_value(
+        name = "Float16: float16 exports (e.g. inswapper_128_fp16.onnx) and TensorRT's float16 mode; about twice as fast on tensor-core GPUs",
+        nick = "fp16"
+    )]
+    Fp16,
 }
 
 /// Where the pixel steps (crops, paste-back) of an element run: the `pixel-backend` property.

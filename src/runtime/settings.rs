@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use gst::glib;
 use gst::prelude::*;
 
-use super::{ExecutionProvider, PixelBackend, SessionOptions};
+use super::{ExecutionProvider, PixelBackend, Precision, SessionOptions, default_cache_dir};
 
 pub const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
 pub const DEFAULT_GPU_ID: u32 = 0;
 pub const DEFAULT_THREADS: u32 = 0;
 pub const DEFAULT_SPIN_WAIT: bool = false;
 pub const DEFAULT_PIXEL_BACKEND: PixelBackend = PixelBackend::Auto;
+pub const DEFAULT_PRECISION: Precision = Precision::Auto;
 
 /// A path property's new value: `None` for unset or empty.
 pub(crate) fn path_from_value(value: &glib::Value) -> Option<PathBuf> {
@@ -33,6 +34,8 @@ pub struct RuntimeSettings {
     pub threads: u32,
     pub spin_wait: bool,
     pub pixel_backend: PixelBackend,
+    pub precision: Precision,
+    pub tensorrt_cache: Option<PathBuf>,
 }
 
 impl Default for RuntimeSettings {
@@ -44,6 +47,8 @@ impl Default for RuntimeSettings {
             threads: DEFAULT_THREADS,
             spin_wait: DEFAULT_SPIN_WAIT,
             pixel_backend: DEFAULT_PIXEL_BACKEND,
+            precision: DEFAULT_PRECISION,
+            tensorrt_cache: None,
         }
     }
 }
@@ -97,6 +102,25 @@ impl RuntimeSettings {
                 .default_value(DEFAULT_SPIN_WAIT)
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecEnum::builder_with_default("precision", DEFAULT_PRECISION)
+                .nick("Precision")
+                .blurb(
+                    "auto: the model file's own precision (float16 on TensorRT, and a float16 export \
+                     from the model directory on a GPU when model-file is unset); fp16: float16 \
+                     exports and TensorRT's float16 mode, about twice as fast on tensor-core GPUs; \
+                     fp32: the reference precision",
+                )
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("tensorrt-cache")
+                .nick("TensorRT cache")
+                .blurb(
+                    "Folder where the TensorRT provider keeps its built engines and timing cache, so \
+                     that the next start takes seconds instead of minutes. Unset: \
+                     $XDG_CACHE_HOME/gstdlc/tensorrt (~/.cache/gstdlc/tensorrt)",
+                )
+                .mutable_ready()
+                .build(),
             glib::ParamSpecEnum::builder_with_default("pixel-backend", DEFAULT_PIXEL_BACKEND)
                 .nick("Pixel backend")
                 .blurb(
@@ -134,6 +158,8 @@ impl RuntimeSettings {
             "threads" => self.threads = value.get().unwrap_or(DEFAULT_THREADS),
             "spin-wait" => self.spin_wait = value.get().unwrap_or(DEFAULT_SPIN_WAIT),
             "pixel-backend" => self.pixel_backend = value.get().unwrap_or(DEFAULT_PIXEL_BACKEND),
+            "precision" => self.precision = value.get().unwrap_or(DEFAULT_PRECISION),
+            "tensorrt-cache" => self.tensorrt_cache = path_from_value(value),
             _ => return false,
         }
         true
@@ -148,8 +174,29 @@ impl RuntimeSettings {
             "threads" => self.threads.to_value(),
             "spin-wait" => self.spin_wait.to_value(),
             "pixel-backend" => self.pixel_backend.to_value(),
+            "precision" => self.precision.to_value(),
+            "tensorrt-cache" => path_to_value(&self.tensorrt_cache),
             _ => return None,
         })
+    }
+
+    /// Whether an element whose float16 export is `fp16_name` should take it when `model-file`
+    /// is unset: `precision=fp16`, or `precision=auto` with the file in the model directory and a
+    /// GPU provider asked for (or `auto` with the CUDA provider available), as Deep-Live-Cam
+    /// takes the float16 swapper on CUDA.
+    pub fn prefers_fp16_file(&self, fp16_name: &str) -> bool {
+        match self.precision {
+            Precision::Fp16 => true,
+            Precision::Fp32 => false,
+            Precision::Auto => {
+                let gpu = match self.execution_provider {
+                    ExecutionProvider::Cuda | ExecutionProvider::TensorRt => true,
+                    ExecutionProvider::Auto => ExecutionProvider::Cuda.compiled_in(),
+                    _ => false,
+                };
+                gpu && super::default_models_dir().join(fp16_name).is_file()
+            }
+        }
     }
 
     pub fn session_options(&self) -> SessionOptions {
@@ -158,6 +205,8 @@ impl RuntimeSettings {
             gpu_id: self.gpu_id,
             threads: self.threads,
             spin_wait: self.spin_wait,
+            precision: self.precision,
+            tensorrt_cache: self.tensorrt_cache.clone().or_else(default_cache_dir),
         }
     }
 }

@@ -81,7 +81,7 @@ impl GraphBackend {
     /// A backend whose graphs run like `model` does (same provider and GPU). Fails when the
     /// graphs cannot be built there.
     pub fn new(model: &ModelSession, options: &SessionOptions) -> Result<GraphBackend, RuntimeError> {
-        let mut options = *options;
+        let mut options = options.clone();
         options.provider = model.active_provider;
         let paste = ModelSession::open_memory("paste graph", &pixels::paste(), &options)?;
         if paste.active_provider != model.active_provider {
