@@ -449,3 +449,77 @@ fn source_changes_while_playing_apply_without_stalling() {
     src.end_of_stream().unwrap();
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn a_sync_bus_handler_may_set_source_on_every_warning() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    let Some(setup) = setup() else { return };
+    let good = setup.picture("gauss.png");
+    let missing = setup.dir.path().join("missing.png").display().to_string();
+    let picture = image::open(setup.picture("newton.png")).unwrap().to_rgb8();
+    let caps = format!("video/x-raw,format=RGB,width={},height={},framerate=30/1", picture.width(), picture.height());
+    // The first warning comes from the streaming thread: frames without face metadata, or
+    // mouth-mask without 106-point landmarks. The handler answers every warning by setting
+    // `source`: alternately cleared (which warns at once, from inside set_property) and a missing
+    // picture (which the picture worker warns about), then a good picture to end the chain.
+    let cases = [
+        ("frames without faces", String::new()),
+        ("mouth-mask without landmarks", format!("dlcdetect model-file={} !", setup.detector.display())),
+    ];
+    const CHANGES: usize = 12;
+    for (what, detect) in cases {
+        let pipeline = common::pipeline(&format!(
+            "appsrc name=src format=time caps={caps} ! {detect} dlcswap name=swap {} source={good} mouth-mask=40 \
+             ! fakesink",
+            setup.swap_props()
+        ));
+        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        let swap = pipeline.by_name("swap").unwrap().downgrade();
+        let warnings = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = warnings.clone();
+        let (good, missing) = (good.clone(), missing.clone());
+        pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+            if let (gst::MessageView::Warning(_), Some(swap)) = (msg.view(), swap.upgrade())
+                && msg.src() == Some(swap.upcast_ref::<gst::Object>())
+            {
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                let next = match n {
+                    n if n >= CHANGES => Some(good.as_str()),
+                    n if n % 2 == 1 => None,
+                    _ => Some(missing.as_str()),
+                };
+                swap.set_property("source", next);
+            }
+            gst::BusSyncReply::Pass
+        });
+
+        // The pipeline runs to its end on another thread, so that a deadlock inside it fails
+        // this test instead of hanging it.
+        let (done, ended) = std::sync::mpsc::channel();
+        let running = pipeline.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(common::run(&running, Duration::from_secs(120)));
+        });
+        // Frames flow until the handler has seen every warning it answers (a deadlock stops
+        // the count), then the stream ends.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut pts = 0;
+        while warnings.load(Ordering::SeqCst) < CHANGES {
+            let seen = warnings.load(Ordering::SeqCst);
+            assert!(Instant::now() < deadline, "{what}: the pipeline hangs after {seen} warnings (a deadlock?)");
+            let mut buffer = gst::Buffer::from_slice(picture.as_raw().clone());
+            buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * pts));
+            pts += 1;
+            src.push_buffer(buffer).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        src.end_of_stream().unwrap();
+        let log = ended
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{what}: the pipeline does not end (a deadlock?)"));
+        assert!(log.eos && log.errors.is_empty(), "{what}: {log:?}");
+        assert!(log.warnings.iter().any(|w| w.contains("missing.png")), "{what}: {:?}", log.warnings);
+    }
+}

@@ -12,7 +12,8 @@ use parking_lot::Mutex;
 use super::{MaskMode, TargetMode};
 use crate::backend::Backend;
 use crate::element::{
-    pad_templates, post_provider_fallback, warn_face_failure, warn_missing_meta, with_writable_frame,
+    Messages, defer_message, edit_faces_in_place, pad_templates, post_provider_fallback, warn_face_failure,
+    warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -407,10 +408,10 @@ impl DlcSwap {
     /// A `source` or `reference` change: while running, the new picture is processed on a
     /// worker thread and takes over when ready; the streaming thread never waits for it.
     fn identity_changed(&self, kind: IdentityKind, path: Option<PathBuf>) {
-        let state = self.state.lock();
-        let Some(state) = state.as_ref() else { return };
-        let models = state.identity_models.clone();
-        let emap = state.swapper.swapper().emap();
+        // Not held any longer: the warning below may run a synchronous bus handler that sets
+        // the property again.
+        let running = self.state.lock().as_ref().map(|s| (s.identity_models.clone(), s.swapper.swapper().emap()));
+        let Some((models, emap)) = running else { return };
         let identities = self.identities.clone();
         let generation = match kind {
             IdentityKind::Source => self.source_generation.clone(),
@@ -528,6 +529,16 @@ impl BaseTransformImpl for DlcSwap {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
+            self.swap_faces(buf, messages)
+        })
+    }
+}
+
+impl DlcSwap {
+    /// Swaps the faces of one frame, returning which were swapped; the bus messages it decides on
+    /// go to `messages`, for the caller to post once the state lock is released.
+    fn swap_faces(&self, buf: &mut gst::BufferRef, messages: &mut Messages) -> Result<Vec<usize>, gst::FlowError> {
         let params = self.frame_params();
         let mut guard = self.state.lock();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -535,12 +546,12 @@ impl BaseTransformImpl for DlcSwap {
 
         let element = self.obj();
         let Some(mut faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta);
-            return Ok(gst::FlowSuccess::Ok);
+            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
+            return Ok(Vec::new());
         };
         state.swapper.begin_frame(&faces);
         if faces.is_empty() || params.swap.opacity <= 0.0 {
-            return Ok(gst::FlowSuccess::Ok);
+            return Ok(Vec::new());
         }
         if params.swap.mouth_mask > 0
             && !state.warned_no_landmarks
@@ -548,8 +559,9 @@ impl BaseTransformImpl for DlcSwap {
             && !state.swapper.has_landmarker()
         {
             state.warned_no_landmarks = true;
-            gst::element_imp_warning!(
-                self,
+            defer_message!(
+                messages,
+                Warning,
                 gst::LibraryError::Settings,
                 [
                     "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
@@ -557,7 +569,7 @@ impl BaseTransformImpl for DlcSwap {
             );
         }
 
-        let swapped = with_writable_frame(element.upcast_ref(), buf, &info, |view| {
+        with_writable_frame(buf, &info, messages, |view, messages| {
             if params.swap.mouth_mask > 0 {
                 state.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
@@ -569,15 +581,12 @@ impl BaseTransformImpl for DlcSwap {
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
                         let what = "a face could not be swapped and was left as it is";
-                        warn_face_failure(element.upcast_ref(), &mut state.failures, what, &reason);
+                        warn_face_failure(&mut state.failures, what, &reason, messages);
                     }
                 }
             }
             swapped
-        })?;
-        drop(guard);
-        FaceMeta::mark(buf, &swapped, FaceFlags::SWAPPED);
-        Ok(gst::FlowSuccess::Ok)
+        })
     }
 }
 
