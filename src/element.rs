@@ -1,11 +1,13 @@
 //! What the three elements share beyond their runtime properties: pad templates, the bus
-//! warnings every element posts the same way, and mapping a buffer for in-place pixel work.
+//! warnings every element posts the same way (after its locks are released), and mapping a
+//! buffer for in-place pixel work.
 
 use std::time::Instant;
 
 use gst::prelude::*;
 
 use crate::backend::{Backend, GraphBackend};
+use crate::meta::{FaceFlags, FaceMeta};
 use crate::runtime::{ExecutionProvider, ModelSession, PixelBackend, Precision, SessionOptions};
 use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::FrameViewMut;
@@ -106,12 +108,59 @@ pub(crate) fn report_step_times(
         gst::debug!(cat, obj = element, "mean time per call over the last {REPORT_FRAMES} frames: {}", report());
     }
 }
+/// A bus message recorded for later, as `post` will send it.
+type Deferred = Box<dyn FnOnce(&gst::Element) + Send>;
+
+/// Bus messages that an element decides on while it holds one of its locks, posted only once
+/// every lock is released: an application's synchronous bus handler runs inside the post, and
+/// one that reacts by setting a property of the element (which takes the same locks) would
+/// deadlock otherwise. Record them with [`defer_message!`].
+#[derive(Default)]
+#[must_use = "post the messages once the locks are released"]
+pub(crate) struct Messages(Vec<Deferred>);
+
+impl Messages {
+    /// What `gst::element_warning!`/`element_error!` with a debug text would post now.
+    pub(crate) fn defer<T: gst::MessageErrorDomain + Send + 'static>(
+        &mut self,
+        kind: gst::ElementMessageType,
+        code: T,
+        debug: String,
+        (file, function, line): (&'static str, &'static str, u32),
+    ) {
+        self.0.push(Box::new(move |element: &gst::Element| {
+            element.message_full(kind, code, None, Some(&debug), file, function, line)
+        }));
+    }
+
+    /// Posts the messages in the order they were recorded; call with no lock held.
+    pub(crate) fn post(self, element: &gst::Element) {
+        for post in self.0 {
+            post(element);
+        }
+    }
+}
+
+/// `gst::element_warning!(element, code, [...])` (or `Error`), recorded on a [`Messages`]
+/// instead of posted, with the same text and origin.
+macro_rules! defer_message {
+    ($messages:expr, $kind:ident, $code:expr, [$($debug:tt)*]) => {
+        $messages.defer(
+            gst::ElementMessageType::$kind,
+            $code,
+            format!($($debug)*),
+            (file!(), gst::glib::function_name!(), line!()),
+        )
+    };
+}
+pub(crate) use defer_message;
 
 /// The one-time warning of an element that needs faces but gets buffers without `FaceMeta`.
-pub(crate) fn warn_missing_meta(element: &gst::Element, warned: &mut bool) {
+pub(crate) fn warn_missing_meta(element: &gst::Element, warned: &mut bool, messages: &mut Messages) {
     if !std::mem::replace(warned, true) {
-        gst::element_warning!(
-            element,
+        defer_message!(
+            messages,
+            Warning,
             gst::StreamError::Format,
             [
                 "buffers arrive without face metadata: put dlcdetect upstream of {} (frames pass unchanged)",
@@ -122,30 +171,48 @@ pub(crate) fn warn_missing_meta(element: &gst::Element, warned: &mut bool) {
 }
 
 /// A rate-limited warning for a face (or frame) the element had to leave as it was.
-pub(crate) fn warn_face_failure(element: &gst::Element, limiter: &mut WarningLimiter, what: &str, reason: &str) {
+pub(crate) fn warn_face_failure(limiter: &mut WarningLimiter, what: &str, reason: &str, messages: &mut Messages) {
     if let Some(suppressed) = limiter.check(Instant::now()) {
-        gst::element_warning!(
-            element,
+        defer_message!(
+            messages,
+            Warning,
             gst::StreamError::Failed,
             ["{}: {} ({} similar warnings suppressed)", what, reason, suppressed]
         );
     }
 }
 
-/// Maps `buf` writable as a frame of `info` and runs `work` on its vision view.
-pub(crate) fn with_writable_frame<R>(
+/// `transform_ip` of the elements that edit faces in place: `work` edits the faces of `buf`
+/// (holding the element's locks) and returns which it changed; what it decided to post is
+/// posted once it has returned, and so released the locks; then those faces are marked `flag`.
+pub(crate) fn edit_faces_in_place(
     element: &gst::Element,
     buf: &mut gst::BufferRef,
+    flag: FaceFlags,
+    work: impl FnOnce(&mut gst::BufferRef, &mut Messages) -> Result<Vec<usize>, gst::FlowError>,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let mut messages = Messages::default();
+    let edited = work(buf, &mut messages);
+    messages.post(element);
+    FaceMeta::mark(buf, &edited?, flag);
+    Ok(gst::FlowSuccess::Ok)
+}
+
+/// Maps `buf` writable as a frame of `info` and runs `work` on its vision view; a frame that
+/// cannot be mapped is an error message in `messages`.
+pub(crate) fn with_writable_frame<R>(
+    buf: &mut gst::BufferRef,
     info: &gst_video::VideoInfo,
-    work: impl FnOnce(&mut FrameViewMut) -> R,
+    messages: &mut Messages,
+    work: impl FnOnce(&mut FrameViewMut, &mut Messages) -> R,
 ) -> Result<R, gst::FlowError> {
     let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
-        gst::element_error!(element, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
+        defer_message!(messages, Error, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
         gst::FlowError::Error
     })?;
     let mut view = frame_view_mut(&mut frame).map_err(|e| {
-        gst::element_error!(element, gst::CoreError::Failed, ["{}", e]);
+        defer_message!(messages, Error, gst::CoreError::Failed, ["{}", e]);
         gst::FlowError::Error
     })?;
-    Ok(work(&mut view))
+    Ok(work(&mut view, messages))
 }

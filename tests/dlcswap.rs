@@ -396,34 +396,85 @@ fn buffers_without_faces_pass_with_one_warning() {
     assert_eq!(warnings.len(), 1, "{:?}", log.warnings);
 }
 
+/// A playing `appsrc ! dlcdetect ! dlcswap ! appsink` that is fed the same still picture one
+/// frame at a time, so that the output of each frame can be compared across property changes,
+/// restarts and pipelines.
+struct LiveSwap {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    sink: gst_app::AppSink,
+    swap: gst::Element,
+    frame: Vec<u8>,
+    pushed: std::cell::Cell<u64>,
+}
+
+impl LiveSwap {
+    fn new(setup: &Setup, frame: &Path, props: &str) -> Self {
+        let picture = image::open(frame).unwrap().to_rgb8();
+        let pipeline = common::pipeline(&format!(
+            "appsrc name=src format=time caps=video/x-raw,format=RGB,width={},height={},framerate=30/1 \
+             ! dlcdetect model-file={} ! dlcswap name=swap {} {props} ! appsink name=sink sync=false",
+            picture.width(),
+            picture.height(),
+            setup.detector.display(),
+            setup.swap_props()
+        ));
+        let live = LiveSwap {
+            src: pipeline.by_name("src").unwrap().downcast().unwrap(),
+            sink: pipeline.by_name("sink").unwrap().downcast().unwrap(),
+            swap: pipeline.by_name("swap").unwrap(),
+            pipeline,
+            frame: picture.into_raw(),
+            pushed: std::cell::Cell::new(0),
+        };
+        live.play();
+        live
+    }
+
+    fn play(&self) {
+        self.pipeline.set_state(gst::State::Playing).unwrap();
+    }
+
+    /// Pushes the picture as the next frame and returns that frame as dlcswap left it.
+    fn next(&self) -> Vec<u8> {
+        let i = self.pushed.replace(self.pushed.get() + 1);
+        let mut buffer = gst::Buffer::from_slice(self.frame.clone());
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i));
+        self.src.push_buffer(buffer).unwrap();
+        let sample = self.sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
+        sample.buffer().unwrap().map_readable().unwrap().to_vec()
+    }
+
+    fn stop(&self) {
+        self.pipeline.set_state(gst::State::Null).unwrap();
+        self.pushed.set(0);
+    }
+
+    /// The output of the first frame of a pipeline that has only `source` from the start.
+    fn first_frame(setup: &Setup, frame: &Path, source: &str) -> Vec<u8> {
+        let live = LiveSwap::new(setup, frame, &format!("source={source}"));
+        let out = live.next();
+        live.stop();
+        out
+    }
+}
+
+impl Drop for LiveSwap {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
 #[test]
 fn source_changes_while_playing_apply_without_stalling() {
     let Some(setup) = setup() else { return };
-    let frame = load_rgb(&setup.composite());
-    let pipeline = common::pipeline(&format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGB,width=1280,height=720,framerate=30/1 \
-         ! dlcdetect model-file={} ! dlcswap name=swap {} source={} ! appsink name=sink sync=false",
-        setup.detector.display(),
-        setup.swap_props(),
-        setup.picture("newton.png")
-    ));
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    let swap = pipeline.by_name("swap").unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let push_and_pull = |i: u64| {
-        let mut buffer = gst::Buffer::from_slice(frame.clone());
-        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i));
-        src.push_buffer(buffer).unwrap();
-        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
-        sample.buffer().unwrap().map_readable().unwrap().to_vec()
-    };
-    let newton = push_and_pull(0);
+    let live = LiveSwap::new(&setup, &setup.composite(), &format!("source={}", setup.picture("newton.png")));
+    let newton = live.next();
 
     // A broken picture: a warning, and the previous identity stays.
-    swap.set_property("source", "/nonexistent/other.png");
+    live.swap.set_property("source", "/nonexistent/other.png");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let bus = pipeline.bus().unwrap();
+    let bus = live.pipeline.bus().unwrap();
     let mut warned = false;
     while !warned && std::time::Instant::now() < deadline {
         if let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(100), &[gst::MessageType::Warning])
@@ -433,19 +484,169 @@ fn source_changes_while_playing_apply_without_stalling() {
         }
     }
     assert!(warned, "a warning names the broken picture");
-    assert_eq!(push_and_pull(1), newton, "the previous identity stays");
+    assert_eq!(live.next(), newton, "the previous identity stays");
 
     // A good picture: frames keep flowing while it is processed, and it takes over.
-    swap.set_property("source", setup.picture("gauss.png"));
+    live.swap.set_property("source", setup.picture("gauss.png"));
     let mut changed = false;
-    for i in 2..200 {
-        if push_and_pull(i) != newton {
+    for _ in 2..200 {
+        if live.next() != newton {
             changed = true;
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(changed, "the new source face is used");
-    src.end_of_stream().unwrap();
-    pipeline.set_state(gst::State::Null).unwrap();
+    live.src.end_of_stream().unwrap();
+}
+
+/// How many threads this process has now.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|tasks| tasks.count()).unwrap_or(0)
+}
+
+#[test]
+fn a_sync_bus_handler_may_set_source_on_every_warning() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    let Some(setup) = setup() else { return };
+    let good = setup.picture("gauss.png");
+    let missing = setup.dir.path().join("missing.png").display().to_string();
+    let picture = image::open(setup.picture("newton.png")).unwrap().to_rgb8();
+    let caps = format!("video/x-raw,format=RGB,width={},height={},framerate=30/1", picture.width(), picture.height());
+    // The first warning comes from the streaming thread: frames without face metadata, or
+    // mouth-mask without 106-point landmarks. The handler answers every warning by setting
+    // `source`: alternately cleared (which warns at once, from inside set_property) and a missing
+    // picture (which the picture worker warns about), then a good picture to end the chain.
+    let cases = [
+        ("frames without faces", String::new()),
+        ("mouth-mask without landmarks", format!("dlcdetect model-file={} !", setup.detector.display())),
+    ];
+    const CHANGES: usize = 12;
+    for (what, detect) in cases {
+        let pipeline = common::pipeline(&format!(
+            "appsrc name=src format=time caps={caps} ! {detect} dlcswap name=swap {} source={good} mouth-mask=40 \
+             ! fakesink",
+            setup.swap_props()
+        ));
+        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        let swap = pipeline.by_name("swap").unwrap().downgrade();
+        let warnings = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = warnings.clone();
+        let (good, missing) = (good.clone(), missing.clone());
+        pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+            if let (gst::MessageView::Warning(_), Some(swap)) = (msg.view(), swap.upgrade())
+                && msg.src() == Some(swap.upcast_ref::<gst::Object>())
+            {
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                let next = match n {
+                    n if n >= CHANGES => Some(good.as_str()),
+                    n if n % 2 == 1 => None,
+                    _ => Some(missing.as_str()),
+                };
+                swap.set_property("source", next);
+            }
+            gst::BusSyncReply::Pass
+        });
+
+        // The pipeline runs to its end on another thread, so that a deadlock inside it fails
+        // this test instead of hanging it.
+        let (done, ended) = std::sync::mpsc::channel();
+        let running = pipeline.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(common::run(&running, Duration::from_secs(120)));
+        });
+        // Frames flow until the handler has seen every warning it answers (a deadlock stops
+        // the count), then the stream ends.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut pts = 0;
+        while warnings.load(Ordering::SeqCst) < CHANGES {
+            let seen = warnings.load(Ordering::SeqCst);
+            assert!(Instant::now() < deadline, "{what}: the pipeline hangs after {seen} warnings (a deadlock?)");
+            let mut buffer = gst::Buffer::from_slice(picture.as_raw().clone());
+            buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * pts));
+            pts += 1;
+            src.push_buffer(buffer).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        src.end_of_stream().unwrap();
+        let log = ended
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{what}: the pipeline does not end (a deadlock?)"));
+        assert!(log.eos && log.errors.is_empty(), "{what}: {log:?}");
+        assert!(log.warnings.iter().any(|w| w.contains("missing.png")), "{what}: {:?}", log.warnings);
+    }
+}
+
+#[test]
+fn a_burst_of_source_changes_uses_one_worker_and_the_last_wins() {
+    let Some(setup) = setup() else { return };
+    let frame = PathBuf::from(setup.picture("astronaut.png"));
+    let (newton, gauss) = (setup.picture("newton.png"), setup.picture("gauss.png"));
+    let expected = LiveSwap::first_frame(&setup, &frame, &gauss);
+    let live = LiveSwap::new(&setup, &frame, &format!("source={newton}"));
+    let first = live.next();
+    assert_ne!(first, expected, "the two sources give different frames");
+
+    let before = thread_count();
+    for i in 0..50 {
+        live.swap.set_property("source", if i % 2 == 0 { &newton } else { &gauss });
+    }
+    // Other tests of this binary may start pipelines meanwhile: allow for their threads, far
+    // fewer than one thread per change.
+    let mut most = thread_count();
+    let mut settled = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while settled < 10 {
+        assert!(std::time::Instant::now() < deadline, "the last source set never took over");
+        let out = live.next();
+        most = most.max(thread_count());
+        settled = if out == expected { settled + 1 } else { 0 };
+    }
+    assert!(most <= before + 20, "{} threads before the changes, up to {most} after", before);
+    // Nothing older comes back once the worker is idle.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(live.next(), expected, "the last source set stays");
+}
+
+/// `picture` enlarged `factor` times, as a PNG in `dir`: its identity takes the picture worker
+/// long enough to be still in flight at a stop.
+fn enlarged(picture: &str, factor: u32, dir: &Path) -> PathBuf {
+    let image = image::open(picture).unwrap();
+    let (w, h) = (image.width() * factor, image.height() * factor);
+    let path = dir.join("enlarged.png");
+    image.resize_exact(w, h, image::imageops::FilterType::Triangle).to_rgb8().save(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_picture_in_flight_at_stop_never_replaces_the_identity_of_the_next_start() {
+    let Some(setup) = setup() else { return };
+    let frame = PathBuf::from(setup.picture("astronaut.png"));
+    let big = enlarged(&setup.picture("gauss.png"), 4, setup.dir.path());
+    let started = std::time::Instant::now();
+    let stale = LiveSwap::first_frame(&setup, &frame, &big.display().to_string());
+    // An upper bound of the time the worker needs for the big picture.
+    let slow = started.elapsed();
+    let sources = [setup.picture("newton.png"), setup.picture("astronaut.png")];
+    let expected: Vec<Vec<u8>> = sources.iter().map(|s| LiveSwap::first_frame(&setup, &frame, s)).collect();
+    assert!(expected.iter().all(|e| *e != stale), "the big picture's face is told apart");
+
+    let live = LiveSwap::new(&setup, &frame, &format!("source={}", sources[0]));
+    for cycle in 0..3 {
+        live.next();
+        live.swap.set_property("source", big.display().to_string());
+        let asked = std::time::Instant::now();
+        // Long enough for the worker to be busy with the big picture, far shorter than it takes.
+        std::thread::sleep(slow / 10);
+        live.stop();
+        let source = (cycle + 1) % 2;
+        live.swap.set_property("source", &sources[source]);
+        live.play();
+        // Frames until well after the big picture would have been done.
+        while asked.elapsed() < 2 * slow {
+            assert!(live.next() == expected[source], "cycle {cycle}: a frame with another face than the new start's");
+        }
+    }
 }

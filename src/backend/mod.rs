@@ -75,7 +75,9 @@ impl Crop {
     }
 }
 
-/// The pixel steps, implemented once per kind of hardware.
+/// The pixel steps, implemented once per kind of hardware. One lives in each element instance
+/// for its whole run, so the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     Cpu(CpuBackend),
     Graph(GraphBackend),

@@ -10,7 +10,8 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use crate::element::{
-    check_precision, pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure,
+    Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, report_step_times,
+    warn_face_failure,
 };
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
@@ -419,36 +420,10 @@ impl BaseTransformImpl for DlcDetect {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let params = self.frame_params();
-        let mut guard = self.state.lock();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-        state.tracker.set_smoothing(params.smoothing);
-
-        let run_detector = state.frames_since_inference % params.inference_interval == 0 || state.tracker.is_empty();
-        let faces = if run_detector {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the video frame for reading"]);
-                gst::FlowError::Error
-            })?;
-            let result = frame_view(&frame).and_then(|view| state.detector.detect(&view, &params.detect));
-            drop(frame);
-            state.frames_since_inference = 1;
-            match result {
-                Ok(faces) => state.tracker.update(faces),
-                Err(reason) => {
-                    gst::debug!(CAT, imp = self, "detection skipped: {reason}");
-                    let what = "face detection failed on this frame, faces carried from earlier frames";
-                    warn_face_failure(self.obj().upcast_ref(), &mut state.failures, what, &reason);
-                    state.tracker.carry()
-                }
-            }
-        } else {
-            state.frames_since_inference += 1;
-            state.tracker.carry()
-        };
-        let state_ref = &mut *state;
-        report_step_times(self.obj().upcast_ref(), *CAT, &mut state_ref.frames, || state_ref.detector.take_report());
-        drop(guard);
+        let mut messages = Messages::default();
+        let found = self.find_faces(buf, &params, &mut messages);
+        messages.post(self.obj().upcast_ref());
+        let (faces, info) = found?;
 
         gst::trace!(CAT, imp = self, "{} faces", faces.len());
         if params.roi_meta {
@@ -459,6 +434,49 @@ impl BaseTransformImpl for DlcDetect {
         }
         FaceMeta::add(buf, faces);
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl DlcDetect {
+    /// The faces of one frame (detected, or carried between inferences) and the frame's video
+    /// info; the bus messages it decides on go to `messages`, for the caller to post once the
+    /// state lock is released.
+    fn find_faces(
+        &self,
+        buf: &gst::BufferRef,
+        params: &FrameParams,
+        messages: &mut Messages,
+    ) -> Result<(Vec<Face>, gst_video::VideoInfo), gst::FlowError> {
+        let mut guard = self.state.lock();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        state.tracker.set_smoothing(params.smoothing);
+
+        let run_detector = state.frames_since_inference % params.inference_interval == 0 || state.tracker.is_empty();
+        let faces = if run_detector {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
+                defer_message!(messages, Error, gst::CoreError::Failed, ["cannot map the video frame for reading"]);
+                gst::FlowError::Error
+            })?;
+            let result = frame_view(&frame).and_then(|view| state.detector.detect(&view, &params.detect));
+            drop(frame);
+            state.frames_since_inference = 1;
+            match result {
+                Ok(faces) => state.tracker.update(faces),
+                Err(reason) => {
+                    gst::debug!(CAT, imp = self, "detection skipped: {reason}");
+                    let what = "face detection failed on this frame, faces carried from earlier frames";
+                    warn_face_failure(&mut state.failures, what, &reason, messages);
+                    state.tracker.carry()
+                }
+            }
+        } else {
+            state.frames_since_inference += 1;
+            state.tracker.carry()
+        };
+        let state = &mut *state;
+        report_step_times(self.obj().upcast_ref(), *CAT, &mut state.frames, || state.detector.take_report());
+        Ok((faces, info))
     }
 }
 

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    check_precision, pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure,
-    warn_missing_meta, with_writable_frame,
+    Messages, check_precision, edit_faces_in_place, pad_templates, pixel_backend, post_provider_fallback,
+    report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
@@ -210,6 +210,16 @@ impl BaseTransformImpl for DlcEnhance {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::ENHANCED, |buf, messages| {
+            self.enhance_faces(buf, messages)
+        })
+    }
+}
+
+impl DlcEnhance {
+    /// Restores the faces of one frame, returning which were restored; the bus messages it
+    /// decides on go to `messages`, for the caller to post once the state lock is released.
+    fn enhance_faces(&self, buf: &mut gst::BufferRef, messages: &mut Messages) -> Result<Vec<usize>, gst::FlowError> {
         let (params, selection) = {
             let s = self.settings.lock();
             let params = EnhanceParams {
@@ -225,8 +235,8 @@ impl BaseTransformImpl for DlcEnhance {
 
         let element = self.obj();
         let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta);
-            return Ok(gst::FlowSuccess::Ok);
+            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
+            return Ok(Vec::new());
         };
         let wanted: Vec<usize> = faces
             .iter()
@@ -236,10 +246,10 @@ impl BaseTransformImpl for DlcEnhance {
             .collect();
         state.enhancer.begin_frame(&faces);
         if wanted.is_empty() || params.blend <= 0.0 {
-            return Ok(gst::FlowSuccess::Ok);
+            return Ok(Vec::new());
         }
 
-        let enhanced = with_writable_frame(element.upcast_ref(), buf, &info, |view| {
+        let enhanced = with_writable_frame(buf, &info, messages, |view, messages| {
             let mut enhanced = Vec::with_capacity(wanted.len());
             for index in wanted {
                 let face = &faces[index];
@@ -248,17 +258,14 @@ impl BaseTransformImpl for DlcEnhance {
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
                         let what = "a face could not be restored and was left as it is";
-                        warn_face_failure(element.upcast_ref(), &mut state.failures, what, &reason);
+                        warn_face_failure(&mut state.failures, what, &reason, messages);
                     }
                 }
             }
             enhanced
         })?;
-        let state_ref = &mut *state;
-        report_step_times(self.obj().upcast_ref(), *CAT, &mut state_ref.frames, || state_ref.enhancer.take_report());
-        drop(guard);
-        FaceMeta::mark(buf, &enhanced, FaceFlags::ENHANCED);
-        Ok(gst::FlowSuccess::Ok)
+        report_step_times(element.upcast_ref(), *CAT, &mut state.frames, || state.enhancer.take_report());
+        Ok(enhanced)
     }
 }
 

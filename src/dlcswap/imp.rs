@@ -1,5 +1,4 @@
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use gst::glib;
@@ -9,10 +8,11 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
+use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
-    check_precision, pad_templates, pixel_backend, post_provider_fallback, report_step_times, warn_face_failure,
-    warn_missing_meta, with_writable_frame,
+    Messages, check_precision, defer_message, edit_faces_in_place, pad_templates, pixel_backend,
+    post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -64,6 +64,22 @@ struct Settings {
     sharpness: f64,
 }
 
+impl Settings {
+    fn picture(&self, kind: IdentityKind) -> &Option<PathBuf> {
+        match kind {
+            IdentityKind::Source => &self.source,
+            IdentityKind::Reference => &self.reference,
+        }
+    }
+
+    fn picture_mut(&mut self, kind: IdentityKind) -> &mut Option<PathBuf> {
+        match kind {
+            IdentityKind::Source => &mut self.source,
+            IdentityKind::Reference => &mut self.reference,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -104,16 +120,26 @@ struct State {
     failures: WarningLimiter,
 }
 
-#[derive(Default)]
 pub struct DlcSwap {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     identities: Arc<Mutex<Identities>>,
     active: Mutex<ActiveRuntime>,
-    /// Latest picture change asked for, per kind, so that a slow older update never overwrites a
-    /// newer one.
-    source_generation: Arc<AtomicU64>,
-    reference_generation: Arc<AtomicU64>,
+    /// Computes the pictures set while playing; stores into `identities`.
+    pictures: PictureWorker,
+}
+
+impl Default for DlcSwap {
+    fn default() -> Self {
+        let identities = Arc::new(Mutex::new(Identities::default()));
+        DlcSwap {
+            settings: Mutex::default(),
+            state: Mutex::default(),
+            pictures: PictureWorker::new(identities.clone()),
+            identities,
+            active: Mutex::default(),
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -227,17 +253,15 @@ impl ObjectImpl for DlcSwap {
             return;
         }
         match name {
-            "source" => {
-                settings.source = path_from_value(value);
-                let path = settings.source.clone();
+            "source" | "reference" => {
+                let kind = if name == "source" { IdentityKind::Source } else { IdentityKind::Reference };
+                let path = path_from_value(value);
+                *settings.picture_mut(kind) = path.clone();
+                // Asked while the settings are locked, so that when two threads set the property
+                // at once, the value that stays is also the one the worker computes last.
+                let requested = self.pictures.request(kind, path);
                 drop(settings);
-                self.identity_changed(IdentityKind::Source, path);
-            }
-            "reference" => {
-                settings.reference = path_from_value(value);
-                let path = settings.reference.clone();
-                drop(settings);
-                self.identity_changed(IdentityKind::Reference, path);
+                self.picture_requested(kind, requested);
             }
             "detector-model" => settings.detector_model = path_from_value(value),
             "recognition-model" => settings.recognition_model = path_from_value(value),
@@ -303,21 +327,6 @@ impl ElementImpl for DlcSwap {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum IdentityKind {
-    Source,
-    Reference,
-}
-
-impl IdentityKind {
-    fn property(self) -> &'static str {
-        match self {
-            IdentityKind::Source => "source",
-            IdentityKind::Reference => "reference",
-        }
-    }
-}
-
 /// Start-up failures: a model problem or a picture problem, both fatal at start.
 enum StartError {
     Runtime(RuntimeError),
@@ -336,7 +345,11 @@ impl DlcSwap {
     }
 
     /// Embedding of the largest face in `path`, with the picture named in any error.
-    fn picture_identity(models: &Mutex<IdentityModels>, kind: &str, path: &Path) -> Result<Vec<f32>, String> {
+    pub(super) fn picture_identity(
+        models: &Mutex<IdentityModels>,
+        kind: &str,
+        path: &Path,
+    ) -> Result<Vec<f32>, String> {
         models.lock().identity_of_image(path).map_err(|reason| format!("{kind} picture '{}': {reason}", path.display()))
     }
 
@@ -417,53 +430,34 @@ impl DlcSwap {
         })
     }
 
-    /// A `source` or `reference` change: while running, the new picture is processed on a
-    /// worker thread and takes over when ready; the streaming thread never waits for it.
-    fn identity_changed(&self, kind: IdentityKind, path: Option<PathBuf>) {
-        let state = self.state.lock();
-        let Some(state) = state.as_ref() else { return };
-        let models = state.identity_models.clone();
-        let emap = state.swapper.swapper().emap();
-        let identities = self.identities.clone();
-        let generation = match kind {
-            IdentityKind::Source => self.source_generation.clone(),
-            IdentityKind::Reference => self.reference_generation.clone(),
+    /// Reports a `source` or `reference` change; call with no lock held.
+    fn picture_requested(&self, kind: IdentityKind, requested: Requested) {
+        let reason = match requested {
+            Requested::Stopped | Requested::Queued => return,
+            Requested::Cleared => format!("'{}' was cleared while playing: keeping the previous face", kind.property()),
+            Requested::NoWorker(reason) => format!("{}: {reason}; keeping the previous face", kind.property()),
         };
-        let ticket = generation.fetch_add(1, Ordering::SeqCst) + 1;
+        gst::element_imp_warning!(self, gst::ResourceError::Settings, ["{}", reason]);
+    }
+
+    /// How the picture worker reports, from its own thread with no lock held. It holds the element
+    /// weakly, so that the worker never keeps a dropped element alive.
+    fn reporter(&self) -> Reporter {
         let element = self.obj().downgrade();
-        let Some(path) = path else {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Settings,
-                ["'{}' was cleared while playing: keeping the previous face", kind.property()]
-            );
-            return;
-        };
-        std::thread::spawn(move || {
-            let result = Self::picture_identity(&models, kind.property(), &path).and_then(|embedding| match kind {
-                IdentityKind::Source => {
-                    latent(&embedding, &emap).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())
-                }
-                IdentityKind::Reference => Ok(Arc::from(embedding)),
-            });
+        Arc::new(move |report| {
             let Some(element) = element.upgrade() else { return };
-            if generation.load(Ordering::SeqCst) != ticket {
-                return; // A newer picture was asked for meanwhile.
-            }
-            match result {
-                Ok(identity) => {
-                    let mut ids = identities.lock();
-                    match kind {
-                        IdentityKind::Source => ids.source = Some(identity),
-                        IdentityKind::Reference => ids.reference = Some(identity),
-                    }
-                    gst::info!(CAT, obj = element, "now using {} '{}'", kind.property(), path.display());
+            match report {
+                Report::Applied(kind, path) => {
+                    gst::info!(CAT, obj = element, "now using {} '{}'", kind.property(), path.display())
                 }
-                Err(reason) => {
+                Report::Superseded(kind, path) => {
+                    gst::debug!(CAT, obj = element, "{} '{}' was superseded: dropped", kind.property(), path.display())
+                }
+                Report::Failed(reason) => {
                     gst::element_warning!(element, gst::ResourceError::Read, ["{}; keeping the previous face", reason]);
                 }
             }
-        });
+        })
     }
 
     fn frame_params(&self) -> FrameParams {
@@ -529,11 +523,27 @@ impl BaseTransformImpl for DlcSwap {
                 gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
             }
         })?;
+        let models = Models { recognizer: state.identity_models.clone(), emap: state.swapper.swapper().emap() };
         *self.state.lock() = Some(state);
+        self.pictures.start(models, self.reporter());
+        // A picture set while the models opened found the element stopped and was left to this
+        // start, which had read the settings before: ask for it now.
+        let now = self.settings.lock();
+        let changed: Vec<(IdentityKind, Requested)> = IdentityKind::ALL
+            .into_iter()
+            .filter(|&kind| now.picture(kind) != settings.picture(kind))
+            .map(|kind| (kind, self.pictures.request(kind, now.picture(kind).clone())))
+            .collect();
+        drop(now);
+        for (kind, requested) in changed {
+            self.picture_requested(kind, requested);
+        }
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        // First: from here on nothing the worker computed can be stored.
+        self.pictures.stop();
         *self.state.lock() = None;
         *self.identities.lock() = Identities::default();
         *self.active.lock() = ActiveRuntime::default();
@@ -541,6 +551,16 @@ impl BaseTransformImpl for DlcSwap {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
+            self.swap_faces(buf, messages)
+        })
+    }
+}
+
+impl DlcSwap {
+    /// Swaps the faces of one frame, returning which were swapped; the bus messages it decides on
+    /// go to `messages`, for the caller to post once the state lock is released.
+    fn swap_faces(&self, buf: &mut gst::BufferRef, messages: &mut Messages) -> Result<Vec<usize>, gst::FlowError> {
         let params = self.frame_params();
         let mut guard = self.state.lock();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -548,12 +568,12 @@ impl BaseTransformImpl for DlcSwap {
 
         let element = self.obj();
         let Some(mut faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta);
-            return Ok(gst::FlowSuccess::Ok);
+            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
+            return Ok(Vec::new());
         };
         state.swapper.begin_frame(&faces);
         if faces.is_empty() || params.swap.opacity <= 0.0 {
-            return Ok(gst::FlowSuccess::Ok);
+            return Ok(Vec::new());
         }
         if params.swap.mouth_mask > 0
             && !state.warned_no_landmarks
@@ -561,8 +581,9 @@ impl BaseTransformImpl for DlcSwap {
             && !state.swapper.has_landmarker()
         {
             state.warned_no_landmarks = true;
-            gst::element_imp_warning!(
-                self,
+            defer_message!(
+                messages,
+                Warning,
                 gst::LibraryError::Settings,
                 [
                     "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
@@ -570,7 +591,7 @@ impl BaseTransformImpl for DlcSwap {
             );
         }
 
-        let swapped = with_writable_frame(element.upcast_ref(), buf, &info, |view| {
+        let swapped = with_writable_frame(buf, &info, messages, |view, messages| {
             if params.swap.mouth_mask > 0 {
                 state.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
@@ -582,17 +603,14 @@ impl BaseTransformImpl for DlcSwap {
                     Err(reason) => {
                         gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
                         let what = "a face could not be swapped and was left as it is";
-                        warn_face_failure(element.upcast_ref(), &mut state.failures, what, &reason);
+                        warn_face_failure(&mut state.failures, what, &reason, messages);
                     }
                 }
             }
             swapped
         })?;
-        let state_ref = &mut *state;
-        report_step_times(self.obj().upcast_ref(), *CAT, &mut state_ref.frames, || state_ref.swapper.take_report());
-        drop(guard);
-        FaceMeta::mark(buf, &swapped, FaceFlags::SWAPPED);
-        Ok(gst::FlowSuccess::Ok)
+        report_step_times(element.upcast_ref(), *CAT, &mut state.frames, || state.swapper.take_report());
+        Ok(swapped)
     }
 }
 

@@ -5,6 +5,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod worker;
 
 use crate::faces::select::Target;
 use crate::faces::swap::BlendMask;

@@ -65,12 +65,14 @@ fn graph<'g, K: std::hash::Hash + Eq + Copy + std::fmt::Debug>(
     options: &SessionOptions,
     build: impl FnOnce() -> Vec<u8>,
 ) -> Result<&'g mut ModelSession, String> {
-    if !graphs.contains_key(&key) {
-        let session =
-            ModelSession::open_memory(&format!("{name} {key:?}"), &build(), options).map_err(|e| e.to_string())?;
-        graphs.insert(key, session);
+    match graphs.entry(key) {
+        std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+        std::collections::hash_map::Entry::Vacant(entry) => {
+            let session = ModelSession::open_memory(&format!("{name} {key:?}"), &build(), options)
+                .map_err(|e| e.to_string())?;
+            Ok(entry.insert(session))
+        }
     }
-    graphs.get_mut(&key).ok_or_else(|| format!("the {name} graph is missing"))
 }
 
 fn run_error(what: &str) -> impl Fn(ort::Error) -> String + '_ {
