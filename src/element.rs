@@ -92,6 +92,47 @@ pub(crate) fn check_precision(
     }
 }
 
+/// A fixed-shape model reopened to replay as a CUDA graph, or `model` as it was when that is not
+/// possible (the graph needs every node on the GPU; the reason goes to the debug log).
+pub(crate) fn as_cuda_graph<M: HasModel>(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    model: M,
+    reopen: impl FnOnce() -> Result<M, crate::runtime::RuntimeError>,
+) -> M {
+    match reopen() {
+        Ok(graphed) if graphed.session().active_provider == ExecutionProvider::Cuda => {
+            gst::info!(cat, obj = element, "'{}' replays as a CUDA graph", graphed.session().path.display());
+            graphed
+        }
+        Ok(_) => {
+            gst::debug!(cat, obj = element, "'{}' cannot run as a CUDA graph", model.session().path.display());
+            model
+        }
+        Err(e) => {
+            gst::debug!(cat, obj = element, "'{}' cannot run as a CUDA graph: {e}", model.session().path.display());
+            model
+        }
+    }
+}
+
+/// A model wrapper with one session (for [`as_cuda_graph`]).
+pub(crate) trait HasModel {
+    fn session(&self) -> &ModelSession;
+}
+
+impl HasModel for crate::models::inswapper::Inswapper {
+    fn session(&self) -> &ModelSession {
+        self.model()
+    }
+}
+
+impl HasModel for crate::models::enhancer::Enhancer {
+    fn session(&self) -> &ModelSession {
+        self.model()
+    }
+}
+
 /// Frames between two step-time reports in the debug log.
 const REPORT_FRAMES: u64 = 300;
 

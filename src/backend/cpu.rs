@@ -37,6 +37,13 @@ impl CpuBackend {
         host_tensor(shape, element)
     }
 
+    pub fn fill(&mut self, tensor: &mut DynTensor, values: &[f32]) -> Result<(), String> {
+        if tensor_shape(tensor).iter().product::<usize>() != values.len() {
+            return Err(format!("cannot fill a tensor {:?} with {} values", tensor_shape(tensor), values.len()));
+        }
+        fill_host_f32(tensor, &mut self.values, |slots| slots.copy_from_slice(values))
+    }
+
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
         let (h, w) = image_shape(input)?;
         let mut det_scale = 1.0;

@@ -97,12 +97,28 @@ impl Backend {
         }
     }
 
+    /// Whether the backend keeps the models' tensors in GPU memory.
+    pub fn on_gpu(&self) -> bool {
+        match self {
+            Backend::Cpu(_) => false,
+            Backend::Graph(b) => b.on_gpu(),
+        }
+    }
+
     /// A tensor of `shape` where this backend's steps and the models meet (bound to the model's
     /// session, filled or read by the steps below).
     pub fn tensor(&self, shape: &[usize], element: TensorElementType) -> Result<DynTensor, String> {
         match self {
             Backend::Cpu(b) => b.tensor(shape, element),
             Backend::Graph(b) => b.tensor(shape, element),
+        }
+    }
+
+    /// Writes `values` into `tensor` (a tensor from [`Backend::tensor`]), wherever it lives.
+    pub fn fill(&mut self, tensor: &mut DynTensor, values: &[f32]) -> Result<(), String> {
+        match self {
+            Backend::Cpu(b) => b.fill(tensor, values),
+            Backend::Graph(b) => b.fill(tensor, values),
         }
     }
 

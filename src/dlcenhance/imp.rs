@@ -9,12 +9,12 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    Messages, check_precision, edit_faces_in_place, pad_templates, pixel_backend, post_provider_fallback,
-    report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
+    Messages, as_cuda_graph, check_precision, edit_faces_in_place, pad_templates, pixel_backend,
+    post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
-use crate::models::enhancer::Enhancer;
+use crate::models::enhancer::{Enhancer, Family};
 use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, resolve_model_path};
 use crate::video::WRITE_FORMATS;
 use crate::warnings::WarningLimiter;
@@ -178,6 +178,14 @@ impl DlcEnhance {
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
         let pixels = backend.name();
+        // CodeFormer's fidelity weight is a host input, which a CUDA graph cannot take.
+        let fixed_inputs = enhancer.kind().family != Family::CodeFormer;
+        let enhancer = match settings.runtime.with_cuda_graph(enhancer.model(), backend.on_gpu() && fixed_inputs) {
+            Some(graph) => {
+                as_cuda_graph(self.obj().upcast_ref(), *CAT, enhancer, || Enhancer::open(&path, "model-file", &graph))
+            }
+            None => enhancer,
+        };
         let enhancer = FaceEnhancer::new(enhancer, backend);
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
-    Messages, check_precision, defer_message, edit_faces_in_place, pad_templates, pixel_backend,
+    Messages, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, pad_templates, pixel_backend,
     post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
@@ -370,6 +370,12 @@ impl DlcSwap {
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
         let pixels = backend.name();
+        let swapper = match settings.runtime.with_cuda_graph(swapper.model(), backend.on_gpu()) {
+            Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, swapper, || {
+                Inswapper::open(&swapper_path, "model-file", &graph)
+            }),
+            None => swapper,
+        };
         let swapper = FaceSwapper::new(swapper, landmarker, backend);
         for model in swapper.models().chain(models.models()) {
             self.post_fallback(model);

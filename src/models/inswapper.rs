@@ -12,9 +12,7 @@ use ort::value::DynTensor;
 
 use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
 use crate::face::EMBEDDING_LEN;
-use crate::runtime::{
-    ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_graph_summary,
-};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
 use crate::timing::StepTimes;
 use crate::vision::{Affine, FrameView, estimate_norm};
 
@@ -83,7 +81,8 @@ pub struct Inswapper {
     model: ModelSession,
     emap: Arc<[f32]>,
     bound: Option<Bound>,
-    scratch: Vec<f32>,
+    /// The latent `bound.source` holds.
+    uploaded_latent: Vec<f32>,
     times: StepTimes,
 }
 
@@ -105,7 +104,13 @@ impl Inswapper {
                 });
             }
         };
-        Ok(Inswapper { model, emap, bound: None, scratch: Vec::new(), times: StepTimes::new(&["crop", "swapper run"]) })
+        Ok(Inswapper {
+            model,
+            emap,
+            bound: None,
+            uploaded_latent: Vec::new(),
+            times: StepTimes::new(&["crop", "swapper run"]),
+        })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -133,7 +138,7 @@ impl Inswapper {
             let io = &self.model.io;
             let element_of = |name: &str| float_type(io.inputs.iter().find(|i| i.name == name));
             let target = backend.tensor(&[1, 3, CROP, CROP], element_of("target"))?;
-            let source = host_tensor(&[1, EMBEDDING_LEN], element_of("source"))?;
+            let source = backend.tensor(&[1, EMBEDDING_LEN], element_of("source"))?;
             let mut output = backend.tensor(&[1, 3, CROP, CROP], float_type(io.outputs.first()))?;
             let mut binding = self.model.binding()?;
             let name = io.outputs.first().map(|o| o.name.as_str()).unwrap_or_default();
@@ -158,11 +163,17 @@ impl Inswapper {
         }
         let start = Instant::now();
         self.bind(backend)?;
-        let Inswapper { model, bound: Some(bound), scratch, times, .. } = self else {
+        let Inswapper { model, bound: Some(bound), uploaded_latent, times, .. } = self else {
             return Err(NOT_BOUND.to_string());
         };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.target)?;
-        fill_host_f32(&mut bound.source, scratch, |values| values.copy_from_slice(latent))?;
+        // The latent changes only with the identity: uploading it then keeps every input at the
+        // same device address from frame to frame (which CUDA graphs need).
+        if uploaded_latent.as_slice() != latent {
+            backend.fill(&mut bound.source, latent)?;
+            uploaded_latent.clear();
+            uploaded_latent.extend_from_slice(latent);
+        }
         let bind = |binding: &mut IoBinding, name: &str, value: &DynTensor| {
             binding.bind_input(name, value).map_err(|e| format!("cannot bind input '{name}': {e}"))
         };

@@ -26,6 +26,9 @@ pub struct SessionOptions {
     pub precision: Precision,
     /// Where TensorRT keeps its engines and timing cache (`None`: rebuilt at every start).
     pub tensorrt_cache: Option<PathBuf>,
+    /// Capture the model as a CUDA graph and replay it (CUDA provider; the model's inputs and
+    /// outputs must stay at the same GPU addresses from run to run).
+    pub cuda_graph: bool,
 }
 
 impl SessionOptions {

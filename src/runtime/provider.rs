@@ -90,7 +90,9 @@ impl ExecutionProvider {
         let id = options.gpu_id as i32;
         let dispatch = match self {
             ExecutionProvider::Auto | ExecutionProvider::Cpu => return None,
-            ExecutionProvider::Cuda => ep::CUDA::default().with_device_id(id).build(),
+            ExecutionProvider::Cuda => {
+                ep::CUDA::default().with_device_id(id).with_cuda_graph(options.cuda_graph).build()
+            }
             ExecutionProvider::TensorRt => tensorrt(options),
             ExecutionProvider::Rocm => ep::ROCm::default().with_device_id(id).build(),
             ExecutionProvider::MigraphX => ep::MIGraphX::default().with_device_id(id).build(),

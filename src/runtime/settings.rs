@@ -15,6 +15,7 @@ pub const DEFAULT_THREADS: u32 = 0;
 pub const DEFAULT_SPIN_WAIT: bool = false;
 pub const DEFAULT_PIXEL_BACKEND: PixelBackend = PixelBackend::Auto;
 pub const DEFAULT_PRECISION: Precision = Precision::Auto;
+pub const DEFAULT_CUDA_GRAPH: bool = true;
 
 /// A path property's new value: `None` for unset or empty.
 pub(crate) fn path_from_value(value: &glib::Value) -> Option<PathBuf> {
@@ -36,6 +37,7 @@ pub struct RuntimeSettings {
     pub pixel_backend: PixelBackend,
     pub precision: Precision,
     pub tensorrt_cache: Option<PathBuf>,
+    pub cuda_graph: bool,
 }
 
 impl Default for RuntimeSettings {
@@ -49,6 +51,7 @@ impl Default for RuntimeSettings {
             pixel_backend: DEFAULT_PIXEL_BACKEND,
             precision: DEFAULT_PRECISION,
             tensorrt_cache: None,
+            cuda_graph: DEFAULT_CUDA_GRAPH,
         }
     }
 }
@@ -121,6 +124,16 @@ impl RuntimeSettings {
                 )
                 .mutable_ready()
                 .build(),
+            glib::ParamSpecBoolean::builder("cuda-graph")
+                .nick("CUDA graph")
+                .blurb(
+                    "On CUDA with the GPU pixel backend, replay fixed-shape models (swapper, \
+                     restorer) as a captured CUDA graph instead of launching their kernels one by \
+                     one; models that cannot be captured run normally",
+                )
+                .default_value(DEFAULT_CUDA_GRAPH)
+                .mutable_ready()
+                .build(),
             glib::ParamSpecEnum::builder_with_default("pixel-backend", DEFAULT_PIXEL_BACKEND)
                 .nick("Pixel backend")
                 .blurb(
@@ -160,6 +173,7 @@ impl RuntimeSettings {
             "pixel-backend" => self.pixel_backend = value.get().unwrap_or(DEFAULT_PIXEL_BACKEND),
             "precision" => self.precision = value.get().unwrap_or(DEFAULT_PRECISION),
             "tensorrt-cache" => self.tensorrt_cache = path_from_value(value),
+            "cuda-graph" => self.cuda_graph = value.get().unwrap_or(DEFAULT_CUDA_GRAPH),
             _ => return false,
         }
         true
@@ -176,8 +190,17 @@ impl RuntimeSettings {
             "pixel-backend" => self.pixel_backend.to_value(),
             "precision" => self.precision.to_value(),
             "tensorrt-cache" => path_to_value(&self.tensorrt_cache),
+            "cuda-graph" => self.cuda_graph.to_value(),
             _ => return None,
         })
+    }
+
+    /// The options to reopen a fixed-shape model with as a CUDA graph, when `cuda-graph` allows
+    /// it and `model` runs on CUDA with the GPU pixel backend (whose tensors keep their device
+    /// addresses); `None` otherwise.
+    pub fn with_cuda_graph(&self, model: &super::ModelSession, pixels_on_gpu: bool) -> Option<SessionOptions> {
+        (self.cuda_graph && pixels_on_gpu && model.active_provider == ExecutionProvider::Cuda)
+            .then(|| SessionOptions { cuda_graph: true, ..self.session_options() })
     }
 
     /// Whether an element whose float16 export is `fp16_name` should take it when `model-file`
@@ -207,6 +230,8 @@ impl RuntimeSettings {
             spin_wait: self.spin_wait,
             precision: self.precision,
             tensorrt_cache: self.tensorrt_cache.clone().or_else(default_cache_dir),
+            // Decided per model once the pixel backend is known (see `with_cuda_graph`).
+            cuda_graph: false,
         }
     }
 }

@@ -14,7 +14,7 @@ use ort::memory::Allocator;
 use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use super::{Crop, CropSide, FaceRegion, Normalization, OutputDecode};
-use crate::runtime::{ModelSession, RuntimeError, SessionOptions, host_tensor, tensor_shape};
+use crate::runtime::{ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, tensor_shape};
 use crate::vision::letterbox::letterbox_blob;
 use crate::vision::paste::CropMask;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
@@ -68,8 +68,8 @@ fn graph<'g, K: std::hash::Hash + Eq + Copy + std::fmt::Debug>(
     match graphs.entry(key) {
         std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
         std::collections::hash_map::Entry::Vacant(entry) => {
-            let session = ModelSession::open_memory(&format!("{name} {key:?}"), &build(), options)
-                .map_err(|e| e.to_string())?;
+            let session =
+                ModelSession::open_memory(&format!("{name} {key:?}"), &build(), options).map_err(|e| e.to_string())?;
             Ok(entry.insert(session))
         }
     }
@@ -96,8 +96,10 @@ impl GraphBackend {
                 ),
             });
         }
+        // The graphs' own session lends the allocator, so that it lives as long as the backend
+        // whatever happens to the model's session.
         let allocator =
-            model.device_allocator().map_err(|reason| RuntimeError::Session { path: model.path.clone(), reason })?;
+            paste.device_allocator().map_err(|reason| RuntimeError::Session { path: "paste graph".into(), reason })?;
         Ok(GraphBackend {
             options,
             allocator,
@@ -112,9 +114,24 @@ impl GraphBackend {
         })
     }
 
+    /// Whether the tensors it allocates live on a GPU.
+    pub fn on_gpu(&self) -> bool {
+        self.paste.as_ref().is_some_and(|p| p.on_nvidia_gpu())
+    }
+
     pub fn tensor(&self, shape: &[usize], element: TensorElementType) -> Result<DynTensor, String> {
         DynTensor::new(&self.allocator, element, shape.to_vec())
             .map_err(|e| format!("cannot allocate a {element:?} tensor {shape:?}: {e}"))
+    }
+
+    pub fn fill(&mut self, tensor: &mut DynTensor, values: &[f32]) -> Result<(), String> {
+        let shape = tensor_shape(tensor);
+        if shape.iter().product::<usize>() != values.len() {
+            return Err(format!("cannot fill a tensor {shape:?} with {} values", values.len()));
+        }
+        let mut host = host_tensor(&shape, *tensor.data_type())?;
+        fill_host_f32(&mut host, &mut self.letterbox, |slots| slots.copy_from_slice(values))?;
+        host.copy_into(tensor).map_err(run_error("cannot upload the values"))
     }
 
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
