@@ -9,14 +9,12 @@ use super::{Crop, FaceRegion, Normalization, OutputDecode};
 use crate::runtime::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};
 use crate::vision::letterbox::letterbox_blob;
 use crate::vision::paste::{CropMask, PackedPixels, paste_crop};
-use crate::vision::warp::{rgb_to_nchw, warp_affine_rgb};
+use crate::vision::warp::warp_affine_planar;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
 
 /// Reusable buffers of the CPU steps: no per-frame allocation once the largest face was seen.
 #[derive(Debug, Default)]
 pub struct CpuBackend {
-    /// The 8-bit crop a warp produces before normalisation.
-    crop: RgbImage,
     /// Float staging for float16 tensors.
     values: Vec<f32>,
     /// RGB copy of a YUV frame's face rectangle, and the paste weights over it.
@@ -67,9 +65,9 @@ impl CpuBackend {
         input: &mut DynTensor,
     ) -> Result<(), String> {
         let (h, w) = image_shape(input)?;
-        warp_affine_rgb(frame, m, &mut self.crop, w, h);
-        let crop = &self.crop;
-        fill_host_f32(input, &mut self.values, |blob| rgb_to_nchw(crop, norm.mean, norm.scale, blob))
+        fill_host_f32(input, &mut self.values, |blob| {
+            warp_affine_planar(frame, m, (w, h), (norm.mean, norm.scale), blob)
+        })
     }
 
     pub fn decode_output(

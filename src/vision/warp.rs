@@ -1,5 +1,5 @@
-//! Affine crops (`cv2.warpAffine` with bilinear sampling and a black border) and the conversion
-//! of crops into normalised NCHW model inputs.
+//! Affine crops (`cv2.warpAffine` with bilinear sampling and a black border), as 8-bit RGB or
+//! straight into normalised NCHW model inputs.
 
 use super::align::Affine;
 use super::frame::{FrameView, PixelRow, PixelSource, Source, with_source};
@@ -16,26 +16,64 @@ use super::sample::{Tap, fixed};
 /// A singular `m` gives a black image.
 pub fn warp_affine_rgb(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: usize, size_h: usize) {
     out.reshape(size_w, size_h);
-    let Some(inverse) = m.invert().filter(|inv| inv.m.iter().all(|v| v.is_finite())) else {
-        out.data.fill(0);
-        return;
-    };
-    with_source!(src, |s| warp_into(&s, src.width, src.height, &inverse, out));
+    let data = &mut out.data;
+    warp(src, m, (size_w, size_h), |i, rgb| data[i * 3..i * 3 + 3].copy_from_slice(&rgb));
 }
 
-fn warp_into<S: PixelSource>(s: &S, w: usize, h: usize, inverse: &Affine, out: &mut RgbImage) {
+/// [`warp_affine_rgb`] straight into a normalised planar model input (`3 × size_h × size_w`,
+/// each value `(v − mean) · scale` of the 8-bit sample), without the intermediate 8-bit crop.
+///
+/// # Panics
+/// When `out.len() != 3 * size_w * size_h` (a caller bug).
+pub fn warp_affine_planar(
+    src: &FrameView,
+    m: &Affine,
+    (size_w, size_h): (usize, usize),
+    (mean, scale): (f32, f32),
+    out: &mut [f32],
+) {
+    let plane = size_w * size_h;
+    assert_eq!(out.len(), 3 * plane, "warp_affine_planar: output is not 3×{size_h}×{size_w}");
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) * scale);
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    warp(src, m, (size_w, size_h), |i, rgb| {
+        r[i] = lut[rgb[0] as usize];
+        g[i] = lut[rgb[1] as usize];
+        b[i] = lut[rgb[2] as usize];
+    });
+}
+
+/// The warp shared by both outputs: calls `put(pixel index, rgb)` for every output pixel in
+/// row-major order (black for a singular or non-finite `m`).
+fn warp(src: &FrameView, m: &Affine, (size_w, size_h): (usize, usize), mut put: impl FnMut(usize, [u8; 3])) {
+    let Some(inverse) = m.invert().filter(|inv| inv.m.iter().all(|v| v.is_finite())) else {
+        (0..size_w * size_h).for_each(|i| put(i, [0; 3]));
+        return;
+    };
+    with_source!(src, |s| warp_into(&s, src.width, src.height, &inverse, (size_w, size_h), &mut put));
+}
+
+fn warp_into<S: PixelSource>(
+    s: &S,
+    w: usize,
+    h: usize,
+    inverse: &Affine,
+    (out_w, out_h): (usize, usize),
+    put: &mut impl FnMut(usize, [u8; 3]),
+) {
     let [a, b, c, d, e, f] = inverse.m;
     let (wi, hi) = (w as isize, h as isize);
     let (step_x, step_y) = (fixed(a), fixed(d));
-    let out_w = out.width;
-    for (y, row) in out.data.chunks_exact_mut(3 * out_w.max(1)).enumerate() {
+    for y in 0..out_h {
         let (mut xq, mut yq) = (fixed(b * y as f64 + c), fixed(e * y as f64 + f));
-        for px in row.chunks_exact_mut(3) {
+        for x in 0..out_w {
             let tap = Tap::at(xq, yq);
             (xq, yq) = (xq + step_x, yq + step_y);
             let (x0, y0) = (tap.x, tap.y);
+            let i = y * out_w + x;
             if x0 < -1 || y0 < -1 || x0 >= wi || y0 >= hi {
-                px.fill(0);
+                put(i, [0; 3]);
                 continue;
             }
             let [p00, p01, p10, p11] = if x0 >= 0 && y0 >= 0 && x0 + 1 < wi && y0 + 1 < hi {
@@ -48,29 +86,15 @@ fn warp_into<S: PixelSource>(s: &S, w: usize, h: usize, inverse: &Affine, out: &
                 };
                 [at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)]
             };
-            px[0] = tap.lerp_u8(p00[0], p01[0], p10[0], p11[0]);
-            px[1] = tap.lerp_u8(p00[1], p01[1], p10[1], p11[1]);
-            px[2] = tap.lerp_u8(p00[2], p01[2], p10[2], p11[2]);
+            put(
+                i,
+                [
+                    tap.lerp_u8(p00[0], p01[0], p10[0], p11[0]),
+                    tap.lerp_u8(p00[1], p01[1], p10[1], p11[1]),
+                    tap.lerp_u8(p00[2], p01[2], p10[2], p11[2]),
+                ],
+            );
         }
-    }
-}
-
-/// Writes `img` into `out` as planar RGB (`3 × height × width`), each value `(v − mean) · scale`:
-/// ArcFace uses mean 127.5, scale 1/127.5; inswapper 0 and 1/255; the enhancers 127.5 and 1/127.5.
-///
-/// # Panics
-/// When `out.len() != 3 * img.width * img.height` (a caller bug).
-pub fn rgb_to_nchw(img: &RgbImage, mean: f32, scale: f32, out: &mut [f32]) {
-    let plane = img.width * img.height;
-    assert_eq!(out.len(), 3 * plane, "rgb_to_nchw: output is not 3×{}×{}", img.height, img.width);
-    let (r, rest) = out.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
-    // One lookup per byte instead of a subtraction and a multiplication.
-    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) * scale);
-    for (i, px) in img.data.chunks_exact(3).enumerate() {
-        r[i] = lut[px[0] as usize];
-        g[i] = lut[px[1] as usize];
-        b[i] = lut[px[2] as usize];
     }
 }
 
@@ -178,16 +202,26 @@ mod tests {
     }
 
     #[test]
-    fn nchw_is_planar_and_normalised() {
+    fn planar_output_is_the_normalised_crop() {
         let img = RgbImage::from_raw(2, 1, vec![0, 127, 255, 51, 102, 153]).expect("2×1");
         let mut out = vec![0.0; 6];
-        rgb_to_nchw(&img, 127.5, 1.0 / 127.5, &mut out);
+        warp_affine_planar(&FrameView::from_rgb(&img), &Affine::IDENTITY, (2, 1), (127.5, 1.0 / 127.5), &mut out);
         let arc = |v: f32| (v - 127.5) / 127.5;
         let expect = [arc(0.0), arc(51.0), arc(127.0), arc(102.0), arc(255.0), arc(153.0)];
         for (o, e) in out.iter().zip(expect) {
             assert!((o - e).abs() < 1e-6, "{o} vs {e}");
         }
-        rgb_to_nchw(&img, 0.0, 1.0 / 255.0, &mut out);
+        warp_affine_planar(&FrameView::from_rgb(&img), &Affine::IDENTITY, (2, 1), (0.0, 1.0 / 255.0), &mut out);
         assert!((out[4] - 1.0).abs() < 1e-6 && (out[1] - 0.2).abs() < 1e-6, "{out:?}");
+        // The planar crop is the 8-bit crop, normalised.
+        let (frame, _) = same_picture_in(PixelFormat::I420, 9, 7);
+        let m = Affine { m: [0.8, 0.1, 0.5, -0.2, 0.9, 1.0] };
+        let mut crop = RgbImage::default();
+        warp_affine_rgb(&frame.view(), &m, &mut crop, 6, 5);
+        let mut planar = vec![0.0; 90];
+        warp_affine_planar(&frame.view(), &m, (6, 5), (0.0, 1.0), &mut planar);
+        for (i, px) in crop.data.chunks_exact(3).enumerate() {
+            assert_eq!([planar[i], planar[30 + i], planar[60 + i]], [px[0], px[1], px[2]].map(f32::from), "pixel {i}");
+        }
     }
 }
