@@ -5,7 +5,8 @@
 #   bench, backends-test   target/release/examples/bench, the release build of tests/backends.rs
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
-# Usage: scripts/gpu-bench.sh STAGE OUT PART   (PART: test | baseline | current | fp16)
+# Usage: scripts/gpu-bench.sh STAGE OUT PART   (PART: test | baseline | current | fp16 | nograph)
+# The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
 # shellcheck disable=SC1091
@@ -14,6 +15,7 @@ models=/tmp/standins
 [ -f "$models/inswapper_128_fp16.onnx" ] || python3 tests/fixtures/make_standins.py "$models" >/dev/null
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt"
 media=$stage/testdata/media
+export GST_DEBUG=dlcdetect:5,dlcswap:5,dlcenhance:5 GST_DEBUG_NO_COLOR=1 GST_DEBUG_FILE=$out/debug-$part.log
 common=(--provider cuda --detector "$stage/testdata/models/det_2.5g.onnx" --picture "$media/astronaut.png"
   --source "$media/newton.png" --recognizer "$stage/fixtures/arcface.onnx" --frames 300 --warmup 30)
 case $part in
@@ -30,7 +32,15 @@ case $part in
       --swapper "$models/inswapper_128.onnx" --enhancer "$models/GFPGANv1.4.onnx" --markdown-out "$out/current.md" 2>&1 | tail -30
     ;;
   fp16)
-    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
+    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 \
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/fp16.md" 2>&1 | tail -20
     ;;
+  nograph)
+    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
+      --swap-props cuda-graph=false --enhance-props cuda-graph=false \
+      --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/nograph.md" 2>&1 | tail -20
+    ;;
 esac
+grep -h "mean time per call\|CUDA graph\|pixel steps run" "$out/debug-$part.log" 2>/dev/null \
+  | sed 's/^.*\(<dlc[a-z]*[0-9]*>\)/\1/' > "$out/steps-$part.txt"
+rm -f "$out/debug-$part.log"
