@@ -41,6 +41,6 @@ case $part in
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/nograph.md" 2>&1 | tail -20
     ;;
 esac
-grep -h "mean time per call\|CUDA graph\|pixel steps run" "$out/debug-$part.log" 2>/dev/null \
+grep -h "mean time per call\|CUDA graph\|pixel steps run\|waiting for the GPU" "$out/debug-$part.log" 2>/dev/null \
   | sed 's/^.*\(<dlc[a-z]*[0-9]*>\)/\1/' > "$out/steps-$part.txt"
 rm -f "$out/debug-$part.log"

@@ -68,6 +68,12 @@ pub(crate) fn pixel_backend(
         backend.name(),
         model.active_provider.nick()
     );
+    if model.on_nvidia_gpu() && !options.spin_wait {
+        match crate::runtime::prefer_blocking_sync(options.gpu_id) {
+            Ok(()) => gst::info!(cat, obj = element, "threads waiting for the GPU sleep (blocking synchronisation)"),
+            Err(e) => gst::info!(cat, obj = element, "threads waiting for the GPU spin: {e}"),
+        }
+    }
     backend
 }
 
