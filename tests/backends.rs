@@ -184,3 +184,37 @@ fn restoration_is_the_same_with_either_backend() {
         compare(&frame, &format!("restore {} {format}", model.display()), chain);
     }
 }
+
+/// The element's `active-pixel-backend` and `active-provider` once a one-frame pipeline ran,
+/// and the bus warnings.
+fn active(setup: &Setup, props: &str) -> (String, String, Vec<String>) {
+    let pipeline = common::pipeline(&format!(
+        "videotestsrc num-buffers=1 ! video/x-raw,format=RGB,width=64,height=64 ! dlcdetect name=d model-file={} {props} ! fakesink",
+        setup.detector.display()
+    ));
+    let detect = pipeline.by_name("d").unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(60));
+    let read = |name: &str| detect.property::<Option<String>>(name).unwrap_or_default();
+    let (pixels, provider) = (read("active-pixel-backend"), read("active-provider"));
+    let log = common::run(&pipeline, std::time::Duration::from_secs(60));
+    (pixels, provider, log.warnings)
+}
+
+#[test]
+fn without_a_gpu_the_pixel_steps_run_on_the_cpu_and_say_so() {
+    let Some(setup) = setup() else { return };
+    if provider() != "cpu" {
+        eprintln!("skipped: this test is about machines without a GPU (DLC_TEST_PROVIDER={})", provider());
+        return;
+    }
+    let (pixels, provider, warnings) = active(&setup, "");
+    assert_eq!((pixels.as_str(), provider.as_str()), ("cpu", "cpu"), "{warnings:?}");
+    let (pixels, _, _) = active(&setup, "pixel-backend=onnx-runtime");
+    assert_eq!(pixels, "onnx-runtime");
+    // CUDA asked for on a CPU-only ONNX Runtime: the model falls back with a warning, and the
+    // pixel steps stay on the CPU.
+    let (pixels, provider, warnings) = active(&setup, "execution-provider=cuda");
+    assert_eq!((pixels.as_str(), provider.as_str()), ("cpu", "cpu"));
+    assert!(warnings.iter().any(|w| w.contains("'cuda' could not be used")), "{warnings:?}");
+}

@@ -650,3 +650,24 @@ fn a_picture_in_flight_at_stop_never_replaces_the_identity_of_the_next_start() {
         }
     }
 }
+
+#[test]
+fn precision_fp16_says_when_it_cannot_take_effect() {
+    let Some(setup) = setup() else { return };
+    let fp16 = require!(common::fixture("inswapper_fp16.onnx"), "fixture inswapper_fp16.onnx missing");
+    let run = |props: &str| {
+        common::run_launch(&format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,format=RGB ! dlcdetect model-file={} ! dlcswap {} source={} {props} ! fakesink",
+            setup.detector.display(),
+            setup.swap_props(),
+            setup.picture("newton.png")
+        ))
+    };
+    let log = run("precision=fp16");
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    let warned =
+        |log: &common::BusLog| log.warnings.iter().any(|w| w.contains("precision=fp16") && w.contains("float32"));
+    assert!(warned(&log), "a float32 model with precision=fp16 on the CPU: {:?}", log.warnings);
+    let log = run(&format!("precision=fp16 model-file={}", fp16.display()));
+    assert!(log.eos && !warned(&log), "{:?}", log.warnings);
+}
