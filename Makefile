@@ -8,7 +8,9 @@ FIXTURES := target/fixtures/models
 PREFIX := $(CURDIR)/target/install-check
 # The ONNX Runtime library from the venv's wheel (onnxruntime/capi/libonnxruntime.so.1.x).
 ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1*))
-TEST_ENV = ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
+# DLC_REQUIRE_ALL: a test whose prerequisite (ONNX Runtime, fixtures, the reference's Python) is
+# missing fails with the reason instead of skipping; only ../shared/testdata may be absent.
+TEST_ENV = DLC_REQUIRE_ALL=1 ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
 
 .PHONY: all setup fixtures build test install-check demo bench clean
 

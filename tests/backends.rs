@@ -30,15 +30,15 @@ struct Setup {
 
 fn setup() -> Option<Setup> {
     if !common::have_ort() {
-        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
         return None;
     }
     let Some(detector) = common::testdata("models/det_2.5g.onnx") else {
-        eprintln!("skipped: ../shared/testdata is absent");
+        common::skip_without_testdata();
         return None;
     };
     let Some(arcface) = common::fixture("arcface.onnx") else {
-        eprintln!("skipped: fixtures missing (run `make fixtures`)");
+        common::skip("fixtures missing (run `make fixtures`)");
         return None;
     };
     let media = detector.parent()?.parent()?.join("media");
@@ -205,7 +205,7 @@ fn active(setup: &Setup, props: &str) -> (String, String, Vec<String>) {
 fn without_a_gpu_the_pixel_steps_run_on_the_cpu_and_say_so() {
     let Some(setup) = setup() else { return };
     if provider() != "cpu" {
-        eprintln!("skipped: this test is about machines without a GPU (DLC_TEST_PROVIDER={})", provider());
+        common::skip(&format!("this test is about machines without a GPU (DLC_TEST_PROVIDER={})", provider()));
         return;
     }
     let (pixels, provider, warnings) = active(&setup, "");

@@ -47,13 +47,13 @@ fn assert_anatomical(face: &Face, what: &str) {
 #[test]
 fn real_detectors_find_one_face_in_each_portrait() {
     if !common::have_ort() {
-        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
         return;
     }
     for model in ["det_2.5g.onnx", "det_500m.onnx"] {
-        let model_path = require!(common::testdata(&format!("models/{model}")), "../shared/testdata is absent");
+        let model_path = require_testdata!(format!("models/{model}"));
         for picture in ["astronaut.png", "newton.png", "gauss.png"] {
-            let picture_path = require!(common::testdata(&format!("media/{picture}")), "../shared/testdata is absent");
+            let picture_path = require_testdata!(format!("media/{picture}"));
             let faces = detect_picture(&model_path, &picture_path);
             assert_eq!(faces.len(), 1, "{model} on {picture}: {faces:?}");
             assert!(faces[0].score >= 0.5 && faces[0].flags.contains(FaceFlags::INFERRED));
@@ -65,12 +65,12 @@ fn real_detectors_find_one_face_in_each_portrait() {
 #[test]
 fn detections_match_the_reference_implementation() {
     if !common::have_ort() || common::reference_python().is_none() {
-        eprintln!("skipped: ORT_DYLIB_PATH or DLC_PYTHON is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH or DLC_PYTHON is not set (run `make test`)");
         return;
     }
-    let model = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let model = require_testdata!("models/det_2.5g.onnx");
     for picture in ["astronaut.png", "newton.png", "gauss.png"] {
-        let picture_path = require!(common::testdata(&format!("media/{picture}")), "../shared/testdata is absent");
+        let picture_path = require_testdata!(format!("media/{picture}"));
         let ours = detect_picture(&model, &picture_path);
         let json = common::run_reference(&[
             "detect",
@@ -121,11 +121,11 @@ fn parse_reference_faces(json: &str) -> Vec<([f32; 4], f32, Vec<[f32; 2]>)> {
 #[test]
 fn carphone_video_gives_one_face_with_one_track() {
     if !common::have_ort() {
-        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
         return;
     }
-    let model = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
-    let video = require!(common::testdata("media/carphone_pristine.mp4"), "../shared/testdata is absent");
+    let model = require_testdata!("models/det_2.5g.onnx");
+    let video = require_testdata!("media/carphone_pristine.mp4");
     let pipeline = common::pipeline(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! dlcdetect model-file={} ! appsink name=sink sync=false",
         video.display(),

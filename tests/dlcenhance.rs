@@ -93,10 +93,10 @@ fn composite(dir: &Path, media: &Path) -> std::path::PathBuf {
 #[test]
 fn restoration_equals_the_reference_implementation() {
     if !common::have_ort() || common::reference_python().is_none() {
-        eprintln!("skipped: ORT_DYLIB_PATH or DLC_PYTHON is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH or DLC_PYTHON is not set (run `make test`)");
         return;
     }
-    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let detector = require_testdata!("models/det_2.5g.onnx");
     let media = detector.parent().unwrap().parent().unwrap().join("media");
     let dir = tempfile::tempdir().unwrap();
     let target = composite(dir.path(), &media);
@@ -148,8 +148,8 @@ fn restoration_equals_the_reference_implementation() {
 #[test]
 fn blend_zero_and_swapped_only_leave_the_frame_alone() {
     let model = require_fixture!("gfpgan.onnx");
-    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
-    let picture = require!(common::testdata("media/astronaut.png"), "../shared/testdata is absent");
+    let detector = require_testdata!("models/det_2.5g.onnx");
+    let picture = require_testdata!("media/astronaut.png");
     let run = run_picture(&picture, &detector, "", &format!("model-file={} blend=0", model.display()));
     assert_eq!(run.original, run.enhanced);
     assert!(run.faces.iter().all(|f| !f.flags.contains(FaceFlags::ENHANCED)));
@@ -169,10 +169,10 @@ fn only_swapped_faces_are_restored_when_asked() {
     let model = require_fixture!("gfpgan.onnx");
     let arcface = require_fixture!("arcface.onnx");
     let swapper = require_fixture!("inswapper.onnx");
-    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
+    let detector = require_testdata!("models/det_2.5g.onnx");
     let media = detector.parent().unwrap().parent().unwrap().join("media");
     if common::reference_python().is_none() {
-        eprintln!("skipped: DLC_PYTHON is not set (run `make test`)");
+        common::skip("DLC_PYTHON is not set (run `make test`)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -247,8 +247,8 @@ fn interval_cache_repastes_the_restored_face_between_inferences() {
 #[test]
 fn every_writable_format_is_restored_in_place_and_outside_stays_exact() {
     let model = require_fixture!("gfpgan.onnx");
-    let detector = require!(common::testdata("models/det_2.5g.onnx"), "../shared/testdata is absent");
-    let picture = require!(common::testdata("media/astronaut.png"), "../shared/testdata is absent");
+    let detector = require_testdata!("models/det_2.5g.onnx");
+    let picture = require_testdata!("media/astronaut.png");
     let formats = ["RGB", "BGR", "RGBx", "BGRx", "RGBA", "BGRA", "I420", "NV12"];
     for format in formats.into_iter().chain(common::CAMERA_FORMATS) {
         let middle = format!("! videoconvert ! video/x-raw,format={format}");

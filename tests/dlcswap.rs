@@ -19,15 +19,15 @@ struct Setup {
 /// Real SCRFD for finding faces in real pictures, fixture ArcFace and inswapper for identities.
 fn setup() -> Option<Setup> {
     if !common::have_ort() {
-        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
         return None;
     }
     let Some(detector) = common::testdata("models/det_2.5g.onnx") else {
-        eprintln!("skipped: ../shared/testdata is absent");
+        common::skip_without_testdata();
         return None;
     };
     let (Some(arcface), Some(swapper)) = (common::fixture("arcface.onnx"), common::fixture("inswapper.onnx")) else {
-        eprintln!("skipped: fixtures missing (run `make fixtures`)");
+        common::skip("fixtures missing (run `make fixtures`)");
         return None;
     };
     let media = detector.parent()?.parent()?.join("media");
@@ -171,7 +171,7 @@ fn equivalence(setup: &Setup, swapper: &Path, props: &str, reference_args: &[&st
 fn swap_equals_the_reference_implementation() {
     let Some(setup) = setup() else { return };
     if common::reference_python().is_none() {
-        eprintln!("skipped: DLC_PYTHON is not set (run `make test`)");
+        common::skip("DLC_PYTHON is not set (run `make test`)");
         return;
     }
     let source = setup.picture("newton.png");

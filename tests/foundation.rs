@@ -112,7 +112,7 @@ fn start_error(description: &str) -> String {
 #[test]
 fn missing_model_file_is_named_in_the_error() {
     if !common::have_ort() {
-        eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
         return;
     }
     let text = start_error("videotestsrc num-buffers=1 ! dlcdetect model-file=/nonexistent/det_10g.onnx ! fakesink");

@@ -38,14 +38,45 @@ pub fn have_ort() -> bool {
     std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| PathBuf::from(p).is_file())
 }
 
-/// Unwraps an `Option` or skips the test with a message saying why.
+/// A test's prerequisite is missing. Under `make test` (which sets `DLC_REQUIRE_ALL` and provides
+/// ONNX Runtime, the fixtures and the reference's Python) that is a failure with the reason;
+/// elsewhere (a bare `cargo test`, a test binary on a GPU machine) the test skips with it.
+pub fn skip(reason: &str) {
+    if std::env::var_os("DLC_REQUIRE_ALL").is_some() {
+        panic!("prerequisite missing under make test: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// The shared test data (`../shared/testdata`) lives beside the project, not in it: a clean clone
+/// alone has none, so its absence skips the test with a message even under `make test`.
+pub fn skip_without_testdata() {
+    eprintln!("skipped: ../shared/testdata is absent (set DLC_TESTDATA_DIR or place it beside the project)");
+}
+
+/// Unwraps an `Option` or skips the test with a message saying why (see [`skip`]).
 #[macro_export]
 macro_rules! require {
     ($value:expr, $why:expr) => {
         match $value {
             Some(v) => v,
             None => {
-                eprintln!("skipped: {}", $why);
+                common::skip(&$why);
+                return;
+            }
+        }
+    };
+}
+
+/// A file of the shared test data, or a skip with a message when it is absent (see
+/// [`skip_without_testdata`]).
+#[macro_export]
+macro_rules! require_testdata {
+    ($relative:expr) => {
+        match common::testdata(&$relative) {
+            Some(path) => path,
+            None => {
+                common::skip_without_testdata();
                 return;
             }
         }
@@ -57,7 +88,7 @@ macro_rules! require {
 macro_rules! require_fixture {
     ($name:expr) => {{
         if !common::have_ort() {
-            eprintln!("skipped: ORT_DYLIB_PATH is not set (run `make test`)");
+            common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
             return;
         }
         $crate::require!(common::fixture($name), format!("fixture {} missing (run `make fixtures`)", $name))
