@@ -112,7 +112,7 @@ pub(super) enum YuvFamily {
 impl YuvFamily {
     /// Bytes from one Y sample to the next in a row, bytes from one chroma sample to the next,
     /// and pixel rows per chroma row.
-    const fn steps(self) -> (usize, usize, usize) {
+    pub(super) const fn steps(self) -> (usize, usize, usize) {
         match self {
             YuvFamily::Planar420 => (1, 1, 2),
             YuvFamily::SemiPlanar420 => (1, 2, 2),
@@ -124,11 +124,11 @@ impl YuvFamily {
 /// Where a YUV format keeps its Y, U and V samples.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct YuvLayout {
-    family: YuvFamily,
+    pub(super) family: YuvFamily,
     /// The plane of the Y, U and V samples.
-    planes: [usize; 3],
+    pub(super) planes: [usize; 3],
     /// The byte offset of the first Y, U and V sample within a row of its plane.
-    offsets: [usize; 3],
+    pub(super) offsets: [usize; 3],
 }
 
 impl YuvLayout {
@@ -259,7 +259,14 @@ impl YuvCoeffs {
     pub(super) fn to_rgb(&self, y: u8, u: u8, v: u8) -> [u8; 3] {
         let l = self.luma[y as usize];
         let (u, v) = (u as usize, v as usize);
-        let ch = |sum: i32| (sum >> FIX).clamp(0, 255) as u8;
+        // Branch-free clamp to 0..=255 (compilers emit branches for `clamp` here, which
+        // mispredict on saturated colours): negative values are masked to 0, values above 255
+        // have every bit set by the OR and truncate to 255.
+        let ch = |sum: i32| {
+            let v = sum >> FIX;
+            let v = v & !(v >> 31);
+            (v | ((255 - v) >> 31)) as u8
+        };
         [ch(l + self.r_v[v]), ch(l + self.g_u[u] + self.g_v[v]), ch(l + self.b_u[u])]
     }
 
@@ -337,16 +344,20 @@ impl<const BPP: usize> PixelRow for PackedRow<'_, BPP> {
 }
 
 /// Reads a YUV layout whose family has the steps `(Y_STEP, C_STEP, C_ROWS)` (see
-/// [`YuvFamily::steps`]); constants, so that each family gets its own loop. The planes start at
-/// their component's first sample, so that a row's samples are at `x·Y_STEP` and `x/2·C_STEP`.
-pub(super) struct YuvSource<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> {
+/// [`YuvFamily::steps`]), one chroma sample serving `C_COLS` pixels of a row (2 in frames, 1 in
+/// chroma resized to full resolution); constants, so that each layout gets its own loop. The
+/// planes start at their component's first sample, so that a row's samples are at `x·Y_STEP` and
+/// `x/C_COLS·C_STEP`.
+pub(super) struct YuvSource<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_COLS: usize> {
     /// The Y, U and V samples, from the component's offset on (they may share a plane).
     planes: [&'a [u8]; 3],
     strides: [usize; 3],
     coeffs: &'static YuvCoeffs,
 }
 
-impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> YuvSource<'a, Y_STEP, C_STEP, C_ROWS> {
+impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_COLS: usize>
+    YuvSource<'a, Y_STEP, C_STEP, C_ROWS, C_COLS>
+{
     fn new(view: &FrameView<'a>, layout: YuvLayout) -> Self {
         debug_assert_eq!(layout.family.steps(), (Y_STEP, C_STEP, C_ROWS), "{:?}", view.format);
         let samples = layout.samples(view.strides);
@@ -357,12 +368,17 @@ impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> YuvSourc
             coeffs: YuvCoeffs::of(view.matrix, view.full_range),
         }
     }
+
+    /// Y, U and V samples from their first one on, rows `strides` bytes apart.
+    pub(super) fn from_planes(planes: [&'a [u8]; 3], strides: [usize; 3], coeffs: &'static YuvCoeffs) -> Self {
+        YuvSource { planes, strides, coeffs }
+    }
 }
 
-impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> PixelSource
-    for YuvSource<'a, Y_STEP, C_STEP, C_ROWS>
+impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_COLS: usize> PixelSource
+    for YuvSource<'a, Y_STEP, C_STEP, C_ROWS, C_COLS>
 {
-    type Row = YuvRow<'a, Y_STEP, C_STEP>;
+    type Row = YuvRow<'a, Y_STEP, C_STEP, C_COLS>;
 
     #[inline(always)]
     fn row(&self, y: usize) -> Self::Row {
@@ -377,17 +393,17 @@ impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> PixelSou
     }
 }
 
-pub(super) struct YuvRow<'a, const Y_STEP: usize, const C_STEP: usize> {
+pub(super) struct YuvRow<'a, const Y_STEP: usize, const C_STEP: usize, const C_COLS: usize> {
     y: &'a [u8],
     u: &'a [u8],
     v: &'a [u8],
     coeffs: &'static YuvCoeffs,
 }
 
-impl<const Y_STEP: usize, const C_STEP: usize> PixelRow for YuvRow<'_, Y_STEP, C_STEP> {
+impl<const Y_STEP: usize, const C_STEP: usize, const C_COLS: usize> PixelRow for YuvRow<'_, Y_STEP, C_STEP, C_COLS> {
     #[inline(always)]
     fn rgb(&self, x: usize) -> [u8; 3] {
-        let c = x / 2 * C_STEP;
+        let c = x / C_COLS * C_STEP;
         self.coeffs.to_rgb(self.y[x * Y_STEP], self.u[c], self.v[c])
     }
 }
@@ -414,11 +430,11 @@ pub(super) enum Source<'a> {
     /// The 4-byte RGB layouts (with alpha or padding).
     Packed4(PackedSource<'a, 4>),
     /// Planar 4:2:0: I420, YV12.
-    I420(YuvSource<'a, 1, 1, 2>),
+    I420(YuvSource<'a, 1, 1, 2, 2>),
     /// Semi-planar 4:2:0: NV12, NV21.
-    Nv12(YuvSource<'a, 1, 2, 2>),
+    Nv12(YuvSource<'a, 1, 2, 2, 2>),
     /// Packed 4:2:2: YUY2, UYVY, YVYU.
-    Yuv422(YuvSource<'a, 2, 4, 1>),
+    Yuv422(YuvSource<'a, 2, 4, 1, 2>),
 }
 
 /// Checks that every plane `format` needs holds `rows` rows of `strides[i]` bytes (the last row
@@ -891,6 +907,13 @@ pub(super) mod tests {
                 *b = 16 + (seed >> 24) as u8 % 224;
             }
         }
+        yuv_picture_in(format, &yuv)
+    }
+
+    /// The picture of `yuv` (an I420 test frame, BT.601 limited range) in `format`, as
+    /// [`same_picture_in`] writes it, and its RGB decoding.
+    pub(in super::super) fn yuv_picture_in(format: PixelFormat, yuv: &TestFrame) -> (TestFrame, RgbImage) {
+        let (width, height) = (yuv.width, yuv.height);
         // Y of pixel (x, y), and U or V (plane 1 or 2) of the 2×2 block holding it.
         let luma = |x: usize, y: usize| yuv.planes[0][y * yuv.strides[0] + x];
         let chroma = |p: usize, x: usize, y: usize| yuv.planes[p][(y / 2) * yuv.strides[p] + x / 2];
