@@ -344,20 +344,16 @@ impl<const BPP: usize> PixelRow for PackedRow<'_, BPP> {
 }
 
 /// Reads a YUV layout whose family has the steps `(Y_STEP, C_STEP, C_ROWS)` (see
-/// [`YuvFamily::steps`]), one chroma sample serving `C_COLS` pixels of a row (2 in frames, 1 in
-/// chroma resized to full resolution); constants, so that each layout gets its own loop. The
-/// planes start at their component's first sample, so that a row's samples are at `x·Y_STEP` and
-/// `x/C_COLS·C_STEP`.
-pub(super) struct YuvSource<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_COLS: usize> {
+/// [`YuvFamily::steps`]); constants, so that each family gets its own loop. The planes start at
+/// their component's first sample, so that a row's samples are at `x·Y_STEP` and `x/2·C_STEP`.
+pub(super) struct YuvSource<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> {
     /// The Y, U and V samples, from the component's offset on (they may share a plane).
     planes: [&'a [u8]; 3],
     strides: [usize; 3],
     coeffs: &'static YuvCoeffs,
 }
 
-impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_COLS: usize>
-    YuvSource<'a, Y_STEP, C_STEP, C_ROWS, C_COLS>
-{
+impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> YuvSource<'a, Y_STEP, C_STEP, C_ROWS> {
     fn new(view: &FrameView<'a>, layout: YuvLayout) -> Self {
         debug_assert_eq!(layout.family.steps(), (Y_STEP, C_STEP, C_ROWS), "{:?}", view.format);
         let samples = layout.samples(view.strides);
@@ -368,17 +364,12 @@ impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_
             coeffs: YuvCoeffs::of(view.matrix, view.full_range),
         }
     }
-
-    /// Y, U and V samples from their first one on, rows `strides` bytes apart.
-    pub(super) fn from_planes(planes: [&'a [u8]; 3], strides: [usize; 3], coeffs: &'static YuvCoeffs) -> Self {
-        YuvSource { planes, strides, coeffs }
-    }
 }
 
-impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_COLS: usize> PixelSource
-    for YuvSource<'a, Y_STEP, C_STEP, C_ROWS, C_COLS>
+impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize> PixelSource
+    for YuvSource<'a, Y_STEP, C_STEP, C_ROWS>
 {
-    type Row = YuvRow<'a, Y_STEP, C_STEP, C_COLS>;
+    type Row = YuvRow<'a, Y_STEP, C_STEP>;
 
     #[inline(always)]
     fn row(&self, y: usize) -> Self::Row {
@@ -393,17 +384,17 @@ impl<'a, const Y_STEP: usize, const C_STEP: usize, const C_ROWS: usize, const C_
     }
 }
 
-pub(super) struct YuvRow<'a, const Y_STEP: usize, const C_STEP: usize, const C_COLS: usize> {
+pub(super) struct YuvRow<'a, const Y_STEP: usize, const C_STEP: usize> {
     y: &'a [u8],
     u: &'a [u8],
     v: &'a [u8],
     coeffs: &'static YuvCoeffs,
 }
 
-impl<const Y_STEP: usize, const C_STEP: usize, const C_COLS: usize> PixelRow for YuvRow<'_, Y_STEP, C_STEP, C_COLS> {
+impl<const Y_STEP: usize, const C_STEP: usize> PixelRow for YuvRow<'_, Y_STEP, C_STEP> {
     #[inline(always)]
     fn rgb(&self, x: usize) -> [u8; 3] {
-        let c = x / C_COLS * C_STEP;
+        let c = x / 2 * C_STEP;
         self.coeffs.to_rgb(self.y[x * Y_STEP], self.u[c], self.v[c])
     }
 }
@@ -430,11 +421,11 @@ pub(super) enum Source<'a> {
     /// The 4-byte RGB layouts (with alpha or padding).
     Packed4(PackedSource<'a, 4>),
     /// Planar 4:2:0: I420, YV12.
-    I420(YuvSource<'a, 1, 1, 2, 2>),
+    I420(YuvSource<'a, 1, 1, 2>),
     /// Semi-planar 4:2:0: NV12, NV21.
-    Nv12(YuvSource<'a, 1, 2, 2, 2>),
+    Nv12(YuvSource<'a, 1, 2, 2>),
     /// Packed 4:2:2: YUY2, UYVY, YVYU.
-    Yuv422(YuvSource<'a, 2, 4, 1, 2>),
+    Yuv422(YuvSource<'a, 2, 4, 1>),
 }
 
 /// Checks that every plane `format` needs holds `rows` rows of `strides[i]` bytes (the last row

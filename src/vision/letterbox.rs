@@ -1,20 +1,16 @@
 // SPDX-License-Identifier: MPL-2.0
 //! SCRFD input preparation: InsightFace's aspect-keeping letterbox (top-left aligned), bilinear
-//! resize as OpenCV's `cv2.resize(INTER_LINEAR)`, then either NCHW RGB normalised
-//! `(v − mean) · scale` (SCRFD: mean 127.5, scale 1/128) for the CPU, or packed 8-bit RGB for a
-//! device that normalises itself.
+//! resize as OpenCV's `cv2.resize(INTER_LINEAR)` computes it (see [`super::resize`]), then either
+//! NCHW RGB normalised `(v − mean) · scale` (SCRFD: mean 127.5, scale 1/128) for the CPU, or
+//! packed 8-bit RGB for a device that normalises itself.
 //!
-//! The resize runs on the frame's own planes (see [`super::resize`]), before any conversion to
-//! RGB: packed RGB layouts resize their 3- or 4-byte pixels as they are, YUV layouts resize luma
-//! and chroma separately, the chroma straight to the letterbox size so that each output pixel
-//! gets chroma interpolated at its own position. Only the `new_w × new_h` result is then read
-//! as RGB, by one loop per output kind.
+//! The resize reads the frame's planes where they lie (rows `stride` bytes apart, no copy), one
+//! output row at a time, and resizes three components before any conversion: R, G and B of a
+//! packed layout, or Y, U and V of a YUV layout, each to every output pixel. Only the
+//! `new_w × new_h` output pixels are then converted, by one loop per output kind.
 
-use fast_image_resize::Resizer;
-
-use super::frame::{FrameView, PixelRow, PixelSource, YuvCoeffs, YuvFamily, YuvLayout, YuvSource};
-use super::resize::{Plane, replicated_chroma, resize_plane};
-use fast_image_resize::FilterType::Bilinear;
+use super::frame::{FrameView, YuvCoeffs, YuvFamily, YuvLayout};
+use super::resize::{Tap, axis_taps, combine, horizontal, horizontal_pixels};
 
 /// InsightFace's size rule: the frame scaled to fit `det_w × det_h` keeping its aspect, sizes
 /// truncated like Python's `int()`. Returns `(new_w, new_h, det_scale)` with
@@ -40,27 +36,27 @@ pub fn letterbox_size(w: usize, h: usize, det_w: usize, det_h: usize) -> (usize,
 }
 
 /// Buffers of the letterbox that are kept from one frame to the next, so that a stream of frames
-/// of one size allocates only on the first (`fast_image_resize` itself still builds its small
-/// coefficient tables on each call).
+/// of one size allocates nothing after the first.
 #[derive(Debug, Default)]
 pub struct LetterboxScratch {
-    resizer: Resizer,
-    /// The resized frame: the pixels of a packed RGB layout, or a YUV layout's luma (packed
-    /// 4:2:2: its (Y, chroma) byte pairs).
-    main: Vec<u8>,
-    /// A YUV layout's chroma resized to the letterbox size: the U and V planes of planar
-    /// layouts; the layout's interleaved chroma in `chroma[0]` otherwise.
-    chroma: [Vec<u8>; 2],
+    /// The taps of the output columns (on pixels and on subsampled chroma) and rows.
+    x_taps: Vec<Tap>,
+    chroma_x_taps: Vec<Tap>,
+    y_taps: Vec<Tap>,
+    /// The horizontal passes of two source rows, each component's, and which rows they are:
+    /// an output row needs two, and upscaling reuses them for the next.
+    passes: [(Option<usize>, [Vec<i32>; 3]); 2],
+    /// One output row's components.
+    row: [Vec<u8>; 3],
 }
 
 /// Fills `out` (`3 × det_h × det_w`, NCHW planar RGB) with the letterboxed frame, each 8-bit
 /// value `v` as `(v − mean) · scale` and the padding as 0 would be, and returns `det_scale` (see
 /// [`letterbox_size`]).
 ///
-/// Interpolation is bilinear in 8-bit fixed point, rounded to 8 bits as OpenCV's output is;
-/// single values may differ from OpenCV by one level (see [`super::resize`]). A YUV frame is
-/// resized before its conversion to RGB, which puts it within a few levels of its own RGB
-/// conversion letterboxed (the tests measure it).
+/// A packed RGB frame gets the values `cv2.resize` gives (exactly when downscaling, see
+/// [`super::resize`]). A YUV frame is resized before its conversion to RGB, which puts it within
+/// a few levels of its own RGB conversion letterboxed (the tests measure it).
 pub fn letterbox_blob(
     scratch: &mut LetterboxScratch,
     src: &FrameView,
@@ -111,181 +107,194 @@ impl Geometry {
     }
 }
 
-impl LetterboxScratch {
-    fn letterbox(&mut self, src: &FrameView, g: Geometry, mut out: Output) -> Result<f32, String> {
-        if g.new_w == 0 || g.new_h == 0 {
-            out.pad_from_row(0, g);
-            return Ok(g.det_scale);
-        }
-        let size = (g.new_w, g.new_h);
-        if let Some((bpp, offsets)) = src.format.packed_layout() {
-            let frame = plane(src, 0, src.width, src.height, bpp);
-            resize_plane(&mut self.resizer, frame, None, Bilinear, &mut self.main, size)?;
-            let layout = PackedLayout::of(bpp, offsets)?;
-            for (y, row) in self.main.chunks_exact(g.new_w * bpp).enumerate() {
-                out.put_packed_row(y, row, layout, g);
-            }
-        } else {
-            let layout = src.format.yuv_layout().ok_or_else(|| format!("letterbox: {:?} is not YUV", src.format))?;
-            self.resize_yuv(src, layout, size)?;
-            let [u_buf, v_buf] = if layout.family == YuvFamily::Planar420 { [0, 1] } else { [0, 0] };
-            let bufs = [&self.main, &self.chroma[u_buf], &self.chroma[v_buf]];
-            let planes = std::array::from_fn(|c| bufs[c].get(layout.offsets[c]..).unwrap_or_default());
-            let (coeffs, w) = (YuvCoeffs::of(src.matrix, src.full_range), g.new_w);
-            match layout.family {
-                YuvFamily::Planar420 => {
-                    let s = YuvSource::<1, 1, 1, 1>::from_planes(planes, [w, w, w], coeffs);
-                    yuv_rows(&s, &mut out, g)
-                }
-                YuvFamily::SemiPlanar420 => {
-                    let s = YuvSource::<1, 2, 1, 1>::from_planes(planes, [w, 2 * w, 2 * w], coeffs);
-                    yuv_rows(&s, &mut out, g)
-                }
-                YuvFamily::Packed422 => {
-                    let s = YuvSource::<2, 4, 1, 1>::from_planes(planes, [2 * w, 4 * w, 4 * w], coeffs);
-                    yuv_rows(&s, &mut out, g)
-                }
-            }
-        }
-        out.pad_from_row(g.new_h, g);
-        Ok(g.det_scale)
-    }
+/// The three components a frame is resized as.
+enum Source<'a> {
+    /// R, G and B, bytes `offsets` of the `bpp`-byte pixels (3 or 4) of the rows.
+    Packed { rows: PlaneRows<'a>, bpp: usize, offsets: [usize; 3] },
+    /// Y, U and V, each where its [`Component`] says.
+    Yuv([Component<'a>; 3]),
+}
 
-    /// Resizes a YUV frame's luma into `main` and its chroma into `chroma`, all to `size`, the
-    /// samples interleaved as the layout interleaves them (packed 4:2:2 luma is resized as
-    /// (Y, chroma) byte pairs of which only Y is read).
-    ///
-    /// The chroma is resized straight to the letterbox size with the kernel of
-    /// [`replicated_chroma`], so that each output pixel gets the chroma that the frame's RGB
-    /// conversion, letterboxed, would give it: what is left between the two is rounding (the
-    /// resizer rounds Y, U and V to 8 bits before the conversion amplifies them) and where the
-    /// conversion clips to the RGB gamut.
-    fn resize_yuv(&mut self, src: &FrameView, layout: YuvLayout, size: (usize, usize)) -> Result<(), String> {
-        let (y_step, c_step, c_rows) = layout.family.steps();
-        let luma = plane(src, layout.planes[0], src.width, src.height, y_step);
-        resize_plane(&mut self.resizer, luma, None, Bilinear, &mut self.main, size)?;
-        let chroma_kernel = replicated_chroma()?;
-        // Chroma sample `c` stands for frame pixels `2c` and `2c + 1`: the frame covers half a
-        // chroma sample per pixel, less than the whole chroma plane when its size is odd.
-        let (cw, ch) = (src.width.div_ceil(2), src.height.div_ceil(c_rows));
-        let half_w = src.width as f64 / 2.0;
-        let extent = Some((half_w, src.height as f64 / c_rows as f64));
-        let [c0, c1] = &mut self.chroma;
-        match layout.family {
-            YuvFamily::Planar420 => {
-                for (&p, buf) in layout.planes[1..].iter().zip([c0, c1]) {
-                    resize_plane(&mut self.resizer, plane(src, p, cw, ch, c_step), extent, chroma_kernel, buf, size)?;
+/// Where one of Y, U and V lies: byte `offset` of every `step` bytes of the rows of a plane,
+/// source row `i` in plane row `i / rows_per`.
+#[derive(Clone, Copy)]
+struct Component<'a> {
+    rows: PlaneRows<'a>,
+    offset: usize,
+    step: usize,
+    rows_per: usize,
+}
+
+impl<'a> Component<'a> {
+    /// The component's samples on source row `i`, from the first on.
+    fn row(&self, i: usize) -> Result<&'a [u8], String> {
+        Ok(self.rows.row(i / self.rows_per)?.get(self.offset..).unwrap_or_default())
+    }
+}
+
+impl Source<'_> {
+    /// The horizontal passes of source row `i` of the three components into `out`.
+    fn pass(&self, i: usize, taps: &[Tap], chroma_taps: &[Tap], out: [&mut [i32]; 3]) -> Result<(), String> {
+        match self {
+            Source::Packed { rows, bpp: 3, offsets } => horizontal_pixels::<3>(rows.row(i)?, taps, *offsets, out),
+            Source::Packed { rows, offsets, .. } => horizontal_pixels::<4>(rows.row(i)?, taps, *offsets, out),
+            Source::Yuv([y, u, v]) => {
+                let [out_y, out_u, out_v] = out;
+                let (luma, chroma) = (y.row(i)?, [u.row(i)?, v.row(i)?]);
+                match y.step {
+                    1 => horizontal::<1, 1>([luma], taps, [out_y]),
+                    _ => horizontal::<2, 1>([luma], taps, [out_y]),
                 }
-            }
-            YuvFamily::SemiPlanar420 => {
-                let uv = plane(src, layout.planes[1], cw, ch, c_step);
-                resize_plane(&mut self.resizer, uv, extent, chroma_kernel, c0, size)?;
-            }
-            YuvFamily::Packed422 => {
-                // Chroma rows are not subsampled: rows first, bilinearly as the luma (into the
-                // buffer that planar V would use), then columns with the replicated kernel.
-                let rows = (cw, size.1);
-                resize_plane(&mut self.resizer, plane(src, 0, cw, src.height, c_step), None, Bilinear, c1, rows)?;
-                let resized = Plane { data: c1, stride: cw * c_step, width: cw, height: size.1, bpp: c_step };
-                resize_plane(&mut self.resizer, resized, Some((half_w, size.1 as f64)), chroma_kernel, c0, size)?;
+                // U and V share their taps: one loop for both.
+                match u.step {
+                    1 => horizontal::<1, 2>(chroma, chroma_taps, [out_u, out_v]),
+                    2 => horizontal::<2, 2>(chroma, chroma_taps, [out_u, out_v]),
+                    _ => horizontal::<4, 2>(chroma, chroma_taps, [out_u, out_v]),
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Plane `p` of `src` as `width × height` pixels of `bpp` bytes.
-fn plane<'a>(src: &FrameView<'a>, p: usize, width: usize, height: usize, bpp: usize) -> Plane<'a> {
-    Plane { data: src.planes[p], stride: src.strides[p], width, height, bpp }
-}
+impl LetterboxScratch {
+    fn letterbox(&mut self, src: &FrameView, g: Geometry, mut out: Output) -> Result<f32, String> {
+        if g.new_w > 0 && g.new_h > 0 {
+            axis_taps(src.width, g.new_w, &mut self.x_taps);
+            axis_taps(src.height, g.new_h, &mut self.y_taps);
+            self.chroma_x_taps.clear();
+            self.chroma_x_taps.extend(self.x_taps.iter().map(|t| t.subsampled(2)));
+            if let Some((bpp, offsets)) = src.format.packed_layout() {
+                let rows = PlaneRows::of(src, 0, src.width * bpp);
+                self.resize(&Source::Packed { rows, bpp, offsets }, g, |y, rgb| out.put_rgb(y, rgb, g))?;
+            } else if let Some(layout) = src.format.yuv_layout() {
+                let coeffs = YuvCoeffs::of(src.matrix, src.full_range);
+                let source = Source::Yuv(yuv_components(src, layout));
+                self.resize(&source, g, |y, yuv| out.put_yuv(y, yuv, coeffs, g))?;
+            } else {
+                return Err(format!("letterbox: no layout for {:?}", src.format));
+            }
+        }
+        out.pad_from_row(g.new_h, g);
+        Ok(g.det_scale)
+    }
 
-/// Converts the resized YUV rows of `s` to RGB into `out`.
-fn yuv_rows<S: PixelSource>(s: &S, out: &mut Output, g: Geometry) {
-    for y in 0..g.new_h {
-        out.put_converted_row(y, &s.row(y), g);
+    /// Resizes the three components to `new_w × new_h`, handing each output row to `emit`.
+    fn resize(&mut self, source: &Source, g: Geometry, mut emit: impl FnMut(usize, [&[u8]; 3])) -> Result<(), String> {
+        // The passes are of the previous frame.
+        for pass in &mut self.passes {
+            pass.0 = None;
+        }
+        for y in 0..g.new_h {
+            let tap = self.y_taps[y];
+            let mut slots = [0; 2];
+            for (k, source_row) in [tap.i0, tap.i1].into_iter().enumerate() {
+                slots[k] = match self.passes.iter().position(|pass| pass.0 == Some(source_row)) {
+                    Some(slot) => slot,
+                    None => {
+                        // Not the slot that holds the tap's other row.
+                        let slot = if k == 1 { 1 - slots[0] } else { usize::from(self.passes[0].0 == Some(tap.i1)) };
+                        let (rows, passes) = &mut self.passes[slot];
+                        for pass in passes.iter_mut() {
+                            pass.resize(g.new_w, 0);
+                        }
+                        let [p0, p1, p2] = passes;
+                        source.pass(source_row, &self.x_taps, &self.chroma_x_taps, [p0, p1, p2])?;
+                        *rows = Some(source_row);
+                        slot
+                    }
+                };
+            }
+            let [(_, p0), (_, p1)] = &self.passes;
+            let (first, second) = if slots[0] == 0 { (p0, p1) } else { (p1, p0) };
+            let second = if slots[0] == slots[1] { first } else { second };
+            for ((out, d0), d1) in self.row.iter_mut().zip(first).zip(second) {
+                out.resize(g.new_w, 0);
+                combine(d0, d1, tap, out);
+            }
+            let [a, b, c] = &self.row;
+            emit(y, [a, b, c]);
+        }
+        Ok(())
     }
 }
 
-/// Where the colour bytes lie in a row of resized packed pixels: `bpp` bytes per pixel, R, G and
-/// B at `offsets`, which are the three contiguous bytes from `first` on (true of every packed
-/// layout): byte `first + k` holds channel `channels[k]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct PackedLayout {
-    bpp: usize,
-    offsets: [usize; 3],
-    first: usize,
-    channels: [usize; 3],
+/// Y, U and V of a YUV layout. Packed 4:2:2 rows hold whole pairs, chroma included.
+fn yuv_components<'a>(src: &FrameView<'a>, layout: YuvLayout) -> [Component<'a>; 3] {
+    let (y_step, c_step, c_rows) = layout.family.steps();
+    let cw = src.width.div_ceil(2);
+    let (luma_len, chroma_len) = match layout.family {
+        YuvFamily::Planar420 => (src.width, cw),
+        YuvFamily::SemiPlanar420 => (src.width, 2 * cw),
+        YuvFamily::Packed422 => (4 * cw, 4 * cw),
+    };
+    std::array::from_fn(|c| {
+        let (len, step, rows_per) = if c == 0 { (luma_len, y_step, 1) } else { (chroma_len, c_step, c_rows) };
+        let rows = PlaneRows::of(src, layout.planes[c], len);
+        Component { rows, offset: layout.offsets[c], step, rows_per }
+    })
 }
 
-impl PackedLayout {
-    const RGB: PackedLayout = PackedLayout { bpp: 3, offsets: [0, 1, 2], first: 0, channels: [0, 1, 2] };
+/// The first `len` bytes of each row of one plane of a frame.
+#[derive(Clone, Copy)]
+struct PlaneRows<'a> {
+    data: &'a [u8],
+    stride: usize,
+    len: usize,
+}
 
-    fn of(bpp: usize, offsets: [usize; 3]) -> Result<Self, String> {
-        let first = offsets.iter().copied().min().unwrap_or_default();
-        let mut channels = [usize::MAX; 3];
-        for (c, &o) in offsets.iter().enumerate() {
-            if let Some(k) = o.checked_sub(first).filter(|&k| k < 3) {
-                channels[k] = c;
-            }
-        }
-        match (bpp, first) {
-            (3, 0) | (4, 0 | 1) if !channels.contains(&usize::MAX) => {
-                Ok(PackedLayout { bpp, offsets, first, channels })
-            }
-            _ => Err(format!("letterbox: no conversion for {bpp}-byte pixels with colour bytes at {offsets:?}")),
-        }
+impl<'a> PlaneRows<'a> {
+    fn of(src: &FrameView<'a>, plane: usize, len: usize) -> Self {
+        PlaneRows { data: src.planes[plane], stride: src.strides[plane], len }
+    }
+
+    fn row(&self, i: usize) -> Result<&'a [u8], String> {
+        i.checked_mul(self.stride).and_then(|start| self.data.get(start..start.checked_add(self.len)?)).ok_or_else(
+            || format!("letterbox: a plane of {} bytes has no row {i} (stride {})", self.data.len(), self.stride),
+        )
     }
 }
 
 /// Where the letterboxed pixels go.
 enum Output<'a> {
     /// NCHW planar float RGB: value `v` becomes `(v − mean) · scale`, which `lut` holds for each
-    /// `v` (for the loops that look values up one by one).
+    /// `v` (for the loop that converts YUV pixel by pixel).
     Blob { mean: f32, scale: f32, lut: &'a [f32; 256], out: &'a mut [f32] },
     /// Packed 8-bit RGB.
     Rgb(&'a mut [u8]),
 }
 
 impl Output<'_> {
-    /// Writes row `y` from a row of resized packed pixels laid out as `layout` says.
-    fn put_packed_row(&mut self, y: usize, row: &[u8], layout: PackedLayout, g: Geometry) {
+    /// Writes row `y` from its R, G and B (`new_w` each), then its padding.
+    fn put_rgb(&mut self, y: usize, rgb: [&[u8]; 3], g: Geometry) {
         match self {
             Output::Blob { mean, scale, lut, out } => {
-                let mut lines = blob_lines(out, lut[0], y, g).map(Some);
-                let by_byte = layout.channels.map(|c| lines[c].take().unwrap_or_default());
-                match (layout.bpp, layout.first) {
-                    (3, _) => normalise_row::<3, 0>(row, by_byte, *mean, *scale),
-                    (_, 0) => normalise_row::<4, 0>(row, by_byte, *mean, *scale),
-                    _ => normalise_row::<4, 1>(row, by_byte, *mean, *scale),
+                for (line, channel) in blob_lines(out, lut[0], y, g).into_iter().zip(rgb) {
+                    normalise(channel, *mean, *scale, line);
                 }
             }
             Output::Rgb(out) => {
-                let pixels = rgb_line(out, y, g);
-                if layout == PackedLayout::RGB {
-                    pixels.copy_from_slice(&row[..pixels.len()]);
-                } else {
-                    let [r, gr, b] = layout.offsets;
-                    for (o, p) in pixels.chunks_exact_mut(3).zip(row.chunks_exact(layout.bpp)) {
-                        o.copy_from_slice(&[p[r], p[gr], p[b]]);
-                    }
+                let [r, gr, b] = rgb;
+                for (((px, &r), &gr), &b) in rgb_line(out, y, g).chunks_exact_mut(3).zip(r).zip(gr).zip(b) {
+                    px.copy_from_slice(&[r, gr, b]);
                 }
             }
         }
     }
 
-    /// Writes row `y` from a row that converts its pixels to RGB one by one (YUV).
-    fn put_converted_row(&mut self, y: usize, row: &impl PixelRow, g: Geometry) {
+    /// Writes row `y` from its Y, U and V (`new_w` each), then its padding.
+    fn put_yuv(&mut self, y: usize, [ys, us, vs]: [&[u8]; 3], coeffs: &YuvCoeffs, g: Geometry) {
+        let rgb = ys.iter().zip(us).zip(vs).map(|((&y, &u), &v)| coeffs.to_rgb(y, u, v));
         match self {
             Output::Blob { lut, out, .. } => {
                 let [r, gr, b] = blob_lines(out, lut[0], y, g);
-                for (x, ((r, gr), b)) in r.iter_mut().zip(gr.iter_mut()).zip(b.iter_mut()).enumerate() {
-                    let [pr, pg, pb] = row.rgb(x);
+                for (((r, gr), b), [pr, pg, pb]) in r.iter_mut().zip(gr.iter_mut()).zip(b.iter_mut()).zip(rgb) {
                     (*r, *gr, *b) = (lut[pr as usize], lut[pg as usize], lut[pb as usize]);
                 }
             }
             Output::Rgb(out) => {
-                for (x, px) in rgb_line(out, y, g).chunks_exact_mut(3).enumerate() {
-                    px.copy_from_slice(&row.rgb(x));
+                for (px, rgb) in rgb_line(out, y, g).chunks_exact_mut(3).zip(rgb) {
+                    px.copy_from_slice(&rgb);
                 }
             }
         }
@@ -326,39 +335,10 @@ fn rgb_line(out: &mut [u8], y: usize, g: Geometry) -> &mut [u8] {
     pixels
 }
 
-/// `(v − mean) · scale` of the colour bytes of each `BPP`-byte pixel of `row`, byte `FIRST + k`
-/// into `planes[k]`. The byte positions are constants so that the loop vectorises (AVX2 where
-/// the CPU has it: the float blob is most of the letterbox's memory traffic).
-fn normalise_row<const BPP: usize, const FIRST: usize>(row: &[u8], planes: [&mut [f32]; 3], mean: f32, scale: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the function's one requirement is a CPU with AVX2, checked just above.
-        return unsafe { normalise_row_avx2::<BPP, FIRST>(row, planes, mean, scale) };
-    }
-    normalise_row_portable::<BPP, FIRST>(row, planes, mean, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn normalise_row_avx2<const BPP: usize, const FIRST: usize>(
-    row: &[u8],
-    planes: [&mut [f32]; 3],
-    mean: f32,
-    scale: f32,
-) {
-    normalise_row_portable::<BPP, FIRST>(row, planes, mean, scale)
-}
-
-#[inline(always)]
-fn normalise_row_portable<const BPP: usize, const FIRST: usize>(
-    row: &[u8],
-    [a, b, c]: [&mut [f32]; 3],
-    mean: f32,
-    scale: f32,
-) {
-    let norm = |v: u8| (v as f32 - mean) * scale;
-    for (p, ((a, b), c)) in row.chunks_exact(BPP).zip(a.iter_mut().zip(b.iter_mut()).zip(c.iter_mut())) {
-        (*a, *b, *c) = (norm(p[FIRST]), norm(p[FIRST + 1]), norm(p[FIRST + 2]));
+/// `out[i] = (v[i] − mean) · scale`, the same floats as the lookup table, in SIMD lanes.
+fn normalise(v: &[u8], mean: f32, scale: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(v) {
+        *o = (v as f32 - mean) * scale;
     }
 }
 
@@ -443,6 +423,7 @@ mod tests {
         }
         // Blue is 255 − red, whose interpolation rounds at the mirrored points: 255 − 58.75 =
         // 196.25 → 196, 255 − 126.25 = 128.75 → 129, 255 − 76.25 = 178.75 → 179, ….
+        // `cv2.resize` gives these values too.
         let blue: [u8; 16] = [255, 230, 180, 155, 205, 196, 179, 170, 105, 129, 176, 200, 55, 95, 175, 215];
         for i in 0..16 {
             assert_eq!(out[32 + i], norm(blue[i]), "blue {i}");
@@ -473,10 +454,9 @@ mod tests {
         assert_eq!(&out[..8], &[norm(13), PAD, PAD, PAD, norm(193), PAD, PAD, PAD]);
     }
 
-    /// The largest difference between two SCRFD blobs, and the mean one, in 8-bit levels.
-    fn levels_apart(a: &[f32], b: &[f32]) -> (f32, f32) {
-        let diffs = a.iter().zip(b).map(|(x, y)| ((x - y) * 128.0).abs());
-        (diffs.clone().fold(0.0, f32::max), diffs.sum::<f32>() / a.len() as f32)
+    /// The largest difference between two SCRFD blobs in 8-bit levels.
+    fn max_levels_apart(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| ((x - y) * 128.0).abs()).fold(0.0, f32::max)
     }
 
     /// `(frame width, frame height, detector side)`: downscaling by 3 (as 1080p into 640) and 2
@@ -521,16 +501,15 @@ mod tests {
 
     #[test]
     fn yuv_formats_letterbox_within_levels_of_rgb() {
-        // YUV frames are resized before their conversion to RGB, with chroma positioned as the
-        // RGB conversion replicates it, so on a picture that never leaves the RGB gamut only
-        // rounding separates them from their RGB conversion letterboxed: Y, U and V are each
-        // rounded to 8 bits (twice: after the vertical and the horizontal pass) before the
-        // conversion multiplies their error by up to 1.16 + 1.60 (BT.601 limited, R). Measured:
-        // within 1 level at the 2× and 3× downscales (720p and 1080p into 640), whose samples fall
-        // on or halfway between pixels; at most 3 levels at fractional scales and 4 when
-        // upscaling, with a mean of 0.3 levels (97 % of the values within 1 level). On colours
-        // that the conversion clips, the two differ by far more (a 2×2 average of clipped RGB is
-        // not the clipped RGB of the average YUV): see `clipped_colours_differ`.
+        // YUV frames are resized before their conversion to RGB, chroma sampled where the RGB
+        // conversion replicates it, so on a picture that never leaves the RGB gamut only rounding
+        // separates them from their RGB conversion letterboxed: Y, U and V are rounded to 8 bits
+        // before the conversion multiplies their error (by up to 1.16 + 1.60 for R, BT.601
+        // limited), the RGB path rounds after it. Measured: within 1 level at the 2× and 3×
+        // downscales (720p and 1080p into 640), whose samples fall on or halfway between pixels;
+        // otherwise about 40 % of the values 1 level apart, 2 % 2 levels, and 1 in 10 000 3
+        // levels. Colours that the conversion clips differ by far more: see
+        // `clipped_colours_differ`.
         let mut scratch = LetterboxScratch::default();
         for (w, h, det) in SIZES {
             let yuv = smooth_yuv(w, h);
@@ -540,9 +519,11 @@ mod tests {
             for format in ALL_FORMATS.into_iter().filter(|f| f.packed_layout().is_none()) {
                 let (frame, _) = yuv_picture_in(format, &yuv);
                 let (out, _) = blob(&mut scratch, &frame, det, det);
-                let (max, mean) = levels_apart(&out, &reference);
-                let what = format!("{format:?} {w}×{h} into {det}: max {max}, mean {mean}");
-                assert!(max <= if on_pixel_grid { 1.0 } else { 4.0 } && mean < 0.4, "{what}");
+                let levels: Vec<f32> = out.iter().zip(&reference).map(|(a, b)| ((a - b) * 128.0).abs()).collect();
+                let max = levels.iter().copied().fold(0.0, f32::max);
+                let two_or_more = levels.iter().filter(|&&l| l > 1.5).count();
+                let what = format!("{format:?} {w}×{h} into {det}: max {max}, {two_or_more} values 2 or more apart");
+                assert!(max <= if on_pixel_grid { 1.0 } else { 3.0 } && two_or_more * 30 <= out.len(), "{what}");
             }
         }
     }
@@ -556,9 +537,9 @@ mod tests {
         for (w, h, det) in [(96, 54, 32), (64, 36, 32)] {
             let (rgb_frame, _) = same_picture_in(PixelFormat::Rgb, w, h);
             let (i420, _) = same_picture_in(PixelFormat::I420, w, h);
-            let (max, _) =
-                levels_apart(&blob(&mut scratch, &i420, det, det).0, &blob(&mut scratch, &rgb_frame, det, det).0);
-            // Measured: 52 levels apart at 2×.
+            let (yuv_blob, _) = blob(&mut scratch, &i420, det, det);
+            let max = max_levels_apart(&yuv_blob, &blob(&mut scratch, &rgb_frame, det, det).0);
+            // Measured: 54 levels apart at 2×.
             assert!(if w == 3 * det { max == 0.0 } else { max > 20.0 }, "{w}×{h}: {max}");
         }
     }
@@ -591,6 +572,21 @@ mod tests {
     }
 
     #[test]
+    fn nothing_carries_over_between_frames() {
+        // Two frames of one size through one scratch, whose horizontal passes of source rows
+        // are kept between output rows (a single output row reads row 0 of both frames): the
+        // second frame comes out as from a fresh scratch.
+        let mut scratch = LetterboxScratch::default();
+        for (w, h, det) in [(8, 1, 4), (5, 4, 16)] {
+            let (first, _) = same_picture_in(PixelFormat::Rgb, w, h);
+            let second = frame_from_channels(PixelFormat::Rgb, w, h, |x, y| [(x * 40) as u8, (y * 50) as u8, 9]);
+            blob(&mut scratch, &first, det, det);
+            let fresh = blob(&mut LetterboxScratch::default(), &second, det, det);
+            assert_eq!(blob(&mut scratch, &second, det, det), fresh, "{w}×{h}");
+        }
+    }
+
+    #[test]
     fn empty_frames_pad_and_bad_outputs_are_errors() {
         let mut scratch = LetterboxScratch::default();
         let frame = TestFrame::new(PixelFormat::I420, 0, 0, 0);
@@ -600,5 +596,10 @@ mod tests {
         assert!(err.contains("holds 47 values, expected 3×4×4"), "{err}");
         assert!(letterbox_rgb(&mut scratch, &frame.view(), 4, 4, &mut [0; 49]).is_err(), "long RGB");
         assert!(letterbox_rgb(&mut scratch, &frame.view(), usize::MAX, 4, &mut []).is_err(), "overflow");
+        // A view built by hand, bypassing `FrameView::new`'s checks, with a plane too short: an
+        // error, not a panic.
+        let view = FrameView { planes: [&frame.planes[0][..10], &[], &[]], ..frame.view() };
+        let err = letterbox_rgb(&mut scratch, &view, 4, 4, &mut [0; 48]).expect_err("short plane");
+        assert!(err.contains("has no row"), "{err}");
     }
 }
