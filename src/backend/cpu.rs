@@ -22,7 +22,7 @@ pub struct CpuBackend {
     /// RGB copy of a YUV frame's face rectangle, and the paste weights over it.
     region: RgbImage,
     weights: Vec<f32>,
-    /// The detector letterbox's resizer and resized planes.
+    /// The detector letterbox's taps and row buffers.
     letterbox: LetterboxScratch,
 }
 
