@@ -15,7 +15,8 @@
 //!       identical picture.
 //!   bench overhead
 //!       ms per face of everything dlcswap and dlcenhance do outside the model run, at 720p and
-//!       1080p: alignment, crop, input tensor, output conversion, paste-back.
+//!       1080p: alignment, crop, input tensor, output conversion, paste-back; and the detector's
+//!       letterbox per frame.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -30,8 +31,9 @@ use gst::prelude::*;
 use gstdlc::backend::{Backend, Crop};
 use gstdlc::models::{enhancer, inswapper};
 use gstdlc::vision::align::{ffhq_template, template, umeyama};
+use gstdlc::vision::letterbox::{LetterboxScratch, letterbox_blob, letterbox_rgb};
 use gstdlc::vision::paste::{self, CropMask};
-use gstdlc::vision::{FrameViewMut, PixelFormat, YuvMatrix, estimate_norm};
+use gstdlc::vision::{FrameView, FrameViewMut, PixelFormat, YuvMatrix, estimate_norm};
 use ort::value::TensorElementType;
 use parking_lot::Mutex;
 
@@ -89,7 +91,8 @@ bench frame: writes the benchmark frame: 1 face = the portrait scaled to the fra
 (at most its width), centred on grey; 4 faces = a 2x2 grid, each cell the portrait scaled to the
 cell height, centred in its cell. Defaults: --picture as above, --size 1920x1080, --faces 1.
 
-bench overhead: ms per face of what dlcswap and dlcenhance do outside the model run.
+bench overhead: ms per face of what dlcswap and dlcenhance do outside the model run, and ms per
+frame of the detector's letterbox.
 ";
 
 fn main() {
@@ -986,6 +989,42 @@ fn overhead() -> Result<(), String> {
             pre + post + build + insightface,
             enhance_pre + enhance_post + paste_ramp
         );
+    }
+    letterbox_table()
+}
+
+/// The detector's letterbox into SCRFD's 640×640 input, per frame, for a packed 3-byte, a packed
+/// 4-byte, the two 4:2:0 and a packed 4:2:2 layout.
+fn letterbox_table() -> Result<(), String> {
+    const RUNS: usize = 101;
+    const DET: usize = 640;
+    println!("\nLetterbox into {DET}x{DET} per frame, ms (median of {RUNS})");
+    println!("| frame | format | float NCHW blob | 8-bit RGB |");
+    println!("|---|---|---|---|");
+    let mut scratch = LetterboxScratch::default();
+    let mut blob = vec![0.0f32; 3 * DET * DET];
+    let mut rgb = vec![0u8; 3 * DET * DET];
+    for (w, h) in SIZES {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let pattern = |len: usize| -> Vec<u8> { (0..len).map(|i| ((i * 7) % 251) as u8).collect() };
+        let layouts: [(PixelFormat, [Vec<u8>; 3], [usize; 3]); 5] = [
+            (PixelFormat::Rgb, [pattern(w * h * 3), vec![], vec![]], [w * 3, 0, 0]),
+            (PixelFormat::Bgrx, [pattern(w * h * 4), vec![], vec![]], [w * 4, 0, 0]),
+            (PixelFormat::I420, [pattern(w * h), pattern(cw * ch), pattern(cw * ch)], [w, cw, cw]),
+            (PixelFormat::Nv12, [pattern(w * h), pattern(2 * cw * ch), vec![]], [w, 2 * cw, 0]),
+            (PixelFormat::Yuy2, [pattern(4 * cw * h), vec![], vec![]], [4 * cw, 0, 0]),
+        ];
+        for (format, planes, strides) in &layouts {
+            let view =
+                FrameView::new(*format, w, h, [&planes[0], &planes[1], &planes[2]], *strides, YuvMatrix::Bt601, false)?;
+            let to_blob = median(RUNS, || {
+                let _ = letterbox_blob(&mut scratch, &view, DET, DET, (127.5, 1.0 / 128.0), &mut blob);
+            });
+            let to_rgb = median(RUNS, || {
+                let _ = letterbox_rgb(&mut scratch, &view, DET, DET, &mut rgb);
+            });
+            println!("| {w}x{h} | {format:?} | {to_blob:.2} | {to_rgb:.2} |");
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use ort::value::{DynTensor, TensorElementType};
 
 use super::{Crop, FaceRegion, Normalization, OutputDecode};
 use crate::runtime::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};
-use crate::vision::letterbox::letterbox_blob;
+use crate::vision::letterbox::{LetterboxScratch, letterbox_blob};
 use crate::vision::paste::{CropMask, PackedPixels, paste_crop};
 use crate::vision::warp::warp_affine_planar;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
@@ -20,6 +20,8 @@ pub struct CpuBackend {
     /// RGB copy of a YUV frame's face rectangle, and the paste weights over it.
     region: RgbImage,
     weights: Vec<f32>,
+    /// The detector letterbox's taps and row buffers.
+    letterbox: LetterboxScratch,
 }
 
 /// `[1, 3, H, W]` → `(H, W)`.
@@ -44,11 +46,11 @@ impl CpuBackend {
 
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
         let (h, w) = image_shape(input)?;
-        let mut det_scale = 1.0;
+        let mut det_scale = Err("letterbox: the input tensor was not filled".to_string());
         fill_host_f32(input, &mut self.values, |blob| {
-            det_scale = letterbox_blob(frame, w, h, (norm.mean, norm.scale), blob)
+            det_scale = letterbox_blob(&mut self.letterbox, frame, w, h, (norm.mean, norm.scale), blob)
         })?;
-        Ok(det_scale)
+        det_scale
     }
 
     pub fn load_region(&mut self, _frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {

@@ -112,7 +112,7 @@ pub(super) enum YuvFamily {
 impl YuvFamily {
     /// Bytes from one Y sample to the next in a row, bytes from one chroma sample to the next,
     /// and pixel rows per chroma row.
-    const fn steps(self) -> (usize, usize, usize) {
+    pub(super) const fn steps(self) -> (usize, usize, usize) {
         match self {
             YuvFamily::Planar420 => (1, 1, 2),
             YuvFamily::SemiPlanar420 => (1, 2, 2),
@@ -124,11 +124,11 @@ impl YuvFamily {
 /// Where a YUV format keeps its Y, U and V samples.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct YuvLayout {
-    family: YuvFamily,
+    pub(super) family: YuvFamily,
     /// The plane of the Y, U and V samples.
-    planes: [usize; 3],
+    pub(super) planes: [usize; 3],
     /// The byte offset of the first Y, U and V sample within a row of its plane.
-    offsets: [usize; 3],
+    pub(super) offsets: [usize; 3],
 }
 
 impl YuvLayout {
@@ -259,7 +259,14 @@ impl YuvCoeffs {
     pub(super) fn to_rgb(&self, y: u8, u: u8, v: u8) -> [u8; 3] {
         let l = self.luma[y as usize];
         let (u, v) = (u as usize, v as usize);
-        let ch = |sum: i32| (sum >> FIX).clamp(0, 255) as u8;
+        // Branch-free clamp to 0..=255 (compilers emit branches for `clamp` here, which
+        // mispredict on saturated colours): negative values are masked to 0, values above 255
+        // have every bit set by the OR and truncate to 255.
+        let ch = |sum: i32| {
+            let v = sum >> FIX;
+            let v = v & !(v >> 31);
+            (v | ((255 - v) >> 31)) as u8
+        };
         [ch(l + self.r_v[v]), ch(l + self.g_u[u] + self.g_v[v]), ch(l + self.b_u[u])]
     }
 
@@ -891,6 +898,13 @@ pub(super) mod tests {
                 *b = 16 + (seed >> 24) as u8 % 224;
             }
         }
+        yuv_picture_in(format, &yuv)
+    }
+
+    /// The picture of `yuv` (an I420 test frame, BT.601 limited range) in `format`, as
+    /// [`same_picture_in`] writes it, and its RGB decoding.
+    pub(in super::super) fn yuv_picture_in(format: PixelFormat, yuv: &TestFrame) -> (TestFrame, RgbImage) {
+        let (width, height) = (yuv.width, yuv.height);
         // Y of pixel (x, y), and U or V (plane 1 or 2) of the 2×2 block holding it.
         let luma = |x: usize, y: usize| yuv.planes[0][y * yuv.strides[0] + x];
         let chroma = |p: usize, x: usize, y: usize| yuv.planes[p][(y / 2) * yuv.strides[p] + x / 2];

@@ -11,6 +11,7 @@ pub mod frame;
 pub mod image;
 pub mod letterbox;
 pub mod paste;
+mod resize;
 mod sample;
 pub mod track;
 pub mod warp;

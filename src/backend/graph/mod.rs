@@ -15,7 +15,7 @@ use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use super::{Crop, CropSide, FaceRegion, Normalization, OutputDecode};
 use crate::runtime::{ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, tensor_shape};
-use crate::vision::letterbox::letterbox_blob;
+use crate::vision::letterbox::{LetterboxScratch, letterbox_rgb};
 use crate::vision::paste::CropMask;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
 use onnx::Elem;
@@ -37,8 +37,11 @@ pub struct GraphBackend {
     paste: Option<ModelSession>,
     /// Masks in the models' memory, by [`CropMask::revision`], most recent last.
     masks: Vec<(u64, DynTensor)>,
-    /// Letterbox staging in host memory.
-    letterbox: Vec<f32>,
+    /// The letterbox's reusable buffers and its 8-bit output in host memory.
+    letterbox: LetterboxScratch,
+    letterbox_image: Option<DynTensor>,
+    /// Float staging of uploads.
+    staging: Vec<f32>,
     /// Written-pixel weights of the last paste, for YUV frames.
     weights: Vec<f32>,
     region: RgbImage,
@@ -108,7 +111,9 @@ impl GraphBackend {
             decode: HashMap::new(),
             paste: Some(paste),
             masks: Vec::new(),
-            letterbox: Vec::new(),
+            letterbox: LetterboxScratch::default(),
+            letterbox_image: None,
+            staging: Vec::new(),
             weights: Vec::new(),
             region: RgbImage::default(),
         })
@@ -130,7 +135,7 @@ impl GraphBackend {
             return Err(format!("cannot fill a tensor {shape:?} with {} values", values.len()));
         }
         let mut host = host_tensor(&shape, *tensor.data_type())?;
-        fill_host_f32(&mut host, &mut self.letterbox, |slots| slots.copy_from_slice(values))?;
+        fill_host_f32(&mut host, &mut self.staging, |slots| slots.copy_from_slice(values))?;
         host.copy_into(tensor).map_err(run_error("cannot upload the values"))
     }
 
@@ -142,20 +147,17 @@ impl GraphBackend {
         };
         // The resize runs on the CPU into 8-bit RGB: the frame is read once, and a quarter of
         // the float blob's bytes travel.
-        self.letterbox.resize(3 * w * h, 0.0);
-        let det_scale = letterbox_blob(frame, w, h, (0.0, 1.0), &mut self.letterbox);
-        let mut image = host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
-        let (_, bytes) = image.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
-        let plane = w * h;
-        for (i, px) in bytes.chunks_exact_mut(3).enumerate() {
-            for (c, b) in px.iter_mut().enumerate() {
-                *b = self.letterbox[c * plane + i] as u8;
-            }
+        if self.letterbox_image.as_ref().is_none_or(|t| tensor_shape(t) != [1, h, w, 3]) {
+            self.letterbox_image = Some(host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?);
         }
+        let image = self.letterbox_image.as_mut().ok_or("the letterbox has no buffer")?;
+        let (_, bytes) = image.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
+        let det_scale = letterbox_rgb(&mut self.letterbox, frame, w, h, bytes)?;
+        let image = &*image;
         let session = graph(&mut self.normalize, out, "normalize graph", &self.options, || pixels::normalize(out))?;
         let mut binding = session.binding()?;
         let norm = floats(&[norm.mean, norm.scale])?;
-        binding.bind_input("image", &image).map_err(run_error("cannot bind the letterbox"))?;
+        binding.bind_input("image", image).map_err(run_error("cannot bind the letterbox"))?;
         binding.bind_input("norm", &norm).map_err(run_error("cannot bind the normalisation"))?;
         binding.bind_output("blob", &mut *input).map_err(run_error("cannot bind the detector input"))?;
         session.run(&binding)?;
