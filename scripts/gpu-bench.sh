@@ -5,7 +5,7 @@
 #   bench, backends-test   target/release/examples/bench, the release build of tests/backends.rs
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
-# Usage: scripts/gpu-bench.sh STAGE OUT PART   (PART: test | baseline | current | fp16 | nograph)
+# Usage: scripts/gpu-bench.sh STAGE OUT PART   (PART: test | baseline | current | fp16 | nograph | interval)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -39,6 +39,11 @@ case $part in
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
       --swap-props cuda-graph=false --enhance-props cuda-graph=false \
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/nograph.md" 2>&1 | tail -20
+    ;;
+  interval)
+    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
+      --detect-props inference-interval=3 \
+      --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/interval.md" 2>&1 | tail -20
     ;;
 esac
 grep -h "mean time per call\|CUDA graph\|pixel steps run\|waiting for the GPU" "$out/debug-$part.log" 2>/dev/null \
