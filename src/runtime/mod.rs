@@ -11,6 +11,7 @@ mod environment;
 mod error;
 mod model;
 mod onnx_graph;
+pub(crate) mod onnx_proto;
 mod provider;
 mod settings;
 mod tensor;

@@ -1,54 +1,19 @@
 //! Reads the few graph facts ONNX Runtime does not expose: the last initializer (inswapper's
 //! `emap`) and the names of the first nodes (how InsightFace tells whether an ArcFace model
-//! normalises its input itself). Only the protobuf fields needed are declared; `prost` skips the
-//! rest, and tensor bytes are sliced from the file buffer without copying.
+//! normalises its input itself), through the schema subset in [`super::onnx_proto`].
 
 use std::path::Path;
 
 use bytes::Bytes;
 use prost::Message;
 
+use super::onnx_proto::{ModelProto, TensorProto};
+
 /// ONNX `TensorProto.DataType` values this reader converts.
 const DATA_TYPE_FLOAT: i32 = 1;
 const DATA_TYPE_FLOAT16: i32 = 10;
 /// `TensorProto.DataLocation.EXTERNAL`: the values live in a side file.
 const DATA_LOCATION_EXTERNAL: i32 = 1;
-
-#[derive(Clone, PartialEq, Message)]
-struct ModelProto {
-    #[prost(message, optional, tag = "7")]
-    graph: Option<GraphProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct GraphProto {
-    #[prost(message, repeated, tag = "1")]
-    node: Vec<NodeProto>,
-    #[prost(message, repeated, tag = "5")]
-    initializer: Vec<TensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct NodeProto {
-    #[prost(string, tag = "3")]
-    name: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TensorProto {
-    #[prost(int64, repeated, tag = "1")]
-    dims: Vec<i64>,
-    #[prost(int32, tag = "2")]
-    data_type: i32,
-    #[prost(float, repeated, tag = "4")]
-    float_data: Vec<f32>,
-    #[prost(string, tag = "8")]
-    name: String,
-    #[prost(bytes = "bytes", tag = "9")]
-    raw_data: Bytes,
-    #[prost(int32, tag = "14")]
-    data_location: i32,
-}
 
 /// What the elements need to know of a graph beyond its inputs and outputs.
 #[derive(Debug, Clone, Default)]
@@ -101,24 +66,17 @@ fn tensor_values(t: &TensorProto) -> Result<Vec<f32>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::onnx_proto::{GraphProto, NodeProto};
 
     fn encoded_model(initializers: Vec<TensorProto>) -> Vec<u8> {
-        let graph = GraphProto {
-            node: vec![NodeProto { name: "Sub_0".into() }, NodeProto { name: "Mul_1".into() }],
-            initializer: initializers,
-        };
-        ModelProto { graph: Some(graph) }.encode_to_vec()
+        let node = |name: &str| NodeProto { name: name.into(), ..NodeProto::default() };
+        let graph =
+            GraphProto { node: vec![node("Sub_0"), node("Mul_1")], initializer: initializers, ..GraphProto::default() };
+        ModelProto { graph: Some(graph), ..ModelProto::default() }.encode_to_vec()
     }
 
     fn tensor(name: &str, dims: Vec<i64>, data_type: i32, raw: Vec<u8>) -> TensorProto {
-        TensorProto {
-            dims,
-            data_type,
-            float_data: Vec::new(),
-            name: name.into(),
-            raw_data: Bytes::from(raw),
-            data_location: 0,
-        }
+        TensorProto { dims, data_type, name: name.into(), raw_data: Bytes::from(raw), ..TensorProto::default() }
     }
 
     #[test]
