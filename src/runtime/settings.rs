@@ -98,9 +98,9 @@ impl RuntimeSettings {
             glib::ParamSpecBoolean::builder("spin-wait")
                 .nick("Spin-wait")
                 .blurb(
-                    "Let idle ONNX Runtime threads spin waiting for the next run instead of \
-                     sleeping: slightly lower latency on the CPU provider, but whole cores stay \
-                     busy between frames",
+                    "Let idle ONNX Runtime threads, and threads waiting for a CUDA GPU, spin \
+                     instead of sleeping: slightly lower latency, but whole CPU cores stay busy \
+                     while they wait",
                 )
                 .default_value(DEFAULT_SPIN_WAIT)
                 .mutable_ready()
