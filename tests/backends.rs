@@ -29,19 +29,7 @@ struct Setup {
 }
 
 fn setup() -> Option<Setup> {
-    if !common::have_ort() {
-        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
-        return None;
-    }
-    let Some(detector) = common::testdata("models/det_2.5g.onnx") else {
-        common::skip_without_testdata();
-        return None;
-    };
-    let Some(arcface) = common::fixture("arcface.onnx") else {
-        common::skip("fixtures missing (run `make fixtures`)");
-        return None;
-    };
-    let media = detector.parent()?.parent()?.join("media");
+    let (detector, media, [arcface]) = common::real_faces(["arcface.onnx"])?;
     Some(Setup { detector, arcface, media })
 }
 

@@ -18,20 +18,8 @@ struct Setup {
 
 /// Real SCRFD for finding faces in real pictures, fixture ArcFace and inswapper for identities.
 fn setup() -> Option<Setup> {
-    if !common::have_ort() {
-        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
-        return None;
-    }
-    let Some(detector) = common::testdata("models/det_2.5g.onnx") else {
-        common::skip_without_testdata();
-        return None;
-    };
-    let (Some(arcface), Some(swapper)) = (common::fixture("arcface.onnx"), common::fixture("inswapper.onnx")) else {
-        common::skip("fixtures missing (run `make fixtures`)");
-        return None;
-    };
-    let media = detector.parent()?.parent()?.join("media");
-    Some(Setup { detector, arcface, swapper, media, dir: tempfile::tempdir().ok()? })
+    let (detector, media, [arcface, swapper]) = common::real_faces(["arcface.onnx", "inswapper.onnx"])?;
+    Some(Setup { detector, arcface, swapper, media, dir: tempfile::tempdir().expect("a temporary folder") })
 }
 
 impl Setup {

@@ -531,16 +531,24 @@ impl<'a> FrameView<'a> {
     /// of `rect`; the parts of `rect` outside the frame read as black.
     pub fn read_region(&self, rect: Rect, out: &mut RgbImage) {
         out.reshape(rect.width.max(0) as usize, rect.height.max(0) as usize);
+        self.read_region_into(rect, &mut out.data);
+    }
+
+    /// [`read_region`](Self::read_region) into a buffer the caller owns (e.g. a model's input
+    /// tensor), which must hold exactly `rect`'s pixels as packed RGB.
+    pub fn read_region_into(&self, rect: Rect, out: &mut [u8]) {
+        let out_w = rect.width.max(0) as usize;
+        assert_eq!(out.len(), out_w * rect.height.max(0) as usize * 3, "the buffer holds the region");
         let clip = rect.clip_to(self.width, self.height);
         if clip != rect {
-            out.data.fill(0);
+            out.fill(0);
         }
         if clip.is_empty() {
             return;
         }
         match self.source() {
-            Source::Packed3(s) if s.offsets == [0, 1, 2] => copy_rgb_rows(&s, clip, rect, out),
-            _ => with_source!(self, |s| copy_region(&s, clip, rect, out)),
+            Source::Packed3(s) if s.offsets == [0, 1, 2] => copy_rgb_rows(&s, clip, rect, out, out_w),
+            _ => with_source!(self, |s| copy_region(&s, clip, rect, out, out_w)),
         }
     }
 }
@@ -576,26 +584,24 @@ fn clip_geometry(clip: Rect, rect: Rect) -> (usize, usize, usize, usize) {
     ((clip.x - rect.x) as usize, (clip.y - rect.y) as usize, clip.width as usize, clip.height as usize)
 }
 
-fn copy_region<S: PixelSource>(s: &S, clip: Rect, rect: Rect, out: &mut RgbImage) {
+fn copy_region<S: PixelSource>(s: &S, clip: Rect, rect: Rect, out: &mut [u8], out_w: usize) {
     let (ox, oy, w, h) = clip_geometry(clip, rect);
-    let out_w = out.width;
     for j in 0..h {
         let row = s.row(clip.y as usize + j);
         let start = ((oy + j) * out_w + ox) * 3;
-        for (i, px) in out.data[start..start + w * 3].chunks_exact_mut(3).enumerate() {
+        for (i, px) in out[start..start + w * 3].chunks_exact_mut(3).enumerate() {
             px.copy_from_slice(&row.rgb(clip.x as usize + i));
         }
     }
 }
 
 /// `copy_region` for frames that already are packed RGB: whole rows at once.
-fn copy_rgb_rows(s: &PackedSource<3>, clip: Rect, rect: Rect, out: &mut RgbImage) {
+fn copy_rgb_rows(s: &PackedSource<3>, clip: Rect, rect: Rect, out: &mut [u8], out_w: usize) {
     let (ox, oy, w, h) = clip_geometry(clip, rect);
-    let out_w = out.width;
     for j in 0..h {
         let from = (clip.y as usize + j) * s.stride + clip.x as usize * 3;
         let to = ((oy + j) * out_w + ox) * 3;
-        out.data[to..to + w * 3].copy_from_slice(&s.data[from..from + w * 3]);
+        out[to..to + w * 3].copy_from_slice(&s.data[from..from + w * 3]);
     }
 }
 

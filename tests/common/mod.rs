@@ -54,6 +54,30 @@ pub fn skip_without_testdata() {
     eprintln!("skipped: ../shared/testdata is absent (set DLC_TESTDATA_DIR or place it beside the project)");
 }
 
+/// What the tests that find faces in real pictures share: the real SCRFD detector, the folder of
+/// face pictures (both from the shared test data) and the fixture models `fixtures`, in order.
+/// `None` after skipping with the reason (see [`skip`] and [`skip_without_testdata`]).
+pub fn real_faces<const N: usize>(fixtures: [&str; N]) -> Option<(PathBuf, PathBuf, [PathBuf; N])> {
+    if !have_ort() {
+        skip("ORT_DYLIB_PATH is not set (run `make test`)");
+        return None;
+    }
+    let Some(detector) = testdata("models/det_2.5g.onnx") else {
+        skip_without_testdata();
+        return None;
+    };
+    let mut paths = Vec::with_capacity(N);
+    for name in fixtures {
+        let Some(path) = fixture(name) else {
+            skip(&format!("fixture {name} missing (run `make fixtures`)"));
+            return None;
+        };
+        paths.push(path);
+    }
+    let media = detector.parent()?.parent()?.join("media");
+    Some((detector, media, paths.try_into().ok()?))
+}
+
 /// Unwraps an `Option` or skips the test with a message saying why (see [`skip`]).
 #[macro_export]
 macro_rules! require {

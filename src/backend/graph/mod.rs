@@ -44,7 +44,8 @@ pub struct GraphBackend {
     staging: Vec<f32>,
     /// Written-pixel weights of the last paste, for YUV frames.
     weights: Vec<f32>,
-    region: RgbImage,
+    /// The pasted region in host memory, on its way into the frame.
+    pasted: RgbImage,
 }
 
 fn elem_of(element: TensorElementType) -> Result<Elem, String> {
@@ -115,7 +116,7 @@ impl GraphBackend {
             letterbox_image: None,
             staging: Vec::new(),
             weights: Vec::new(),
-            region: RgbImage::default(),
+            pasted: RgbImage::default(),
         })
     }
 
@@ -167,9 +168,8 @@ impl GraphBackend {
     pub fn load_region(&mut self, frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {
         let (w, h) = (rect.width.max(0) as usize, rect.height.max(0) as usize);
         let mut pixels = host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
-        frame.read_region(rect, &mut self.region);
         let (_, bytes) = pixels.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
-        bytes.copy_from_slice(&self.region.data);
+        frame.read_region_into(rect, bytes);
         Ok(FaceRegion { rect, pixels: Some(pixels) })
     }
 
@@ -335,7 +335,7 @@ impl GraphBackend {
         let params = floats(&params.map(|v| v as f32))?;
         let crop_tensor = self.crop_tensor(crop)?;
         let mask = self.mask_index(mask)?;
-        let GraphBackend { masks, paste, region: staging, weights, .. } = self;
+        let GraphBackend { masks, paste, pasted: host_region, weights, .. } = self;
         let session = paste.as_mut().ok_or("the paste graph is missing")?;
         let mut binding = session.binding()?;
         binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
@@ -351,11 +351,11 @@ impl GraphBackend {
         if pasted.len() != w * h * 3 || written.len() != w * h {
             return Err("the paste graph returned a region of the wrong size".to_string());
         }
-        staging.reshape(w, h);
-        staging.data.copy_from_slice(pasted);
+        host_region.reshape(w, h);
+        host_region.data.copy_from_slice(pasted);
         weights.clear();
         weights.extend(written.iter().map(|&v| f32::from(v)));
-        frame.write_region(rect, staging, Some(weights));
+        frame.write_region(rect, host_region, Some(weights));
         Ok(())
     }
 }
