@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 
 use gst::prelude::*;
-use gstdlc::{Face, FaceMeta};
+use gstdlc::{Face, FaceFlags, FaceMeta};
 
 /// Mean and largest difference allowed between the two backends' frames (8-bit levels): the
 /// graphs sample in float where the CPU uses 8-bit fractions, which moves single values by a
@@ -124,6 +124,53 @@ fn detection_is_the_same_with_either_backend() {
             provider()
         );
         assert!(box_error <= 1.0 && point_error <= 1.0, "{a:?} vs {b:?}");
+    }
+}
+
+/// The graph backend runs the detector with its input size fixed (ONNX Runtime then folds its
+/// shape computations, and on a GPU captures it as a CUDA graph): a `det-size` change while
+/// playing reopens it for the new size, and it finds what the CPU backend finds at that size.
+#[test]
+fn the_fixed_size_detector_follows_det_size_changes() {
+    let Some(setup) = setup() else { return };
+    let (data, w, h) = frame(&setup.media);
+    let detect = |backend: &str, det_size: u32| {
+        format!(
+            "dlcdetect name=detect model-file={} execution-provider={} pixel-backend={backend} det-size={det_size}",
+            setup.detector.display(),
+            provider()
+        )
+    };
+    let frame = (data.clone(), w, h);
+    let (_, at_640) = run(&frame, &detect("cpu", 640));
+    let (_, at_320) = run(&frame, &detect("cpu", 320));
+    assert_ne!(at_640, at_320, "the two sizes should detect slightly different boxes");
+
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=30/1 ! {} \
+         ! appsink name=sink sync=false",
+        detect("onnx-runtime", 640)
+    ));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut pull = || {
+        src.push_buffer(gst::Buffer::from_slice(data.clone())).unwrap();
+        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
+        let faces = sample.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+        // Faces the tracker carries over from the previous frame are not this frame's detections.
+        faces.into_iter().filter(|f| f.flags.contains(FaceFlags::INFERRED)).collect::<Vec<_>>()
+    };
+    let first = pull();
+    pipeline.by_name("detect").unwrap().set_property("det-size", 320u32);
+    let second = pull();
+    pipeline.set_state(gst::State::Null).unwrap();
+    for (what, graphs, cpu) in [("det-size 640", &first, &at_640), ("det-size 320", &second, &at_320)] {
+        assert_eq!(graphs.len(), cpu.len(), "{what}: {graphs:?} vs {cpu:?}");
+        for (a, b) in graphs.iter().zip(cpu.iter()) {
+            let error = a.bbox.iter().zip(b.bbox).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+            assert!(error <= 1.0, "{what}: {a:?} vs {b:?}");
+        }
     }
 }
 

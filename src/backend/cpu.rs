@@ -44,6 +44,14 @@ impl CpuBackend {
         fill_host_f32(tensor, &mut self.values, |slots| slots.copy_from_slice(values))
     }
 
+    pub fn read_outputs(&mut self, outputs: &[DynTensor], values: &mut Vec<f32>) -> Result<(), String> {
+        values.clear();
+        for output in outputs {
+            values.extend_from_slice(read_host_f32(output, &mut self.values)?);
+        }
+        Ok(())
+    }
+
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
         let (h, w) = image_shape(input)?;
         let mut det_scale = Err("letterbox: the input tensor was not filled".to_string());

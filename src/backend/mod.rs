@@ -97,6 +97,11 @@ impl Backend {
         }
     }
 
+    /// Whether the pixel steps run as ONNX Runtime graphs (on the models' provider).
+    pub fn is_graph(&self) -> bool {
+        matches!(self, Backend::Graph(_))
+    }
+
     /// Whether the backend keeps the models' tensors in GPU memory.
     pub fn on_gpu(&self) -> bool {
         match self {
@@ -119,6 +124,15 @@ impl Backend {
         match self {
             Backend::Cpu(b) => b.fill(tensor, values),
             Backend::Graph(b) => b.fill(tensor, values),
+        }
+    }
+
+    /// Reads model outputs (tensors from [`Backend::tensor`]) into `values` as float32, one after
+    /// the other; fails on a non-finite value (a model that produced NaN must not move faces).
+    pub fn read_outputs(&mut self, outputs: &[DynTensor], values: &mut Vec<f32>) -> Result<(), String> {
+        match self {
+            Backend::Cpu(b) => b.read_outputs(outputs, values),
+            Backend::Graph(b) => b.read_outputs(outputs, values),
         }
     }
 

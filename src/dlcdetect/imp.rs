@@ -285,6 +285,29 @@ impl DlcDetect {
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, detector.model(), &options);
         let pixels = backend.name();
+        let mut detector = detector;
+        if backend.is_graph() {
+            // Fixed input dimensions let ONNX Runtime fold the detector's shape computations, and
+            // then capture it as a CUDA graph when the tensors live on the GPU.
+            let fixed =
+                settings.runtime.with_cuda_graph(detector.model(), backend.on_gpu()).unwrap_or_else(|| options.clone());
+            let det_size = settings.det_size as usize;
+            let graphed = fixed.cuda_graph.then(|| detector.specialize(det_size, &fixed));
+            match graphed {
+                Some(Ok(())) => gst::info!(CAT, imp = self, "'{}' replays as a CUDA graph", path.display()),
+                _ => {
+                    if let Some(Err(e)) = graphed {
+                        gst::debug!(CAT, imp = self, "'{}' cannot run as a CUDA graph: {e}", path.display());
+                    }
+                    match detector.specialize(det_size, &options) {
+                        Ok(()) => gst::info!(CAT, imp = self, "'{}' runs with its input size fixed", path.display()),
+                        Err(e) => {
+                            gst::debug!(CAT, imp = self, "'{}' keeps its dynamic input size: {e}", path.display())
+                        }
+                    }
+                }
+            }
+        }
         let detector = FaceDetector::new(detector, recognizer, landmarker, backend);
         for model in detector.models() {
             post_provider_fallback(self.obj().upcast_ref(), *CAT, model);

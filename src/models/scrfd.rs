@@ -2,14 +2,14 @@
 //! letterbox at the top-left, RGB `(x − 127.5) / 128`, per-stride anchor decode, score
 //! threshold, NMS with the "+1" area convention, coordinates back in frame pixels.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ort::session::IoBinding;
 use ort::value::DynTensor;
 
 use crate::backend::{Backend, Normalization};
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_host_f32};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, tensor_shape};
 use crate::timing::StepTimes;
 use crate::vision::FrameView;
 
@@ -154,34 +154,57 @@ pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection>
 /// SCRFD's input normalisation: RGB `(v − 127.5) / 128`.
 pub const NORMALIZATION: Normalization = Normalization { mean: 127.5, scale: 1.0 / 128.0 };
 
-/// A loaded SCRFD model, bound to its input tensor (reallocated when the input size changes) and
-/// to host memory for its outputs.
+/// A loaded SCRFD model, bound to an input tensor and output tensors from the backend
+/// (reallocated when the input size changes).
 pub struct ScrfdDetector {
     model: ModelSession,
     layout: ScrfdLayout,
+    /// The file and options the model came from, to reopen it for another input size.
+    path: PathBuf,
+    property: &'static str,
+    options: SessionOptions,
+    /// The `det_size` the session's input size is fixed for, when [`ScrfdDetector::specialize`]
+    /// fixed it, and the options it was fixed with.
+    specialized: Option<(usize, SessionOptions)>,
     bound: Option<Bound>,
+    /// All outputs' values after a run, in output order.
+    values: Vec<f32>,
     times: StepTimes,
 }
 
 struct Bound {
     binding: IoBinding,
     input: DynTensor,
+    outputs: Vec<DynTensor>,
     size: (usize, usize),
 }
 
 impl ScrfdDetector {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
-        let model = ModelSession::open(path, property, options, |io| layout_of(io).map(|_| ()))?;
-        let layout = layout_of(&model.io).map_err(|expected| RuntimeError::WrongKind {
-            path: path.to_path_buf(),
-            expected,
-            found: model.io.to_string(),
-        })?;
+        let model = Self::load(path, property, options)?;
+        let layout = Self::layout(&model)?;
         Ok(ScrfdDetector {
             model,
             layout,
+            path: path.to_path_buf(),
+            property,
+            options: options.clone(),
+            specialized: None,
             bound: None,
+            values: Vec::new(),
             times: StepTimes::new(&["letterbox", "detector run", "decode"]),
+        })
+    }
+
+    fn load(path: &Path, property: &'static str, options: &SessionOptions) -> Result<ModelSession, RuntimeError> {
+        ModelSession::open(path, property, options, |io| layout_of(io).map(|_| ()))
+    }
+
+    fn layout(model: &ModelSession) -> Result<ScrfdLayout, RuntimeError> {
+        layout_of(&model.io).map_err(|expected| RuntimeError::WrongKind {
+            path: model.path.clone(),
+            expected,
+            found: model.io.to_string(),
         })
     }
 
@@ -194,26 +217,113 @@ impl ScrfdDetector {
         &mut self.times
     }
 
+    /// Reopens the model for inputs of `det_size` only, with `options` (for example a CUDA
+    /// graph): its symbolic input dimensions are fixed, so ONNX Runtime folds the model's shape
+    /// computations away, which leaves every node on the GPU. Later frames with another
+    /// `det_size` reopen it again. On failure the detector stays as it was.
+    pub fn specialize(&mut self, det_size: usize, options: &SessionOptions) -> Result<(), String> {
+        let (w, h) = self.input_size(det_size);
+        let symbols = self.model.input_symbols(0);
+        let mut overrides: Vec<(String, i64)> = Vec::new();
+        for (symbol, size) in symbols.iter().zip([1, 3, h as i64, w as i64]) {
+            if symbol.is_empty() {
+                continue;
+            }
+            match overrides.iter().find(|(s, _)| s == symbol) {
+                Some((_, fixed)) if *fixed != size => {
+                    return Err(format!("input dimension '{symbol}' names both {fixed} and {size}"));
+                }
+                Some(_) => {}
+                None => overrides.push((symbol.clone(), size)),
+            }
+        }
+        let options = SessionOptions { dimension_overrides: overrides, ..options.clone() };
+        let model = Self::load(&self.path, self.property, &options).map_err(|e| e.to_string())?;
+        if model.active_provider != self.model.active_provider {
+            return Err(format!(
+                "with the input fixed at {w}x{h} it runs on {} instead of {}",
+                model.active_provider.nick(),
+                self.model.active_provider.nick()
+            ));
+        }
+        let layout = Self::layout(&model).map_err(|e| e.to_string())?;
+        if layout.fixed_input != Some((w, h)) {
+            return Err(format!("its input is still {:?} with the input size fixed at {w}x{h}", layout.fixed_input));
+        }
+        self.model = model;
+        self.layout = layout;
+        self.specialized = Some((det_size, options));
+        self.bound = None;
+        Ok(())
+    }
+
+    /// Reopens the model when it is specialised for another `det_size`: specialised again, or as
+    /// opened when that fails.
+    fn respecialize(&mut self, det_size: usize) -> Result<(), String> {
+        let Some((fixed, options)) = self.specialized.clone() else { return Ok(()) };
+        if fixed == det_size {
+            return Ok(());
+        }
+        if self.specialize(det_size, &options).is_err() {
+            self.model = Self::load(&self.path, self.property, &self.options).map_err(|e| e.to_string())?;
+            self.layout = Self::layout(&self.model).map_err(|e| e.to_string())?;
+            self.specialized = None;
+            self.bound = None;
+        }
+        Ok(())
+    }
+
     /// The network input size for `det_size`: the export's own size when it is fixed, otherwise
     /// `det_size` rounded down to the largest stride so that every head grid is whole.
     pub fn input_size(&self, det_size: usize) -> (usize, usize) {
-        if let Some(fixed) = self.layout.fixed_input {
-            return fixed;
+        match (self.layout.fixed_input, &self.specialized) {
+            (Some(fixed), None) => fixed,
+            _ => {
+                let step = self.layout.strides.iter().copied().max().unwrap_or(32);
+                let size = (det_size / step).max(1) * step;
+                (size, size)
+            }
         }
-        let step = self.layout.strides.iter().copied().max().unwrap_or(32);
-        let size = (det_size / step).max(1) * step;
-        (size, size)
+    }
+
+    /// The shape of every output for an input of `(w, h)`, checked against the model's fixed
+    /// dimensions.
+    fn output_shapes(&self, (w, h): (usize, usize)) -> Result<Vec<Vec<usize>>, String> {
+        let n = self.layout.strides.len();
+        let mut shapes = Vec::with_capacity(self.model.io.outputs.len());
+        for (i, spec) in self.model.io.outputs.iter().enumerate() {
+            let (Some(stride), Some(width)) = (self.layout.strides.get(i % n.max(1)), [1, 4, 10].get(i / n.max(1)))
+            else {
+                return Err(CONTRACT.to_string());
+            };
+            let count = (w / stride) * (h / stride) * self.layout.anchors_per_location;
+            let shape = if spec.shape.len() == 3 { vec![1, count, *width] } else { vec![count, *width] };
+            if spec.shape.iter().zip(&shape).any(|(&d, &s)| d >= 0 && d as usize != s) {
+                return Err(format!(
+                    "output {spec} does not match the {count} anchors of stride {stride} for a {w}x{h} input"
+                ));
+            }
+            shapes.push(shape);
+        }
+        Ok(shapes)
     }
 
     /// The binding for an input of `(w, h)`, made anew when the size changed.
     fn bind(&mut self, backend: &Backend, (w, h): (usize, usize)) -> Result<(), String> {
         if self.bound.as_ref().is_none_or(|b| b.size != (w, h)) {
             let input = backend.tensor(&[1, 3, h, w], float_type(self.model.io.inputs.first()))?;
-            let mut binding = self.model.binding()?;
-            for output in &self.model.io.outputs {
-                ModelSession::bind_output_to_host(&mut binding, &output.name)?;
+            let element = float_type(self.model.io.outputs.first());
+            let mut outputs = Vec::with_capacity(self.model.io.outputs.len());
+            for shape in self.output_shapes((w, h))? {
+                outputs.push(backend.tensor(&shape, element)?);
             }
-            self.bound = Some(Bound { binding, input, size: (w, h) });
+            let mut binding = self.model.binding()?;
+            for (spec, output) in self.model.io.outputs.iter().zip(outputs.iter_mut()) {
+                binding
+                    .bind_output(spec.name.as_str(), &mut *output)
+                    .map_err(|e| format!("cannot bind output '{}': {e}", spec.name))?;
+            }
+            self.bound = Some(Bound { binding, input, outputs, size: (w, h) });
         }
         Ok(())
     }
@@ -228,10 +338,11 @@ impl ScrfdDetector {
         nms_threshold: f32,
     ) -> Result<Vec<Detection>, String> {
         let start = Instant::now();
+        self.respecialize(det_size)?;
         let (w, h) = self.input_size(det_size);
         let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
         self.bind(backend, (w, h))?;
-        let ScrfdDetector { model, bound: Some(bound), layout, times } = self else {
+        let ScrfdDetector { model, bound: Some(bound), layout, times, values, .. } = self else {
             return Err(NOT_BOUND.to_string());
         };
         let det_scale = backend.letterbox(frame, NORMALIZATION, &mut bound.input)?;
@@ -240,14 +351,18 @@ impl ScrfdDetector {
             .binding
             .bind_input(input_name.as_str(), &bound.input)
             .map_err(|e| format!("cannot bind the input: {e}"))?;
-        let outputs = model.run(&bound.binding)?;
+        model.run(&bound.binding)?;
+        backend.read_outputs(&bound.outputs, values)?;
         let start = times.lap(1, start);
-        let mut widened = vec![Vec::new(); outputs.len()];
-        let values = (0..outputs.len())
-            .zip(widened.iter_mut())
-            .map(|(i, scratch)| read_host_f32(&outputs[i], scratch))
-            .collect::<Result<Vec<_>, _>>()?;
-        let detections = decode(&values, layout, w, h, det_scale, threshold)?;
+        let mut heads = Vec::with_capacity(bound.outputs.len());
+        let mut rest = values.as_slice();
+        for output in &bound.outputs {
+            let len = tensor_shape(output).iter().product::<usize>();
+            let (head, tail) = rest.split_at_checked(len).ok_or("the model returned fewer values than bound")?;
+            heads.push(head);
+            rest = tail;
+        }
+        let detections = decode(&heads, layout, w, h, det_scale, threshold)?;
         let kept = nms(detections, nms_threshold);
         times.lap(2, start);
         Ok(kept)

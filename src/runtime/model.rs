@@ -29,13 +29,20 @@ pub struct SessionOptions {
     /// Capture the model as a CUDA graph and replay it (CUDA provider; the model's inputs and
     /// outputs must stay at the same GPU addresses from run to run).
     pub cuda_graph: bool,
+    /// Symbolic input dimensions fixed to a size (`(symbol, size)`): with every input dimension
+    /// known, ONNX Runtime folds the model's shape computations away, which leaves every node on
+    /// the GPU and lets a CUDA graph capture the model.
+    pub dimension_overrides: Vec<(String, i64)>,
 }
 
 impl SessionOptions {
     /// A session builder with the threading options applied.
     fn builder(&self, env: &ort::environment::Environment) -> ort::Result<SessionBuilder> {
-        let builder =
+        let mut builder =
             Session::builder(env)?.with_intra_op_spinning(self.spin_wait)?.with_inter_op_spinning(self.spin_wait)?;
+        for (symbol, size) in &self.dimension_overrides {
+            builder = builder.with_dimension_override(symbol, *size)?;
+        }
         if self.threads > 0 {
             return Ok(builder.with_intra_threads(self.threads as usize)?);
         }
@@ -129,6 +136,14 @@ impl ModelSession {
     /// place, outputs bound to a device come back in the returned values.
     pub fn run<'b, 's: 'b>(&'s mut self, binding: &'b IoBinding) -> Result<SessionOutputs<'b>, String> {
         self.session.run_binding(binding).map_err(|e| format!("inference failed: {e}"))
+    }
+
+    /// The symbolic names of input `index`'s dimensions (empty for fixed or unnamed ones).
+    pub fn input_symbols(&self, index: usize) -> Vec<String> {
+        match self.session.inputs().get(index).map(|i| i.dtype()) {
+            Some(ValueType::Tensor { dimension_symbols, .. }) => dimension_symbols.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Whether the session runs on an NVIDIA GPU (CUDA or TensorRT provider).

@@ -232,6 +232,7 @@ impl RuntimeSettings {
             tensorrt_cache: self.tensorrt_cache.clone().or_else(default_cache_dir),
             // Decided per model once the pixel backend is known (see `with_cuda_graph`).
             cuda_graph: false,
+            dimension_overrides: Vec::new(),
         }
     }
 }

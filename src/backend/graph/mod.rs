@@ -14,7 +14,9 @@ use ort::memory::Allocator;
 use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use super::{Crop, CropSide, FaceRegion, Normalization, OutputDecode};
-use crate::runtime::{ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, tensor_shape};
+use crate::runtime::{
+    ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32, tensor_shape,
+};
 use crate::vision::letterbox::{LetterboxScratch, letterbox_rgb};
 use crate::vision::paste::CropMask;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
@@ -35,6 +37,8 @@ pub struct GraphBackend {
     warp: Graphs<Elem>,
     decode: Graphs<(Elem, Decode, i64)>,
     paste: Option<ModelSession>,
+    /// The gather graph for the output shapes it was built for.
+    gather: Option<(Vec<Vec<usize>>, ModelSession)>,
     /// Masks in the models' memory, by [`CropMask::revision`], most recent last.
     masks: Vec<(u64, DynTensor)>,
     /// The letterbox's reusable buffers and its 8-bit output in host memory.
@@ -111,6 +115,7 @@ impl GraphBackend {
             warp: HashMap::new(),
             decode: HashMap::new(),
             paste: Some(paste),
+            gather: None,
             masks: Vec::new(),
             letterbox: LetterboxScratch::default(),
             letterbox_image: None,
@@ -138,6 +143,34 @@ impl GraphBackend {
         let mut host = host_tensor(&shape, *tensor.data_type())?;
         fill_host_f32(&mut host, &mut self.staging, |slots| slots.copy_from_slice(values))?;
         host.copy_into(tensor).map_err(run_error("cannot upload the values"))
+    }
+
+    /// One gather-graph run and one copy to host memory for all `outputs`.
+    pub fn read_outputs(&mut self, outputs: &[DynTensor], values: &mut Vec<f32>) -> Result<(), String> {
+        let first = outputs.first().ok_or("no model outputs to read")?;
+        let element = elem_of(*first.data_type())?;
+        let shapes: Vec<Vec<usize>> = outputs.iter().map(tensor_shape).collect();
+        if outputs.iter().any(|o| *o.data_type() != *first.data_type()) {
+            return Err("the model's outputs mix element types".to_string());
+        }
+        if self.gather.as_ref().is_none_or(|(built, _)| *built != shapes) {
+            let bytes = pixels::gather(element, &shapes);
+            let session =
+                ModelSession::open_memory("gather graph", &bytes, &self.options).map_err(|e| e.to_string())?;
+            self.gather = Some((shapes, session));
+        }
+        let (_, session) = self.gather.as_mut().ok_or("the gather graph is missing")?;
+        let mut binding = session.binding()?;
+        for (i, output) in outputs.iter().enumerate() {
+            binding.bind_input(format!("o{i}"), output).map_err(run_error("cannot bind a model output"))?;
+        }
+        ModelSession::bind_output_to_host(&mut binding, "values")?;
+        let gathered = session.run(&binding)?;
+        let mut widened = Vec::new();
+        let host = read_host_f32(&gathered["values"], &mut widened)?;
+        values.clear();
+        values.extend_from_slice(host);
+        Ok(())
     }
 
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {

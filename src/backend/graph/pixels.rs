@@ -235,3 +235,26 @@ pub fn paste() -> Vec<u8> {
     g.output(&written, "written", Elem::Uint8, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Named("h"), Dim::Named("w")]);
     g.encode()
 }
+
+/// Model outputs `o0 … oN` of element type `input` and the given fixed shapes → `values [T]`:
+/// all of them flattened, widened to float32 and concatenated in order, so that the outputs of a
+/// model with many heads (SCRFD has 6 to 15) come back to host memory in one copy.
+pub fn gather(input: Elem, shapes: &[Vec<usize>]) -> Vec<u8> {
+    let mut g = Graph::new("gstdlc_gather");
+    let flat = g.ints(&[-1], &[1]);
+    let mut parts = Vec::with_capacity(shapes.len());
+    for (i, shape) in shapes.iter().enumerate() {
+        let dims: Vec<Dim> = shape.iter().map(|&d| Dim::Fixed(d as i64)).collect();
+        let output = g.input(&format!("o{i}"), input, &dims);
+        let row = g.op("Reshape", &[&output, &flat], vec![]);
+        parts.push(match input {
+            Elem::Float => row,
+            _ => g.op("Cast", &[&row], vec![Attr::Int("to", Elem::Float as i64)]),
+        });
+    }
+    let total: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let values = g.op("Concat", &parts, vec![Attr::Int("axis", 0)]);
+    g.output(&values, "values", Elem::Float, &[Dim::Fixed(total as i64)]);
+    g.encode()
+}
