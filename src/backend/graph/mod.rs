@@ -34,7 +34,7 @@ pub struct GraphBackend {
     /// Allocates the tensors that stay with the models (GPU memory on CUDA and TensorRT).
     allocator: Allocator,
     normalize: Graphs<Elem>,
-    warp: Graphs<Elem>,
+    warp: Graphs<(Elem, usize)>,
     decode: Graphs<(Elem, Decode, i64)>,
     paste: Option<ModelSession>,
     /// The gather graph for the output shapes it was built for.
@@ -203,7 +203,14 @@ impl GraphBackend {
         let mut pixels = host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
         let (_, bytes) = pixels.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
         frame.read_region_into(rect, bytes);
-        Ok(FaceRegion { rect, pixels: Some(pixels) })
+        if !self.on_gpu() {
+            return Ok(FaceRegion { rect, pixels: Some(pixels) });
+        }
+        // Uploaded once here: bound from host memory, the region would travel again for every
+        // graph that reads it (the warp, then the paste).
+        let mut device = self.tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
+        pixels.copy_into(&mut device).map_err(run_error("cannot upload the face region"))?;
+        Ok(FaceRegion { rect, pixels: Some(device) })
     }
 
     pub fn warp_to_input(
@@ -223,9 +230,10 @@ impl GraphBackend {
         let inv = m.invert().ok_or("degenerate face alignment")?;
         let [a, b, c, d, e, f] = inv.m;
         let (rx, ry) = (region.rect.x as f64, region.rect.y as f64);
-        let params: [f64; WARP_PARAMS] = [a, b, c - rx, d, e, f - ry, size as f64, norm.mean as f64, norm.scale as f64];
+        let params: [f64; WARP_PARAMS] = [a, b, c - rx, d, e, f - ry, norm.mean as f64, norm.scale as f64];
         let params = floats(&params.map(|v| v as f32))?;
-        let session = graph(&mut self.warp, out, "warp graph", &self.options, || pixels::warp_to_crop(out))?;
+        let session =
+            graph(&mut self.warp, (out, size), "warp graph", &self.options, || pixels::warp_to_crop(out, size))?;
         let mut binding = session.binding()?;
         binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
         binding.bind_input("params", &params).map_err(run_error("cannot bind the warp"))?;

@@ -11,9 +11,9 @@
 
 use super::onnx::{Attr, Dim, Elem, Graph};
 
-/// Parameters of [`warp_to_crop`]: the crop → region affine `(a, b, c, d, e, f)`, the crop side,
-/// then the normalisation `(mean, scale)`.
-pub const WARP_PARAMS: usize = 9;
+/// Parameters of [`warp_to_crop`]: the crop → region affine `(a, b, c, d, e, f)`, then the
+/// normalisation `(mean, scale)`.
+pub const WARP_PARAMS: usize = 8;
 /// Parameters of [`paste`]: the region → crop affine `(a, b, c, d, e, f)`, the crop side, the
 /// mask grid's side and pad, and the opacity.
 pub const PASTE_PARAMS: usize = 10;
@@ -117,16 +117,18 @@ pub fn normalize(out: Elem) -> Vec<u8> {
 }
 
 /// A face region `region [1, h, w, 3]` (8-bit RGB) and `params [WARP_PARAMS]` → the model input
-/// `crop [1, 3, S, S]`: crop pixel `(u, v)` samples region position
-/// `(a·u + b·v + c, d·u + e·v + f)` bilinearly, rounded to 8 bits, then normalised.
-pub fn warp_to_crop(out: Elem) -> Vec<u8> {
+/// `crop [1, 3, size, size]`: crop pixel `(u, v)` samples region position
+/// `(a·u + b·v + c, d·u + e·v + f)` bilinearly, rounded to 8 bits, then normalised. The crop side
+/// is part of the graph, not a parameter: a size computed on the GPU would have to come back to
+/// the host (a synchronisation) before the grid could be made.
+pub fn warp_to_crop(out: Elem, size: usize) -> Vec<u8> {
     let mut g = Graph::new("gstdlc_warp_to_crop");
     let region = g.input("region", Elem::Uint8, &[Dim::Fixed(1), Dim::Named("h"), Dim::Named("w"), Dim::Fixed(3)]);
     let params = g.input("params", Elem::Float, &[Dim::Fixed(WARP_PARAMS as i64)]);
     let p: Vec<String> = (0..WARP_PARAMS as i64).map(|i| element(&mut g, &params, i)).collect();
-    let coords = range(&mut g, &p[6]);
-    let u = unsqueeze(&mut g, &coords, &[0]);
-    let v = unsqueeze(&mut g, &coords, &[1]);
+    let positions: Vec<f32> = (0..size).map(|i| i as f32).collect();
+    let u = g.floats(&positions, &[1, size as i64]);
+    let v = g.floats(&positions, &[size as i64, 1]);
     let px = affine_plane(&mut g, &u, &v, (&p[0], &p[1], &p[2]));
     let py = affine_plane(&mut g, &u, &v, (&p[3], &p[4], &p[5]));
     let (width, height) = (dim(&mut g, &region, 2), dim(&mut g, &region, 1));
@@ -134,8 +136,9 @@ pub fn warp_to_crop(out: Elem) -> Vec<u8> {
     let image = planar_floats(&mut g, &region);
     let sampled = grid_sample(&mut g, &image, &grid);
     let pixels = round_half_up(&mut g, &sampled);
-    let crop = normalise(&mut g, &pixels, (&p[7], &p[8]), out);
-    g.output(&crop, "crop", out, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("S"), Dim::Named("S")]);
+    let crop = normalise(&mut g, &pixels, (&p[6], &p[7]), out);
+    let side = Dim::Fixed(size as i64);
+    g.output(&crop, "crop", out, &[Dim::Fixed(1), Dim::Fixed(3), side.clone(), side]);
     g.encode()
 }
 
