@@ -270,7 +270,8 @@ impl ElementImpl for DlcDetect {
 
 impl DlcDetect {
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
-        let options = settings.runtime.session_options();
+        // One CUDA stream for all of the element's sessions (see `ComputeStream`).
+        let options = settings.runtime.session_options().with_own_stream();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let detector = ScrfdDetector::open(&path, "model-file", &options)?;
         let recognizer = match &settings.recognition_model {
@@ -289,8 +290,10 @@ impl DlcDetect {
         if backend.is_graph() {
             // Fixed input dimensions let ONNX Runtime fold the detector's shape computations, and
             // then capture it as a CUDA graph when the tensors live on the GPU.
-            let fixed =
-                settings.runtime.with_cuda_graph(detector.model(), backend.on_gpu()).unwrap_or_else(|| options.clone());
+            let fixed = settings
+                .runtime
+                .with_cuda_graph(&options, detector.model(), backend.on_gpu())
+                .unwrap_or_else(|| options.clone());
             let det_size = settings.det_size as usize;
             let graphed = fixed.cuda_graph.then(|| detector.specialize(det_size, &fixed));
             match graphed {

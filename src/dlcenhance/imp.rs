@@ -171,7 +171,8 @@ impl ElementImpl for DlcEnhance {
 
 impl DlcEnhance {
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
-        let options = settings.runtime.session_options();
+        // One CUDA stream for all of the element's sessions (see `ComputeStream`).
+        let options = settings.runtime.session_options().with_own_stream();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let enhancer = Enhancer::open(&path, "model-file", &options)?;
         check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, enhancer.model());
@@ -180,12 +181,13 @@ impl DlcEnhance {
         let pixels = backend.name();
         // CodeFormer's fidelity weight is a host input, which a CUDA graph cannot take.
         let fixed_inputs = enhancer.kind().family != Family::CodeFormer;
-        let enhancer = match settings.runtime.with_cuda_graph(enhancer.model(), backend.on_gpu() && fixed_inputs) {
-            Some(graph) => {
-                as_cuda_graph(self.obj().upcast_ref(), *CAT, enhancer, || Enhancer::open(&path, "model-file", &graph))
-            }
-            None => enhancer,
-        };
+        let enhancer =
+            match settings.runtime.with_cuda_graph(&options, enhancer.model(), backend.on_gpu() && fixed_inputs) {
+                Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, enhancer, || {
+                    Enhancer::open(&path, "model-file", &graph)
+                }),
+                None => enhancer,
+            };
         let enhancer = FaceEnhancer::new(enhancer, backend);
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();

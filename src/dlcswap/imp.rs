@@ -354,14 +354,15 @@ impl DlcSwap {
     }
 
     fn open(&self, settings: &Settings) -> Result<State, StartError> {
-        let options = settings.runtime.session_options();
+        // One CUDA stream for all of the element's sessions (see `ComputeStream`).
+        let options = settings.runtime.session_options().with_own_stream();
         let default_model =
             if settings.runtime.prefers_fp16_file(DEFAULT_MODEL_FP16) { DEFAULT_MODEL_FP16 } else { DEFAULT_MODEL };
         let swapper_path = resolve_model_path(settings.runtime.model_file.as_deref(), default_model);
         let swapper = Inswapper::open(&swapper_path, "model-file", &options)?;
         let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
         let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
-        let models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
+        let models = IdentityModels::open(&detector_path, &recognizer_path, &options.without_stream())?;
         let landmarker = match &settings.landmark_model {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
@@ -370,7 +371,7 @@ impl DlcSwap {
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
         let pixels = backend.name();
-        let swapper = match settings.runtime.with_cuda_graph(swapper.model(), backend.on_gpu()) {
+        let swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
             Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, swapper, || {
                 Inswapper::open(&swapper_path, "model-file", &graph)
             }),

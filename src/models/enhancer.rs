@@ -189,7 +189,8 @@ impl Enhancer {
             bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
         }
         let start = times.lap(0, start);
-        model.run(&bound.binding)?;
+        // Its outputs stay in the backend's tensors, read by the next step on the same stream.
+        model.run_queued(&bound.binding)?;
         times.lap(1, start);
         Ok(&bound.output)
     }

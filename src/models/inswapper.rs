@@ -180,7 +180,8 @@ impl Inswapper {
         bind(&mut bound.binding, "target", &bound.target)?;
         bind(&mut bound.binding, "source", &bound.source)?;
         let start = times.lap(0, start);
-        model.run(&bound.binding)?;
+        // Its outputs stay in the backend's tensors, read by the next step on the same stream.
+        model.run_queued(&bound.binding)?;
         times.lap(1, start);
         Ok(&bound.output)
     }

@@ -351,7 +351,8 @@ impl ScrfdDetector {
             .binding
             .bind_input(input_name.as_str(), &bound.input)
             .map_err(|e| format!("cannot bind the input: {e}"))?;
-        model.run(&bound.binding)?;
+        // Its outputs stay in the backend's tensors, read by the next step on the same stream.
+        model.run_queued(&bound.binding)?;
         backend.read_outputs(&bound.outputs, values)?;
         let start = times.lap(1, start);
         let mut heads = Vec::with_capacity(bound.outputs.len());

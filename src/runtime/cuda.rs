@@ -38,3 +38,37 @@ fn set_blocking_sync(gpu_id: u32) -> Result<(), String> {
         check("cuDevicePrimaryCtxSetFlags", sys::cuDevicePrimaryCtxSetFlags_v2(device, flags))
     }
 }
+
+/// A CUDA stream that all of one element's sessions compute on. Runs on one stream execute in
+/// the order they were queued, so a run whose outputs stay on the GPU need not wait for it to
+/// finish: the next run comes after it anyway, and only a run whose outputs the CPU reads waits
+/// (see [`super::ModelSession::run_queued`]). With a stream per session, every run has to wait.
+#[derive(Clone)]
+pub struct ComputeStream(std::sync::Arc<cudarc::driver::CudaStream>);
+
+impl std::fmt::Debug for ComputeStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ComputeStream({:?})", self.0.cu_stream())
+    }
+}
+
+impl ComputeStream {
+    /// A new stream on GPU `gpu_id` (in the device's primary context, which ONNX Runtime uses).
+    pub fn new(gpu_id: u32) -> Result<ComputeStream, String> {
+        // SAFETY: only tries to open the driver library.
+        if !unsafe { sys::is_culib_present() } {
+            return Err("the CUDA driver library (libcuda.so.1) is not present".to_string());
+        }
+        // cudarc panics when the driver lacks one of its entry points: keep that on this side.
+        std::panic::catch_unwind(|| {
+            let context = cudarc::driver::CudaContext::new(gpu_id as usize).map_err(|e| e.to_string())?;
+            context.new_stream().map(ComputeStream).map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|_| Err("the CUDA driver could not be used".to_string()))
+    }
+
+    /// The raw `CUstream`, for ONNX Runtime's `user_compute_stream`.
+    pub fn raw(&self) -> *mut () {
+        self.0.cu_stream() as *mut ()
+    }
+}

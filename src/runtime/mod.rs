@@ -16,7 +16,7 @@ mod provider;
 mod settings;
 mod tensor;
 
-pub use cuda::prefer_blocking_sync;
+pub use cuda::{ComputeStream, prefer_blocking_sync};
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;

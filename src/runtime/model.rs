@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::SessionBuilder;
-use ort::session::{IoBinding, Session, SessionOutputs};
+use ort::session::{IoBinding, RunOptions, Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
-use super::{ExecutionProvider, Precision, RuntimeError, environment};
+use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, environment};
 
 /// What an element asks of ONNX Runtime for one model.
 #[derive(Debug, Clone, Default)]
@@ -33,9 +33,31 @@ pub struct SessionOptions {
     /// known, ONNX Runtime folds the model's shape computations away, which leaves every node on
     /// the GPU and lets a CUDA graph capture the model.
     pub dimension_overrides: Vec<(String, i64)>,
+    /// The CUDA stream the element's sessions share (CUDA provider), see [`ComputeStream`].
+    pub compute_stream: Option<ComputeStream>,
 }
 
 impl SessionOptions {
+    /// These options with a CUDA stream of their own for the element's sessions, when they may
+    /// run on CUDA and the driver can make one (else unchanged: every run then waits for the GPU).
+    pub fn with_own_stream(self) -> SessionOptions {
+        if !matches!(self.provider, ExecutionProvider::Cuda | ExecutionProvider::Auto)
+            || !ExecutionProvider::Cuda.compiled_in()
+        {
+            return self;
+        }
+        if !self.spin_wait {
+            // Before the stream brings up the device's context: the flag is the context's.
+            let _ = super::prefer_blocking_sync(self.gpu_id);
+        }
+        SessionOptions { compute_stream: ComputeStream::new(self.gpu_id).ok(), ..self }
+    }
+
+    /// These options without the element's stream (for sessions used from other threads).
+    pub fn without_stream(&self) -> SessionOptions {
+        SessionOptions { compute_stream: None, ..self.clone() }
+    }
+
     /// A session builder with the threading options applied.
     fn builder(&self, env: &ort::environment::Environment) -> ort::Result<SessionBuilder> {
         let mut builder =
@@ -124,6 +146,9 @@ pub struct ModelSession {
     /// it as a warning: a silent CPU fallback is what users of the Python tool complain about.
     pub fallback: Option<String>,
     gpu_id: u32,
+    /// Run options that skip the wait for the GPU, when the session computes on its element's
+    /// shared stream, with that stream (kept alive as long as the session).
+    queued: Option<(RunOptions, ComputeStream)>,
 }
 
 impl ModelSession {
@@ -144,6 +169,18 @@ impl ModelSession {
             Some(ValueType::Tensor { dimension_symbols, .. }) => dimension_symbols.iter().cloned().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Runs the model like [`ModelSession::run`] but, when the session computes on its element's
+    /// shared CUDA stream, returns without waiting for the GPU: for runs whose outputs stay in GPU
+    /// memory and are read by a later run on the same stream. Outputs bound to host memory must
+    /// come from [`ModelSession::run`].
+    pub fn run_queued(&mut self, binding: &IoBinding) -> Result<(), String> {
+        match &self.queued {
+            Some((options, _)) => self.session.run_binding_with_options(binding, options).map(drop),
+            None => self.session.run_binding(binding).map(drop),
+        }
+        .map_err(|e| format!("inference failed: {e}"))
     }
 
     /// Whether the session runs on an NVIDIA GPU (CUDA or TensorRT provider).
@@ -223,7 +260,7 @@ impl ModelSession {
                 continue;
             }
             match commit(&mut builder) {
-                Ok(session) => return Self::checked(session, path, provider, None, options.gpu_id, check),
+                Ok(session) => return Self::checked(session, path, provider, None, options, check),
                 // A provider can register and still fail on this model (missing cuDNN, an
                 // unsupported operator): the CPU may still run it.
                 Err(e) => failures.push(format!("{}: {e}", provider.nick())),
@@ -240,7 +277,7 @@ impl ModelSession {
                 failures.join("; ")
             )
         });
-        Self::checked(session, path, ExecutionProvider::Cpu, fallback, options.gpu_id, check)
+        Self::checked(session, path, ExecutionProvider::Cpu, fallback, options, check)
     }
 
     fn checked(
@@ -248,7 +285,7 @@ impl ModelSession {
         path: &Path,
         active_provider: ExecutionProvider,
         fallback: Option<String>,
-        gpu_id: u32,
+        options: &SessionOptions,
         check: impl FnOnce(&ModelIo) -> Result<(), String>,
     ) -> Result<ModelSession, RuntimeError> {
         let io = ModelIo::of(&session);
@@ -257,7 +294,24 @@ impl ModelSession {
             expected,
             found: io.to_string(),
         })?;
-        Ok(ModelSession { session, path: path.to_path_buf(), io, active_provider, fallback, gpu_id })
+        let queued = match (&options.compute_stream, active_provider) {
+            (Some(stream), ExecutionProvider::Cuda) => {
+                let run_options = RunOptions::new()
+                    .and_then(|mut o| o.disable_device_sync().map(|()| o))
+                    .map_err(|e| RuntimeError::Session { path: path.to_path_buf(), reason: e.to_string() })?;
+                Some((run_options, stream.clone()))
+            }
+            _ => None,
+        };
+        Ok(ModelSession {
+            session,
+            path: path.to_path_buf(),
+            io,
+            active_provider,
+            fallback,
+            gpu_id: options.gpu_id,
+            queued,
+        })
     }
 }
 

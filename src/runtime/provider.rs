@@ -91,7 +91,13 @@ impl ExecutionProvider {
         let dispatch = match self {
             ExecutionProvider::Auto | ExecutionProvider::Cpu => return None,
             ExecutionProvider::Cuda => {
-                ep::CUDA::default().with_device_id(id).with_cuda_graph(options.cuda_graph).build()
+                let cuda = ep::CUDA::default().with_device_id(id).with_cuda_graph(options.cuda_graph);
+                match &options.compute_stream {
+                    // SAFETY: the stream outlives every session made with it (each `ModelSession`
+                    // keeps a reference to it).
+                    Some(stream) => unsafe { cuda.with_compute_stream(stream.raw()) }.build(),
+                    None => cuda.build(),
+                }
             }
             ExecutionProvider::TensorRt => tensorrt(options),
             ExecutionProvider::Rocm => ep::ROCm::default().with_device_id(id).build(),

@@ -195,12 +195,17 @@ impl RuntimeSettings {
         })
     }
 
-    /// The options to reopen a fixed-shape model with as a CUDA graph, when `cuda-graph` allows
+    /// `options` to reopen a fixed-shape model with as a CUDA graph, when `cuda-graph` allows
     /// it and `model` runs on CUDA with the GPU pixel backend (whose tensors keep their device
     /// addresses); `None` otherwise.
-    pub fn with_cuda_graph(&self, model: &super::ModelSession, pixels_on_gpu: bool) -> Option<SessionOptions> {
+    pub fn with_cuda_graph(
+        &self,
+        options: &SessionOptions,
+        model: &super::ModelSession,
+        pixels_on_gpu: bool,
+    ) -> Option<SessionOptions> {
         (self.cuda_graph && pixels_on_gpu && model.active_provider == ExecutionProvider::Cuda)
-            .then(|| SessionOptions { cuda_graph: true, ..self.session_options() })
+            .then(|| SessionOptions { cuda_graph: true, ..options.clone() })
     }
 
     /// Whether an element whose float16 export is `fp16_name` should take it when `model-file`
@@ -233,6 +238,7 @@ impl RuntimeSettings {
             // Decided per model once the pixel backend is known (see `with_cuda_graph`).
             cuda_graph: false,
             dimension_overrides: Vec::new(),
+            compute_stream: None,
         }
     }
 }

@@ -194,7 +194,7 @@ impl GraphBackend {
         binding.bind_input("image", image).map_err(run_error("cannot bind the letterbox"))?;
         binding.bind_input("norm", &norm).map_err(run_error("cannot bind the normalisation"))?;
         binding.bind_output("blob", &mut *input).map_err(run_error("cannot bind the detector input"))?;
-        session.run(&binding)?;
+        session.run_queued(&binding)?;
         Ok(det_scale)
     }
 
@@ -238,7 +238,7 @@ impl GraphBackend {
         binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
         binding.bind_input("params", &params).map_err(run_error("cannot bind the warp"))?;
         binding.bind_output("crop", &mut *input).map_err(run_error("cannot bind the model input"))?;
-        session.run(&binding)?;
+        session.run_queued(&binding)?;
         Ok(())
     }
 
