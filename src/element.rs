@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! What the three elements share beyond their runtime properties: pad templates, the bus
 //! warnings every element posts the same way (after its locks are released), and mapping a
 //! buffer for in-place pixel work.

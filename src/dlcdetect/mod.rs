@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `dlcdetect`: SCRFD face detection with tracking; faces leave as [`crate::FaceMeta`] (plus
 //! standard region-of-interest metas) and, optionally, as element messages on the bus.
 

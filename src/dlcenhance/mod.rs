@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `dlcenhance`: restores the faces in the metadata with GFPGAN, GPEN-BFR, CodeFormer or
 //! RestoreFormer++, in place, optionally every Nth frame per face with cached re-pasting.
 

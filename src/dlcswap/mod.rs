@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `dlcswap`: replaces the faces `dlcdetect` found with the identity of a source picture,
 //! using `inswapper_128` and InsightFace's (or Deep-Live-Cam's) paste-back.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The properties every model-running element shares (`model-file`, `execution-provider`,
 //! `gpu-id`, `threads`, `spin-wait`, `pixel-backend` and the read-only `active-*`), defined once so
 //! that the three elements document and behave alike.
