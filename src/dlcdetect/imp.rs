@@ -1,4 +1,35 @@
 // SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-dlcdetect
+ * @see_also: dlcswap, dlcenhance
+ *
+ * Finds faces with an SCRFD model (InsightFace's `det_10g.onnx` family, the detector
+ * Deep-Live-Cam uses) through ONNX Runtime, tracks them between detections and attaches them to
+ * the buffer as gstdlc `FaceMeta` (box, score, 5 landmarks, optional 106 landmarks and ArcFace
+ * embedding, track id) and as `GstVideoRegionOfInterestMeta`s of type `face`. Pixels pass
+ * unchanged. With `post-messages=true` each frame's faces are also posted on the bus as a
+ * `dlcdetect` element message holding a list of `face` structures (`x`, `y`, `width`, `height`,
+ * `score`, `landmarks`, `track-id`).
+ *
+ * The element reads the raw formats of webcams and decoders directly (packed RGB variants, I420,
+ * YV12, NV12, NV21, YUY2, UYVY, YVYU). With `inference-interval=N` the detector runs on every Nth
+ * frame and the tracker carries the faces in between. The model is looked up in the model
+ * directory (`$DLC_MODELS_DIR`, else `$XDG_DATA_HOME/gstdlc/models`) unless `model-file` names it.
+ *
+ * ## Example pipelines
+ *
+ * |[
+ * gst-launch-1.0 -m filesrc location=in.mp4 ! decodebin ! dlcdetect post-messages=true ! fakesink
+ * ]| Prints the faces found in every frame of `in.mp4` as `dlcdetect` element messages.
+ *
+ * |[
+ * gst-launch-1.0 v4l2src ! dlcdetect inference-interval=3 smoothing=0.5 ! queue \
+ *     ! dlcswap source=face.jpg ! videoconvert ! autovideosink
+ * ]| Detects faces in every 3rd webcam frame, tracks them in between with damped jitter, and
+ * hands them to `dlcswap`.
+ *
+ * Since: 0.1.0
+ */
 use std::path::PathBuf;
 use std::sync::LazyLock;
 

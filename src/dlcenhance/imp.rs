@@ -1,4 +1,32 @@
 // SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-dlcenhance
+ * @see_also: dlcdetect, dlcswap
+ *
+ * Restores the faces in the buffer's gstdlc `FaceMeta` (from `dlcdetect`, usually after
+ * `dlcswap`) with a face restoration model: GFPGAN 1.2–1.4 (default `GFPGANv1.4.onnx`),
+ * GPEN-BFR, CodeFormer or RestoreFormer++, recognised from the model file. Each face is aligned,
+ * restored and blended back in place (`blend`), so pixels outside the faces stay untouched.
+ *
+ * `faces=swapped` restores only the faces `dlcswap` replaced. With `inference-interval=N` each
+ * face is restored on every Nth frame and the cached result is re-pasted in between. Frames
+ * without `FaceMeta` pass unchanged, with one warning on the bus.
+ *
+ * ## Example pipelines
+ *
+ * |[
+ * gst-launch-1.0 -e filesrc location=in.mp4 ! decodebin ! dlcdetect ! queue ! dlcswap source=face.jpg \
+ *     ! queue ! dlcenhance ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]| Swaps the face in `in.mp4` with the face of `face.jpg` and restores the swapped face with
+ * GFPGAN, writing `out.mp4`; the `queue`s let the three elements work on different frames at once.
+ *
+ * |[
+ * gst-launch-1.0 v4l2src ! dlcdetect ! queue ! dlcswap source=face.jpg ! queue \
+ *     ! dlcenhance faces=swapped inference-interval=2 ! videoconvert ! autovideosink
+ * ]| Restores only the swapped webcam faces, every 2nd frame.
+ *
+ * Since: 0.1.0
+ */
 use std::sync::LazyLock;
 
 use gst::glib;

@@ -1,4 +1,35 @@
 // SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-dlcswap
+ * @see_also: dlcdetect, dlcenhance
+ *
+ * Replaces the faces that `dlcdetect` attached to the buffer (as gstdlc `FaceMeta`) with the
+ * identity of the face in the `source` picture, using the `inswapper_128` model and InsightFace's
+ * paste-back (or Deep-Live-Cam's ellipse with `mask=ellipse`), in place: pixels outside the faces
+ * keep their bytes. The source identity comes from an ArcFace model (`recognition-model`, default
+ * `w600k_r50.onnx`) run on the face an SCRFD model (`detector-model`) finds in the picture.
+ *
+ * `target` chooses which faces to swap (the largest, the left-most, the best-scored, or those
+ * that look like the `reference` picture); `many-faces=true` swaps every chosen face, and
+ * `face-map` maps several people to several sources. `source` and `reference` can be changed
+ * while playing: the new face applies once computed, without stalling the stream. Frames without
+ * `FaceMeta` pass unchanged, with one warning on the bus.
+ *
+ * ## Example pipelines
+ *
+ * |[
+ * gst-launch-1.0 -e filesrc location=in.mp4 ! decodebin ! dlcdetect ! queue ! dlcswap source=face.jpg \
+ *     ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]| Puts the face of `face.jpg` onto the largest face in every frame of `in.mp4` and writes the
+ * result to `out.mp4`.
+ *
+ * |[
+ * gst-launch-1.0 v4l2src ! dlcdetect ! queue ! dlcswap source=face.jpg target=reference \
+ *     reference=boss.jpg many-faces=true ! videoconvert ! autovideosink
+ * ]| Swaps only the webcam faces that look like the person in `boss.jpg`.
+ *
+ * Since: 0.1.0
+ */
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
