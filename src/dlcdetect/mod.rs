@@ -12,5 +12,6 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::runtime::RuntimeSettings::mark_plugin_api();
     gst::Element::register(Some(plugin), "dlcdetect", gst::Rank::NONE, DlcDetect::static_type())
 }

@@ -24,5 +24,7 @@ pub enum FaceSelection {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::runtime::RuntimeSettings::mark_plugin_api();
+    FaceSelection::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "dlcenhance", gst::Rank::NONE, DlcEnhance::static_type())
 }

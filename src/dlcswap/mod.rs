@@ -67,5 +67,8 @@ impl From<TargetMode> for Target {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::runtime::RuntimeSettings::mark_plugin_api();
+    MaskMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    TargetMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "dlcswap", gst::Rank::NONE, DlcSwap::static_type())
 }

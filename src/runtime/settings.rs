@@ -58,6 +58,14 @@ impl Default for RuntimeSettings {
 }
 
 impl RuntimeSettings {
+    /// Marks the enum types of the shared properties as plugin API, so that the documentation
+    /// lists them with the plugin; each element's `register` calls it (marking twice is harmless).
+    pub fn mark_plugin_api() {
+        ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+        Precision::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+        PixelBackend::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    }
+
     /// The shared property specs; `default_model` is the file name looked up in the model
     /// directory when `model-file` is unset.
     pub fn properties(default_model: &str, model_blurb: &str) -> Vec<glib::ParamSpec> {
