@@ -42,8 +42,8 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use crate::element::{
-    Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, report_step_times,
-    warn_face_failure,
+    Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, publish_active,
+    report_step_times, warn_face_failure,
 };
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
@@ -323,7 +323,11 @@ impl DlcDetect {
         }
         let provider = detector.detector().active_provider.nick();
         gst::info!(CAT, imp = self, "detector '{}' runs on {provider}", path.display());
-        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
+        publish_active(
+            self.obj().upcast_ref(),
+            &self.active,
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+        );
         Ok(State {
             frames: 0,
             detector,
@@ -436,7 +440,7 @@ impl BaseTransformImpl for DlcDetect {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
-        *self.active.lock() = ActiveRuntime::default();
+        publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 

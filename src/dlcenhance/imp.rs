@@ -39,7 +39,8 @@ use parking_lot::Mutex;
 use super::FaceSelection;
 use crate::element::{
     Messages, as_cuda_graph, check_precision, edit_faces_in_place, pad_templates, pixel_backend,
-    post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
+    post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
+    with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
@@ -220,7 +221,11 @@ impl DlcEnhance {
         let provider = enhancer.model().active_provider.nick();
         let family = enhancer.enhancer().kind().family.name();
         gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}", path.display());
-        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
+        publish_active(
+            self.obj().upcast_ref(),
+            &self.active,
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+        );
         Ok(State { frames: 0, enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
     }
 }
@@ -242,7 +247,7 @@ impl BaseTransformImpl for DlcEnhance {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
-        *self.active.lock() = ActiveRuntime::default();
+        publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 

@@ -44,7 +44,8 @@ use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Reque
 use super::{MaskMode, TargetMode};
 use crate::element::{
     Messages, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, pad_templates, pixel_backend,
-    post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
+    post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
+    with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -456,7 +457,11 @@ impl DlcSwap {
 
         let provider = swapper.swapper().model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
-        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
+        publish_active(
+            self.obj().upcast_ref(),
+            &self.active,
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+        );
         Ok(State {
             frames: 0,
             swapper,
@@ -584,7 +589,7 @@ impl BaseTransformImpl for DlcSwap {
         self.pictures.stop();
         *self.state.lock() = None;
         *self.identities.lock() = Identities::default();
-        *self.active.lock() = ActiveRuntime::default();
+        publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 

@@ -254,6 +254,18 @@ pub struct ActiveRuntime {
 }
 
 impl ActiveRuntime {
+    /// The `active-*` properties whose value differs between `self` and `other`.
+    pub fn changed_properties(&self, other: &ActiveRuntime) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.provider != other.provider {
+            changed.push("active-provider");
+        }
+        if self.pixel_backend != other.pixel_backend {
+            changed.push("active-pixel-backend");
+        }
+        changed
+    }
+
     /// Reads an `active-*` property; `None` for other names.
     pub fn property(&self, name: &str) -> Option<glib::Value> {
         Some(match name {
