@@ -360,7 +360,7 @@ fn pad_templates(factory: &gst::ElementFactory, element: &gst::Element, other_ty
             gst::PadDirection::Unknown => "unknown",
         };
         let mut entries = vec![
-            ("caps".into(), string(caps_text(&template.documentation_caps()))),
+            ("caps".into(), string(caps_text(template.documentation_caps()))),
             ("direction".into(), string(direction)),
             ("presence".into(), string(presence)),
         ];
