@@ -12,7 +12,7 @@ ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/on
 # missing fails with the reason instead of skipping; only ../shared/testdata may be absent.
 TEST_ENV = DLC_REQUIRE_ALL=1 ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
 
-.PHONY: all setup fixtures build test install-check demo bench clean
+.PHONY: all setup fixtures build test install-check demo bench docs-cache clean
 
 all: build
 
@@ -61,6 +61,12 @@ bench: fixtures
 	cargo build --release --locked --example bench
 	$(TEST_ENV) target/release/examples/bench run --provider cpu
 	$(TEST_ENV) target/release/examples/bench overhead
+
+# Rewrites docs/plugins/gst_plugins_cache.json, the plugin documentation cache in GStreamer's
+# format, from the plugin's elements, properties and types; tests/docs_cache.rs fails until the
+# committed file matches them.
+docs-cache:
+	DLC_UPDATE_DOCS_CACHE=1 cargo test --locked --test docs_cache -- documentation_cache_is_up_to_date
 
 clean:
 	cargo clean

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The project's speed-measurement tool. It prints figures and asserts nothing; BENCHMARKS.md
 //! keeps the commands and the latest results. `bench --help` documents every option.
 //!

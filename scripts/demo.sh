@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # `make demo`: swaps the face in a sample video with the face of a sample portrait, file to file:
 #   carphone_pristine.mp4 ! decodebin ! dlcdetect ! dlcswap source=astronaut.png ! x264enc ! demo-out.mp4
 # Sample media come from ../shared/testdata when present, else from the scikit-image and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The GPU measurements of BENCHMARKS.md, run on the lent GPU machine once the run kit is
 # assembled there (../shared/gpu/README.md). STAGE is a folder carried from here with:
 #   plugin/libgstdlc.so    the build to measure      baseline/libgstdlc.so   the build to compare with

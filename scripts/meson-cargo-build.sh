@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Called by meson.build: builds the plugin with cargo and copies it to meson's output path.
 # Arguments: CARGO SOURCE_ROOT PROFILE(debug|release) OUTPUT
 set -euo pipefail

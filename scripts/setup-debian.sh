@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Installs what building and testing gstdlc needs on Debian 12 (bookworm): a C toolchain for
 # linking, pkg-config, GStreamer 1.22 development files and plugins, meson, and a Python venv
 # with ONNX Runtime (the library the plugin loads) and the fixture-model generator's packages.

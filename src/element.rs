@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! What the three elements share beyond their runtime properties: pad templates, the bus
 //! warnings every element posts the same way (after its locks are released), and mapping a
 //! buffer for in-place pixel work.
@@ -5,10 +6,11 @@
 use std::time::Instant;
 
 use gst::prelude::*;
+use parking_lot::Mutex;
 
 use crate::backend::{Backend, GraphBackend};
 use crate::meta::{FaceFlags, FaceMeta};
-use crate::runtime::{ExecutionProvider, ModelSession, PixelBackend, Precision, SessionOptions};
+use crate::runtime::{ActiveRuntime, ExecutionProvider, ModelSession, PixelBackend, Precision, SessionOptions};
 use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::FrameViewMut;
 use crate::warnings::WarningLimiter;
@@ -22,6 +24,16 @@ pub(crate) fn pad_templates(formats: &[gst_video::VideoFormat]) -> Vec<gst::PadT
             gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).expect("valid pad template")
         })
         .collect()
+}
+
+/// Stores what now runs in `active` and notifies the `active-*` properties whose value changed.
+/// Call with none of the element's locks held: notify handlers run synchronously and may read or
+/// set the element's properties, which take those locks.
+pub(crate) fn publish_active(element: &gst::Element, active: &Mutex<ActiveRuntime>, now: ActiveRuntime) {
+    let before = std::mem::replace(&mut *active.lock(), now);
+    for name in before.changed_properties(&now) {
+        element.notify(name);
+    }
 }
 
 /// Posts a warning when `model` does not run on the provider asked for: users must never be

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! gstdlc: real-time face swapping for GStreamer.
 //!
 //! The plugin `dlc` provides `dlcdetect` (SCRFD face detection and tracking), `dlcswap`

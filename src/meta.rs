@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `FaceMeta`: the faces of a video frame, carried on its buffer from `dlcdetect` to the
 //! elements downstream (and to applications, through the `gstdlc` rlib). The faces themselves are
 //! plain data ([`crate::face`]); this module only carries them on buffers.

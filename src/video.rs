@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The bridge between GStreamer's mapped video frames and the GStreamer-free [`crate::vision`]
 //! views, and the raw formats the elements accept.
 

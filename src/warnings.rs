@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Rate limiting for per-frame warnings, so that a model failing on every frame posts one bus
 //! warning every few seconds (with a count) instead of flooding the bus.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The pixel backends agree: the CPU backend and the ONNX Runtime graphs (`pixel-backend`) give
 //! the same detections and the same swapped and restored frames within the stated tolerance.
 //!

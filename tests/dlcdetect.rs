@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! dlcdetect: the real SCRFD models on real faces (and against the independent reference
 //! implementation), the fixture detector on synthetic frames in every input format, tracking,
 //! messages and metas.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! dlcenhance: family recognition, equivalence with the independent reference implementation,
 //! blend, face selection and the per-track inference-interval cache.
 

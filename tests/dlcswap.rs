@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! dlcswap: equivalence with the independent reference implementation, target selection,
 //! reference and face-map matching, blending controls, live source changes and bad input.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The plugin's foundation: registration and property docs, FaceMeta through other elements,
 //! model validation errors and the provider fallback warning.
 

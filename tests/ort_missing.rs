@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! With no ONNX Runtime library anywhere, an element fails to start with an error that names
 //! the variable, the paths tried and how to get the library — and GStreamer keeps working.
 //! (Its own test binary: ONNX Runtime can be loaded only once per process.)

@@ -1,3 +1,35 @@
+// SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-dlcdetect
+ * @see_also: dlcswap, dlcenhance
+ *
+ * Finds faces with an SCRFD model (InsightFace's `det_10g.onnx` family, the detector
+ * Deep-Live-Cam uses) through ONNX Runtime, tracks them between detections and attaches them to
+ * the buffer as gstdlc `FaceMeta` (box, score, 5 landmarks, optional 106 landmarks and ArcFace
+ * embedding, track id) and as `GstVideoRegionOfInterestMeta`s of type `face`. Pixels pass
+ * unchanged. With `post-messages=true` each frame's faces are also posted on the bus as a
+ * `dlcdetect` element message holding a list of `face` structures (`x`, `y`, `width`, `height`,
+ * `score`, `landmarks`, `track-id`).
+ *
+ * The element reads the raw formats of webcams and decoders directly (packed RGB variants, I420,
+ * YV12, NV12, NV21, YUY2, UYVY, YVYU). With `inference-interval=N` the detector runs on every Nth
+ * frame and the tracker carries the faces in between. The model is looked up in the model
+ * directory (`$DLC_MODELS_DIR`, else `$XDG_DATA_HOME/gstdlc/models`) unless `model-file` names it.
+ *
+ * ## Example pipelines
+ *
+ * |[
+ * gst-launch-1.0 -m filesrc location=in.mp4 ! decodebin ! dlcdetect post-messages=true ! fakesink
+ * ]| Prints the faces found in every frame of `in.mp4` as `dlcdetect` element messages.
+ *
+ * |[
+ * gst-launch-1.0 v4l2src ! dlcdetect inference-interval=3 smoothing=0.5 ! queue \
+ *     ! dlcswap source=face.jpg ! videoconvert ! autovideosink
+ * ]| Detects faces in every 3rd webcam frame, tracks them in between with damped jitter, and
+ * hands them to `dlcswap`.
+ *
+ * Since: 0.1.0
+ */
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
@@ -10,8 +42,8 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use crate::element::{
-    Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, report_step_times,
-    warn_face_failure,
+    Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, publish_active,
+    report_step_times, warn_face_failure,
 };
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
@@ -317,7 +349,11 @@ impl DlcDetect {
         }
         let provider = detector.detector().active_provider.nick();
         gst::info!(CAT, imp = self, "detector '{}' runs on {provider}", path.display());
-        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
+        publish_active(
+            self.obj().upcast_ref(),
+            &self.active,
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+        );
         Ok(State {
             frames: 0,
             detector,
@@ -430,7 +466,7 @@ impl BaseTransformImpl for DlcDetect {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
-        *self.active.lock() = ActiveRuntime::default();
+        publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 

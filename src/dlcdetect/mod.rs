@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `dlcdetect`: SCRFD face detection with tracking; faces leave as [`crate::FaceMeta`] (plus
 //! standard region-of-interest metas) and, optionally, as element messages on the bus.
 
@@ -11,5 +12,6 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::runtime::RuntimeSettings::mark_plugin_api();
     gst::Element::register(Some(plugin), "dlcdetect", gst::Rank::NONE, DlcDetect::static_type())
 }

@@ -1,3 +1,32 @@
+// SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-dlcenhance
+ * @see_also: dlcdetect, dlcswap
+ *
+ * Restores the faces in the buffer's gstdlc `FaceMeta` (from `dlcdetect`, usually after
+ * `dlcswap`) with a face restoration model: GFPGAN 1.2–1.4 (default `GFPGANv1.4.onnx`),
+ * GPEN-BFR, CodeFormer or RestoreFormer++, recognised from the model file. Each face is aligned,
+ * restored and blended back in place (`blend`), so pixels outside the faces stay untouched.
+ *
+ * `faces=swapped` restores only the faces `dlcswap` replaced. With `inference-interval=N` each
+ * face is restored on every Nth frame and the cached result is re-pasted in between. Frames
+ * without `FaceMeta` pass unchanged, with one warning on the bus.
+ *
+ * ## Example pipelines
+ *
+ * |[
+ * gst-launch-1.0 -e filesrc location=in.mp4 ! decodebin ! dlcdetect ! queue ! dlcswap source=face.jpg \
+ *     ! queue ! dlcenhance ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]| Swaps the face in `in.mp4` with the face of `face.jpg` and restores the swapped face with
+ * GFPGAN, writing `out.mp4`; the `queue`s let the three elements work on different frames at once.
+ *
+ * |[
+ * gst-launch-1.0 v4l2src ! dlcdetect ! queue ! dlcswap source=face.jpg ! queue \
+ *     ! dlcenhance faces=swapped inference-interval=2 ! videoconvert ! autovideosink
+ * ]| Restores only the swapped webcam faces, every 2nd frame.
+ *
+ * Since: 0.1.0
+ */
 use std::sync::LazyLock;
 
 use gst::glib;
@@ -10,7 +39,8 @@ use parking_lot::Mutex;
 use super::FaceSelection;
 use crate::element::{
     Messages, as_cuda_graph, check_precision, edit_faces_in_place, pad_templates, pixel_backend,
-    post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
+    post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
+    with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
@@ -193,7 +223,11 @@ impl DlcEnhance {
         let provider = enhancer.model().active_provider.nick();
         let family = enhancer.enhancer().kind().family.name();
         gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}", path.display());
-        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
+        publish_active(
+            self.obj().upcast_ref(),
+            &self.active,
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+        );
         Ok(State { frames: 0, enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
     }
 }
@@ -215,7 +249,7 @@ impl BaseTransformImpl for DlcEnhance {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock() = None;
-        *self.active.lock() = ActiveRuntime::default();
+        publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `dlcenhance`: restores the faces in the metadata with GFPGAN, GPEN-BFR, CodeFormer or
 //! RestoreFormer++, in place, optionally every Nth frame per face with cached re-pasting.
 
@@ -23,5 +24,7 @@ pub enum FaceSelection {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::runtime::RuntimeSettings::mark_plugin_api();
+    FaceSelection::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "dlcenhance", gst::Rank::NONE, DlcEnhance::static_type())
 }

@@ -1,3 +1,35 @@
+// SPDX-License-Identifier: MPL-2.0
+/**
+ * SECTION:element-dlcswap
+ * @see_also: dlcdetect, dlcenhance
+ *
+ * Replaces the faces that `dlcdetect` attached to the buffer (as gstdlc `FaceMeta`) with the
+ * identity of the face in the `source` picture, using the `inswapper_128` model and InsightFace's
+ * paste-back (or Deep-Live-Cam's ellipse with `mask=ellipse`), in place: pixels outside the faces
+ * keep their bytes. The source identity comes from an ArcFace model (`recognition-model`, default
+ * `w600k_r50.onnx`) run on the face an SCRFD model (`detector-model`) finds in the picture.
+ *
+ * `target` chooses which faces to swap (the largest, the left-most, the best-scored, or those
+ * that look like the `reference` picture); `many-faces=true` swaps every chosen face, and
+ * `face-map` maps several people to several sources. `source` and `reference` can be changed
+ * while playing: the new face applies once computed, without stalling the stream. Frames without
+ * `FaceMeta` pass unchanged, with one warning on the bus.
+ *
+ * ## Example pipelines
+ *
+ * |[
+ * gst-launch-1.0 -e filesrc location=in.mp4 ! decodebin ! dlcdetect ! queue ! dlcswap source=face.jpg \
+ *     ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]| Puts the face of `face.jpg` onto the largest face in every frame of `in.mp4` and writes the
+ * result to `out.mp4`.
+ *
+ * |[
+ * gst-launch-1.0 v4l2src ! dlcdetect ! queue ! dlcswap source=face.jpg target=reference \
+ *     reference=boss.jpg many-faces=true ! videoconvert ! autovideosink
+ * ]| Swaps only the webcam faces that look like the person in `boss.jpg`.
+ *
+ * Since: 0.1.0
+ */
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -12,7 +44,8 @@ use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Reque
 use super::{MaskMode, TargetMode};
 use crate::element::{
     Messages, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, pad_templates, pixel_backend,
-    post_provider_fallback, report_step_times, warn_face_failure, warn_missing_meta, with_writable_frame,
+    post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
+    with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -425,7 +458,11 @@ impl DlcSwap {
 
         let provider = swapper.swapper().model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
-        *self.active.lock() = ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) };
+        publish_active(
+            self.obj().upcast_ref(),
+            &self.active,
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+        );
         Ok(State {
             frames: 0,
             swapper,
@@ -553,7 +590,7 @@ impl BaseTransformImpl for DlcSwap {
         self.pictures.stop();
         *self.state.lock() = None;
         *self.identities.lock() = Identities::default();
-        *self.active.lock() = ActiveRuntime::default();
+        publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! `dlcswap`: replaces the faces `dlcdetect` found with the identity of a source picture,
 //! using `inswapper_128` and InsightFace's (or Deep-Live-Cam's) paste-back.
 
@@ -66,5 +67,8 @@ impl From<TargetMode> for Target {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    crate::runtime::RuntimeSettings::mark_plugin_api();
+    MaskMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    TargetMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "dlcswap", gst::Rank::NONE, DlcSwap::static_type())
 }

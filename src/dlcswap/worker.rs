@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The picture worker of one `dlcswap`: turns a `source` or `reference` picture set while
 //! playing into an identity on one thread of its own, so that neither the streaming thread nor
 //! the application waits for the detector and recogniser.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! ArcFace identity embeddings (`w600k_r50.onnx`, any `[N,3,112,112] → [N,512]` ArcFace):
 //! `norm_crop` to 112 px, RGB normalisation, L2-normalised output, as InsightFace's
 //! `ArcFaceONNX.get` + `normed_embedding`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Face restoration models (GFPGAN 1.2–1.4, GPEN-BFR 256–2048, CodeFormer, RestoreFormer++),
 //! recognised from their inputs and outputs (and the file name where shapes alone cannot tell),
 //! each with its own alignment template; RGB `x / 127.5 − 1` in, `(clip(y, −1, 1) + 1) · 127.5`

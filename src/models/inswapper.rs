@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The `inswapper_128` identity swap, as InsightFace's `INSwapper.get` with Deep-Live-Cam's
 //! settings: 128-px similarity alignment, RGB `x / 255` input, latent = embedding × `emap`
 //! renormalised, output clipped and truncated to 8 bits. Float16 exports are fed and read in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! 106-point face landmarks (`2d106det.onnx`), as InsightFace's `Landmark.get`: a 192-px crop
 //! centred on the box, scale `192 / (1.5 · max(w, h))`, raw RGB values, output `(p + 1) · 96`
 //! mapped back through the inverse crop transform.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! SCRFD face detection (`det_10g.onnx` and its family), as InsightFace's `SCRFD.detect` does it:
 //! letterbox at the top-left, RGB `(x − 127.5) / 128`, per-stride anchor decode, score
 //! threshold, NMS with the "+1" area convention, coordinates back in frame pixels.

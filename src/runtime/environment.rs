@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Finding libonnxruntime and creating the process's single ONNX Runtime environment.
 //!
 //! ONNX Runtime allows one environment per process, ever, and every `ort` call before a

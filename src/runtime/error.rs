@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The failures a user can act on, each with a message that names the cause.
 
 use std::fmt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Everything about ONNX Runtime in one place: finding and loading the library (one environment
 //! per process), choosing execution providers with an honest report of what actually runs, the
 //! model directory, and checking a model file against the contract its element expects.

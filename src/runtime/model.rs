@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Opening a model file as an ONNX Runtime session with the chosen provider, and describing its
 //! inputs and outputs so that each model family can check its contract.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Reads the few graph facts ONNX Runtime does not expose: the last initializer (inswapper's
 //! `emap`) and the names of the first nodes (how InsightFace tells whether an ArcFace model
 //! normalises its input itself), through the schema subset in [`super::onnx_proto`].

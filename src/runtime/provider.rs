@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Execution-provider choice, shared by the three elements' `execution-provider` property.
 
 use gst::glib;

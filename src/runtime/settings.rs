@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! The properties every model-running element shares (`model-file`, `execution-provider`,
 //! `gpu-id`, `threads`, `spin-wait`, `pixel-backend` and the read-only `active-*`), defined once so
 //! that the three elements document and behave alike.
@@ -57,6 +58,14 @@ impl Default for RuntimeSettings {
 }
 
 impl RuntimeSettings {
+    /// Marks the enum types of the shared properties as plugin API, so that the documentation
+    /// lists them with the plugin; each element's `register` calls it (marking twice is harmless).
+    pub fn mark_plugin_api() {
+        ExecutionProvider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+        Precision::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+        PixelBackend::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    }
+
     /// The shared property specs; `default_model` is the file name looked up in the model
     /// directory when `model-file` is unset.
     pub fn properties(default_model: &str, model_blurb: &str) -> Vec<glib::ParamSpec> {
@@ -252,6 +261,18 @@ pub struct ActiveRuntime {
 }
 
 impl ActiveRuntime {
+    /// The `active-*` properties whose value differs between `self` and `other`.
+    pub fn changed_properties(&self, other: &ActiveRuntime) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.provider != other.provider {
+            changed.push("active-provider");
+        }
+        if self.pixel_backend != other.pixel_backend {
+            changed.push("active-pixel-backend");
+        }
+        changed
+    }
+
     /// Reads an `active-*` property; `None` for other names.
     pub fn property(&self, name: &str) -> Option<glib::Value> {
         Some(match name {

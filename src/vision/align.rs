@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Similarity alignment (InsightFace `estimate_norm`) and 2×3 affine transforms.
 
 /// A 2×3 affine transform, row-major: `x' = m[0]·x + m[1]·y + m[2]`, `y' = m[3]·x + m[4]·y + m[5]`.

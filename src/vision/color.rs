@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! sRGB ↔ CIE L*a*b* and the Reinhard colour transfer behind `color-correction`.
 //!
 //! The LAB scale is OpenCV's for 8-bit images (`COLOR_RGB2LAB` on `CV_8U`): D65 white, sRGB

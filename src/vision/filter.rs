@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Separable filters on single-channel `f32` planes (row-major, `width × height`) and the
 //! unsharp mask behind the `sharpness` property.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Pixel access for every raw video format the elements accept, without GStreamer: the elements
 //! wrap their mapped planes in a [`FrameView`] / [`FrameViewMut`], and the face pipeline reads and
 //! writes packed RGB through them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Owned packed-RGB images and integer rectangles: the working buffers of the face pipeline.
 
 /// A packed 8-bit RGB image (`width * height * 3` bytes, rows without padding).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Image and geometry code shared by the elements: pixel access for every raw format the elements
 //! accept, letterbox resize, similarity alignment, affine warps, paste-back masks and filters.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Face tracking between detections: greedy IoU matching keeps a stable id per face, carries
 //! faces across frames the detector skips (`inference-interval`) or misses briefly, and
 //! optionally damps landmark jitter.

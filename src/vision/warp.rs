@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Affine crops (`cv2.warpAffine` with bilinear sampling and a black border), as 8-bit RGB or
 //! straight into normalised NCHW model inputs.
 

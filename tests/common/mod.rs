@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 //! Shared test helpers: plugin registration, fixture and test-data lookup, running pipelines.
 #![allow(dead_code)]
 

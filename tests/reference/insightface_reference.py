@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Independent reference implementation of the face pipeline, written from
 ../shared/docs/model-contracts.md with OpenCV and NumPy (as InsightFace and Deep-Live-Cam do it),
 so that tests can compare gstdlc's Rust implementation against it.
