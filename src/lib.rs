@@ -9,6 +9,7 @@
 use gst::glib;
 
 pub mod backend;
+pub mod capi;
 mod dlcdetect;
 mod dlcenhance;
 mod dlcswap;
