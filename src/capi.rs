@@ -91,9 +91,29 @@ unsafe fn with_faces<T>(buffer: *mut gst::ffi::GstBuffer, default: T, f: impl Fn
             return None;
         }
         let buffer = unsafe { gst::BufferRef::from_ptr(buffer) };
-        buffer.meta::<FaceMeta>().map(|meta| f(meta.faces()))
+        let meta = buffer.meta::<FaceMeta>()?;
+        if !meta.made_by_this_library() {
+            warn_other_copy();
+            return None;
+        }
+        Some(f(meta.faces()))
     }));
     answer.ok().flatten().unwrap_or(default)
+}
+
+/// Says once per process why faces are not read: the application calls a different copy of the
+/// plugin library than the one whose elements made the metas.
+fn warn_other_copy() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        glib::g_warning!(
+            "gstdlc",
+            "the face metas on these buffers were made by another copy of the dlc plugin library than the \
+             one this application calls (linked against one libgstdlc.so while GStreamer loaded another, \
+             e.g. through LD_LIBRARY_PATH or GST_PLUGIN_PATH): link against the file GStreamer loads; \
+             faces are not read"
+        );
+    });
 }
 
 /// The face at `index`, if any.
