@@ -52,7 +52,11 @@ fn newest_under(dir: &Path) -> std::time::SystemTime {
     let mut newest = std::time::SystemTime::UNIX_EPOCH;
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
-        let time = if path.is_dir() { newest_under(&path) } else { entry.metadata().and_then(|m| m.modified()).unwrap_or(newest) };
+        let time = if path.is_dir() {
+            newest_under(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).unwrap_or(newest)
+        };
         newest = newest.max(time);
     }
     newest
@@ -267,8 +271,7 @@ fn check_c_example(file: &Path, properties: &[String]) -> Option<Vec<Vec<Printed
 fn check_python_example(file: &Path, properties: &[String]) -> Option<Vec<Vec<Printed>>> {
     let prefix = installed_prefix()?;
     let python = "/usr/bin/python3";
-    let bindings =
-        "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstVideo', '1.0'); \
+    let bindings = "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstVideo', '1.0'); \
          from gi.repository import Gst, GstVideo; import gi.overrides.Gst";
     if !Command::new(python).args(["-c", bindings]).output().is_ok_and(|o| o.status.success()) {
         common::skip(
@@ -456,4 +459,54 @@ fn a_second_copy_of_the_library_is_refused_clearly() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains(": 0 faces"), "no faces read: {stdout}");
     assert!(stderr.contains("another copy of the dlc plugin library"), "the warning says why: {stderr}");
+}
+
+// README.md ("Embedding: Rust, C and Python") shows the lines between the markers verbatim.
+// readme-rust-start
+use gst::prelude::*;
+
+/// Calls `on_faces` with the faces of every buffer that passes `pad` (any pad after dlcdetect).
+fn watch_faces(pad: &gst::Pad, on_faces: impl Fn(&[gstdlc::Face]) + Send + Sync + 'static) {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_pad, info| {
+        if let Some(meta) = info.buffer().and_then(|buffer| buffer.meta::<gstdlc::FaceMeta>()) {
+            on_faces(meta.faces());
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+// readme-rust-end
+
+#[test]
+fn rust_application_reads_faces_through_the_rlib() {
+    let detector = require_fixture!("scrfd.onnx");
+    let scratch = tempfile::tempdir().expect("a scratch dir");
+    let picture = scratch.path().join("blocks.png");
+    fixture_picture(&[(128, 128), (448, 320)], &picture);
+    let pipeline = common::pipeline(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! dlcdetect model-file={} ! fakesink name=sink",
+        picture.display(),
+        detector.display()
+    ));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collected = seen.clone();
+    let sink_pad = pipeline.by_name("sink").and_then(|sink| sink.static_pad("sink")).expect("the sink's pad");
+    watch_faces(&sink_pad, move |faces| collected.lock().unwrap().push(faces.to_vec()));
+    let log = common::run(&pipeline, std::time::Duration::from_secs(60));
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "one picture, one frame");
+    let boxes: Vec<[f32; 4]> = seen[0].iter().map(|f| f.bbox).collect();
+    assert_eq!(boxes, [[96.0, 96.0, 160.0, 160.0], [416.0, 288.0, 480.0, 352.0]].to_vec(), "{seen:?}");
+}
+
+#[test]
+fn readme_shows_the_rust_snippet_of_these_tests() {
+    let this_file = include_str!("embedding.rs");
+    let snippet = this_file
+        .split("// readme-rust-start\n")
+        .nth(1)
+        .and_then(|rest| rest.split("// readme-rust-end").next())
+        .expect("the markers");
+    let readme = std::fs::read_to_string(source_path("README.md")).expect("README.md");
+    assert!(readme.contains(snippet), "README.md no longer shows tests/embedding.rs's snippet:\n{snippet}");
 }

@@ -25,7 +25,6 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstVideo", "1.0")
 from gi.repository import GLib, Gst, GstVideo  # noqa: E402
 
-ROI_API = GstVideo.VideoRegionOfInterestMeta.get_info().api
 # The probe prints from the streaming thread, the bus loop from the main thread: whole lines only.
 print_lock = threading.Lock()
 
@@ -63,14 +62,14 @@ def print_message_faces(structure):
     emit(lines)
 
 
-def print_roi_faces(pad, info):
+def print_roi_faces(pad, info, roi_api):
     """The faces of one buffer, from its ROI metas (a pad probe)."""
     buffer = info.get_buffer()
     video = GstVideo.VideoInfo.new_from_caps(pad.get_current_caps())
     width, height = video.width, video.height
     # PyGObject cannot iterate a buffer's metas; dlcdetect numbers its ROIs 0..n-1 instead.
     rois = []
-    for index in range(buffer.get_n_meta(ROI_API)):
+    for index in range(buffer.get_n_meta(roi_api)):
         roi = GstVideo.buffer_get_video_region_of_interest_meta_id(buffer, index)
         if roi is not None and GLib.quark_to_string(roi.roi_type) == "face":
             rois.append(roi)
@@ -132,7 +131,8 @@ def main(argv):
             pad.link(sink_pad)
 
     decode.connect("pad-added", on_pad_added)
-    sink.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, print_roi_faces)
+    roi_api = GstVideo.VideoRegionOfInterestMeta.get_info().api
+    sink.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, print_roi_faces, roi_api)
 
     pipeline.set_state(Gst.State.PLAYING)
     bus = pipeline.get_bus()
