@@ -66,8 +66,13 @@ impl FaceMeta {
     /// they share the meta API by name, but the faces of the other copy's metas are laid out by
     /// a build that may differ, so only metas made by this copy can be read safely.
     pub(crate) fn made_by_this_library(&self) -> bool {
+        type InitFn = unsafe extern "C" fn(
+            *mut gst::ffi::GstMeta,
+            gst::glib::ffi::gpointer,
+            *mut gst::ffi::GstBuffer,
+        ) -> gst::glib::ffi::gboolean;
         let init = unsafe { (*self.0.parent.info).init_func };
-        init.is_some_and(|f| f as usize == imp::face_meta_init as usize)
+        init.is_some_and(|f| std::ptr::fn_addr_eq(f, imp::face_meta_init as InitFn))
     }
 }
 
