@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 # Installs what building and testing gstdlc needs on Debian 12 (bookworm): a C toolchain for
-# linking, pkg-config, GStreamer 1.22 development files and plugins, meson, and a Python venv
-# with ONNX Runtime (the library the plugin loads) and the fixture-model generator's packages.
+# linking, pkg-config, GStreamer 1.22 development files and plugins, meson, GStreamer's Python
+# bindings (for the Python example), and a Python venv with ONNX Runtime (the library the plugin
+# loads) and the fixture-model generator's packages.
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   python3 python3-venv meson ninja-build
+  # The Python example (examples/python/faces.py): PyGObject with GStreamer's bindings, from apt.
+  python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 
 # Only root may install; otherwise go through sudo.

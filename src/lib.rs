@@ -10,6 +10,7 @@
 use gst::glib;
 
 pub mod backend;
+pub mod capi;
 mod dlcdetect;
 mod dlcenhance;
 mod dlcswap;

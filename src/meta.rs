@@ -61,6 +61,20 @@ impl FaceMeta {
     pub fn faces_mut(&mut self) -> &mut Vec<Face> {
         &mut self.0.faces
     }
+
+    /// Whether this meta was made by this copy of the library. A process can hold two copies
+    /// (an application linked against one file, GStreamer loading the plugin from another):
+    /// they share the meta API by name, but the faces of the other copy's metas are laid out by
+    /// a build that may differ, so only metas made by this copy can be read safely.
+    pub(crate) fn made_by_this_library(&self) -> bool {
+        type InitFn = unsafe extern "C" fn(
+            *mut gst::ffi::GstMeta,
+            gst::glib::ffi::gpointer,
+            *mut gst::ffi::GstBuffer,
+        ) -> gst::glib::ffi::gboolean;
+        let init = unsafe { (*self.0.parent.info).init_func };
+        init.is_some_and(|f| std::ptr::fn_addr_eq(f, imp::face_meta_init as InitFn))
+    }
 }
 
 unsafe impl MetaAPI for FaceMeta {
@@ -94,12 +108,17 @@ mod imp {
 
     #[repr(C)]
     pub struct FaceMeta {
-        parent: gst::ffi::GstMeta,
+        pub(super) parent: gst::ffi::GstMeta,
         pub(super) faces: Vec<Face>,
     }
 
     pub(super) fn face_meta_api_get_type() -> glib::Type {
         static TYPE: LazyLock<glib::Type> = LazyLock::new(|| unsafe {
+            // Registered already by another copy of the library in this process (see
+            // `made_by_this_library`): the API is the same, registering it again would fail.
+            if let Some(existing) = glib::Type::from_name("GstDlcFaceMetaAPI") {
+                return existing;
+            }
             let tags = [
                 gst_video::ffi::GST_META_TAG_VIDEO_STR.as_ptr() as *const std::ffi::c_char,
                 gst_video::ffi::GST_META_TAG_VIDEO_SIZE_STR.as_ptr() as *const std::ffi::c_char,
@@ -116,7 +135,7 @@ mod imp {
         *TYPE
     }
 
-    unsafe extern "C" fn face_meta_init(
+    pub(super) unsafe extern "C" fn face_meta_init(
         meta: *mut gst::ffi::GstMeta,
         params: glib::ffi::gpointer,
         _buffer: *mut gst::ffi::GstBuffer,

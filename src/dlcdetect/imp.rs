@@ -383,13 +383,17 @@ impl DlcDetect {
 
     fn attach_roi_metas(buf: &mut gst::BufferRef, faces: &[Face], width: u32, height: u32) {
         let (fw, fh) = (width.max(1) as f64, height.max(1) as f64);
-        for face in faces {
+        for (index, face) in faces.iter().enumerate() {
             let x1 = face.bbox[0].clamp(0.0, width as f32) as u32;
             let y1 = face.bbox[1].clamp(0.0, height as f32) as u32;
             let x2 = face.bbox[2].clamp(0.0, width as f32) as u32;
             let y2 = face.bbox[3].clamp(0.0, height as f32) as u32;
             let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, "face", (x1, y1, x2 - x1, y2 - y1));
-            roi.set_id(face.track_id as i32);
+            // The id names the ROI within its buffer (what `parent_id` refers to): the face's
+            // index, as in FaceMeta and the bus message, so that bindings without meta iteration
+            // (PyGObject) can fetch them with gst_buffer_get_video_region_of_interest_meta_id
+            // for 0..n. The track id is the `object_id` param, as with DL Streamer's trackers.
+            roi.set_id(i32::try_from(index).unwrap_or(i32::MAX));
             roi.add_param(
                 gst::Structure::builder("detection")
                     .field("x_min", (face.bbox[0] as f64 / fw).clamp(0.0, 1.0))
