@@ -137,18 +137,43 @@ fn grey_picture(width: usize, height: usize) -> Vec<u8> {
 
 /// Pushes one RGB frame through `videoconvert ! <format> ! <upstream> ! tee`, one branch through
 /// `dlcoverlay <props>`, the other straight to a sink. `faces`, when given, are attached as
-/// FaceMeta just before the tee.
+/// FaceMeta just before `upstream`.
 fn run(format: &str, upstream: &str, props: &str, faces: Option<Vec<Face>>, frame: (usize, usize, Vec<u8>)) -> Run {
+    run_branches(format, upstream, props, faces, frame, true)
+}
+
+/// [`run`], with `tee` false: dlcoverlay gets the buffer alone (writable, drawn on without a
+/// copy), and the frame of the other branch comes from a second run that does not draw.
+fn run_branches(
+    format: &str,
+    upstream: &str,
+    props: &str,
+    faces: Option<Vec<Face>>,
+    frame: (usize, usize, Vec<u8>),
+    tee: bool,
+) -> Run {
+    if !tee {
+        let plain = run(
+            format,
+            upstream,
+            "draw-boxes=false draw-landmarks=false draw-labels=false",
+            faces.clone(),
+            frame.clone(),
+        );
+        let alone = run_branches(format, &format!("{upstream} ! dlcoverlay {props}"), "", faces, frame, true);
+        // The drawing happened upstream of the tee, so both of its branches show it.
+        return Run { drawn: alone.plain, plain: plain.plain, ..alone };
+    }
     let (width, height, data) = frame;
     let pipeline = common::pipeline(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGB,width={width},height={height},framerate=30/1 \
-         ! videoconvert ! video/x-raw,format={format} ! {upstream} ! tee name=t \
+         ! videoconvert ! video/x-raw,format={format} ! identity name=tag ! {upstream} ! tee name=t \
          t. ! queue ! dlcoverlay {props} ! appsink name=drawn sync=false \
          t. ! queue ! appsink name=plain sync=false"
     ));
     if let Some(faces) = faces {
-        let tee = pipeline.by_name("t").expect("the tee");
-        tee.static_pad("sink").expect("a sink pad").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let tag = pipeline.by_name("tag").expect("the identity");
+        tag.static_pad("src").expect("a sink pad").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
                 FaceMeta::add(buffer.make_mut(), faces.clone());
             }
@@ -249,6 +274,16 @@ fn hand_made_faces_get_exactly_their_outlines_in_every_format() {
         // The outline lies on whole chroma blocks: exactly its pixels change in every layout.
         assert_eq!(changed, 64 * 64 - 60 * 60, "{format}");
         assert!(out.warnings.is_empty(), "{format}: {:?}", out.warnings);
+    }
+}
+
+#[test]
+fn unshared_buffers_are_drawn_too() {
+    let faces = vec![face_at([40.0, 30.0, 100.0, 90.0], 3, FaceFlags::INFERRED)];
+    let props = format!("draw-landmarks=false draw-labels=false box-color={BOX_ARGB}");
+    for format in ["RGB", "I420", "NV12", "YUY2"] {
+        let out = run_branches(format, "identity", &props, Some(faces.clone()), (W, H, grey_picture(W, H)), false);
+        assert_eq!(assert_drawn(format, &out, outline([40, 30, 100, 90], 2), BOX), 64 * 64 - 60 * 60, "{format}");
     }
 }
 
@@ -405,4 +440,28 @@ fn detected_faces_are_drawn_in_every_format() {
         let nose = faces[0].landmarks[2];
         assert_eq!(after.pixel_rgb(nose[0] as usize, nose[1] as usize), drawn.stored([255, 0, 0]), "{format}");
     }
+}
+
+#[test]
+fn overlay_registers_with_documented_properties() {
+    common::init();
+    let factory = gst::ElementFactory::find("dlcoverlay").expect("dlcoverlay is registered");
+    assert_eq!(factory.plugin_name().as_deref(), Some("dlc"));
+    let element = factory.create().build().expect("dlcoverlay is created");
+    let own: Vec<_> = element
+        .list_properties()
+        .into_iter()
+        .filter(|p| p.owner_type() != gst::Object::static_type() && p.name() != "qos")
+        .collect();
+    let names: Vec<&str> = own.iter().map(|p| p.name()).collect();
+    assert_eq!(names.len(), 7, "draw-boxes, draw-landmarks, draw-labels, thickness and three colours, found {names:?}");
+    for pspec in &own {
+        let blurb = pspec.blurb().unwrap_or_default();
+        assert!(blurb.len() >= 25, "dlcoverlay::{} needs a blurb a user can act on, has '{blurb}'", pspec.name());
+    }
+    assert!(element.property::<bool>("draw-boxes") && element.property::<bool>("draw-labels"));
+    assert_eq!(element.property::<u32>("thickness"), 2);
+    assert_eq!(element.property::<u32>("box-color"), 0xff00_ff00);
+    element.set_property("swapped-color", 0x80ff_8000u32);
+    assert_eq!(element.property::<u32>("swapped-color"), 0x80ff_8000);
 }
