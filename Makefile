@@ -30,7 +30,7 @@ build: setup
 	cargo build --locked
 
 # Builds and installs the plugin the way GStreamer projects do (meson), into a scratch prefix,
-# and checks that gst-inspect finds the installed plugin with its three elements.
+# and checks that gst-inspect finds the installed plugin with its four elements.
 install-check: setup
 	rm -rf builddir $(PREFIX)
 	meson setup builddir --prefix=$(PREFIX) --libdir=lib -Dbuildtype=debug >/dev/null
@@ -38,10 +38,10 @@ install-check: setup
 	rm -f target/install-registry.bin
 	GST_REGISTRY=$(CURDIR)/target/install-registry.bin GST_PLUGIN_PATH=$(PREFIX)/lib/gstreamer-1.0 \
 	  gst-inspect-1.0 dlc | tee target/install-check.txt
-	@for e in dlcdetect dlcswap dlcenhance; do \
+	@for e in dlcdetect dlcswap dlcenhance dlcoverlay; do \
 	  grep -q "$$e" target/install-check.txt || { echo "install-check: $$e missing from the installed plugin"; exit 1; }; \
 	done
-	@echo "install-check: the installed plugin lists dlcdetect, dlcswap and dlcenhance"
+	@echo "install-check: the installed plugin lists dlcdetect, dlcswap, dlcenhance and dlcoverlay"
 
 test: fixtures install-check
 	rm -f target/test-registry.bin

@@ -2,9 +2,9 @@
 //! gstdlc: real-time face swapping for GStreamer.
 //!
 //! The plugin `dlc` provides `dlcdetect` (SCRFD face detection and tracking), `dlcswap`
-//! (inswapper_128 identity swap) and `dlcenhance` (GFPGAN-class restoration). Faces travel
-//! between them as [`FaceMeta`] on the buffers; applications can read the same meta through
-//! this crate's rlib.
+//! (inswapper_128 identity swap), `dlcenhance` (GFPGAN-class restoration) and `dlcoverlay`
+//! (draws the faces found, like an on-screen display). Faces travel between them as
+//! [`FaceMeta`] on the buffers; applications can read the same meta through this crate's rlib.
 #![allow(clippy::non_send_fields_in_send_ty)]
 
 use gst::glib;
@@ -13,6 +13,7 @@ pub mod backend;
 pub mod capi;
 mod dlcdetect;
 mod dlcenhance;
+mod dlcoverlay;
 mod dlcswap;
 mod element;
 pub mod face;
@@ -35,6 +36,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     dlcdetect::register(plugin)?;
     dlcswap::register(plugin)?;
     dlcenhance::register(plugin)?;
+    dlcoverlay::register(plugin)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 pub mod align;
 pub mod color;
+pub mod draw;
 pub mod filter;
 pub mod frame;
 pub mod image;
