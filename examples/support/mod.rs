@@ -230,7 +230,11 @@ pub fn describe(message: &gst::MessageRef) -> Option<String> {
         _ => return None,
     };
     let source = message.src().map(|s| s.name().to_string()).unwrap_or_else(|| "the pipeline".into());
-    let details = debug.map(|d| format!(" ({d})")).unwrap_or_default();
+    // The details start with where in the code the message was posted; the reason follows.
+    let details = debug
+        .map(|d| d.rsplit_once(":\n").map_or(d.to_string(), |(_, reason)| reason.to_string()))
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
     Some(format!("{source}: {}{details}", error.message()))
 }
 
