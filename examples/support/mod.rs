@@ -233,7 +233,7 @@ pub fn describe(message: &gst::MessageRef) -> Option<String> {
     // The details start with where in the code the message was posted; the reason follows.
     let details = debug
         .map(|d| d.rsplit_once(":\n").map_or(d.to_string(), |(_, reason)| reason.to_string()))
-        .map(|d| format!(": {d}"))
+        .map(|d| format!(" ({d})"))
         .unwrap_or_default();
     Some(format!("{source}: {}{details}", error.message()))
 }
