@@ -152,11 +152,7 @@ fn run() -> Result<(), String> {
     let input_name = input.clone();
     decode.connect_no_more_pads(move |decode| {
         if !video_linked.is_linked() {
-            gst::element_error!(
-                decode,
-                gst::StreamError::WrongType,
-                ["'{}' has no video stream", input_name]
-            );
+            gst::element_error!(decode, gst::StreamError::WrongType, ["'{}' has no video stream", input_name]);
         }
     });
 
@@ -181,7 +177,8 @@ fn run() -> Result<(), String> {
         };
         *frame += 1;
         let mut out = probe_writer.lock().unwrap_or_else(|e| e.into_inner());
-        let written = serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n"));
+        let written =
+            serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n"));
         if let Err(e) = written {
             if let Some(element) = pad.parent_element() {
                 gst::element_error!(element, gst::ResourceError::Write, ["cannot write the JSON output: {}", e]);
@@ -192,7 +189,8 @@ fn run() -> Result<(), String> {
     });
 
     support::catch_interrupts();
-    let result = run_to_end(&pipeline);
+    let entry = convert.static_pad("sink").ok_or("videoconvert has no sink pad")?;
+    let result = run_to_end(&pipeline, &entry);
     let _ = pipeline.set_state(gst::State::Null);
     let flushed = writer.lock().unwrap_or_else(|e| e.into_inner()).flush();
     result?;
@@ -200,21 +198,22 @@ fn run() -> Result<(), String> {
 }
 
 /// Plays until EOS (Ctrl-C sends one) or the first error; warnings go to standard error.
-fn run_to_end(pipeline: &gst::Pipeline) -> Result<(), String> {
+fn run_to_end(pipeline: &gst::Pipeline, entry: &gst::Pad) -> Result<(), String> {
     pipeline.set_state(gst::State::Playing).map_err(|_| {
-        let bus = pipeline.bus();
-        let reason = bus
+        pipeline
+            .bus()
             .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
             .and_then(|m| support::describe(&m))
-            .unwrap_or_else(|| "the pipeline does not start".into());
-        reason
+            .unwrap_or_else(|| "the pipeline does not start".into())
     })?;
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let mut eos_sent = false;
     loop {
         if support::interrupts() > 0 && !eos_sent {
             eprintln!("faces-json: interrupted: finishing the output");
-            pipeline.send_event(gst::event::Eos::new());
+            // Into the chain rather than to the source: a demuxer reading the file itself
+            // (pull mode) would not see an EOS sent to the source.
+            entry.send_event(gst::event::Eos::new());
             eos_sent = true;
         }
         let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };

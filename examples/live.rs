@@ -86,7 +86,8 @@ impl Options {
         if let Some(extra) = args.positional.first() {
             return Err(format!("unexpected argument '{extra}' (live --help lists the options)"));
         }
-        let source = args.existing_file("source")?.ok_or("--source FACE is missing: the picture of the face to put in")?;
+        let source =
+            args.existing_file("source")?.ok_or("--source FACE is missing: the picture of the face to put in")?;
         let camera = match args.value("input") {
             Some(input) => {
                 if args.value("device").is_some() || args.value("size").is_some() {
@@ -149,6 +150,8 @@ struct Stats {
 
 struct Live {
     pipeline: gst::Pipeline,
+    /// Where the frames enter the face chain: EOS sent here finishes what the sinks write.
+    entry: gst::Pad,
     swap: gst::Element,
     enhance: Option<gst::Element>,
     /// dlcenhance's blend for 'enhance on'.
@@ -194,10 +197,14 @@ impl Live {
                 camera.set_property("device", device.as_str());
                 let filter = support::make("capsfilter")?;
                 if let Some((width, height)) = size {
-                    filter.set_property("caps", gst::Caps::builder("video/x-raw").field("width", width).field("height", height).build());
+                    filter.set_property(
+                        "caps",
+                        gst::Caps::builder("video/x-raw").field("width", width).field("height", height).build(),
+                    );
                 }
                 pipeline.add_many([&camera, &filter, &convert]).map_err(|e| e.to_string())?;
-                gst::Element::link_many([&camera, &filter, &convert]).map_err(|e| format!("cannot link the camera: {e}"))?;
+                gst::Element::link_many([&camera, &filter, &convert])
+                    .map_err(|e| format!("cannot link the camera: {e}"))?;
             }
             Camera::Input { uri } => {
                 let decode = support::make("uridecodebin")?;
@@ -230,6 +237,7 @@ impl Live {
         let swap = models.swap()?;
         swap.set_property("source", options.source.display().to_string());
         swap.set_property("many-faces", options.many_faces);
+        let entry = convert.static_pad("sink").ok_or("videoconvert has no sink pad")?;
         let mut chain = vec![convert, fresh, detect.clone(), swap.clone()];
         let enhance = if options.enhance { Some(models.enhance()?) } else { None };
         chain.extend(enhance.clone());
@@ -257,13 +265,8 @@ impl Live {
                     .field("framerate", gst::Fraction::new(options.fps as i32, 1))
                     .build(),
             );
-            let branch = [
-                support::make("queue")?,
-                support::make("videorate")?,
-                support::make("videoconvert")?,
-                caps,
-                sink,
-            ];
+            let branch =
+                [support::make("queue")?, support::make("videorate")?, support::make("videoconvert")?, caps, sink];
             pipeline.add_many(&branch).map_err(|e| e.to_string())?;
             gst::Element::link_many(std::iter::once(&tee).chain(branch.iter()))
                 .map_err(|e| format!("cannot link the virtual camera: {e}"))?;
@@ -272,24 +275,27 @@ impl Live {
         let stats = Arc::new(Stats::default());
         Self::measure(&detect, &tee, &stats)?;
         let enhance_blend = enhance.as_ref().map_or(1.0, |e| e.property::<f64>("blend"));
-        Ok(Live { pipeline, swap, enhance, enhance_blend, stats })
+        Ok(Live { pipeline, entry, swap, enhance, enhance_blend, stats })
     }
 
     /// Notes when each frame enters the detector and, when it leaves the face chain, counts it
     /// with its latency and whether a face was replaced.
     fn measure(detect: &gst::Element, tee: &gst::Element, stats: &Arc<Stats>) -> Result<(), String> {
         let entering = stats.clone();
-        detect.static_pad("sink").ok_or("dlcdetect has no sink pad")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
-                let mut entered = entering.entered.lock().unwrap_or_else(|e| e.into_inner());
-                entered.push_back((buffer.pts(), Instant::now()));
-                // Bounded: frames that never come out (an error) do not pile up.
-                if entered.len() > 64 {
-                    entered.pop_front();
+        detect.static_pad("sink").ok_or("dlcdetect has no sink pad")?.add_probe(
+            gst::PadProbeType::BUFFER,
+            move |_, info| {
+                if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
+                    let mut entered = entering.entered.lock().unwrap_or_else(|e| e.into_inner());
+                    entered.push_back((buffer.pts(), Instant::now()));
+                    // Bounded: frames that never come out (an error) do not pile up.
+                    if entered.len() > 64 {
+                        entered.pop_front();
+                    }
                 }
-            }
-            gst::PadProbeReturn::Ok
-        });
+                gst::PadProbeReturn::Ok
+            },
+        );
         let leaving = stats.clone();
         tee.static_pad("sink").ok_or("tee has no sink pad")?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
@@ -301,7 +307,10 @@ impl Live {
                     }
                 }
                 leaving.frames.fetch_add(1, Ordering::Relaxed);
-                if buffer.meta::<FaceMeta>().is_some_and(|m| m.faces().iter().any(|f| f.flags.contains(FaceFlags::SWAPPED))) {
+                if buffer
+                    .meta::<FaceMeta>()
+                    .is_some_and(|m| m.faces().iter().any(|f| f.flags.contains(FaceFlags::SWAPPED)))
+                {
                     leaving.swapped.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -321,12 +330,12 @@ impl Live {
         loop {
             if support::interrupts() > 0 {
                 println!("live: stopped by Ctrl-C");
-                return Ok(());
+                return self.finish(&bus);
             }
             while let Ok(line) = commands.try_recv() {
                 if !self.command(line.trim()) {
                     println!("live: quit");
-                    return Ok(());
+                    return self.finish(&bus);
                 }
             }
             if let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
@@ -349,12 +358,28 @@ impl Live {
         }
     }
 
+    /// Ends the stream so that sinks writing files (`--sink '… ! mp4mux ! filesink …'`) close
+    /// them properly, waiting a few seconds at most.
+    fn finish(&self, bus: &gst::Bus) -> Result<(), String> {
+        self.entry.send_event(gst::event::Eos::new());
+        let ended =
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        match ended {
+            Some(message) if message.type_() == gst::MessageType::Error => {
+                Err(support::describe(&message).unwrap_or_default())
+            }
+            Some(_) => Ok(()),
+            None => Err("the sinks did not finish within 5 s".into()),
+        }
+    }
+
     /// Prints and resets the last second's figures.
     fn report(&self, elapsed: Duration) {
         let frames = self.stats.frames.swap(0, Ordering::Relaxed);
         let swapped = self.stats.swapped.swap(0, Ordering::Relaxed);
         let latency_us = self.stats.latency_us.swap(0, Ordering::Relaxed);
-        let latency = if frames > 0 { format!("{:.1} ms", latency_us as f64 / frames as f64 / 1000.0) } else { "-".into() };
+        let latency =
+            if frames > 0 { format!("{:.1} ms", latency_us as f64 / frames as f64 / 1000.0) } else { "-".into() };
         println!(
             "live: {:.1} fps, latency {latency}, {swapped} of {frames} frames with a face replaced",
             frames as f64 / elapsed.as_secs_f64()

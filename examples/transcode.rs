@@ -128,7 +128,10 @@ impl Options {
             return Ok(None);
         };
         let [input, output] = args.positional.as_slice() else {
-            return Err(format!("give IN and OUT (got {} arguments); transcode --help explains", args.positional.len()));
+            return Err(format!(
+                "give IN and OUT (got {} arguments); transcode --help explains",
+                args.positional.len()
+            ));
         };
         let uri = support::input_uri(input)?;
         let output = PathBuf::from(output);
@@ -212,10 +215,7 @@ fn choose_encoder(asked: &str) -> Result<String, String> {
             Err(reason) => reasons.push(format!("{name}: {reason}")),
         }
     }
-    Err(format!(
-        "no H.264 encoder works here ({}); install gstreamer1.0-plugins-ugly for x264enc",
-        reasons.join("; ")
-    ))
+    Err(format!("no H.264 encoder works here ({}); install gstreamer1.0-plugins-ugly for x264enc", reasons.join("; ")))
 }
 
 /// Whether `name` is installed and encodes two small frames: a hardware encoder can be installed
@@ -232,10 +232,9 @@ fn encoder_opens(name: &str) -> Result<(), String> {
     let started = pipeline.set_state(gst::State::Playing);
     let result = match started {
         Err(_) => Err("does not start".to_string()),
-        Ok(_) => match bus.timed_pop_filtered(
-            gst::ClockTime::from_seconds(20),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) {
+        Ok(_) => match bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Eos, gst::MessageType::Error])
+        {
             Some(message) if message.type_() == gst::MessageType::Eos => Ok(()),
             Some(message) => Err(support::describe(&message).unwrap_or_default()),
             None => Err("no output within 20 s".into()),
@@ -292,14 +291,21 @@ impl Transcode {
         }
         swap.set_property("many-faces", options.many_faces);
 
-        let mut video = vec![support::make("queue")?, support::make("videoconvert")?, detect, support::make("queue")?, swap];
+        let mut video =
+            vec![support::make("queue")?, support::make("videoconvert")?, detect, support::make("queue")?, swap];
         if options.enhance {
             video.push(support::make("queue")?);
             video.push(models.enhance()?);
         }
         let encoder = support::make(encoder_name)?;
         let parser = support::make(if encoder_name.contains("265") { "h265parse" } else { "h264parse" })?;
-        video.extend([support::make("queue")?, support::make("videoconvert")?, encoder.clone(), parser, support::make("queue")?]);
+        video.extend([
+            support::make("queue")?,
+            support::make("videoconvert")?,
+            encoder.clone(),
+            parser,
+            support::make("queue")?,
+        ]);
         let sink = support::make("filesink")?;
         sink.set_property("location", options.output.display().to_string());
 
@@ -451,11 +457,16 @@ fn audio_chain(
 ) -> Result<gst::Pad, String> {
     let mut chain = Vec::new();
     if caps.structure(0).is_some_and(|s| s.name() == "audio/x-raw") {
-        let encoder = container
-            .audio_encoders()
-            .iter()
-            .find(|name| gst::ElementFactory::find(name).is_some())
-            .ok_or_else(|| format!("the audio must be re-encoded for {} but none of {} is installed", container.name(), container.audio_encoders().join(", ")))?;
+        let encoder =
+            container.audio_encoders().iter().find(|name| gst::ElementFactory::find(name).is_some()).ok_or_else(
+                || {
+                    format!(
+                        "the audio must be re-encoded for {} but none of {} is installed",
+                        container.name(),
+                        container.audio_encoders().join(", ")
+                    )
+                },
+            )?;
         eprintln!(
             "transcode: note: the input's audio format cannot go into {} unchanged: re-encoded with {encoder}",
             container.name()
@@ -503,7 +514,12 @@ struct Progress {
 
 impl Progress {
     fn new() -> Progress {
-        Progress { terminal: std::io::stderr().is_terminal(), started: Instant::now(), last_shown: None, open_line: false }
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last_shown: None,
+            open_line: false,
+        }
     }
 
     fn update(&mut self, job: &Transcode, last: bool) {

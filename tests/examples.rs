@@ -33,13 +33,18 @@ fn example(name: &str) -> Option<PathBuf> {
             command.arg("--release");
         }
         let output = command.output().expect("cargo runs");
-        assert!(output.status.success(), "cargo build --example {name} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "cargo build --example {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         for line in String::from_utf8_lossy(&output.stdout).lines() {
             let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            if message["reason"] == "compiler-artifact" && message["target"]["name"] == name {
-                if let Some(path) = message["executable"].as_str() {
-                    return Some(PathBuf::from(path));
-                }
+            if message["reason"] == "compiler-artifact"
+                && message["target"]["name"] == name
+                && let Some(path) = message["executable"].as_str()
+            {
+                return Some(PathBuf::from(path));
             }
         }
         panic!("cargo build --example {name} named no executable");
@@ -267,10 +272,8 @@ fn faces_json_on_a_generated_clip_with_embeddings() {
         let embedding = frame.faces[0].embedding.as_ref().expect("an embedding with --recognition-model");
         assert_eq!(embedding.len(), gstdlc::EMBEDDING_LEN);
     }
-    let messages = message_faces(
-        &clip,
-        &format!("model-file={} recognition-model={}", detector.display(), arcface.display()),
-    );
+    let messages =
+        message_faces(&clip, &format!("model-file={} recognition-model={}", detector.display(), arcface.display()));
     assert_json_equals_messages(&json, &messages, (640, 480));
 }
 
@@ -382,12 +385,18 @@ fn assert_same_frames_and_audio(input: &Media, out: &Media, what: &str) {
     let (a, b) = (input.span().nseconds() as i64, out.span().nseconds() as i64);
     assert!((a - b).abs() <= 34_000_000, "{what}: video spans {a} ns in, {b} ns out");
     assert_eq!(out.audio_caps.is_some(), input.audio_caps.is_some(), "{what}: audio stream kept: {out:?}");
-    assert!(out.audio == input.audio, "{what}: audio carried over unchanged ({} bytes in, {} out)", input.audio.len(), out.audio.len());
+    assert!(
+        out.audio == input.audio,
+        "{what}: audio carried over unchanged ({} bytes in, {} out)",
+        input.audio.len(),
+        out.audio.len()
+    );
 }
 
 /// The number of frames with a replaced face from transcode's summary line.
 fn swapped_frames(stderr: &str) -> u64 {
-    let line = stderr.lines().find(|l| l.contains(" with a face replaced")).unwrap_or_else(|| panic!("no summary:\n{stderr}"));
+    let line =
+        stderr.lines().find(|l| l.contains(" with a face replaced")).unwrap_or_else(|| panic!("no summary:\n{stderr}"));
     let before = line.split(" with a face replaced").next().unwrap();
     before.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("summary: {line}"))
 }
@@ -474,7 +483,13 @@ fn fixture_models() -> Option<FixtureModels> {
     Some(FixtureModels { detector, arcface, swapper, enhancer })
 }
 
-fn transcode_args<'a>(input: &'a Path, out: &'a Path, source: &'a Path, models: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+fn transcode_args<'a>(
+    input: &'a Path,
+    out: &'a Path,
+    source: &'a Path,
+    models: &'a [String],
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![input.to_str().unwrap(), out.to_str().unwrap(), "--source", source.to_str().unwrap()];
     args.extend(models.iter().map(String::as_str));
     args.extend(extra);
@@ -491,6 +506,7 @@ fn transcode_keeps_frames_duration_and_audio_of_a_generated_clip() {
     clip_with_audio(&picture, 45, &clip);
     let input = read_media(&clip);
     assert!(input.audio_caps.as_deref().is_some_and(|c| c.starts_with("audio/mpeg")), "{input:?}");
+    assert!(input.frames == 45 && !input.audio.is_empty(), "{input:?}");
     let model_args = models.args();
 
     for (name, extra) in [("out.mp4", &[][..]), ("out.mkv", &["--enhance", "--encoder", "x264enc"][..])] {
@@ -561,7 +577,10 @@ fn transcode_refuses_bad_input() {
     let black = dir.path().join("black.png");
     image::RgbImage::new(640, 480).save(&black).unwrap();
     let audio_only = dir.path().join("audio.mp4");
-    launch(&format!("audiotestsrc num-buffers=20 ! audioconvert ! avenc_aac ! mp4mux ! filesink location={}", audio_only.display()));
+    launch(&format!(
+        "audiotestsrc num-buffers=20 ! audioconvert ! avenc_aac ! mp4mux ! filesink location={}",
+        audio_only.display()
+    ));
     let clip = dir.path().join("clip.mp4");
     clip_with_audio(&picture, 5, &clip);
     let not_video = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
@@ -687,6 +706,9 @@ fn live_prints_fps_and_obeys_source_and_quit() {
         changed = count > 0 && frame(count - 1).is_some_and(|last| last != first);
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Without --enhance there is no restorer to switch on: a reply says so, and it runs on.
+    writeln!(stdin, "enhance on").unwrap();
+    while !next_line(&mut seen).contains("start with --enhance") {}
     // The figures keep coming after the change.
     while !is_stats(&next_line(&mut seen)) {}
     writeln!(stdin, "quit").unwrap();

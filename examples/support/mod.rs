@@ -107,9 +107,9 @@ pub fn make(factory: &str) -> Result<gst::Element, String> {
 /// Sets a property from text the way gst-launch does, with an error instead of a panic for an
 /// unknown property or a value of the wrong kind.
 pub fn set_from_str(element: &gst::Element, name: &str, value: &str) -> Result<(), String> {
-    let pspec = element
-        .find_property(name)
-        .ok_or_else(|| format!("{} has no property '{name}'", element.factory().map(|f| f.name()).unwrap_or_default()))?;
+    let pspec = element.find_property(name).ok_or_else(|| {
+        format!("{} has no property '{name}'", element.factory().map(|f| f.name()).unwrap_or_default())
+    })?;
     let value = glib::Value::deserialize_with_pspec(value, &pspec)
         .map_err(|_| format!("'{value}' is not a valid value for {name} (gst-inspect-1.0 lists the choices)"))?;
     element.set_property_from_value(name, &value);
@@ -171,8 +171,9 @@ impl Models {
 
     fn set_provider(&self, element: &gst::Element) -> Result<(), String> {
         match &self.provider {
-            Some(provider) => set_from_str(element, "execution-provider", provider)
-                .map_err(|e| format!("--provider: {e}")),
+            Some(provider) => {
+                set_from_str(element, "execution-provider", provider).map_err(|e| format!("--provider: {e}"))
+            }
             None => Ok(()),
         }
     }
