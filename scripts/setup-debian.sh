@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gcc libc6-dev pkg-config ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   python3 python3-venv meson ninja-build
   # The Python example (examples/python/faces.py): PyGObject with GStreamer's bindings, from apt.
   python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
