@@ -3,10 +3,12 @@
 # The GPU measurements of BENCHMARKS.md, run on the lent GPU machine once the run kit is
 # assembled there (../shared/gpu/README.md). STAGE is a folder carried from here with:
 #   plugin/libgstdlc.so    the build to measure      baseline/libgstdlc.so   the build to compare with
+#   previous/libgstdlc.so  an intermediate build (the `previous` part: fp16 rows at 1080p)
 #   bench, backends-test   target/release/examples/bench, the release build of tests/backends.rs
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
-# Usage: scripts/gpu-bench.sh STAGE OUT PART   (PART: test | baseline | current | fp16 | nograph | interval)
+# Usage: scripts/gpu-bench.sh STAGE OUT PART
+#   (PART: test | baseline | previous | current | fp16 | nograph | interval)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -27,6 +29,10 @@ case $part in
   baseline)
     "$stage/bench" run --plugin "$stage/baseline/libgstdlc.so" "${common[@]}" --sizes 1920x1080 \
       --swapper "$models/inswapper_128.onnx" --enhancer "$models/GFPGANv1.4.onnx" --markdown-out "$out/baseline.md" 2>&1 | tail -25
+    ;;
+  previous)
+    "$stage/bench" run --plugin "$stage/previous/libgstdlc.so" "${common[@]}" --sizes 1920x1080 \
+      --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/previous.md" 2>&1 | tail -20
     ;;
   current)
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1280x720,1920x1080 \

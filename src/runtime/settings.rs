@@ -136,9 +136,9 @@ impl RuntimeSettings {
             glib::ParamSpecBoolean::builder("cuda-graph")
                 .nick("CUDA graph")
                 .blurb(
-                    "On CUDA with the GPU pixel backend, replay fixed-shape models (swapper, \
-                     restorer) as a captured CUDA graph instead of launching their kernels one by \
-                     one; models that cannot be captured run normally",
+                    "On CUDA with the GPU pixel backend, replay the models (detector at its \
+                     det-size, swapper, restorer) as a captured CUDA graph instead of launching \
+                     their kernels one by one; models that cannot be captured run normally",
                 )
                 .default_value(DEFAULT_CUDA_GRAPH)
                 .mutable_ready()
