@@ -376,7 +376,7 @@ impl GraphBackend {
         let params = floats(&params.map(|v| v as f32))?;
         let crop_tensor = self.crop_tensor(crop)?;
         let mask = self.mask_index(mask)?;
-        let GraphBackend { masks, paste, pasted: host_region, weights, .. } = self;
+        let GraphBackend { masks, paste, pasted: host_region, weights, allocator, .. } = self;
         let session = paste.as_mut().ok_or("the paste graph is missing")?;
         let mut binding = session.binding()?;
         binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
@@ -384,16 +384,33 @@ impl GraphBackend {
         binding.bind_input("mask", &masks[mask].1).map_err(run_error("cannot bind the mask"))?;
         binding.bind_input("params", &params).map_err(run_error("cannot bind the paste"))?;
         ModelSession::bind_output_to_host(&mut binding, "pasted")?;
-        ModelSession::bind_output_to_host(&mut binding, "written")?;
+        // In packed RGB a pixel of weight 0 comes back with its own bytes (the blend keeps them
+        // exactly), so the whole rectangle can be written and which pixels changed stays on the
+        // GPU. In YUV it decides which chroma samples may change.
+        let packed = frame.format.packed_layout().is_some();
+        if packed {
+            binding
+                .bind_output_to_device("written", allocator.memory_info())
+                .map_err(run_error("cannot bind the written pixels"))?;
+        } else {
+            ModelSession::bind_output_to_host(&mut binding, "written")?;
+        }
         let outputs = session.run(&binding)?;
         let (_, pasted) = outputs["pasted"].try_extract_tensor::<u8>().map_err(|e| e.to_string())?;
-        let (_, written) = outputs["written"].try_extract_tensor::<u8>().map_err(|e| e.to_string())?;
         let (w, h) = (rect.width as usize, rect.height as usize);
-        if pasted.len() != w * h * 3 || written.len() != w * h {
+        if pasted.len() != w * h * 3 {
             return Err("the paste graph returned a region of the wrong size".to_string());
         }
         host_region.reshape(w, h);
         host_region.data.copy_from_slice(pasted);
+        if packed {
+            frame.write_region(rect, host_region, None);
+            return Ok(());
+        }
+        let (_, written) = outputs["written"].try_extract_tensor::<u8>().map_err(|e| e.to_string())?;
+        if written.len() != w * h {
+            return Err("the paste graph returned a region of the wrong size".to_string());
+        }
         weights.clear();
         weights.extend(written.iter().map(|&v| f32::from(v)));
         frame.write_region(rect, host_region, Some(weights));
