@@ -217,11 +217,20 @@ fn onnx_runtime_library_faults() {
     std::fs::write(&text_file, "not a shared library\n").unwrap();
     let truncated = dir.path().join("libonnxruntime.so.1.21.0");
     std::fs::write(&truncated, b"\x7fELF\x02\x01\x01\0").unwrap();
+    // A real shared library that is not ONNX Runtime: GStreamer's own, loaded in this process.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let other_library = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.contains("libgstreamer-1.0.so"))
+        .map(PathBuf::from)
+        .expect("libgstreamer-1.0 is mapped into the test process");
     let cases = [
         ("missing", dir.path().join("absent/libonnxruntime.so.1.19.0")),
         ("text", text_file),
         ("truncated", truncated),
         ("folder", dir.path().to_path_buf()),
+        ("another library", other_library),
     ];
     for (case, library) in cases {
         let output = std::process::Command::new(std::env::current_exe().unwrap())
