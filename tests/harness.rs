@@ -104,7 +104,8 @@ fn block_face(bx: f32, by: f32) -> Face {
 #[test]
 fn dlcdetect_caps_meta_flushes_and_property_changes() {
     let Some(m) = models() else { return };
-    let element = gst::ElementFactory::make("dlcdetect").property("model-file", m.scrfd.to_str().unwrap()).build().unwrap();
+    let element =
+        gst::ElementFactory::make("dlcdetect").property("model-file", m.scrfd.to_str().unwrap()).build().unwrap();
     // Every format the element reads is in its sink caps.
     let sink_caps = element.static_pad("sink").unwrap().query_caps(None);
     for format in ["RGB", "BGRx", "ARGB", "I420", "NV12", "YUY2", "UYVY", "YV12"] {
@@ -203,7 +204,8 @@ fn dlcswap_meta_in_and_out_flushes_and_property_changes() {
 #[test]
 fn dlcenhance_meta_in_and_out_flushes_and_property_changes() {
     let Some(m) = models() else { return };
-    let element = gst::ElementFactory::make("dlcenhance").property("model-file", m.gfpgan.to_str().unwrap()).build().unwrap();
+    let element =
+        gst::ElementFactory::make("dlcenhance").property("model-file", m.gfpgan.to_str().unwrap()).build().unwrap();
     let mut h = harness(&element);
     // Mid-grey stays mid-grey through the fixture restorer: a grey ramp shows the change.
     let frame: Vec<u8> = (0..WIDTH * HEIGHT * 3).map(|i| ((i / 3) % WIDTH) as u8).collect();

@@ -455,7 +455,12 @@ impl DlcDetect {
         let run_detector = state.frames_since_inference % params.inference_interval == 0 || state.tracker.is_empty();
         let faces = if run_detector {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
-                defer_message!(messages, Error, gst::StreamError::Format, ["{}", unmappable(buf.size(), &info, "reading")]);
+                defer_message!(
+                    messages,
+                    Error,
+                    gst::StreamError::Format,
+                    ["{}", unmappable(buf.size(), &info, "reading")]
+                );
                 gst::FlowError::Error
             })?;
             let result = frame_view(&frame).and_then(|view| state.detector.detect(&view, &params.detect));
