@@ -667,13 +667,12 @@ fn face(bbox: [f32; 4]) -> Face {
 }
 
 /// Runs frames of mid-grey RGB 320×240 carrying `faces` through swap ! enhance (`middle`).
-fn run_with_faces(f: &Fixtures, middle: &str, faces: Vec<Vec<Face>>) -> (common::BusLog, Vec<gst::Buffer>, Vec<u8>) {
+fn run_with_faces(middle: &str, faces: Vec<Vec<Face>>) -> (common::BusLog, Vec<gst::Buffer>, Vec<u8>) {
     let frame = vec![128u8; 320 * 240 * 3];
     let pipeline = common::pipeline(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGB,width=320,height=240,framerate=30/1 \
          ! {middle} ! appsink name=sink sync=false"
     ));
-    let _ = f;
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     let out = Arc::new(Mutex::new(Vec::new()));
@@ -743,7 +742,7 @@ fn broken_outside_tiny_and_crowded_faces_never_corrupt_a_frame() {
         f.swap_props(),
         f.gfpgan.display()
     );
-    let (log, out, original) = run_with_faces(&f, &middle, frames);
+    let (log, out, original) = run_with_faces(&middle, frames);
     assert!(log.eos && log.errors.is_empty(), "{log:?}");
     assert_eq!(out.len(), unusable.len() + 5, "every frame passes");
     for (buffer, face) in out.iter().zip(&unusable) {
@@ -784,7 +783,7 @@ fn models_that_output_nan_leave_the_faces_as_they_were_with_a_warning() {
         ),
         (format!("dlcenhance model-file={}", gfpgan_nan.display()), &gfpgan_nan),
     ] {
-        let (log, out, original) = run_with_faces(&f, &middle, faces.clone());
+        let (log, out, original) = run_with_faces(&middle, faces.clone());
         let what = model.display().to_string();
         assert!(log.eos && log.errors.is_empty(), "{what}: {log:?}");
         assert_eq!(out.len(), 3, "{what}");
@@ -917,7 +916,7 @@ fn a_hundred_null_playing_null_cycles() {
         let (result, current, _) = pipeline.state(gst::ClockTime::from_seconds(30));
         assert!(result.is_ok() && current == gst::State::Playing, "cycle {cycle}: {result:?} {current:?}");
         pipeline.set_state(gst::State::Null).unwrap();
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
             panic!("cycle {cycle}: {msg:?}");
         }
     }
