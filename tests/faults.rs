@@ -950,3 +950,61 @@ fn eight_pipelines_at_once_give_the_same_frames() {
         assert!(run == &runs[0], "every pipeline gives the same frames");
     }
 }
+
+#[test]
+fn properties_changed_from_another_thread_while_frames_flow() {
+    let Some(f) = fixtures() else { return };
+    let pipeline = common::pipeline(&format!(
+        "videotestsrc pattern=white num-buffers=60 ! video/x-raw,format=I420,width=160,height=128 \
+         ! dlcdetect name=detect model-file={} max-faces=3 ! dlcswap name=swap {} \
+         ! dlcenhance name=enhance model-file={} ! fakesink name=sink",
+        f.scrfd.display(),
+        f.swap_props(),
+        f.gfpgan.display()
+    ));
+    let (detect, swap, enhance) =
+        (pipeline.by_name("detect").unwrap(), pipeline.by_name("swap").unwrap(), pipeline.by_name("enhance").unwrap());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let log = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut i = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                detect.set_property("threshold", [0.3f64, 0.9][i as usize % 2]);
+                detect.set_property("inference-interval", 1 + i % 3);
+                detect.set_property("smoothing", f64::from(i % 5) / 5.0);
+                swap.set_property("opacity", f64::from(i % 3) / 2.0);
+                swap.set_property("many-faces", i % 2 == 0);
+                swap.set_property_from_str("target", ["largest", "left-most", "best-score"][i as usize % 3]);
+                swap.set_property_from_str("mask", ["insightface", "ellipse"][i as usize % 2]);
+                swap.set_property("sharpness", f64::from(i % 4));
+                swap.set_property("color-correction", i % 2 == 1);
+                enhance.set_property("blend", f64::from(i % 3) / 2.0);
+                enhance.set_property_from_str("faces", ["all", "swapped"][i as usize % 2]);
+                enhance.set_property("inference-interval", 1 + i % 2);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let log = common::run(&pipeline, TIMEOUT);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        log
+    });
+    assert!(log.eos && log.errors.is_empty() && log.warnings.is_empty(), "{log:?}");
+}
+
+#[test]
+fn target_reference_without_a_reference_while_playing_says_so_once() {
+    let Some(f) = fixtures() else { return };
+    let pipeline = common::pipeline(&format!(
+        "videotestsrc pattern=white num-buffers=5 ! video/x-raw,format=RGB,width=160,height=128 \
+         ! dlcdetect model-file={} max-faces=1 ! dlcswap name=swap {} ! fakesink",
+        f.scrfd.display(),
+        f.swap_props()
+    ));
+    pipeline.set_state(gst::State::Paused).unwrap();
+    pipeline.by_name("swap").unwrap().set_property_from_str("target", "reference");
+    let log = common::run(&pipeline, TIMEOUT);
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    assert_eq!(log.warnings.len(), 1, "{:?}", log.warnings);
+    assert!(log.warnings[0].contains("target=reference needs the 'reference' property"), "{}", log.warnings[0]);
+}

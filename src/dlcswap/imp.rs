@@ -107,6 +107,8 @@ impl Default for Settings {
 struct FrameParams {
     selection: Selection,
     swap: SwapParams,
+    /// `target=reference` with neither `reference` nor `face-map` set: no face can match.
+    reference_missing: bool,
 }
 
 struct State {
@@ -117,6 +119,7 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     warned_no_meta: bool,
     warned_no_landmarks: bool,
+    warned_no_reference: bool,
     failures: WarningLimiter,
 }
 
@@ -432,6 +435,7 @@ impl DlcSwap {
             info: None,
             warned_no_meta: false,
             warned_no_landmarks: false,
+            warned_no_reference: false,
             failures: WarningLimiter::default(),
         })
     }
@@ -481,6 +485,7 @@ impl DlcSwap {
                 color_correction: s.color_correction,
                 sharpness: s.sharpness as f32,
             },
+            reference_missing: s.target == TargetMode::Reference && s.reference.is_none() && s.face_map.is_none(),
         }
     }
 
@@ -580,6 +585,16 @@ impl DlcSwap {
         state.swapper.begin_frame(&faces);
         if faces.is_empty() || params.swap.opacity <= 0.0 {
             return Ok(Vec::new());
+        }
+        if params.reference_missing && !std::mem::replace(&mut state.warned_no_reference, true) {
+            defer_message!(
+                messages,
+                Warning,
+                gst::LibraryError::Settings,
+                [
+                    "target=reference needs the 'reference' property: a picture of the person to replace (no face is swapped until it is set)"
+                ]
+            );
         }
         if params.swap.mouth_mask > 0
             && !state.warned_no_landmarks
