@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gst::glib;
 use gst::prelude::*;
 use gstdlc::{Face, FaceFlags, FaceMeta};
 
@@ -1007,4 +1008,28 @@ fn target_reference_without_a_reference_while_playing_says_so_once() {
     assert!(log.eos && log.errors.is_empty(), "{log:?}");
     assert_eq!(log.warnings.len(), 1, "{:?}", log.warnings);
     assert!(log.warnings[0].contains("target=reference needs the 'reference' property"), "{}", log.warnings[0]);
+}
+
+#[test]
+fn non_finite_float_properties_are_refused() {
+    common::init();
+    for factory in ["dlcdetect", "dlcswap", "dlcenhance"] {
+        let element = gst::ElementFactory::make(factory).build().unwrap();
+        let doubles: Vec<glib::ParamSpec> = element
+            .list_properties()
+            .into_iter()
+            .filter(|p| p.value_type() == f64::static_type() && p.flags().contains(glib::ParamFlags::WRITABLE))
+            .collect();
+        assert!(!doubles.is_empty(), "{factory} has float properties");
+        for pspec in doubles {
+            let name = pspec.name();
+            // From a launch line (g_object_set_property): GLib warns that the value is out of
+            // range and the property keeps its default.
+            for bad in ["nan", "inf", "-inf"] {
+                let bin = gst::parse::bin_from_description(&format!("{factory} name=e {name}={bad}"), false).unwrap();
+                let value = bin.by_name("e").unwrap().property::<f64>(name);
+                assert_eq!(Some(value), pspec.default_value().get::<f64>().ok(), "{factory} {name}={bad}");
+            }
+        }
+    }
 }
