@@ -89,6 +89,14 @@ fn block_picture(width: u32, height: u32, blocks: &[(u32, u32)]) -> image::RgbIm
     picture
 }
 
+/// A named pipe at `path`: opening it to read would wait for a writer forever.
+fn fifo(path: &Path) -> PathBuf {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+    path.to_path_buf()
+}
+
 fn start_error(description: &str) -> String {
     let log = common::run_launch(description);
     assert!(!log.errors.is_empty(), "expected an error from '{description}', got {log:?}");
@@ -121,6 +129,7 @@ fn bad_model_files(dir: &Path, tag: &str, valid: &Path, wrong: &Path) -> Vec<(Pa
         (truncated, "could not be loaded as an ONNX model"),
         (corrupt, "could not be loaded as an ONNX model"),
         (folder, "it is a directory"),
+        (fifo(&dir.join(format!("{tag}-pipe.onnx"))), "not a regular file"),
         (wrong.to_path_buf(), "is not the kind of model this element needs: expected"),
     ]
 }
@@ -281,6 +290,8 @@ fn bad_pictures(f: &Fixtures) -> Vec<(PathBuf, &'static str)> {
         (text, "not a readable PNG or JPEG"),
         (faceless, "no face found"),
         (huge, "is 12000×12000 pixels, more than the 100 megapixels"),
+        (fifo(&f.path("pipe.png")), "not a regular file"),
+        (f.dir.path().to_path_buf(), "not a regular file"),
     ]
 }
 
@@ -318,7 +329,8 @@ fn bad_source_reference_and_face_map_pictures_fail_start_naming_the_file() {
         (f.path("absent-map.txt"), "cannot be read"),
         (empty_map, "has no 'reference-image = source-image' lines"),
         (broken_map, "line 1: expected 'reference-image = source-image'"),
-        (f.dir.path().to_path_buf(), "cannot be read"),
+        (f.dir.path().to_path_buf(), "not a regular file"),
+        (fifo(&f.path("pipe-map.txt")), "not a regular file"),
     ] {
         let text = start_error(&format!(
             "videotestsrc num-buffers=1 ! dlcswap {models} face-map={} ! fakesink",

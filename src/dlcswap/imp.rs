@@ -393,8 +393,15 @@ impl DlcSwap {
 
         let mut identities = Identities::default();
         if let Some(map_path) = &settings.face_map {
-            let text = std::fs::read_to_string(map_path)
-                .map_err(|e| StartError::Picture(format!("face-map '{}' cannot be read: {e}", map_path.display())))?;
+            let unreadable = |reason: String| {
+                StartError::Picture(format!("face-map '{}' cannot be read: {reason}", map_path.display()))
+            };
+            // Reading a named pipe would wait for a writer forever.
+            if !map_path.is_file() {
+                let reason = if map_path.exists() { "not a regular file" } else { "no such file" };
+                return Err(unreadable(reason.to_string()));
+            }
+            let text = std::fs::read_to_string(map_path).map_err(|e| unreadable(e.to_string()))?;
             let base = map_path.parent().unwrap_or(Path::new("."));
             let entries = parse_face_map(&text, base)
                 .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;

@@ -22,6 +22,11 @@ pub const MAX_PICTURE_PIXELS: u64 = 100_000_000;
 /// Decodes a PNG or JPEG file into packed RGB, with an error that says what was wrong. Grey,
 /// 16-bit and alpha pictures are converted (alpha is dropped, not composited).
 pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
+    // Opening a named pipe would wait for a writer forever.
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+    if !metadata.is_file() {
+        return Err(format!("cannot open '{}': not a regular file (a directory, device or pipe)", path.display()));
+    }
     let open = || {
         image::ImageReader::open(path)
             .map_err(|e| format!("cannot open '{}': {e}", path.display()))?

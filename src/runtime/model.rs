@@ -168,8 +168,12 @@ impl ModelSession {
         if path.is_dir() {
             return Err(unreadable(format!("it is a directory: set '{property}' to the .onnx file itself")));
         }
-        if !path.is_file() {
+        if !path.exists() {
             return Err(RuntimeError::ModelMissing { path: path.to_path_buf(), property });
+        }
+        if !path.is_file() {
+            // A device or named pipe: reading one could block or never end.
+            return Err(unreadable("not a regular file (a device or pipe)".to_string()));
         }
         match std::fs::File::open(path).and_then(|file| file.metadata()) {
             Err(e) => return Err(unreadable(e.to_string())),
