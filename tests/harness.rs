@@ -121,6 +121,11 @@ fn dlcdetect_caps_meta_flushes_and_property_changes() {
     assert_eq!(faces.len(), 1, "{faces:?}");
     assert!((faces[0].bbox[0] - 96.0).abs() < 1.0 && (faces[0].bbox[1] - 64.0).abs() < 1.0, "{faces:?}");
     assert!(faces[0].flags.contains(FaceFlags::INFERRED));
+    // The standard region-of-interest meta goes out beside FaceMeta, one per face.
+    let rois: Vec<_> = out.iter_meta::<gst_video::VideoRegionOfInterestMeta>().collect();
+    assert_eq!(rois.len(), 1);
+    assert_eq!(rois[0].roi_type(), "face");
+    assert_eq!(rois[0].rect(), (96, 64, 64, 64));
     // The detector reads only: the pixels leave as they came.
     assert!(out.map_readable().unwrap().as_slice() == white_block_frame(WIDTH, HEIGHT, 128, 96).as_slice());
 
