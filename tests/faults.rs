@@ -986,7 +986,7 @@ fn properties_changed_from_another_thread_while_frames_flow() {
                 detect.set_property("inference-interval", 1 + i % 3);
                 detect.set_property("smoothing", f64::from(i % 5) / 5.0);
                 swap.set_property("opacity", f64::from(i % 3) / 2.0);
-                swap.set_property("many-faces", i % 2 == 0);
+                swap.set_property("many-faces", i.is_multiple_of(2));
                 swap.set_property_from_str("target", ["largest", "left-most", "best-score"][i as usize % 3]);
                 swap.set_property_from_str("mask", ["insightface", "ellipse"][i as usize % 2]);
                 swap.set_property("sharpness", f64::from(i % 4));
