@@ -1045,3 +1045,40 @@ fn non_finite_float_properties_are_refused() {
         }
     }
 }
+
+#[test]
+fn an_appsrc_pushing_samples_with_new_caps_is_followed() {
+    let Some(f) = fixtures() else { return };
+    let pipeline =
+        common::pipeline(&format!("appsrc name=src format=time ! {} ! appsink name=sink sync=false", f.chain()));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    // (caps, frame, where the one face is): a block face at 640×480, a 4-byte format, a tiny frame.
+    let rgb = block_picture(640, 480, &[(320, 256)]).into_raw();
+    let rgbx: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 0]).collect();
+    let frames = [
+        ("video/x-raw,format=RGB,width=640,height=480,framerate=30/1", rgb.clone()),
+        ("video/x-raw,format=RGBx,width=640,height=480,framerate=30/1", rgbx),
+        ("video/x-raw,format=RGB,width=2,height=2,framerate=30/1", vec![255u8; 16]),
+        ("video/x-raw,format=RGB,width=640,height=480,framerate=30/1", rgb),
+    ];
+    for (i, (caps, data)) in frames.iter().enumerate() {
+        let mut buffer = gst::Buffer::from_slice(data.clone());
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * i as u64));
+        let sample = gst::Sample::builder().buffer(&buffer).caps(&caps.parse::<gst::Caps>().unwrap()).build();
+        src.push_sample(&sample).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let out = common::pull_all(&pipeline, "sink");
+    assert_eq!(out.len(), 4, "every frame passes");
+    for i in [0, 1, 3] {
+        let faces = out[i].meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+        assert!(faces.len() == 1 && (faces[0].bbox[0] - 288.0).abs() < 1.0, "frame {i}: {faces:?}");
+        assert!(faces[0].flags.contains(FaceFlags::SWAPPED | FaceFlags::ENHANCED), "frame {i}: {faces:?}");
+    }
+    // The RGBx frame is swapped like the RGB one (the padding byte left alone).
+    let first = out[0].map_readable().unwrap();
+    let second = out[1].map_readable().unwrap();
+    let second_rgb: Vec<u8> = second.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    assert!(second_rgb == first.as_slice(), "RGBx gives the RGB result");
+    assert!(second.chunks_exact(4).all(|p| p[3] == 0));
+}
