@@ -257,6 +257,19 @@ pub(crate) fn edit_faces_in_place(
     Ok(gst::FlowSuccess::Ok)
 }
 
+/// Why a buffer of `size` bytes could not be mapped as a frame of `info` (for `access`): most
+/// often an upstream element that sent a buffer smaller than its caps say.
+pub(crate) fn unmappable(size: usize, info: &gst_video::VideoInfo, access: &str) -> String {
+    format!(
+        "cannot map the video frame for {access}: the buffer holds {size} bytes, a {}×{} {} frame of the negotiated \
+         caps needs {} (is the upstream element sending buffers that match its caps?)",
+        info.width(),
+        info.height(),
+        info.format().to_str(),
+        info.size()
+    )
+}
+
 /// Maps `buf` writable as a frame of `info` and runs `work` on its vision view; a frame that
 /// cannot be mapped is an error message in `messages`.
 pub(crate) fn with_writable_frame<R>(
@@ -265,8 +278,9 @@ pub(crate) fn with_writable_frame<R>(
     messages: &mut Messages,
     work: impl FnOnce(&mut FrameViewMut, &mut Messages) -> R,
 ) -> Result<R, gst::FlowError> {
+    let size = buf.size();
     let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
-        defer_message!(messages, Error, gst::CoreError::Failed, ["cannot map the video frame for writing"]);
+        defer_message!(messages, Error, gst::StreamError::Format, ["{}", unmappable(size, info, "writing")]);
         gst::FlowError::Error
     })?;
     let mut view = frame_view_mut(&mut frame).map_err(|e| {

@@ -16,8 +16,10 @@ fn missing_library_error_names_variable_paths_and_remedy() {
         );
     }
     common::init();
-    // An existing file, so that the element gets as far as loading ONNX Runtime.
+    // An existing, non-empty file, so that the element gets as far as loading ONNX Runtime
+    // (an empty one is refused before that).
     let model = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(model.path(), "not a model either").unwrap();
     let log = common::run_launch(&format!(
         "videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink",
         model.path().display()

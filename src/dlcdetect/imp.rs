@@ -43,7 +43,7 @@ use parking_lot::Mutex;
 
 use crate::element::{
     Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, publish_active,
-    report_step_times, warn_face_failure,
+    report_step_times, unmappable, warn_face_failure,
 };
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
@@ -521,7 +521,12 @@ impl DlcDetect {
         let run_detector = state.frames_since_inference % params.inference_interval == 0 || state.tracker.is_empty();
         let faces = if run_detector {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
-                defer_message!(messages, Error, gst::CoreError::Failed, ["cannot map the video frame for reading"]);
+                defer_message!(
+                    messages,
+                    Error,
+                    gst::StreamError::Format,
+                    ["{}", unmappable(buf.size(), &info, "reading")]
+                );
                 gst::FlowError::Error
             })?;
             let result = frame_view(&frame).and_then(|view| state.detector.detect(&view, &params.detect));

@@ -140,6 +140,8 @@ impl Default for Settings {
 struct FrameParams {
     selection: Selection,
     swap: SwapParams,
+    /// `target=reference` with neither `reference` nor `face-map` set: no face can match.
+    reference_missing: bool,
 }
 
 struct State {
@@ -150,6 +152,7 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     warned_no_meta: bool,
     warned_no_landmarks: bool,
+    warned_no_reference: bool,
     failures: WarningLimiter,
 }
 
@@ -424,8 +427,15 @@ impl DlcSwap {
 
         let mut identities = Identities::default();
         if let Some(map_path) = &settings.face_map {
-            let text = std::fs::read_to_string(map_path)
-                .map_err(|e| StartError::Picture(format!("face-map '{}' cannot be read: {e}", map_path.display())))?;
+            let unreadable = |reason: String| {
+                StartError::Picture(format!("face-map '{}' cannot be read: {reason}", map_path.display()))
+            };
+            // Reading a named pipe would wait for a writer forever.
+            if !map_path.is_file() {
+                let reason = if map_path.exists() { "not a regular file" } else { "no such file" };
+                return Err(unreadable(reason.to_string()));
+            }
+            let text = std::fs::read_to_string(map_path).map_err(|e| unreadable(e.to_string()))?;
             let base = map_path.parent().unwrap_or(Path::new("."));
             let entries = parse_face_map(&text, base)
                 .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;
@@ -470,6 +480,7 @@ impl DlcSwap {
             info: None,
             warned_no_meta: false,
             warned_no_landmarks: false,
+            warned_no_reference: false,
             failures: WarningLimiter::default(),
         })
     }
@@ -519,6 +530,7 @@ impl DlcSwap {
                 color_correction: s.color_correction,
                 sharpness: s.sharpness as f32,
             },
+            reference_missing: s.target == TargetMode::Reference && s.reference.is_none() && s.face_map.is_none(),
         }
     }
 
@@ -618,6 +630,16 @@ impl DlcSwap {
         state.swapper.begin_frame(&faces);
         if faces.is_empty() || params.swap.opacity <= 0.0 {
             return Ok(Vec::new());
+        }
+        if params.reference_missing && !std::mem::replace(&mut state.warned_no_reference, true) {
+            defer_message!(
+                messages,
+                Warning,
+                gst::LibraryError::Settings,
+                [
+                    "target=reference needs the 'reference' property: a picture of the person to replace (no face is swapped until it is set)"
+                ]
+            );
         }
         if params.swap.mouth_mask > 0
             && !state.warned_no_landmarks

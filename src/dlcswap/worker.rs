@@ -179,7 +179,7 @@ impl PictureWorker {
         };
         queue.pending[kind.index()] = Some((path, ticket));
         // Started on the first picture of a run (most runs never change one); a thread that
-        // ended early (a panic lost its picture) is replaced rather than waited for.
+        // ended early (a panic outside the caught computation) is replaced rather than waited for.
         if queue.thread.as_ref().is_none_or(JoinHandle::is_finished) {
             let (shared, epoch) = (self.shared.clone(), queue.epoch);
             let spawned = std::thread::Builder::new()
@@ -232,7 +232,7 @@ fn work(shared: &Shared, epoch: u64, reporter: &Reporter) {
                 shared.wake.wait(&mut queue);
             }
         };
-        let result = identity_of(&job);
+        let result = identity_of_caught(&job);
         let report = {
             let queue = shared.queue.lock();
             if queue.tickets[job.kind.index()] != job.ticket {
@@ -253,6 +253,23 @@ fn work(shared: &Shared, epoch: u64, reporter: &Reporter) {
         };
         reporter(report);
     }
+}
+
+/// [`identity_of`], with a panic in the decoder or the models turned into a failure report: a
+/// panic would otherwise end this thread and lose the picture without a word to the user.
+fn identity_of_caught(job: &Job) -> Result<Arc<[f32]>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| identity_of(job))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        Err(format!(
+            "{} picture '{}': internal error while computing its identity ({what}); please report it",
+            job.kind.property(),
+            job.path.display()
+        ))
+    })
 }
 
 /// The identity of the job's picture: the swapper latent for a source, the embedding for a

@@ -15,16 +15,36 @@ const DET_SIZE: usize = 640;
 const THRESHOLD: f32 = 0.5;
 const NMS_THRESHOLD: f32 = 0.4;
 
-/// Decodes a PNG or JPEG file into packed RGB, with an error that says what was wrong.
+/// The most pixels a picture may have (100 megapixels, e.g. 10000×10000): its decoded copies
+/// take several hundred megabytes, and the detector looks at it at 640×640 anyway.
+pub const MAX_PICTURE_PIXELS: u64 = 100_000_000;
+
+/// Decodes a PNG or JPEG file into packed RGB, with an error that says what was wrong. Grey,
+/// 16-bit and alpha pictures are converted (alpha is dropped, not composited).
 pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open '{}': {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-    let decoded = reader
-        .decode()
-        .map_err(|e| format!("'{}' is not a readable PNG or JPEG image: {e}", path.display()))?
-        .to_rgb8();
+    // Opening a named pipe would wait for a writer forever.
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+    if !metadata.is_file() {
+        return Err(format!("cannot open '{}': not a regular file (a directory, device or pipe)", path.display()));
+    }
+    let open = || {
+        image::ImageReader::open(path)
+            .map_err(|e| format!("cannot open '{}': {e}", path.display()))?
+            .with_guessed_format()
+            .map_err(|e| format!("cannot read '{}': {e}", path.display()))
+    };
+    let not_readable = |e: image::ImageError| format!("'{}' is not a readable PNG or JPEG image: {e}", path.display());
+    // The size from the header first, so that a huge picture is refused before it is decoded.
+    let (w, h) = open()?.into_dimensions().map_err(not_readable)?;
+    if u64::from(w) * u64::from(h) > MAX_PICTURE_PIXELS {
+        return Err(format!(
+            "'{}' is {w}×{h} pixels, more than the {} megapixels a picture may have: scale it down \
+             (the face detector looks at it at 640×640)",
+            path.display(),
+            MAX_PICTURE_PIXELS / 1_000_000
+        ));
+    }
+    let decoded = open()?.decode().map_err(not_readable)?.to_rgb8();
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     RgbImage::from_raw(w, h, decoded.into_raw())
         .ok_or_else(|| format!("'{}' decoded to an inconsistent size", path.display()))

@@ -96,9 +96,14 @@ pub fn decode(
     for (idx, &stride) in layout.strides.iter().enumerate() {
         let (grid_w, grid_h) = (input_w / stride, input_h / stride);
         let count = grid_w * grid_h * layout.anchors_per_location;
-        let scores = outputs[idx];
-        let boxes = outputs[idx + n_strides];
-        let kps = layout.has_keypoints.then(|| outputs[idx + 2 * n_strides]);
+        let heads = if layout.has_keypoints { 3 } else { 2 };
+        let head = |offset: usize| {
+            outputs.get(idx + offset * n_strides).copied().ok_or_else(|| {
+                format!("the detector gave {} outputs, expected {} for its layout", outputs.len(), n_strides * heads)
+            })
+        };
+        let (scores, boxes) = (head(0)?, head(1)?);
+        let kps = if layout.has_keypoints { Some(head(2)?) } else { None };
         if scores.len() != count || boxes.len() != count * 4 || kps.is_some_and(|k| k.len() != count * 10) {
             return Err(format!(
                 "stride {stride} heads hold {} scores / {} box values, expected {count} / {} for a {input_w}x{input_h} input",
@@ -455,5 +460,14 @@ mod tests {
         // 0..3 (4×10 = 40 with +1) give IoU 40/100 = 0.4.
         let kept = nms(vec![det([0.0, 0.0, 9.0, 9.0], 0.9), det([0.0, 0.0, 3.0, 9.0], 0.8)], 0.4);
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn too_few_outputs_are_an_error_not_a_panic() {
+        let layout =
+            ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: true, fixed_input: None };
+        let scores = vec![0.0f32; 8];
+        let err = decode(&[&scores], &layout, 16, 16, 1.0, 0.5).unwrap_err();
+        assert!(err.contains("gave 1 outputs, expected 9"), "{err}");
     }
 }

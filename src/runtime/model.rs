@@ -217,11 +217,24 @@ impl ModelSession {
         options: &SessionOptions,
         check: impl FnOnce(&ModelIo) -> Result<(), String>,
     ) -> Result<ModelSession, RuntimeError> {
-        if !path.is_file() {
+        let unreadable = |reason: String| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason };
+        if path.is_dir() {
+            return Err(unreadable(format!("it is a directory: set '{property}' to the .onnx file itself")));
+        }
+        if !path.exists() {
             return Err(RuntimeError::ModelMissing { path: path.to_path_buf(), property });
         }
-        if let Err(e) = std::fs::File::open(path) {
-            return Err(RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() });
+        if !path.is_file() {
+            // A device or named pipe: reading one could block or never end.
+            return Err(unreadable("not a regular file (a device or pipe)".to_string()));
+        }
+        match std::fs::File::open(path).and_then(|file| file.metadata()) {
+            Err(e) => return Err(unreadable(e.to_string())),
+            // ONNX Runtime reads an empty file as a model without a graph, and says so obscurely.
+            Ok(metadata) if metadata.len() == 0 => {
+                return Err(unreadable("the file is empty (0 bytes): an interrupted download or copy?".to_string()));
+            }
+            Ok(_) => {}
         }
         Self::load(path, &path.display().to_string(), options, |builder| builder.commit_from_file(path), check)
     }
