@@ -78,6 +78,8 @@ Prints a markdown table; every figure is printed, nothing is asserted.
   --markdown-out FILE  also append the header, table and notes to FILE
 Figures per row:
   fps            frames / (wall time of the long run - wall time of the short run)
+  steady fps     buffers reaching fakesink after warm-up / the time between the first and the
+                 last of them, long run only (no start-up time in it: the steadier figure)
   frame p50/p99  intervals between buffers reaching fakesink's sink pad, long run, after warm-up
   latency        per buffer, leaving imagefreeze's src pad -> reaching fakesink's sink pad
                  (matched by PTS), long run, after warm-up
@@ -666,11 +668,19 @@ fn table_row(label: &str, short: &PipelineRun, long: &PipelineRun, frames: usize
     let fps = (extra_wall > 0.0).then(|| frames as f64 / extra_wall);
     let arrivals = &long.timeline.arrivals;
     let intervals = sorted_ms((warmup.max(1)..arrivals.len()).map(|i| arrivals[i] - arrivals[i - 1]));
+    // The long run alone, after warm-up: unlike `fps`, no start-up time enters it.
+    let steady = match (arrivals.get(warmup), arrivals.last()) {
+        (Some(first), Some(last)) if last > first => {
+            Some((arrivals.len() - 1 - warmup) as f64 / (*last - *first).as_secs_f64())
+        }
+        _ => None,
+    };
     let latencies = sorted_ms(long.timeline.latencies[warmup.min(arrivals.len())..].iter().flatten().copied());
     let cpu = (long.cpu.as_secs_f64() - short.cpu.as_secs_f64()) * 1e3 / frames as f64;
     format!(
-        "| {label} | {} | {} | {} | {} | {} |",
+        "| {label} | {} | {} | {} | {} | {} | {} |",
         show(fps, 1),
+        show(steady, 1),
         p50_p99(&intervals),
         p50_p99(&latencies),
         show(Some(cpu), 2),
@@ -839,8 +849,9 @@ fn run(o: RunOptions) -> Result<(), String> {
         o.warmup + o.frames,
         o.warmup
     );
-    report += "| chain | frame | faces | fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
-    report += "|---|---|---|---|---|---|---|---|\n";
+    report +=
+        "| chain | frame | faces | fps | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
+    report += "|---|---|---|---|---|---|---|---|---|\n";
     let picture = open_picture(&o.picture)?;
     let frame_path = |(w, h): (u32, u32), faces: u32| scratch.path().join(format!("frame-{w}x{h}-{faces}.png"));
     for &size in &o.sizes {
