@@ -849,8 +849,7 @@ fn run(o: RunOptions) -> Result<(), String> {
         o.warmup + o.frames,
         o.warmup
     );
-    report +=
-        "| chain | frame | faces | fps | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
+    report += "| chain | frame | faces | fps | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
     report += "|---|---|---|---|---|---|---|---|---|\n";
     let picture = open_picture(&o.picture)?;
     let frame_path = |(w, h): (u32, u32), faces: u32| scratch.path().join(format!("frame-{w}x{h}-{faces}.png"));

@@ -155,7 +155,7 @@ fn the_fixed_size_detector_follows_det_size_changes() {
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let mut pull = || {
+    let pull = || {
         src.push_buffer(gst::Buffer::from_slice(data.clone())).unwrap();
         let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
         let faces = sample.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();

@@ -16,7 +16,7 @@ use crate::timing::StepTimes;
 use crate::vision::align::{ffhq_template, template, umeyama};
 use crate::vision::{Affine, FrameView};
 
-use super::{NOT_BOUND, float_type};
+use super::{NOT_BOUND, float_type, run_on_backend};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -190,8 +190,7 @@ impl Enhancer {
             bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
         }
         let start = times.lap(0, start);
-        // Its outputs stay in the backend's tensors, read by the next step on the same stream.
-        model.run_queued(&bound.binding)?;
+        run_on_backend(model, &bound.binding, backend)?;
         times.lap(1, start);
         Ok(&bound.output)
     }

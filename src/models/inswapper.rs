@@ -17,7 +17,7 @@ use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_g
 use crate::timing::StepTimes;
 use crate::vision::{Affine, FrameView, estimate_norm};
 
-use super::{NOT_BOUND, float_type, l2_normalized};
+use super::{NOT_BOUND, float_type, l2_normalized, run_on_backend};
 
 /// Side of the aligned face crop the swapper works on.
 pub const CROP: usize = 128;
@@ -181,8 +181,7 @@ impl Inswapper {
         bind(&mut bound.binding, "target", &bound.target)?;
         bind(&mut bound.binding, "source", &bound.source)?;
         let start = times.lap(0, start);
-        // Its outputs stay in the backend's tensors, read by the next step on the same stream.
-        model.run_queued(&bound.binding)?;
+        run_on_backend(model, &bound.binding, backend)?;
         times.lap(1, start);
         Ok(&bound.output)
     }

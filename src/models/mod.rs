@@ -22,6 +22,14 @@ use crate::vision::{Affine, FrameView};
 /// first; kept as an error rather than a panic).
 pub(crate) const NOT_BOUND: &str = "the model's tensors are not bound";
 
+/// Runs `model` on the tensors `binding` holds, which came from `backend`. When they live in the
+/// backend's GPU memory the run is only queued on the element's stream (the next step on that
+/// stream reads the outputs after it); outputs in host memory must be complete when the run
+/// returns, so then it waits.
+pub(crate) fn run_on_backend(model: &mut ModelSession, binding: &IoBinding, backend: &Backend) -> Result<(), String> {
+    if backend.on_gpu() { model.run_queued(binding) } else { model.run(binding).map(drop) }
+}
+
 /// Whether `io` is one float image input `[N,3,size,size]` and one float output `[N,len]`: the
 /// shape of the crop models (ArcFace, 106-point landmarks).
 pub(crate) fn is_crop_model(io: &ModelIo, size: i64, len: i64) -> bool {

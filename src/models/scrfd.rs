@@ -14,7 +14,7 @@ use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, tensor
 use crate::timing::StepTimes;
 use crate::vision::FrameView;
 
-use super::{NOT_BOUND, float_type};
+use super::{NOT_BOUND, float_type, run_on_backend};
 
 /// A face as the detector reports it, in frame pixels.
 #[derive(Clone, Debug, PartialEq)]
@@ -357,8 +357,7 @@ impl ScrfdDetector {
             .binding
             .bind_input(input_name.as_str(), &bound.input)
             .map_err(|e| format!("cannot bind the input: {e}"))?;
-        // Its outputs stay in the backend's tensors, read by the next step on the same stream.
-        model.run_queued(&bound.binding)?;
+        run_on_backend(model, &bound.binding, backend)?;
         backend.read_outputs(&bound.outputs, values)?;
         let start = times.lap(1, start);
         let mut heads = Vec::with_capacity(bound.outputs.len());
