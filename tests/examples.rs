@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::example;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,46 +18,6 @@ use serde::Deserialize;
 
 /// Longest a single example run may take before the test gives up on it (a hang, not a timing).
 const RUN_LIMIT: Duration = Duration::from_secs(600);
-
-/// The example's binary, built by cargo (up to date: a no-op after `cargo test`) in the profile
-/// of this test binary. Without cargo (a test binary copied to another machine) it is looked
-/// for beside this binary. `None` after skipping (see [`common::skip`]).
-fn example(name: &str) -> Option<PathBuf> {
-    let this = std::env::current_exe().ok()?;
-    // target/<profile>/deps/examples-… → target/<profile>
-    let profile_dir = this.parent()?.parent()?.to_path_buf();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let mut command = Command::new(cargo);
-        command
-            .args(["build", "--locked", "--message-format=json-render-diagnostics", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            command.arg("--release");
-        }
-        let output = command.output().expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "cargo build --example {name} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            if message["reason"] == "compiler-artifact"
-                && message["target"]["name"] == name
-                && let Some(path) = message["executable"].as_str()
-            {
-                return Some(PathBuf::from(path));
-            }
-        }
-        panic!("cargo build --example {name} named no executable");
-    }
-    let path = profile_dir.join("examples").join(name);
-    if path.is_file() {
-        return Some(path);
-    }
-    common::skip(&format!("the example binary {} is missing (cargo build --examples)", path.display()));
-    None
-}
 
 /// Runs an example to its end, with nothing on its standard input.
 fn run_example(binary: &Path, args: &[&str]) -> Output {

@@ -2,7 +2,10 @@
 //! Shared test helpers: plugin registration, fixture and test-data lookup, running pipelines.
 #![allow(dead_code)]
 
+pub mod recipes;
+
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -288,4 +291,44 @@ pub fn assert_one_face_per_frame(
     for frame_faces in faces {
         assert!(frame_faces.len() == 1 && frame_faces[0].flags.contains(flag), "{what}: {faces:?}");
     }
+}
+
+/// The example's binary, built by cargo (up to date: a no-op after `cargo test`) in the profile
+/// of this test binary. Without cargo (a test binary copied to another machine) it is looked
+/// for beside this binary. `None` after skipping (see [`skip`]).
+pub fn example(name: &str) -> Option<PathBuf> {
+    let this = std::env::current_exe().ok()?;
+    // target/<profile>/deps/examples-… → target/<profile>
+    let profile_dir = this.parent()?.parent()?.to_path_buf();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut command = Command::new(cargo);
+        command
+            .args(["build", "--locked", "--message-format=json-render-diagnostics", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            command.arg("--release");
+        }
+        let output = command.output().expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo build --example {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            if message["reason"] == "compiler-artifact"
+                && message["target"]["name"] == name
+                && let Some(path) = message["executable"].as_str()
+            {
+                return Some(PathBuf::from(path));
+            }
+        }
+        panic!("cargo build --example {name} named no executable");
+    }
+    let path = profile_dir.join("examples").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    skip(&format!("the example binary {} is missing (cargo build --examples)", path.display()));
+    None
 }

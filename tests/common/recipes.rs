@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Documented `gst-launch-1.0` lines run on a test machine, as written except for what such a
+//! machine lacks (tests/doc_pipelines.rs for the elements' documentation, tests/readme_recipes.rs
+//! for README.md):
+//!
+//! - the camera: `v4l2src …` → a few `videotestsrc` frames in a webcam's YUY2;
+//! - the window: `autovideosink` → `fakesink`;
+//! - a virtual camera whose device does not exist: `v4l2sink device=…` → `fakesink`;
+//! - an H.264 encoder that is not installed (`nvh264enc`, `vah264enc`, `amfh264enc`, …) →
+//!   `x264enc` (GStreamer's -ugly set, which scripts/setup-debian.sh installs);
+//! - the user's files (`in.mp4`, `face.jpg`, `boss.jpg`, `people.map`, …) → test media (`in.mp4`:
+//!   a [`short_clip`] of a test video, so that runs stay short), and the files written
+//!   (`out.mp4`, `faces.png`) → a temporary folder;
+//! - the models: found the documented way, in `$DLC_MODELS_DIR` under their default names.
+
+use std::path::{Path, PathBuf};
+
+/// What a camera is replaced by: a few frames in the YUY2 that USB webcams deliver.
+const CAMERA: &str = "videotestsrc num-buffers=5 ! video/x-raw,format=YUY2,width=640,height=480";
+
+/// H.264 encoders that recipes name; a missing one is replaced (see the module documentation).
+const H264_ENCODERS: [&str; 6] = ["x264enc", "openh264enc", "nvh264enc", "vah264enc", "vaapih264enc", "amfh264enc"];
+
+/// The pipeline of a `gst-launch-1.0 [options] pipeline` line, or why it is not one.
+pub fn launch_pipeline(command: &str) -> Result<String, String> {
+    let mut words = command.split_whitespace().peekable();
+    if words.next() != Some("gst-launch-1.0") {
+        return Err(format!("'{command}' does not start with gst-launch-1.0"));
+    }
+    while words.peek().is_some_and(|w| w.starts_with('-')) {
+        words.next();
+    }
+    let pipeline = words.collect::<Vec<_>>().join(" ");
+    if pipeline.is_empty() {
+        return Err(format!("'{command}' names no pipeline"));
+    }
+    Ok(pipeline)
+}
+
+/// Links `file` into `dir` as `name`.
+pub fn link(dir: &Path, name: &str, file: &Path) {
+    std::os::unix::fs::symlink(file, dir.join(name))
+        .unwrap_or_else(|e| panic!("cannot link {} as {name} in {}: {e}", file.display(), dir.display()));
+}
+
+/// The test machine's stand-ins for a user's camera, window, encoders and files.
+pub struct StandIns {
+    /// The user's file names in the documentation and the test files that replace them.
+    files: Vec<(String, PathBuf)>,
+}
+
+/// A documented pipeline adapted to the test machine.
+pub struct Adapted {
+    pub description: String,
+    /// What was replaced, one `was → now` line each.
+    pub substitutions: Vec<String>,
+}
+
+impl StandIns {
+    /// Stand-ins that replace each documented file name of `files` by its path.
+    pub fn new(files: impl IntoIterator<Item = (impl Into<String>, PathBuf)>) -> Self {
+        Self { files: files.into_iter().map(|(name, path)| (name.into(), path)).collect() }
+    }
+
+    /// The test file that stands in for the user's `name`.
+    pub fn file(&self, name: &str) -> Option<&Path> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, path)| path.as_path())
+    }
+
+    /// `pipeline` (a launch description) with the stand-ins in place.
+    pub fn adapt(&self, pipeline: &str) -> Adapted {
+        let mut substitutions = Vec::new();
+        let mut elements: Vec<String> = Vec::new();
+        for element in pipeline.split('!').map(str::trim) {
+            let factory = element.split_whitespace().next().unwrap_or_default();
+            let replacement = match factory {
+                "v4l2src" => Some(CAMERA.to_owned()),
+                "autovideosink" => Some("fakesink".to_owned()),
+                "v4l2sink" if !Path::new(property(element, "device").unwrap_or("/dev/video0")).exists() => {
+                    Some("fakesink".to_owned())
+                }
+                _ if H264_ENCODERS.contains(&factory) && gst::ElementFactory::find(factory).is_none() => {
+                    Some("x264enc".to_owned())
+                }
+                _ => None,
+            };
+            match replacement {
+                Some(now) => {
+                    substitutions.push(format!("{element} → {now}"));
+                    elements.push(now);
+                }
+                None => elements.push(self.replace_files(element, &mut substitutions)),
+            }
+        }
+        Adapted { description: elements.join(" ! "), substitutions }
+    }
+
+    /// `element` with every `property=<user file>` pointing at its stand-in.
+    fn replace_files(&self, element: &str, substitutions: &mut Vec<String>) -> String {
+        let words: Vec<String> = element
+            .split_whitespace()
+            .map(|word| {
+                let Some((key, value)) = word.split_once('=') else { return word.to_owned() };
+                match self.file(value) {
+                    Some(path) => {
+                        let now = format!("{key}={}", path.display());
+                        substitutions.push(format!("{word} → {now}"));
+                        now
+                    }
+                    None => word.to_owned(),
+                }
+            })
+            .collect();
+        words.join(" ")
+    }
+}
+
+/// The value of `name=value` in one element of a launch description.
+fn property<'a>(element: &'a str, name: &str) -> Option<&'a str> {
+    element.split_whitespace().find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// A model directory holding the real detector and the fixture models under the default names
+/// the elements look for (`det_10g.onnx`, `w600k_r50.onnx`, `inswapper_128.onnx`,
+/// `GFPGANv1.4.onnx`).
+pub fn default_models(dir: &Path, detector: &Path, [arcface, inswapper, gfpgan]: [&Path; 3]) {
+    link(dir, "det_10g.onnx", detector);
+    link(dir, "w600k_r50.onnx", arcface);
+    link(dir, "inswapper_128.onnx", inswapper);
+    link(dir, "GFPGANv1.4.onnx", gfpgan);
+}
+
+/// The fixture models [`default_models`] needs, for [`super::real_faces`].
+pub const FIXTURE_MODELS: [&str; 3] = ["arcface.onnx", "inswapper.onnx", "gfpgan.onnx"];
+
+/// The first `frames` (or so: `identity` lets one or two more through) frames of `video`,
+/// re-encoded into `out`.
+pub fn short_clip(video: &Path, frames: usize, out: &Path) {
+    let description = format!(
+        "filesrc location={} ! decodebin ! identity eos-after={frames} ! videoconvert ! x264enc ! mp4mux \
+         ! filesink location={}",
+        video.display(),
+        out.display()
+    );
+    let log = super::run_launch(&description);
+    assert!(log.eos && log.errors.is_empty(), "the short input clip is not written ({description}): {log:?}");
+}
