@@ -31,14 +31,7 @@ fn examples(source: &str) -> Vec<String> {
 
 #[test]
 fn documented_example_pipelines_run() {
-    let Some((detector, media, [arcface, inswapper, gfpgan])) = common::real_faces(recipes::FIXTURE_MODELS) else {
-        return;
-    };
-    let models = tempfile::tempdir().expect("a temporary model directory");
-    recipes::default_models(models.path(), &detector, [&arcface, &inswapper, &gfpgan]);
-    // SAFETY: the only test of this binary, set before GStreamer or any element thread starts.
-    unsafe { std::env::set_var("DLC_MODELS_DIR", models.path()) };
-    common::init();
+    let Some((models, media)) = recipes::models_dir_for_recipes() else { return };
 
     let clip = models.path().join("in.mp4");
     recipes::short_clip(&media.join("carphone_pristine.mp4"), 12, &clip);

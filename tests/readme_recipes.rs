@@ -146,15 +146,7 @@ fn readme_gst_launch_recipes_run() {
     assert!(unreadable.is_empty(), "README.md has recipes that cannot be read:\n{}", unreadable.join("\n"));
     assert!(!recipes.is_empty(), "README.md has no gst-launch-1.0 recipes in its fenced code blocks");
 
-    let Some((detector, media, [arcface, inswapper, gfpgan])) = common::real_faces(recipes::FIXTURE_MODELS) else {
-        return;
-    };
-    let models = tempfile::tempdir().expect("a temporary model directory");
-    recipes::default_models(models.path(), &detector, [&arcface, &inswapper, &gfpgan]);
-    // SAFETY: the only test of this binary that uses GStreamer, set before GStreamer or any
-    // element thread starts.
-    unsafe { std::env::set_var("DLC_MODELS_DIR", models.path()) };
-    common::init();
+    let Some((_models, media)) = recipes::models_dir_for_recipes() else { return };
 
     let files = tempfile::tempdir().expect("a temporary folder for the recipes' files");
     let dir = files.path();

@@ -133,6 +133,20 @@ pub fn default_models(dir: &Path, detector: &Path, [arcface, inswapper, gfpgan]:
 /// The fixture models [`default_models`] needs, for [`super::real_faces`].
 pub const FIXTURE_MODELS: [&str; 3] = ["arcface.onnx", "inswapper.onnx", "gfpgan.onnx"];
 
+/// A temporary model directory made by [`default_models`] and made the model directory of this
+/// process (`DLC_MODELS_DIR`), then GStreamer initialised; with the test media folder. `None`
+/// (after [`super::real_faces`] said why) without the test data.
+pub fn models_dir_for_recipes() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let (detector, media, [arcface, inswapper, gfpgan]) = super::real_faces(FIXTURE_MODELS)?;
+    let models = tempfile::tempdir().expect("a temporary model directory");
+    default_models(models.path(), &detector, [&arcface, &inswapper, &gfpgan]);
+    // SAFETY: called by the one test of its binary that uses GStreamer, before GStreamer or any
+    // element thread starts.
+    unsafe { std::env::set_var("DLC_MODELS_DIR", models.path()) };
+    super::init();
+    Some((models, media))
+}
+
 /// The first `frames` (or so: `identity` lets one or two more through) frames of `video`,
 /// re-encoded into `out`.
 pub fn short_clip(video: &Path, frames: usize, out: &Path) {
