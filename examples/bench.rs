@@ -76,6 +76,9 @@ Prints a markdown table; every figure is printed, nothing is asserted.
   --swap-props P       extra properties for dlcswap (many-faces=true is added when faces > 1)
   --enhance-props P    extra properties for dlcenhance
   --markdown-out FILE  also append the header, table and notes to FILE
+  --pace FPS           make the source live at FPS frames per second, like a camera (default 0:
+                       it runs free, and in the chains with queues latency includes the time
+                       frames wait in full queues)
 Figures per row:
   fps            frames / (wall time of the long run - wall time of the short run)
   steady fps     buffers reaching fakesink after warm-up / the time between the first and the
@@ -251,12 +254,14 @@ struct RunOptions {
     swap_props: Vec<String>,
     enhance_props: Vec<String>,
     markdown_out: Option<PathBuf>,
+    /// Frames per second of a live source (0: the source runs free).
+    pace: u32,
 }
 
 const DEFAULT_PICTURE: &str = "../shared/testdata/media/astronaut.png";
 const FIXTURE_HINT: &str = " (the fixture models come from `make fixtures`)";
 
-const RUN_OPTIONS: [&str; 18] = [
+const RUN_OPTIONS: [&str; 19] = [
     "plugin",
     "picture",
     "sizes",
@@ -275,6 +280,7 @@ const RUN_OPTIONS: [&str; 18] = [
     "swap-props",
     "enhance-props",
     "markdown-out",
+    "pace",
 ];
 
 impl RunOptions {
@@ -298,6 +304,7 @@ impl RunOptions {
             swap_props: Vec::new(),
             enhance_props: Vec::new(),
             markdown_out: None,
+            pace: 0,
         };
         for (name, value) in parse_options(args, &RUN_OPTIONS)? {
             match name.as_str() {
@@ -319,6 +326,7 @@ impl RunOptions {
                 "swap-props" => o.swap_props.extend(parse_props(&name, &value)?),
                 "enhance-props" => o.enhance_props.extend(parse_props(&name, &value)?),
                 "markdown-out" => o.markdown_out = Some(value.into()),
+                "pace" => o.pace = parse_number(&name, &value)?,
                 _ => return Err(format!("unknown option --{name}")),
             }
         }
@@ -537,9 +545,16 @@ fn run_pipeline(
     buffers: usize,
     sample_after: usize,
     gpu: Option<u32>,
+    pace: u32,
 ) -> Result<PipelineRun, String> {
+    // A paced source is live, like a camera: frames leave it at the frame rate whether or not
+    // the chain is ready, so nothing waits in full queues unless the chain is too slow.
+    let source = match pace {
+        0 => format!("imagefreeze name=bench_src num-buffers={buffers}"),
+        fps => format!("imagefreeze name=bench_src is-live=true num-buffers={buffers} ! video/x-raw,framerate={fps}/1"),
+    };
     let launch = format!(
-        "filesrc {} ! pngdec ! imagefreeze name=bench_src num-buffers={buffers} ! {chain} ! fakesink name=bench_sink sync=false",
+        "filesrc {} ! pngdec ! {source} ! {chain} ! fakesink name=bench_sink sync=false",
         launch_prop("location", frame)
     );
     let (start, start_cpu) = (Instant::now(), process_cpu_time());
@@ -832,7 +847,7 @@ fn run(o: RunOptions) -> Result<(), String> {
     let mut report = format!(
         "bench run, {}; CPU {}; GPU {}; {}{}\n\
          plugin {} (version {}); execution-provider={}{}\n\
-         {}; picture {}; {} frames after {} warm-up (long run {} buffers, short run {})\n\n",
+         {}; picture {}; {} frames after {} warm-up (long run {} buffers, short run {}); {}\n\n",
         utc_now(),
         cpu_model(),
         gpu_name.as_deref().unwrap_or("none"),
@@ -847,7 +862,11 @@ fn run(o: RunOptions) -> Result<(), String> {
         o.frames,
         o.warmup,
         o.warmup + o.frames,
-        o.warmup
+        o.warmup,
+        match o.pace {
+            0 => "the source runs free".to_string(),
+            fps => format!("a live source at {fps} fps"),
+        }
     );
     report += "| chain | frame | faces | fps | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
     report += "|---|---|---|---|---|---|---|---|---|\n";
@@ -860,7 +879,8 @@ fn run(o: RunOptions) -> Result<(), String> {
     }
 
     let (size0, faces0) = (o.sizes[0], o.faces[0]);
-    let priming = run_pipeline(&frame_path(size0, faces0), &o.chain_launch(longest, faces0), o.warmup, 0, None)?;
+    let priming =
+        run_pipeline(&frame_path(size0, faces0), &o.chain_launch(longest, faces0), o.warmup, 0, None, o.pace)?;
     eprintln!("priming run ({} chain, not measured): {:.1} s", longest.name(), priming.wall.as_secs_f64());
     print!("{report}");
     let _ = std::io::stdout().flush();
@@ -874,8 +894,8 @@ fn run(o: RunOptions) -> Result<(), String> {
                 let frame = frame_path(size, faces);
                 let label = format!("{} | {}x{} | {faces}", chain.name(), size.0, size.1);
                 eprintln!("{} {}x{} {faces} face(s): {launch}", chain.name(), size.0, size.1);
-                let short = run_pipeline(&frame, &launch, o.warmup, usize::MAX, None)?;
-                let long = run_pipeline(&frame, &launch, o.warmup + o.frames, o.warmup, gpu_sampled)?;
+                let short = run_pipeline(&frame, &launch, o.warmup, usize::MAX, None, o.pace)?;
+                let long = run_pipeline(&frame, &launch, o.warmup + o.frames, o.warmup, gpu_sampled, o.pace)?;
                 let row = table_row(&label, &short, &long, o.frames, o.warmup);
                 println!("{row}");
                 let _ = std::io::stdout().flush();

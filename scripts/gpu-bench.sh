@@ -8,7 +8,7 @@
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
-#   (PART: test | baseline | previous | current | fp16 | nograph | interval)
+#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -46,6 +46,11 @@ case $part in
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
       --swap-props cuda-graph=false --enhance-props cuda-graph=false \
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/nograph.md" 2>&1 | tail -20
+    ;;
+  paced)
+    "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
+      --pace 30 \
+      --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/paced.md" 2>&1 | tail -20
     ;;
   interval)
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
