@@ -17,17 +17,18 @@ const NMS_THRESHOLD: f32 = 0.4;
 
 /// Decodes a PNG or JPEG file into packed RGB, with an error that says what was wrong.
 pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open '{}': {e}", path.display()))?
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+    decode_rgb_image(&bytes).map_err(|e| format!("'{}' {e}", path.display()))
+}
+
+/// Decodes the bytes of a PNG or JPEG file into packed RGB; the error reads after the file's name.
+pub(crate) fn decode_rgb_image(bytes: &[u8]) -> Result<RgbImage, String> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-    let decoded = reader
-        .decode()
-        .map_err(|e| format!("'{}' is not a readable PNG or JPEG image: {e}", path.display()))?
-        .to_rgb8();
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    let decoded = reader.decode().map_err(|e| format!("is not a readable PNG or JPEG image: {e}"))?.to_rgb8();
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
-    RgbImage::from_raw(w, h, decoded.into_raw())
-        .ok_or_else(|| format!("'{}' decoded to an inconsistent size", path.display()))
+    RgbImage::from_raw(w, h, decoded.into_raw()).ok_or_else(|| "decoded to an inconsistent size".to_string())
 }
 
 /// The detector and recogniser that turn pictures into identities.

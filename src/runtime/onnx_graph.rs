@@ -27,6 +27,12 @@ pub struct GraphSummary {
 /// Parses `path` as an ONNX model and summarises its graph.
 pub fn read_graph_summary(path: &Path) -> Result<GraphSummary, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    summarize_graph(bytes)
+}
+
+/// Parses the bytes of an ONNX model file and summarises its graph (the fuzz targets call this
+/// directly, through [`crate::fuzzing`]).
+pub(crate) fn summarize_graph(bytes: Vec<u8>) -> Result<GraphSummary, String> {
     let model = ModelProto::decode(Bytes::from(bytes)).map_err(|e| format!("not an ONNX protobuf: {e}"))?;
     let graph = model.graph.ok_or_else(|| "the model has no graph".to_string())?;
     let first_node_names = graph.node.iter().take(8).map(|n| n.name.clone()).collect();
