@@ -21,12 +21,25 @@ pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
     decode_rgb_image(&bytes).map_err(|e| format!("'{}' {e}", path.display()))
 }
 
+/// The most pixels a face picture may have: 8192 × 8192. A few hundred bytes of JPEG header can
+/// claim 65535 × 65535 pixels, which would take gigabytes and minutes to decode.
+pub const MAX_PICTURE_PIXELS: u64 = 8192 * 8192;
+
 /// Decodes the bytes of a PNG or JPEG file into packed RGB; the error reads after the file's name.
 pub(crate) fn decode_rgb_image(bytes: &[u8]) -> Result<RgbImage, String> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    let decoded = reader.decode().map_err(|e| format!("is not a readable PNG or JPEG image: {e}"))?.to_rgb8();
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("cannot be read: {e}"))
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(|e| format!("is not a readable PNG or JPEG image: {e}"))?;
+    if u64::from(w) * u64::from(h) > MAX_PICTURE_PIXELS {
+        return Err(format!(
+            "is {w}x{h} pixels, more than the {} megapixels a face picture may have: scale it down",
+            MAX_PICTURE_PIXELS / 1_000_000
+        ));
+    }
+    let decoded = reader()?.decode().map_err(|e| format!("is not a readable PNG or JPEG image: {e}"))?.to_rgb8();
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
     RgbImage::from_raw(w, h, decoded.into_raw()).ok_or_else(|| "decoded to an inconsistent size".to_string())
 }
@@ -88,6 +101,19 @@ mod tests {
         std::fs::write(&text, "not a picture").unwrap();
         let err = load_rgb_image(&text).unwrap_err();
         assert!(err.contains("notes.jpg") && err.contains("not a readable PNG or JPEG"), "{err}");
+    }
+
+    #[test]
+    fn pictures_too_large_are_refused_before_decoding() {
+        // A baseline JPEG header claiming 65527×2552 pixels (167 megapixels) in 539 bytes: the
+        // picture fuzz target's first timeout.
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz-regressions/picture/jpeg-539-bytes-declares-167-megapixels"
+        ))
+        .unwrap();
+        let err = decode_rgb_image(&bytes).unwrap_err();
+        assert!(err.contains("65527x2552") && err.contains("67 megapixels"), "{err}");
     }
 
     #[test]
