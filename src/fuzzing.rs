@@ -18,8 +18,11 @@ use crate::vision::track::Tracker;
 use crate::vision::warp::warp_affine_rgb;
 use crate::vision::{FrameView, Rect, RgbImage};
 
+/// A harness: takes one input, panics on what the fuzzer should report.
+pub type Harness = fn(&[u8]);
+
 /// The fuzz targets, by the name of their `fuzz/fuzz_targets/NAME.rs` and their regression folder.
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
+pub const TARGETS: [(&str, Harness); 4] =
     [("scrfd_decode", scrfd_decode), ("onnx_graph", onnx_graph), ("face_map", face_map), ("picture", picture)];
 
 /// The ONNX graph reader (node names, last initializer) on the bytes of a model file.
