@@ -12,7 +12,7 @@ ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/on
 # missing fails with the reason instead of skipping; only ../shared/testdata may be absent.
 TEST_ENV = DLC_REQUIRE_ALL=1 ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
 
-.PHONY: all setup fixtures build test install-check demo bench docs-cache clean
+.PHONY: all setup fixtures build test install-check demo bench docs-cache fuzz soak memcheck clean
 
 all: build
 
@@ -67,6 +67,41 @@ bench: fixtures
 # committed file matches them.
 docs-cache:
 	DLC_UPDATE_DOCS_CACHE=1 cargo test --locked --test docs_cache -- documentation_cache_is_up_to_date
+
+# Reliability checks (see RELIABILITY.md), none of them part of `make test`.
+# fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS under libFuzzer with AddressSanitizer
+# (nightly toolchain; installs cargo-fuzz when missing). The corpus grows in fuzz/corpus/TARGET
+# from the seeds in fuzz/seeds/TARGET (and the small fixture models for onnx_graph); a crash
+# leaves its input in fuzz/artifacts/TARGET and fails the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= scrfd_decode onnx_graph face_map picture
+fuzz: fixtures
+	@command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+	cd fuzz && cargo +nightly fuzz build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  [ -d fuzz/seeds/$$t ] && cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/; \
+	  [ $$t = onnx_graph ] && find $(FIXTURES) -name '*.onnx' -size -8k -exec cp -n {} fuzz/corpus/$$t/ \; ; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1) \
+	    > target/fuzz-$$t.log 2>&1 \
+	    || { tail -40 target/fuzz-$$t.log; echo "fuzz: $$t failed: its input is in fuzz/artifacts/$$t (log: target/fuzz-$$t.log)"; exit 1; }; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE' target/fuzz-$$t.log | sed "s/^/fuzz: $$t: /"; \
+	done
+
+# soak: SOAK_FRAMES 1080p frames (after 300 warm-up frames) through dlcdetect ! dlcswap !
+# dlcenhance on the CPU; fails when resident memory grew by 5 % or more. Uses the real detector and
+# portraits of ../shared/testdata when present, else the fixture detector.
+SOAK_FRAMES ?= 20000
+soak: fixtures
+	cargo build --release --locked --example soak
+	$(TEST_ENV) target/release/examples/soak --frames $(SOAK_FRAMES)
+
+# memcheck: a few 640x480 frames of the soak chain under valgrind (installed when missing); fails on
+# any error or definite leak with gstdlc code on its stack (scripts/memcheck.sh).
+memcheck: fixtures
+	cargo build --locked --example soak
+	$(TEST_ENV) bash scripts/memcheck.sh target/debug/examples/soak
 
 clean:
 	cargo clean

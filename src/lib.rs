@@ -18,6 +18,8 @@ mod dlcswap;
 mod element;
 pub mod face;
 pub mod faces;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod meta;
 pub mod models;
 pub mod runtime;

@@ -15,9 +15,10 @@ const DET_SIZE: usize = 640;
 const THRESHOLD: f32 = 0.5;
 const NMS_THRESHOLD: f32 = 0.4;
 
-/// The most pixels a picture may have (100 megapixels, e.g. 10000×10000): its decoded copies
-/// take several hundred megabytes, and the detector looks at it at 640×640 anyway.
-pub const MAX_PICTURE_PIXELS: u64 = 100_000_000;
+/// The most pixels a picture may have: 8192 × 8192 (67 megapixels). A few hundred bytes of JPEG
+/// header can claim 65535 × 65535 pixels, which would take gigabytes and minutes to decode, and
+/// the detector looks at a picture at 640×640 anyway.
+pub const MAX_PICTURE_PIXELS: u64 = 8192 * 8192;
 
 /// Decodes a PNG or JPEG file into packed RGB, with an error that says what was wrong. Grey,
 /// 16-bit and alpha pictures are converted (alpha is dropped, not composited).
@@ -27,27 +28,29 @@ pub fn load_rgb_image(path: &Path) -> Result<RgbImage, String> {
     if !metadata.is_file() {
         return Err(format!("cannot open '{}': not a regular file (a directory, device or pipe)", path.display()));
     }
-    let open = || {
-        image::ImageReader::open(path)
-            .map_err(|e| format!("cannot open '{}': {e}", path.display()))?
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot open '{}': {e}", path.display()))?;
+    decode_rgb_image(&bytes).map_err(|e| format!("'{}' {e}", path.display()))
+}
+
+/// Decodes the bytes of a PNG or JPEG file into packed RGB; the error reads after the file's name.
+pub(crate) fn decode_rgb_image(bytes: &[u8]) -> Result<RgbImage, String> {
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| format!("cannot read '{}': {e}", path.display()))
+            .map_err(|e| format!("cannot be read: {e}"))
     };
-    let not_readable = |e: image::ImageError| format!("'{}' is not a readable PNG or JPEG image: {e}", path.display());
     // The size from the header first, so that a huge picture is refused before it is decoded.
-    let (w, h) = open()?.into_dimensions().map_err(not_readable)?;
+    let (w, h) = reader()?.into_dimensions().map_err(|e| format!("is not a readable PNG or JPEG image: {e}"))?;
     if u64::from(w) * u64::from(h) > MAX_PICTURE_PIXELS {
         return Err(format!(
-            "'{}' is {w}×{h} pixels, more than the {} megapixels a picture may have: scale it down \
-             (the face detector looks at it at 640×640)",
-            path.display(),
+            "is {w}×{h} pixels, more than the {} megapixels a picture may have: scale it down (the face \
+             detector looks at it at 640×640)",
             MAX_PICTURE_PIXELS / 1_000_000
         ));
     }
-    let decoded = open()?.decode().map_err(not_readable)?.to_rgb8();
+    let decoded = reader()?.decode().map_err(|e| format!("is not a readable PNG or JPEG image: {e}"))?.to_rgb8();
     let (w, h) = (decoded.width() as usize, decoded.height() as usize);
-    RgbImage::from_raw(w, h, decoded.into_raw())
-        .ok_or_else(|| format!("'{}' decoded to an inconsistent size", path.display()))
+    RgbImage::from_raw(w, h, decoded.into_raw()).ok_or_else(|| "decoded to an inconsistent size".to_string())
 }
 
 /// The detector and recogniser that turn pictures into identities.
@@ -107,6 +110,19 @@ mod tests {
         std::fs::write(&text, "not a picture").unwrap();
         let err = load_rgb_image(&text).unwrap_err();
         assert!(err.contains("notes.jpg") && err.contains("not a readable PNG or JPEG"), "{err}");
+    }
+
+    #[test]
+    fn pictures_too_large_are_refused_before_decoding() {
+        // A baseline JPEG header claiming 65527×2552 pixels (167 megapixels) in 539 bytes: the
+        // picture fuzz target's first timeout.
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz-regressions/picture/jpeg-539-bytes-declares-167-megapixels"
+        ))
+        .unwrap();
+        let err = decode_rgb_image(&bytes).unwrap_err();
+        assert!(err.contains("65527x2552") && err.contains("67 megapixels"), "{err}");
     }
 
     #[test]

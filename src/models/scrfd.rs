@@ -82,7 +82,9 @@ pub fn layout_of(io: &ModelIo) -> Result<ScrfdLayout, String> {
 }
 
 /// Decodes raw head outputs (in model output order, any batch dim flattened away) for an input
-/// of `input_w × input_h`, keeping scores `>= threshold`, scaled back by `det_scale`.
+/// of `input_w × input_h`, keeping scores `>= threshold`, scaled back by `det_scale`. NaN scores
+/// and anchors whose box or keypoints decode to a non-finite position are dropped; a wrong number
+/// of outputs or a head of the wrong length is an error.
 pub fn decode(
     outputs: &[&[f32]],
     layout: &ScrfdLayout,
@@ -92,11 +94,18 @@ pub fn decode(
     threshold: f32,
 ) -> Result<Vec<Detection>, String> {
     let n_strides = layout.strides.len();
+    let heads = if layout.has_keypoints { 3 } else { 2 };
+    if outputs.len() != heads * n_strides {
+        return Err(format!("the model gives {} outputs, expected {}", outputs.len(), heads * n_strides));
+    }
     let mut detections = Vec::new();
     for (idx, &stride) in layout.strides.iter().enumerate() {
-        let (grid_w, grid_h) = (input_w / stride, input_h / stride);
-        let count = grid_w * grid_h * layout.anchors_per_location;
-        let heads = if layout.has_keypoints { 3 } else { 2 };
+        let (grid_w, grid_h) = (input_w / stride.max(1), input_h / stride.max(1));
+        let count = grid_w
+            .checked_mul(grid_h)
+            .and_then(|n| n.checked_mul(layout.anchors_per_location))
+            .filter(|n| n.checked_mul(10).is_some())
+            .ok_or_else(|| format!("a {input_w}x{input_h} input is too large to decode"))?;
         let head = |offset: usize| {
             outputs.get(idx + offset * n_strides).copied().ok_or_else(|| {
                 format!("the detector gave {} outputs, expected {} for its layout", outputs.len(), n_strides * heads)
@@ -114,7 +123,8 @@ pub fn decode(
         }
         let s = stride as f32;
         for (i, &score) in scores.iter().enumerate() {
-            if score < threshold {
+            // Written so that a NaN score fails too.
+            if !(score >= threshold && score.is_finite()) {
                 continue;
             }
             let location = i / layout.anchors_per_location;
@@ -126,11 +136,15 @@ pub fn decode(
                 (cx + d[2] * s) / det_scale,
                 (cy + d[3] * s) / det_scale,
             ];
-            let kps = kps.map(|k| {
+            let kps: Option<[[f32; 2]; 5]> = kps.map(|k| {
                 let k = &k[i * 10..i * 10 + 10];
                 std::array::from_fn(|p| [(cx + k[2 * p] * s) / det_scale, (cy + k[2 * p + 1] * s) / det_scale])
             });
-            detections.push(Detection { bbox, score, kps });
+            // Offsets so large that the decoded position overflows are no face anyone can use.
+            let finite = bbox.iter().chain(kps.iter().flatten().flatten()).all(|v| v.is_finite());
+            if finite {
+                detections.push(Detection { bbox, score, kps });
+            }
         }
     }
     Ok(detections)
@@ -441,6 +455,27 @@ mod tests {
         let short = vec![0.0f32; 3];
         let outputs: Vec<&[f32]> = vec![&short; 6];
         assert!(decode(&outputs, &layout, 64, 64, 1.0, 0.5).unwrap_err().contains("stride 8"));
+    }
+
+    #[test]
+    fn decode_rejects_a_missing_head_and_drops_non_finite_anchors() {
+        let layout =
+            ScrfdLayout { strides: vec![8, 16, 32], anchors_per_location: 2, has_keypoints: false, fixed_input: None };
+        // 32×32 input: 4×4, 2×2 and 1×1 grids, two anchors each.
+        let scores = [vec![0.9f32; 32], vec![0.0; 8], vec![0.0; 2]];
+        let mut boxes = [vec![1.0f32; 128], vec![0.0; 32], vec![0.0; 8]];
+        let outputs: Vec<&[f32]> = scores.iter().chain(&boxes).map(Vec::as_slice).collect();
+        assert!(decode(&outputs[..5], &layout, 32, 32, 1.0, 0.5).unwrap_err().contains("5 outputs, expected 6"));
+        assert_eq!(decode(&outputs, &layout, 32, 32, 1.0, 0.5).unwrap().len(), 32);
+
+        // A NaN score, and box offsets that overflow to infinity once scaled by the stride.
+        let mut scores = scores;
+        scores[0][0] = f32::NAN;
+        boxes[0][4..8].copy_from_slice(&[f32::MAX; 4]);
+        let outputs: Vec<&[f32]> = scores.iter().chain(&boxes).map(Vec::as_slice).collect();
+        let dets = decode(&outputs, &layout, 32, 32, 1.0, 0.5).unwrap();
+        assert_eq!(dets.len(), 30);
+        assert!(dets.iter().all(|d| d.score == 0.9 && d.bbox.iter().all(|v| v.is_finite())));
     }
 
     fn det(bbox: [f32; 4], score: f32) -> Detection {

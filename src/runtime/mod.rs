@@ -11,7 +11,7 @@ mod cuda;
 mod environment;
 mod error;
 mod model;
-mod onnx_graph;
+pub(crate) mod onnx_graph;
 pub(crate) mod onnx_proto;
 mod provider;
 mod settings;

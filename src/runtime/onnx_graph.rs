@@ -28,6 +28,12 @@ pub struct GraphSummary {
 /// Parses `path` as an ONNX model and summarises its graph.
 pub fn read_graph_summary(path: &Path) -> Result<GraphSummary, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    summarize_graph(bytes)
+}
+
+/// Parses the bytes of an ONNX model file and summarises its graph (the fuzz targets call this
+/// directly, through [`crate::fuzzing`]).
+pub(crate) fn summarize_graph(bytes: Vec<u8>) -> Result<GraphSummary, String> {
     let model = ModelProto::decode(Bytes::from(bytes)).map_err(|e| format!("not an ONNX protobuf: {e}"))?;
     let graph = model.graph.ok_or_else(|| "the model has no graph".to_string())?;
     let first_node_names = graph.node.iter().take(8).map(|n| n.name.clone()).collect();
@@ -42,7 +48,12 @@ fn tensor_values(t: &TensorProto) -> Result<Vec<f32>, String> {
     if t.data_location == DATA_LOCATION_EXTERNAL {
         return Err(format!("initializer '{}' is stored in an external data file, which is not supported", t.name));
     }
-    let count: i64 = t.dims.iter().product();
+    // Dims are the file's word: negative ones or a product beyond usize describe no tensor.
+    let count = t
+        .dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))
+        .ok_or_else(|| format!("initializer '{}' has dims {:?}, which describe no tensor", t.name, t.dims))?;
     let values: Vec<f32> = match t.data_type {
         DATA_TYPE_FLOAT if !t.raw_data.is_empty() => {
             t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
@@ -53,7 +64,7 @@ fn tensor_values(t: &TensorProto) -> Result<Vec<f32>, String> {
         }
         other => return Err(format!("initializer '{}' has data type {other}, expected float32 or float16", t.name)),
     };
-    if values.len() as i64 != count {
+    if values.len() != count {
         return Err(format!(
             "initializer '{}' holds {} values but its dims {:?} need {count}",
             t.name,
@@ -107,6 +118,20 @@ mod tests {
         std::fs::write(&path, encoded_model(vec![tensor("bad", vec![3], DATA_TYPE_FLOAT, vec![0; 8])])).unwrap();
         let err = read_graph_summary(&path).unwrap_err();
         assert!(err.contains("'bad' holds 2 values"), "{err}");
+    }
+
+    /// Found by review, confirmed by the onnx_graph fuzz harness: dims whose product overflows
+    /// panicked, and negative dims with a matching product were accepted.
+    #[test]
+    fn rejects_dims_that_describe_no_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.onnx");
+        std::fs::write(&path, encoded_model(vec![tensor("huge", vec![1 << 62, 4, 3], DATA_TYPE_FLOAT, vec![])]))
+            .unwrap();
+        assert!(read_graph_summary(&path).unwrap_err().contains("describe no tensor"));
+        let raw: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&path, encoded_model(vec![tensor("neg", vec![-1, -2], DATA_TYPE_FLOAT, raw)])).unwrap();
+        assert!(read_graph_summary(&path).unwrap_err().contains("[-1, -2], which describe no tensor"));
     }
 
     #[test]

@@ -362,7 +362,8 @@ impl InsightfaceMask {
         let beyond = (0..2)
             .map(|axis| (self.hi[axis] + self.reach[axis] - last).max(-(self.lo[axis] - self.reach[axis])))
             .fold(0.0f64, f64::max);
-        (beyond.ceil().max(0.0) as usize + 1).min(self.crop)
+        // In f64 up to the clamp: a face shrunk to a point has a reach beyond any integer.
+        (beyond.ceil().max(0.0) + 1.0).min(self.crop as f64) as usize
     }
 
     /// A key that changes when the mask would change by more than a small fraction of a crop
@@ -795,6 +796,15 @@ pub(super) mod tests {
             (frame(300, 240), similarity(128.0 / 200.0, 0.0, 150.0, 3.0, 128.0)),    // half above the frame
             (frame(360, 360), similarity(128.0 / 200.0, std::f64::consts::FRAC_PI_4, 180.0, 180.0, 128.0)),
         ]
+    }
+
+    /// Keypoints all but on one point align with an enormous scale: the mask's reach overflowed
+    /// an integer (found by the scrfd_decode fuzz target); the pad now stops at the crop size.
+    #[test]
+    fn insightface_mask_of_a_point_sized_face_keeps_its_pad_within_the_crop() {
+        let m = Affine { m: [1e100, 0.0, 0.0, 0.0, 1e100, 0.0] };
+        let mask = InsightfaceMask::of(&m, 128, 640, 480).expect("not singular").grid();
+        assert_eq!((mask.crop(), mask.pad()), (128, 128));
     }
 
     #[test]
