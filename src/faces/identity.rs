@@ -122,7 +122,7 @@ mod tests {
         ))
         .unwrap();
         let err = decode_rgb_image(&bytes).unwrap_err();
-        assert!(err.contains("65527x2552") && err.contains("67 megapixels"), "{err}");
+        assert!(err.contains("65527×2552") && err.contains("67 megapixels"), "{err}");
     }
 
     #[test]

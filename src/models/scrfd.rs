@@ -96,7 +96,11 @@ pub fn decode(
     let n_strides = layout.strides.len();
     let heads = if layout.has_keypoints { 3 } else { 2 };
     if outputs.len() != heads * n_strides {
-        return Err(format!("the model gives {} outputs, expected {}", outputs.len(), heads * n_strides));
+        return Err(format!(
+            "the detector gave {} outputs, expected {} for its layout",
+            outputs.len(),
+            heads * n_strides
+        ));
     }
     let mut detections = Vec::new();
     for (idx, &stride) in layout.strides.iter().enumerate() {
