@@ -43,6 +43,7 @@ fn documented_example_pipelines_run() {
         ("dlcdetect", include_str!("../src/dlcdetect/imp.rs")),
         ("dlcswap", include_str!("../src/dlcswap/imp.rs")),
         ("dlcenhance", include_str!("../src/dlcenhance/imp.rs")),
+        ("dlcoverlay", include_str!("../src/dlcoverlay/imp.rs")),
     ];
     for (element, source) in sources {
         let found = examples(source);
