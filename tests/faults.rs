@@ -1046,11 +1046,17 @@ fn non_finite_float_properties_are_refused() {
     }
 }
 
+/// Also with dlcswap holding frames in flight (`lanes=2`): the new caps wait for them.
 #[test]
 fn an_appsrc_pushing_samples_with_new_caps_is_followed() {
     let Some(f) = fixtures() else { return };
-    let pipeline =
-        common::pipeline(&format!("appsrc name=src format=time ! {} ! appsink name=sink sync=false", f.chain()));
+    for lanes in [1, 2] {
+        caps_changes_are_followed(&f, &f.chain().replace("dlcswap ", &format!("dlcswap lanes={lanes} ")));
+    }
+}
+
+fn caps_changes_are_followed(f: &Fixtures, chain: &str) {
+    let pipeline = common::pipeline(&format!("appsrc name=src format=time ! {chain} ! appsink name=sink sync=false"));
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     // (caps, frame, where the one face is): a block face at 640×480, a 4-byte format, a tiny frame.
     let rgb = block_picture(640, 480, &[(320, 256)]).into_raw();
@@ -1069,11 +1075,11 @@ fn an_appsrc_pushing_samples_with_new_caps_is_followed() {
     }
     src.end_of_stream().unwrap();
     let out = common::pull_all(&pipeline, "sink");
-    assert_eq!(out.len(), 4, "every frame passes");
+    assert_eq!(out.len(), 4, "{chain}: every frame passes");
     for i in [0, 1, 3] {
         let faces = out[i].meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
-        assert!(faces.len() == 1 && (faces[0].bbox[0] - 288.0).abs() < 1.0, "frame {i}: {faces:?}");
-        assert!(faces[0].flags.contains(FaceFlags::SWAPPED | FaceFlags::ENHANCED), "frame {i}: {faces:?}");
+        assert!(faces.len() == 1 && (faces[0].bbox[0] - 288.0).abs() < 1.0, "{chain}: frame {i}: {faces:?}");
+        assert!(faces[0].flags.contains(FaceFlags::SWAPPED | FaceFlags::ENHANCED), "{chain}: frame {i}: {faces:?}");
     }
     // The RGBx frame is swapped like the RGB one (the padding byte left alone).
     let first = out[0].map_readable().unwrap();

@@ -31,15 +31,19 @@
  * Since: 0.1.0
  */
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
+use super::lanes::{Lanes, Work};
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
@@ -77,6 +81,8 @@ const DEFAULT_OPACITY: f64 = 1.0;
 const DEFAULT_MOUTH_MASK: u32 = 0;
 const DEFAULT_COLOR_CORRECTION: bool = false;
 const DEFAULT_SHARPNESS: f64 = 0.0;
+const DEFAULT_LANES: u32 = 1;
+const MAX_LANES: u32 = 4;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -95,6 +101,7 @@ struct Settings {
     mouth_mask: u32,
     color_correction: bool,
     sharpness: f64,
+    lanes: u32,
 }
 
 impl Settings {
@@ -131,6 +138,7 @@ impl Default for Settings {
             mouth_mask: DEFAULT_MOUTH_MASK,
             color_correction: DEFAULT_COLOR_CORRECTION,
             sharpness: DEFAULT_SHARPNESS,
+            lanes: DEFAULT_LANES,
         }
     }
 }
@@ -145,10 +153,9 @@ struct FrameParams {
 }
 
 struct State {
-    /// Frames handled, for the step-time reports.
-    frames: u64,
-    swapper: FaceSwapper,
     identity_models: Arc<Mutex<IdentityModels>>,
+    /// Whether the swappers can add 106-point landmarks themselves (`landmark-model`).
+    has_landmarker: bool,
     info: Option<gst_video::VideoInfo>,
     warned_no_meta: bool,
     warned_no_landmarks: bool,
@@ -156,9 +163,23 @@ struct State {
     failures: WarningLimiter,
 }
 
+/// One swapper and the frames it handled (for its step-time reports).
+struct Lane {
+    swapper: FaceSwapper,
+    frames: u64,
+}
+
 pub struct DlcSwap {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// The swapper of `lanes=1`, used by the streaming thread (locked after `state`, never while
+    /// `state` is held).
+    lane: Mutex<Option<Lane>>,
+    /// The worker threads of `lanes` > 1, each with its own swapper.
+    lanes: Mutex<Option<Lanes>>,
+    /// How many lanes run (for the latency query, which must not wait for a lock held while
+    /// frames are pushed).
+    lane_count: AtomicU32,
     identities: Arc<Mutex<Identities>>,
     active: Mutex<ActiveRuntime>,
     /// Computes the pictures set while playing; stores into `identities`.
@@ -171,6 +192,9 @@ impl Default for DlcSwap {
         DlcSwap {
             settings: Mutex::default(),
             state: Mutex::default(),
+            lane: Mutex::default(),
+            lanes: Mutex::default(),
+            lane_count: AtomicU32::new(1),
             pictures: PictureWorker::new(identities.clone()),
             identities,
             active: Mutex::default(),
@@ -276,6 +300,19 @@ impl ObjectImpl for DlcSwap {
                     .default_value(DEFAULT_SHARPNESS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("lanes")
+                    .nick("Frames in flight")
+                    .blurb(
+                        "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
+                         stream): with 2, one frame's model runs on the GPU while another is cropped and \
+                         pasted on the CPU, for more frames per second at the cost of one frame of latency \
+                         and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
+                    )
+                    .minimum(1)
+                    .maximum(MAX_LANES)
+                    .default_value(DEFAULT_LANES)
+                    .mutable_ready()
+                    .build(),
             ]);
             props
         });
@@ -311,6 +348,7 @@ impl ObjectImpl for DlcSwap {
             "mouth-mask" => settings.mouth_mask = value.get().unwrap_or(DEFAULT_MOUTH_MASK),
             "color-correction" => settings.color_correction = value.get().unwrap_or(DEFAULT_COLOR_CORRECTION),
             "sharpness" => settings.sharpness = value.get().unwrap_or(DEFAULT_SHARPNESS),
+            "lanes" => settings.lanes = value.get().unwrap_or(DEFAULT_LANES),
             other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
         }
     }
@@ -336,6 +374,7 @@ impl ObjectImpl for DlcSwap {
             "mouth-mask" => settings.mouth_mask.to_value(),
             "color-correction" => settings.color_correction.to_value(),
             "sharpness" => settings.sharpness.to_value(),
+            "lanes" => settings.lanes.to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -389,31 +428,51 @@ impl DlcSwap {
         models.lock().identity_of_image(path).map_err(|reason| format!("{kind} picture '{}': {reason}", path.display()))
     }
 
-    fn open(&self, settings: &Settings) -> Result<State, StartError> {
-        // One CUDA stream for all of the element's sessions (see `ComputeStream`).
-        let options = settings.runtime.session_options().with_own_stream();
+    /// The swapper file `model-file` means (the float16 export when `precision` prefers it).
+    fn swapper_path(settings: &Settings) -> PathBuf {
         let default_model =
             if settings.runtime.prefers_fp16_file(DEFAULT_MODEL_FP16) { DEFAULT_MODEL_FP16 } else { DEFAULT_MODEL };
-        let swapper_path = resolve_model_path(settings.runtime.model_file.as_deref(), default_model);
+        resolve_model_path(settings.runtime.model_file.as_deref(), default_model)
+    }
+
+    /// One swapper with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
+    /// shared by all its sessions.
+    fn open_swapper(&self, settings: &Settings) -> Result<FaceSwapper, StartError> {
+        let options = settings.runtime.session_options().with_own_stream();
+        let swapper_path = Self::swapper_path(settings);
         let swapper = Inswapper::open(&swapper_path, "model-file", &options)?;
-        let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
-        let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
-        let models = IdentityModels::open(&detector_path, &recognizer_path, &options.without_stream())?;
         let landmarker = match &settings.landmark_model {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
         };
-        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.model());
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
-        let pixels = backend.name();
         let swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
             Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, swapper, || {
                 Inswapper::open(&swapper_path, "model-file", &graph)
             }),
             None => swapper,
         };
-        let swapper = FaceSwapper::new(swapper, landmarker, backend);
+        Ok(FaceSwapper::new(swapper, landmarker, backend))
+    }
+
+    /// The element's state and its swappers, one per lane.
+    fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceSwapper>), StartError> {
+        let swapper_path = Self::swapper_path(settings);
+        let mut swappers = Vec::with_capacity(settings.lanes.max(1) as usize);
+        for _ in 0..settings.lanes.clamp(1, MAX_LANES) {
+            swappers.push(self.open_swapper(settings)?);
+        }
+        let [swapper, ..] = swappers.as_slice() else {
+            return Err(StartError::Picture("no swapper could be opened".to_string()));
+        };
+        // The identity models run on the picture worker's thread: not on a lane's stream.
+        let options = settings.runtime.session_options();
+        let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
+        let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
+        let models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.swapper().model());
+        let pixels = swapper.backend_name();
         for model in swapper.models().chain(models.models()) {
             self.post_fallback(model);
         }
@@ -473,16 +532,17 @@ impl DlcSwap {
             &self.active,
             ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
         );
-        Ok(State {
-            frames: 0,
-            swapper,
+        let has_landmarker = swapper.has_landmarker();
+        let state = State {
             identity_models: models,
+            has_landmarker,
             info: None,
             warned_no_meta: false,
             warned_no_landmarks: false,
             warned_no_reference: false,
             failures: WarningLimiter::default(),
-        })
+        };
+        Ok((state, swappers))
     }
 
     /// Reports a `source` or `reference` change; call with no lock held.
@@ -537,7 +597,7 @@ impl DlcSwap {
     /// Pairs of (face index, source latent) to swap on this frame.
     fn plan(
         &self,
-        state: &State,
+        identity_models: &Mutex<IdentityModels>,
         frame: &FrameView,
         faces: &[Face],
         selection: &Selection,
@@ -547,7 +607,7 @@ impl DlcSwap {
         // The recogniser is shared with the worker computing a new source or reference picture;
         // rather than wait for it, faces without embeddings go unmatched for those few frames.
         if identities.needs_embeddings(selection) && embeddings.iter().any(Option::is_none) {
-            match state.identity_models.try_lock() {
+            match identity_models.try_lock() {
                 Some(mut models) => {
                     for (face, slot) in faces.iter().zip(embeddings.iter_mut()) {
                         if slot.is_none() {
@@ -569,7 +629,7 @@ impl BaseTransformImpl for DlcSwap {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().clone();
-        let state = self.open(&settings).map_err(|e| match e {
+        let (state, swappers) = self.open(&settings).map_err(|e| match e {
             StartError::Runtime(e) => {
                 gst::error!(CAT, imp = self, "{e}");
                 e.to_error_message()
@@ -579,8 +639,18 @@ impl BaseTransformImpl for DlcSwap {
                 gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
             }
         })?;
-        let models = Models { recognizer: state.identity_models.clone(), emap: state.swapper.swapper().emap() };
+        let emap = swappers.first().map(|s| s.swapper().emap()).unwrap_or_default();
+        let models = Models { recognizer: state.identity_models.clone(), emap };
         *self.state.lock() = Some(state);
+        self.lane_count.store(swappers.len() as u32, Ordering::Relaxed);
+        if swappers.len() > 1 {
+            let work: Vec<Work> = swappers.into_iter().map(|swapper| self.lane_work(swapper)).collect();
+            let lanes = Lanes::start("dlcswap-lane", work)
+                .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ["cannot start the swapping lanes: {}", e]))?;
+            *self.lanes.lock() = Some(lanes);
+        } else {
+            *self.lane.lock() = swappers.into_iter().next().map(|swapper| Lane { swapper, frames: 0 });
+        }
         self.pictures.start(models, self.reporter());
         // A picture set while the models opened found the element stopped and was left to this
         // start, which had read the settings before: ask for it now.
@@ -600,6 +670,11 @@ impl BaseTransformImpl for DlcSwap {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // First: from here on nothing the worker computed can be stored.
         self.pictures.stop();
+        // Joins the lanes' threads (they finish the frame they are on), with no lock held.
+        let lanes = self.lanes.lock().take();
+        drop(lanes);
+        *self.lane.lock() = None;
+        self.lane_count.store(1, Ordering::Relaxed);
         *self.state.lock() = None;
         *self.identities.lock() = Identities::default();
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
@@ -607,75 +682,193 @@ impl BaseTransformImpl for DlcSwap {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
-            self.swap_faces(buf, messages)
-        })
+        let mut lane = self.lane.lock();
+        let lane = lane.as_mut().ok_or(gst::FlowError::Flushing)?;
+        self.process(lane, buf)
+    }
+
+    fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut lanes = self.lanes.lock();
+        let Some(lanes) = lanes.as_mut() else {
+            drop(lanes);
+            return self.parent_submit_input_buffer(is_discont, inbuf);
+        };
+        // In place, as with one lane: a buffer another branch also holds is copied first.
+        let mut buffer = inbuf;
+        buffer.make_mut();
+        lanes.submit(buffer)?;
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        let mut lanes = self.lanes.lock();
+        let Some(lanes) = lanes.as_mut() else {
+            drop(lanes);
+            return self.parent_generate_output();
+        };
+        // Keep every lane busy: a frame goes out once all lanes hold one.
+        let keep = lanes.count().saturating_sub(1);
+        match lanes.next_done(keep) {
+            Some(done) => done.map(GenerateOutputSuccess::Buffer),
+            None => Ok(GenerateOutputSuccess::NoOutput),
+        }
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if matches!(event.view(), gst::EventView::FlushStop(_)) {
+            // The frames in flight belong to the flushed segment.
+            let dropped = self.lanes.lock().as_mut().map(Lanes::drain).unwrap_or_default();
+            gst::debug!(CAT, imp = self, "flush: dropping {} frames in flight", dropped.len());
+        } else if event.is_serialized() {
+            // Caps, segments and EOS must not overtake the frames in flight.
+            self.push_in_flight();
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        let extra_frames = u64::from(self.lane_count.load(Ordering::Relaxed).saturating_sub(1));
+        if let (gst::PadDirection::Src, gst::QueryViewMut::Latency(latency), true) =
+            (direction, query.view_mut(), extra_frames > 0)
+        {
+            let info = self.state.lock().as_ref().and_then(|s| s.info.clone());
+            let frame = info
+                .filter(|i| i.fps().numer() > 0)
+                .and_then(|i| gst::ClockTime::SECOND.mul_div_floor(i.fps().denom() as u64, i.fps().numer() as u64));
+            if let Some(frame) = frame {
+                let (live, min, max) = latency.result();
+                let extra = frame * extra_frames;
+                latency.set(live, min + extra, max.map(|m| m + extra));
+            }
+        }
+        true
     }
 }
 
 impl DlcSwap {
-    /// Swaps the faces of one frame, returning which were swapped; the bus messages it decides on
-    /// go to `messages`, for the caller to post once the state lock is released.
-    fn swap_faces(&self, buf: &mut gst::BufferRef, messages: &mut Messages) -> Result<Vec<usize>, gst::FlowError> {
-        let params = self.frame_params();
-        let mut guard = self.state.lock();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+    /// Swaps the faces of `buf` with `lane`'s swapper and marks them in its meta; the bus
+    /// messages go out once no lock is held.
+    fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
+            self.swap_faces(lane, buf, messages)
+        })
+    }
 
+    /// What one lane's thread does with a frame: `swapper` is its own.
+    fn lane_work(&self, swapper: FaceSwapper) -> Work {
+        let element = self.obj().downgrade();
+        let mut lane = Lane { swapper, frames: 0 };
+        Box::new(move |mut buffer: gst::Buffer| {
+            let element = element.upgrade().ok_or(gst::FlowError::Flushing)?;
+            let swapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                element.imp().process(&mut lane, buffer.make_mut())
+            }));
+            match swapped {
+                Ok(result) => result.map(|_| buffer),
+                Err(_) => {
+                    gst::element_error!(element, gst::CoreError::Failed, ["internal error while swapping a frame"]);
+                    Err(gst::FlowError::Error)
+                }
+            }
+        })
+    }
+
+    /// Sends the frames in flight on, oldest first (before an event that must follow them). No
+    /// lock is held while pushing: downstream may query this element meanwhile.
+    fn push_in_flight(&self) {
+        let done = self.lanes.lock().as_mut().map(Lanes::drain).unwrap_or_default();
+        let src = self.obj().src_pad().clone();
+        for outcome in done {
+            match outcome.and_then(|buffer| src.push(buffer)) {
+                Ok(_) => {}
+                Err(e) => gst::debug!(CAT, imp = self, "a frame in flight was not sent on: {e:?}"),
+            }
+        }
+    }
+
+    /// Swaps the faces of one frame with `lane`'s swapper, returning which were swapped; the bus
+    /// messages it decides on go to `messages`, for the caller to post once the locks are
+    /// released. The element's state is locked only to read it and to count failures, so that
+    /// lanes swap their frames at the same time.
+    fn swap_faces(
+        &self,
+        lane: &mut Lane,
+        buf: &mut gst::BufferRef,
+        messages: &mut Messages,
+    ) -> Result<Vec<usize>, gst::FlowError> {
+        let params = self.frame_params();
         let element = self.obj();
-        let Some(mut faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
-            return Ok(Vec::new());
+        let (info, identity_models, mut faces) = {
+            let mut guard = self.state.lock();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+            let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
+                warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
+                return Ok(Vec::new());
+            };
+            // Said only when there is something to swap, as the swap itself would show it.
+            let swapping = !faces.is_empty() && params.swap.opacity > 0.0;
+            if params.reference_missing && swapping && !std::mem::replace(&mut state.warned_no_reference, true) {
+                defer_message!(
+                    messages,
+                    Warning,
+                    gst::LibraryError::Settings,
+                    [
+                        "target=reference needs the 'reference' property: a picture of the person to replace (no face is swapped until it is set)"
+                    ]
+                );
+            }
+            if params.swap.mouth_mask > 0
+                && !state.warned_no_landmarks
+                && swapping
+                && faces.iter().all(|f| f.landmarks_106.is_none())
+                && !state.has_landmarker
+            {
+                state.warned_no_landmarks = true;
+                defer_message!(
+                    messages,
+                    Warning,
+                    gst::LibraryError::Settings,
+                    [
+                        "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
+                    ]
+                );
+            }
+            (info, state.identity_models.clone(), faces)
         };
-        state.swapper.begin_frame(&faces);
+        lane.swapper.begin_frame(&faces);
         if faces.is_empty() || params.swap.opacity <= 0.0 {
             return Ok(Vec::new());
         }
-        if params.reference_missing && !std::mem::replace(&mut state.warned_no_reference, true) {
-            defer_message!(
-                messages,
-                Warning,
-                gst::LibraryError::Settings,
-                [
-                    "target=reference needs the 'reference' property: a picture of the person to replace (no face is swapped until it is set)"
-                ]
-            );
-        }
-        if params.swap.mouth_mask > 0
-            && !state.warned_no_landmarks
-            && faces.iter().all(|f| f.landmarks_106.is_none())
-            && !state.swapper.has_landmarker()
-        {
-            state.warned_no_landmarks = true;
-            defer_message!(
-                messages,
-                Warning,
-                gst::LibraryError::Settings,
-                [
-                    "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
-                ]
-            );
-        }
 
-        let swapped = with_writable_frame(buf, &info, messages, |view, messages| {
+        let mut failures = Vec::new();
+        let swapped = with_writable_frame(buf, &info, messages, |view, _| {
             if params.swap.mouth_mask > 0 {
-                state.swapper.add_landmarks(&view.as_view(), &mut faces);
+                lane.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
-            let plan = self.plan(state, &view.as_view(), &faces, &params.selection);
+            let plan = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);
             let mut swapped = Vec::with_capacity(plan.len());
             for (index, latent) in plan {
-                match state.swapper.swap_face(view, &faces[index], &latent, &params.swap) {
+                match lane.swapper.swap_face(view, &faces[index], &latent, &params.swap) {
                     Ok(()) => swapped.push(index),
-                    Err(reason) => {
-                        gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
-                        let what = "a face could not be swapped and was left as it is";
-                        warn_face_failure(&mut state.failures, what, &reason, messages);
-                    }
+                    Err(reason) => failures.push((index, reason)),
                 }
             }
             swapped
         })?;
-        report_step_times(element.upcast_ref(), *CAT, &mut state.frames, || state.swapper.take_report());
+        if !failures.is_empty()
+            && let Some(state) = self.state.lock().as_mut()
+        {
+            for (index, reason) in failures {
+                gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
+                let what = "a face could not be swapped and was left as it is";
+                warn_face_failure(&mut state.failures, what, &reason, messages);
+            }
+        }
+        report_step_times(element.upcast_ref(), *CAT, &mut lane.frames, || lane.swapper.take_report());
         Ok(swapped)
     }
 }

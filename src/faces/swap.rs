@@ -99,6 +99,11 @@ impl FaceSwapper {
         std::iter::once(self.swapper.model()).chain(self.landmarker.iter().map(|l| l.model()))
     }
 
+    /// What runs the pixel steps (see [`Backend::name`]).
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
     pub fn has_landmarker(&self) -> bool {
         self.landmarker.is_some()
     }

@@ -57,11 +57,6 @@ impl SessionOptions {
         SessionOptions { compute_stream: ComputeStream::new(self.gpu_id).ok(), ..self }
     }
 
-    /// These options without the element's stream (for sessions used from other threads).
-    pub fn without_stream(&self) -> SessionOptions {
-        SessionOptions { compute_stream: None, ..self.clone() }
-    }
-
     /// A session builder with the threading options applied.
     fn builder(&self, env: &ort::environment::Environment) -> ort::Result<SessionBuilder> {
         let mut builder =
