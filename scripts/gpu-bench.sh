@@ -8,7 +8,7 @@
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
-#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced)
+#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -51,6 +51,15 @@ case $part in
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
       --pace 30 \
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/paced.md" 2>&1 | tail -20
+    ;;
+  lanes)
+    # One and two frames in flight in dlcswap, then two with detection on every 3rd frame.
+    for props in "lanes=1" "lanes=2" "lanes=2 +interval"; do
+      detect=(); [ "${props#*+}" = interval ] && detect=(--detect-props inference-interval=3)
+      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
+        --swap-props "${props%% *}" "${detect[@]}" \
+        --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/lanes.md" 2>&1 | grep -E '^\|'
+    done
     ;;
   interval)
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
