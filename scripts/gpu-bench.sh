@@ -53,11 +53,10 @@ case $part in
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/paced.md" 2>&1 | tail -20
     ;;
   lanes)
-    # One and two frames in flight in dlcswap, then two with detection on every 3rd frame.
-    for props in "lanes=1" "lanes=2" "lanes=2 +interval"; do
-      detect=(); [ "${props#*+}" = interval ] && detect=(--detect-props inference-interval=3)
+    # One and two frames in flight in dlcswap.
+    for props in "lanes=1" "lanes=2"; do
       "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
-        --swap-props "${props%% *}" "${detect[@]}" \
+        --swap-props "$props" \
         --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/lanes.md" 2>&1 | grep -E '^\|'
     done
     ;;

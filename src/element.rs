@@ -151,6 +151,19 @@ impl HasModel for crate::models::enhancer::Enhancer {
     }
 }
 
+/// Model runs at start on the GPU: ONNX Runtime captures a CUDA graph at a session's second run
+/// (after one regular run), and the first runs also pay cuDNN's algorithm search; after three the
+/// model replays. Done in `start`, which GStreamer calls for one element after the other, the
+/// captures never overlap CUDA work of other threads (which makes a capture fail).
+pub(crate) const WARM_UP_RUNS: usize = 3;
+
+/// Logs a failed warm-up (the first frame then reports whatever is wrong, on the bus).
+pub(crate) fn log_warm_up(element: &gst::Element, cat: gst::DebugCategory, result: Result<(), String>) {
+    if let Err(e) = result {
+        gst::warning!(cat, obj = element, "warming the model up failed: {e}");
+    }
+}
+
 /// Frames between two step-time reports in the debug log.
 const REPORT_FRAMES: u64 = 300;
 

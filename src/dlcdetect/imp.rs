@@ -42,8 +42,8 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use crate::element::{
-    Messages, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback, publish_active,
-    report_step_times, unmappable, warn_face_failure,
+    Messages, WARM_UP_RUNS, check_precision, defer_message, log_warm_up, pad_templates, pixel_backend,
+    post_provider_fallback, publish_active, report_step_times, unmappable, warn_face_failure,
 };
 use crate::face::Face;
 use crate::faces::detect::{DetectParams, FaceDetector};
@@ -342,6 +342,10 @@ impl DlcDetect {
                     }
                 }
             }
+        }
+        if backend.on_gpu() {
+            let warmed = detector.warm_up(&backend, settings.det_size as usize, WARM_UP_RUNS);
+            log_warm_up(self.obj().upcast_ref(), *CAT, warmed);
         }
         let detector = FaceDetector::new(detector, recognizer, landmarker, backend);
         for model in detector.models() {

@@ -38,8 +38,8 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    Messages, as_cuda_graph, check_precision, edit_faces_in_place, pad_templates, pixel_backend,
-    post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
+    Messages, WARM_UP_RUNS, as_cuda_graph, check_precision, edit_faces_in_place, log_warm_up, pad_templates,
+    pixel_backend, post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
     with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
@@ -218,6 +218,10 @@ impl DlcEnhance {
                 }),
                 None => enhancer,
             };
+        let mut enhancer = enhancer;
+        if backend.on_gpu() {
+            log_warm_up(self.obj().upcast_ref(), *CAT, enhancer.warm_up(&backend, WARM_UP_RUNS, settings.fidelity));
+        }
         let enhancer = FaceEnhancer::new(enhancer, backend);
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();

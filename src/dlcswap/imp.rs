@@ -47,9 +47,9 @@ use super::lanes::{Lanes, Work};
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
-    Messages, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, pad_templates, pixel_backend,
-    post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
-    with_writable_frame,
+    Messages, WARM_UP_RUNS, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, log_warm_up,
+    pad_templates, pixel_backend, post_provider_fallback, publish_active, report_step_times, warn_face_failure,
+    warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
 use crate::faces::identity::IdentityModels;
@@ -453,6 +453,10 @@ impl DlcSwap {
             }),
             None => swapper,
         };
+        let mut swapper = swapper;
+        if backend.on_gpu() {
+            log_warm_up(self.obj().upcast_ref(), *CAT, swapper.warm_up(&backend, WARM_UP_RUNS));
+        }
         Ok(FaceSwapper::new(swapper, landmarker, backend))
     }
 

@@ -164,6 +164,28 @@ impl Enhancer {
         Ok(())
     }
 
+    /// Runs the model `runs` times on its bound tensors as they are (see
+    /// [`crate::models::inswapper::Inswapper::warm_up`]).
+    pub fn warm_up(&mut self, backend: &Backend, runs: usize, fidelity: f64) -> Result<(), String> {
+        let image_name = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
+        let weight_name =
+            self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        self.bind(backend)?;
+        let Enhancer { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
+        bound
+            .binding
+            .bind_input(image_name.as_str(), &bound.input)
+            .map_err(|e| format!("cannot bind the input: {e}"))?;
+        if let Some(name) = weight_name {
+            let weight = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
+            bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
+        }
+        for _ in 0..runs {
+            model.run(&bound.binding)?;
+        }
+        Ok(())
+    }
+
     /// Restores the face aligned by `m` in `frame` (its pixels in `region`); returns the model
     /// output (`[1,3,O,O]`, see [`DECODE`]; O is the crop size or an integer multiple of it).
     pub fn restore(

@@ -149,6 +149,23 @@ impl Inswapper {
         Ok(())
     }
 
+    /// Runs the model `runs` times on its bound tensors as they are (zeros at first), so that
+    /// ONNX Runtime's first-run work — cuDNN's algorithm search, the capture of a CUDA graph —
+    /// happens now, on the calling thread, rather than on the first frames. A CUDA graph capture
+    /// must not overlap other threads' CUDA calls in the process: elements start one after the
+    /// other, frames flow in parallel.
+    pub fn warm_up(&mut self, backend: &Backend, runs: usize) -> Result<(), String> {
+        self.bind(backend)?;
+        let Inswapper { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
+        for (name, value) in [("target", &bound.target), ("source", &bound.source)] {
+            bound.binding.bind_input(name, value).map_err(|e| format!("cannot bind input '{name}': {e}"))?;
+        }
+        for _ in 0..runs {
+            model.run(&bound.binding)?;
+        }
+        Ok(())
+    }
+
     /// Swaps the face aligned by `m` in `frame` (its pixels in `region`) to the identity
     /// `latent`; returns the model output (`[1,3,128,128]`, see [`DECODE`]).
     pub fn swap(

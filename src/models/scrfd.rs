@@ -352,6 +352,24 @@ impl ScrfdDetector {
         Ok(())
     }
 
+    /// Runs the model `runs` times for `det_size` on its bound tensors as they are (see
+    /// [`crate::models::inswapper::Inswapper::warm_up`]).
+    pub fn warm_up(&mut self, backend: &Backend, det_size: usize, runs: usize) -> Result<(), String> {
+        self.respecialize(det_size)?;
+        let size = self.input_size(det_size);
+        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        self.bind(backend, size)?;
+        let ScrfdDetector { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
+        bound
+            .binding
+            .bind_input(input_name.as_str(), &bound.input)
+            .map_err(|e| format!("cannot bind the input: {e}"))?;
+        for _ in 0..runs {
+            model.run(&bound.binding)?;
+        }
+        Ok(())
+    }
+
     /// Detects faces in `frame`; results sorted by score, after NMS.
     pub fn detect(
         &mut self,
