@@ -1051,11 +1051,11 @@ fn non_finite_float_properties_are_refused() {
 fn an_appsrc_pushing_samples_with_new_caps_is_followed() {
     let Some(f) = fixtures() else { return };
     for lanes in [1, 2] {
-        caps_changes_are_followed(&f, &f.chain().replace("dlcswap ", &format!("dlcswap lanes={lanes} ")));
+        caps_changes_are_followed(&f.chain().replace("dlcswap ", &format!("dlcswap lanes={lanes} ")));
     }
 }
 
-fn caps_changes_are_followed(f: &Fixtures, chain: &str) {
+fn caps_changes_are_followed(chain: &str) {
     let pipeline = common::pipeline(&format!("appsrc name=src format=time ! {chain} ! appsink name=sink sync=false"));
     let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
     // (caps, frame, where the one face is): a block face at 640×480, a 4-byte format, a tiny frame.
