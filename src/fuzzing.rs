@@ -16,7 +16,7 @@ use crate::vision::letterbox::letterbox_size;
 use crate::vision::paste::{InsightfaceMask, PackedPixels, crop_region, paste_crop};
 use crate::vision::track::Tracker;
 use crate::vision::warp::warp_affine_rgb;
-use crate::vision::{FrameView, Rect, RgbImage};
+use crate::vision::{FrameView, RgbImage};
 
 /// A harness: takes one input, panics on what the fuzzer should report.
 pub type Harness = fn(&[u8]);
@@ -134,7 +134,7 @@ pub fn scrfd_decode(data: &[u8]) {
         let Some(m) = Inswapper::alignment(&face.landmarks) else { continue };
         let Some(shape) = InsightfaceMask::of(&m, CROP, frame_w, frame_h) else { continue };
         let mask = shape.grid();
-        let rect = union(mask.frame_region(&m, frame_w, frame_h), crop_region(&m, CROP, frame_w, frame_h));
+        let rect = mask.frame_region(&m, frame_w, frame_h).union(crop_region(&m, CROP, frame_w, frame_h));
         assert_eq!(rect, rect.clip_to(frame_w, frame_h), "regions lie inside the frame");
         if rect.is_empty() {
             continue;
@@ -144,18 +144,5 @@ pub fn scrfd_decode(data: &[u8]) {
         let mut target = PackedPixels::region(&mut region, rect);
         paste_crop(&mut target, rect, &crop, &mask, &m, 1.0, Some(&mut weights));
         assert!(weights.iter().all(|w| (0.0..=1.0).contains(w)), "paste weights lie in [0, 1]");
-    }
-}
-
-/// The smallest rectangle holding both (as dlcswap computes the region a swap touches).
-fn union(a: Rect, b: Rect) -> Rect {
-    match (a.is_empty(), b.is_empty()) {
-        (true, _) => b,
-        (_, true) => a,
-        _ => {
-            let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
-            let (x1, y1) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
-            Rect::new(x0, y0, x1 - x0, y1 - y0)
-        }
     }
 }

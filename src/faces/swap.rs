@@ -162,7 +162,7 @@ impl FaceSwapper {
             BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or("mask missing")?,
             BlendMask::Ellipse => &self.ellipse,
         };
-        let rect = union(mask.frame_region(&m, width, height), crop_region(&m, CROP, width, height));
+        let rect = mask.frame_region(&m, width, height).union(crop_region(&m, CROP, width, height));
         if rect.is_empty() {
             return Ok(());
         }
@@ -217,17 +217,4 @@ fn restore_mouth(frame: &mut FrameViewMut, rect: Rect, lip: &[(f32, f32)], size:
         }
     }
     frame.write_region(rect, &scratch.swapped_region, Some(weights));
-}
-
-/// The smallest rectangle holding both (either may be empty).
-fn union(a: Rect, b: Rect) -> Rect {
-    match (a.is_empty(), b.is_empty()) {
-        (true, _) => b,
-        (_, true) => a,
-        _ => {
-            let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
-            let (x1, y1) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
-            Rect::new(x0, y0, x1 - x0, y1 - y0)
-        }
-    }
 }

@@ -105,6 +105,18 @@ struct Bound {
     output: DynTensor,
 }
 
+impl Bound {
+    /// Binds the face crop, and CodeFormer's fidelity weight when the model has one.
+    fn bind_inputs(&mut self, (image, weight): &(String, Option<String>), fidelity: f64) -> Result<(), String> {
+        self.binding.bind_input(image.as_str(), &self.input).map_err(|e| format!("cannot bind the input: {e}"))?;
+        if let Some(name) = weight {
+            let value = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
+            self.binding.bind_input(name.as_str(), &value).map_err(|e| format!("cannot bind '{name}': {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 pub struct Enhancer {
     model: ModelSession,
     kind: EnhancerKind,
@@ -150,6 +162,14 @@ impl Enhancer {
         self.model.io.inputs.iter().find(|i| i.element != Some(TensorElementType::Float64))
     }
 
+    /// The names of the image input and of CodeFormer's fidelity weight (if any).
+    fn input_names(&self) -> (String, Option<String>) {
+        let image = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
+        let weight =
+            self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        (image, weight)
+    }
+
     /// Allocates and binds the tensors on first use.
     fn bind(&mut self, backend: &Backend) -> Result<(), String> {
         if self.bound.is_none() {
@@ -167,19 +187,10 @@ impl Enhancer {
     /// Runs the model `runs` times on its bound tensors as they are (see
     /// [`crate::models::inswapper::Inswapper::warm_up`]).
     pub fn warm_up(&mut self, backend: &Backend, runs: usize, fidelity: f64) -> Result<(), String> {
-        let image_name = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
-        let weight_name =
-            self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        let names = self.input_names();
         self.bind(backend)?;
         let Enhancer { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
-        bound
-            .binding
-            .bind_input(image_name.as_str(), &bound.input)
-            .map_err(|e| format!("cannot bind the input: {e}"))?;
-        if let Some(name) = weight_name {
-            let weight = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
-            bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
-        }
+        bound.bind_inputs(&names, fidelity)?;
         for _ in 0..runs {
             model.run(&bound.binding)?;
         }
@@ -196,21 +207,12 @@ impl Enhancer {
         m: &Affine,
         fidelity: f64,
     ) -> Result<&DynTensor, String> {
-        let image_name = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
-        let weight_name =
-            self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        let names = self.input_names();
         let start = Instant::now();
         self.bind(backend)?;
         let Enhancer { model, bound: Some(bound), times, .. } = self else { return Err(NOT_BOUND.to_string()) };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.input)?;
-        bound
-            .binding
-            .bind_input(image_name.as_str(), &bound.input)
-            .map_err(|e| format!("cannot bind the input: {e}"))?;
-        if let Some(name) = weight_name {
-            let weight = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
-            bound.binding.bind_input(name.as_str(), &weight).map_err(|e| format!("cannot bind '{name}': {e}"))?;
-        }
+        bound.bind_inputs(&names, fidelity)?;
         let start = times.lap(0, start);
         run_on_backend(model, &bound.binding, backend)?;
         times.lap(1, start);

@@ -55,6 +55,22 @@ impl Rect {
         Self { x, y, width, height }
     }
 
+    /// The smallest rectangle holding both (either may be empty).
+    pub fn union(self, other: Rect) -> Rect {
+        match (self.is_empty(), other.is_empty()) {
+            (true, _) => other,
+            (_, true) => self,
+            _ => {
+                let (x0, y0) = (self.x.min(other.x), self.y.min(other.y));
+                let (x1, y1) = (
+                    (self.x + self.width).max(other.x + other.width),
+                    (self.y + self.height).max(other.y + other.height),
+                );
+                Rect::new(x0, y0, x1 - x0, y1 - y0)
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.width <= 0 || self.height <= 0
     }
@@ -72,6 +88,14 @@ impl Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn union_holds_both_and_ignores_empty_ones() {
+        let (a, b) = (Rect::new(0, 0, 10, 5), Rect::new(5, -2, 10, 4));
+        assert_eq!(a.union(b), Rect::new(0, -2, 15, 7));
+        assert_eq!(Rect::new(3, 3, 0, 0).union(a), a);
+        assert_eq!(a.union(Rect::new(100, 100, 0, 4)), a);
+    }
 
     #[test]
     fn clip_keeps_inside_part() {
