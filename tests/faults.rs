@@ -679,17 +679,11 @@ fn face(bbox: [f32; 4]) -> Face {
     }
 }
 
-/// Runs frames of mid-grey RGB 320×240 carrying `faces` through swap ! enhance (`middle`).
-fn run_with_faces(middle: &str, faces: Vec<Vec<Face>>) -> (common::BusLog, Vec<gst::Buffer>, Vec<u8>) {
-    let frame = vec![128u8; 320 * 240 * 3];
-    let pipeline = common::pipeline(&format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGB,width=320,height=240,framerate=30/1 \
-         ! {middle} ! appsink name=sink sync=false"
-    ));
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+/// The buffers that reach appsink `name` of `pipeline`, collected as they arrive.
+fn collect_buffers(pipeline: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<gst::Buffer>>> {
     let out = Arc::new(Mutex::new(Vec::new()));
     let seen = out.clone();
+    let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -699,6 +693,18 @@ fn run_with_faces(middle: &str, faces: Vec<Vec<Face>>) -> (common::BusLog, Vec<g
             })
             .build(),
     );
+    out
+}
+
+/// Runs frames of mid-grey RGB 320×240 carrying `faces` through swap ! enhance (`middle`).
+fn run_with_faces(middle: &str, faces: Vec<Vec<Face>>) -> (common::BusLog, Vec<gst::Buffer>, Vec<u8>) {
+    let frame = vec![128u8; 320 * 240 * 3];
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width=320,height=240,framerate=30/1 \
+         ! {middle} ! appsink name=sink sync=false"
+    ));
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let out = collect_buffers(&pipeline, "sink");
     for (i, frame_faces) in faces.into_iter().enumerate() {
         let mut buffer = gst::Buffer::from_slice(frame.clone());
         let b = buffer.get_mut().unwrap();
@@ -883,24 +889,8 @@ fn a_branch_beside_a_tee_never_sees_our_pixels_or_flags() {
         f.swap_props(),
         f.gfpgan.display()
     ));
-    let collected: Vec<Arc<Mutex<Vec<gst::Buffer>>>> = ["edited", "other"]
-        .iter()
-        .map(|name| {
-            let out = Arc::new(Mutex::new(Vec::new()));
-            let seen = out.clone();
-            let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        seen.lock().unwrap().push(sample.buffer_owned().ok_or(gst::FlowError::Error)?);
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
-            out
-        })
-        .collect();
+    let collected: Vec<Arc<Mutex<Vec<gst::Buffer>>>> =
+        ["edited", "other"].iter().map(|name| collect_buffers(&pipeline, name)).collect();
     let log = common::run(&pipeline, TIMEOUT);
     assert!(log.eos && log.errors.is_empty(), "{log:?}");
     let edited = collected[0].lock().unwrap().clone();
