@@ -17,6 +17,8 @@ use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
 pub struct CpuBackend {
     /// Float staging for float16 tensors.
     values: Vec<f32>,
+    /// Float16 model outputs widened to float32, one per output.
+    widened: Vec<Vec<f32>>,
     /// RGB copy of a YUV frame's face rectangle, and the paste weights over it.
     region: RgbImage,
     weights: Vec<f32>,
@@ -44,12 +46,17 @@ impl CpuBackend {
         fill_host_f32(tensor, &mut self.values, |slots| slots.copy_from_slice(values))
     }
 
-    pub fn read_outputs(&mut self, outputs: &[DynTensor], values: &mut Vec<f32>) -> Result<(), String> {
-        values.clear();
-        for output in outputs {
-            values.extend_from_slice(read_host_f32(output, &mut self.values)?);
+    /// The outputs are read where ONNX Runtime wrote them (float16 ones widened first).
+    pub fn read_outputs<R>(&mut self, outputs: &[DynTensor], read: impl FnOnce(&[&[f32]]) -> R) -> Result<R, String> {
+        if self.widened.len() < outputs.len() {
+            self.widened.resize_with(outputs.len(), Vec::new);
         }
-        Ok(())
+        let values = outputs
+            .iter()
+            .zip(self.widened.iter_mut())
+            .map(|(o, s)| read_host_f32(o, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(read(&values))
     }
 
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {

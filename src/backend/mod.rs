@@ -127,12 +127,13 @@ impl Backend {
         }
     }
 
-    /// Reads model outputs (tensors from [`Backend::tensor`]) into `values` as float32, one after
-    /// the other; fails on a non-finite value (a model that produced NaN must not move faces).
-    pub fn read_outputs(&mut self, outputs: &[DynTensor], values: &mut Vec<f32>) -> Result<(), String> {
+    /// Hands the values of model outputs (tensors from [`Backend::tensor`]), as float32 in output
+    /// order, to `read`; fails on a non-finite value (a model that produced NaN must not move
+    /// faces).
+    pub fn read_outputs<R>(&mut self, outputs: &[DynTensor], read: impl FnOnce(&[&[f32]]) -> R) -> Result<R, String> {
         match self {
-            Backend::Cpu(b) => b.read_outputs(outputs, values),
-            Backend::Graph(b) => b.read_outputs(outputs, values),
+            Backend::Cpu(b) => b.read_outputs(outputs, read),
+            Backend::Graph(b) => b.read_outputs(outputs, read),
         }
     }
 

@@ -10,7 +10,7 @@ use ort::session::IoBinding;
 use ort::value::DynTensor;
 
 use crate::backend::{Backend, Normalization};
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, tensor_shape};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
 use crate::timing::StepTimes;
 use crate::vision::FrameView;
 
@@ -191,8 +191,6 @@ pub struct ScrfdDetector {
     /// fixed it, and the options it was fixed with.
     specialized: Option<(usize, SessionOptions)>,
     bound: Option<Bound>,
-    /// All outputs' values after a run, in output order.
-    values: Vec<f32>,
     times: StepTimes,
 }
 
@@ -215,8 +213,7 @@ impl ScrfdDetector {
             options: options.clone(),
             specialized: None,
             bound: None,
-            values: Vec::new(),
-            times: StepTimes::new(&["letterbox", "detector run", "decode"]),
+            times: StepTimes::new(&["letterbox", "detector run and decode", "nms"]),
         })
     }
 
@@ -384,7 +381,7 @@ impl ScrfdDetector {
         let (w, h) = self.input_size(det_size);
         let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
         self.bind(backend, (w, h))?;
-        let ScrfdDetector { model, bound: Some(bound), layout, times, values, .. } = self else {
+        let ScrfdDetector { model, bound: Some(bound), layout, times, .. } = self else {
             return Err(NOT_BOUND.to_string());
         };
         let det_scale = backend.letterbox(frame, NORMALIZATION, &mut bound.input)?;
@@ -394,17 +391,10 @@ impl ScrfdDetector {
             .bind_input(input_name.as_str(), &bound.input)
             .map_err(|e| format!("cannot bind the input: {e}"))?;
         run_on_backend(model, &bound.binding, backend)?;
-        backend.read_outputs(&bound.outputs, values)?;
+        // The anchors are decoded where the outputs lie (no copy of them on the CPU backend).
+        let detections =
+            backend.read_outputs(&bound.outputs, |heads| decode(heads, layout, w, h, det_scale, threshold))??;
         let start = times.lap(1, start);
-        let mut heads = Vec::with_capacity(bound.outputs.len());
-        let mut rest = values.as_slice();
-        for output in &bound.outputs {
-            let len = tensor_shape(output).iter().product::<usize>();
-            let (head, tail) = rest.split_at_checked(len).ok_or("the model returned fewer values than bound")?;
-            heads.push(head);
-            rest = tail;
-        }
-        let detections = decode(&heads, layout, w, h, det_scale, threshold)?;
         let kept = nms(detections, nms_threshold);
         times.lap(2, start);
         Ok(kept)

@@ -26,6 +26,14 @@ use pixels::{Decode, PASTE_PARAMS, WARP_PARAMS};
 /// Uploaded masks kept per backend (one per face size and rotation in view).
 const MASK_CACHE: usize = 8;
 
+/// The gather graph of [`GraphBackend::read_outputs`] for one set of output shapes.
+struct Gather {
+    shapes: Vec<Vec<usize>>,
+    session: ModelSession,
+    /// Every output's values, float32, in output order, in host memory.
+    values: DynTensor,
+}
+
 /// A graph's session, built on first use.
 type Graphs<K> = HashMap<K, ModelSession>;
 
@@ -37,8 +45,8 @@ pub struct GraphBackend {
     warp: Graphs<(Elem, usize)>,
     decode: Graphs<(Elem, Decode, i64)>,
     paste: Option<ModelSession>,
-    /// The gather graph for the output shapes it was built for.
-    gather: Option<(Vec<Vec<usize>>, ModelSession)>,
+    /// The gather graph for the output shapes it was built for, with its host output.
+    gather: Option<Gather>,
     /// Masks in the models' memory, by [`CropMask::revision`], most recent last.
     masks: Vec<(u64, DynTensor)>,
     /// The letterbox's reusable buffers and its 8-bit output in host memory.
@@ -145,32 +153,47 @@ impl GraphBackend {
         host.copy_into(tensor).map_err(run_error("cannot upload the values"))
     }
 
-    /// One gather-graph run and one copy to host memory for all `outputs`.
-    pub fn read_outputs(&mut self, outputs: &[DynTensor], values: &mut Vec<f32>) -> Result<(), String> {
+    /// One gather-graph run and one copy to host memory for all `outputs`, into a host tensor
+    /// kept for the next frames.
+    pub fn read_outputs<R>(&mut self, outputs: &[DynTensor], read: impl FnOnce(&[&[f32]]) -> R) -> Result<R, String> {
         let first = outputs.first().ok_or("no model outputs to read")?;
-        let element = elem_of(*first.data_type())?;
-        let shapes: Vec<Vec<usize>> = outputs.iter().map(tensor_shape).collect();
         if outputs.iter().any(|o| *o.data_type() != *first.data_type()) {
             return Err("the model's outputs mix element types".to_string());
         }
-        if self.gather.as_ref().is_none_or(|(built, _)| *built != shapes) {
-            let bytes = pixels::gather(element, &shapes);
+        let built_for_these = |gather: &Gather| {
+            gather.shapes.len() == outputs.len()
+                && gather
+                    .shapes
+                    .iter()
+                    .zip(outputs)
+                    .all(|(shape, o)| o.shape().iter().map(|&d| d.max(0) as usize).eq(shape.iter().copied()))
+        };
+        if self.gather.as_ref().is_none_or(|g| !built_for_these(g)) {
+            let shapes: Vec<Vec<usize>> = outputs.iter().map(tensor_shape).collect();
+            let bytes = pixels::gather(elem_of(*first.data_type())?, &shapes);
             let session =
                 ModelSession::open_memory("gather graph", &bytes, &self.options).map_err(|e| e.to_string())?;
-            self.gather = Some((shapes, session));
+            let total = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+            let values = host_tensor(&[total], TensorElementType::Float32)?;
+            self.gather = Some(Gather { shapes, session, values });
         }
-        let (_, session) = self.gather.as_mut().ok_or("the gather graph is missing")?;
+        let Gather { shapes, session, values } = self.gather.as_mut().ok_or("the gather graph is missing")?;
         let mut binding = session.binding()?;
         for (i, output) in outputs.iter().enumerate() {
             binding.bind_input(format!("o{i}"), output).map_err(run_error("cannot bind a model output"))?;
         }
-        ModelSession::bind_output_to_host(&mut binding, "values")?;
-        let gathered = session.run(&binding)?;
-        let mut widened = Vec::new();
-        let host = read_host_f32(&gathered["values"], &mut widened)?;
-        values.clear();
-        values.extend_from_slice(host);
-        Ok(())
+        binding.bind_output("values", &mut *values).map_err(run_error("cannot bind the gathered values"))?;
+        session.run(&binding)?;
+        let all = read_host_f32(&*values, &mut self.staging)?;
+        let mut heads = Vec::with_capacity(shapes.len());
+        let mut rest = all;
+        for shape in shapes.iter() {
+            let (head, tail) =
+                rest.split_at_checked(shape.iter().product()).ok_or("the gathered values are too few")?;
+            heads.push(head);
+            rest = tail;
+        }
+        Ok(read(&heads))
     }
 
     pub fn letterbox(&mut self, frame: &FrameView, norm: Normalization, input: &mut DynTensor) -> Result<f32, String> {
