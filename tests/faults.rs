@@ -211,6 +211,24 @@ fn onnx_runtime_library_child() {
         model.display()
     ));
     println!("CASE {case:?} ERRORS {}", log.error_text());
+    // The other elements ask about providers before opening a model (the float16 file, the CUDA
+    // stream): they too report the library rather than panic.
+    let fixture = |name: &str| common::fixture(name).expect("the parent checked the fixtures").display().to_string();
+    for (element, chain) in [
+        (
+            "dlcswap",
+            format!(
+                "dlcswap source=face.png detector-model={} recognition-model={} model-file={}",
+                fixture("scrfd.onnx"),
+                fixture("arcface.onnx"),
+                fixture("inswapper.onnx")
+            ),
+        ),
+        ("dlcenhance", format!("dlcenhance model-file={}", fixture("gfpgan.onnx"))),
+    ] {
+        let log = common::run_launch(&format!("videotestsrc num-buffers=1 ! {chain} ! fakesink"));
+        println!("ELEMENT {element} ERRORS {}", log.error_text().replace('\n', " "));
+    }
     // GStreamer goes on working after the failure.
     let after = common::run_launch("videotestsrc num-buffers=2 ! fakesink");
     println!("AFTER eos={} errors={}", after.eos, after.errors.len());
@@ -218,8 +236,8 @@ fn onnx_runtime_library_child() {
 
 #[test]
 fn onnx_runtime_library_faults() {
-    if common::fixture("scrfd.onnx").is_none() {
-        common::skip("fixture scrfd.onnx missing (run `make fixtures`)");
+    if ["scrfd.onnx", "arcface.onnx", "inswapper.onnx", "gfpgan.onnx"].iter().any(|f| common::fixture(f).is_none()) {
+        common::skip("fixtures scrfd, arcface, inswapper or gfpgan missing (run `make fixtures`)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -254,6 +272,10 @@ fn onnx_runtime_library_faults() {
         let what = format!("{case}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success(), "the child ends normally: {what}");
         assert!(stdout.contains("ONNX Runtime library not found"), "{what}");
+        for element in ["dlcswap", "dlcenhance"] {
+            let line = stdout.lines().find(|l| l.starts_with(&format!("ELEMENT {element} ERRORS"))).unwrap_or_default();
+            assert!(line.contains("ONNX Runtime library not found"), "{element}: {what}");
+        }
         assert!(stdout.contains("ORT_DYLIB_PATH") && stdout.contains(&library.display().to_string()), "{what}");
         assert!(stdout.contains("AFTER eos=true errors=0"), "GStreamer keeps working: {what}");
     }

@@ -42,10 +42,7 @@ impl SessionOptions {
     /// These options with a CUDA stream of their own for the element's sessions, when they may
     /// run on CUDA and the driver can make one (else unchanged: every run then waits for the GPU).
     pub fn with_own_stream(self) -> SessionOptions {
-        // Asking ONNX Runtime which providers it has needs the library loaded (the environment
-        // reports a library that cannot be, when the first model is opened).
         if !matches!(self.provider, ExecutionProvider::Cuda | ExecutionProvider::Auto)
-            || environment().is_err()
             || !ExecutionProvider::Cuda.compiled_in()
         {
             return self;

@@ -70,8 +70,13 @@ impl ExecutionProvider {
     }
 
     /// Whether the loaded ONNX Runtime was built with this provider at all. `auto` skips the
-    /// ones that were not, without a warning: a CPU-only wheel is a normal set-up.
+    /// ones that were not, without a warning: a CPU-only wheel is a normal set-up. False when the
+    /// library cannot be loaded (asking `ort` then would panic; the first model opened reports
+    /// the library).
     pub(crate) fn compiled_in(self) -> bool {
+        if super::environment().is_err() {
+            return false;
+        }
         let available = match self {
             ExecutionProvider::Auto | ExecutionProvider::Cpu => Ok(true),
             ExecutionProvider::Cuda => ep::CUDA::is_available(),
