@@ -32,7 +32,8 @@ use gst::prelude::*;
 use gstdlc::backend::{Backend, Crop};
 use gstdlc::models::{enhancer, inswapper};
 use gstdlc::vision::align::{ffhq_template, template, umeyama};
-use gstdlc::vision::letterbox::{LetterboxScratch, letterbox_blob, letterbox_rgb};
+use gstdlc::vision::letterbox::{LetterboxScratch, letterbox_blob};
+use gstdlc::vision::letterbox_plan::LetterboxPlan;
 use gstdlc::vision::paste::{self, CropMask};
 use gstdlc::vision::{FrameView, FrameViewMut, PixelFormat, YuvMatrix, estimate_norm};
 use ort::value::TensorElementType;
@@ -1030,11 +1031,10 @@ fn letterbox_table() -> Result<(), String> {
     const RUNS: usize = 101;
     const DET: usize = 640;
     println!("\nLetterbox into {DET}x{DET} per frame, ms (median of {RUNS})");
-    println!("| frame | format | float NCHW blob | 8-bit RGB |");
-    println!("|---|---|---|---|");
+    println!("| frame | format | float NCHW blob (CPU backend) | rows staged (GPU backend) | staged MB |");
+    println!("|---|---|---|---|---|");
     let mut scratch = LetterboxScratch::default();
     let mut blob = vec![0.0f32; 3 * DET * DET];
-    let mut rgb = vec![0u8; 3 * DET * DET];
     for (w, h) in SIZES {
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let pattern = |len: usize| -> Vec<u8> { (0..len).map(|i| ((i * 7) % 251) as u8).collect() };
@@ -1051,10 +1051,13 @@ fn letterbox_table() -> Result<(), String> {
             let to_blob = median(RUNS, || {
                 let _ = letterbox_blob(&mut scratch, &view, DET, DET, (127.5, 1.0 / 128.0), &mut blob);
             });
-            let to_rgb = median(RUNS, || {
-                let _ = letterbox_rgb(&mut scratch, &view, DET, DET, &mut rgb);
+            let plan = LetterboxPlan::new(&view, DET, DET)?;
+            let mut staged = vec![0u8; plan.staged_len];
+            let to_rows = median(RUNS, || {
+                let _ = plan.stage(&view, &mut staged);
             });
-            println!("| {w}x{h} | {format:?} | {to_blob:.2} | {to_rgb:.2} |");
+            let mb = plan.staged_len as f64 / 1e6;
+            println!("| {w}x{h} | {format:?} | {to_blob:.2} | {to_rows:.2} | {mb:.2} |");
         }
     }
     Ok(())

@@ -254,3 +254,102 @@ fn without_a_gpu_the_pixel_steps_run_on_the_cpu_and_say_so() {
     assert_eq!((pixels.as_str(), provider.as_str()), ("cpu", "cpu"));
     assert!(warnings.iter().any(|w| w.contains("'cuda' could not be used")), "{warnings:?}");
 }
+
+/// An ONNX model of one Identity node, for a session that only lends the graph backend its
+/// provider.
+fn identity_model() -> Vec<u8> {
+    use gstdlc::backend::graph::onnx::{Dim, Elem, Graph};
+    let mut g = Graph::new("identity");
+    let x = g.input("x", Elem::Float, &[Dim::Fixed(1)]);
+    g.output(&x, "y", Elem::Float, &[Dim::Fixed(1)]);
+    g.encode()
+}
+
+/// A frame of `format` whose every byte is a pattern value, rows padded past their pixels (the
+/// padding is never read), for `FrameView::new`.
+fn patterned_planes(format: gstdlc::vision::PixelFormat, w: usize, h: usize) -> ([Vec<u8>; 3], [usize; 3]) {
+    use gstdlc::vision::PixelFormat::*;
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let pad = 24;
+    let plane = |seed: usize, stride: usize, rows: usize| -> Vec<u8> {
+        (0..stride * rows).map(|i| ((i * 37 + seed * 11 + (i / stride) * 5) % 256) as u8).collect()
+    };
+    match format {
+        I420 | Yv12 => {
+            let (ys, cs) = (w + pad, cw + pad);
+            ([plane(1, ys, h), plane(2, cs, ch), plane(3, cs, ch)], [ys, cs, cs])
+        }
+        Nv12 | Nv21 => {
+            let (ys, cs) = (w + pad, 2 * cw + pad);
+            ([plane(1, ys, h), plane(2, cs, ch), Vec::new()], [ys, cs, 0])
+        }
+        Yuy2 | Uyvy | Yvyu => {
+            let s = 4 * cw + pad;
+            ([plane(1, s, h), Vec::new(), Vec::new()], [s, 0, 0])
+        }
+        packed => {
+            let (bpp, _) = packed.packed_layout().expect("a packed format");
+            let s = w * bpp + pad;
+            ([plane(1, s, h), Vec::new(), Vec::new()], [s, 0, 0])
+        }
+    }
+}
+
+/// The graph backend letterboxes the frame for the detector on the models' provider (an integer
+/// graph built from the CPU resize's indices and weights, fed only the rows it reads): the
+/// detector input it writes equals the CPU backend's value for value, in every pixel format,
+/// downscaling and upscaling, in float32 and float16.
+#[test]
+fn the_letterbox_graph_writes_the_cpu_blob_exactly() {
+    use gstdlc::backend::{Backend, GraphBackend, Normalization};
+    use gstdlc::runtime::{ExecutionProvider, ModelSession, SessionOptions};
+    use gstdlc::vision::{FrameView, PixelFormat::*, YuvMatrix};
+    use ort::value::TensorElementType;
+    if !common::have_ort() {
+        return common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
+    }
+    let execution_provider = match provider().as_str() {
+        "cuda" => ExecutionProvider::Cuda,
+        _ => ExecutionProvider::Cpu,
+    };
+    let options = SessionOptions { provider: execution_provider, ..SessionOptions::default() }.with_own_stream();
+    let model = ModelSession::open_memory("identity", &identity_model(), &options).expect("identity session");
+    let mut graphs = Backend::Graph(GraphBackend::new(&model, &options).expect("graph backend"));
+    let mut cpu = Backend::cpu();
+    let norm = Normalization { mean: 127.5, scale: 1.0 / 128.0 };
+    let formats = [Rgb, Bgr, Rgba, Rgbx, Bgra, Bgrx, Xrgb, Argb, Xbgr, Abgr, I420, Nv12, Yuy2, Uyvy, Yvyu, Nv21, Yv12];
+    let mut compared = 0;
+    for (w, h, det, matrix, full_range) in [
+        (1920, 1080, 640, YuvMatrix::Bt709, false),
+        (1280, 720, 640, YuvMatrix::Bt601, false),
+        (177, 143, 640, YuvMatrix::Bt601, true),
+        (361, 641, 320, YuvMatrix::Bt2020, false),
+    ] {
+        for format in formats {
+            let (planes, strides) = patterned_planes(format, w, h);
+            let view =
+                FrameView::new(format, w, h, [&planes[0], &planes[1], &planes[2]], strides, matrix, full_range)
+                    .expect("frame");
+            let elements: &[TensorElementType] = if format == Bgrx {
+                &[TensorElementType::Float32, TensorElementType::Float16]
+            } else {
+                &[TensorElementType::Float32]
+            };
+            for &element in elements {
+                let blob = |backend: &mut Backend| {
+                    let mut input = backend.tensor(&[1, 3, det, det], element).expect("input tensor");
+                    let scale = backend.letterbox(&view, norm, &mut input).expect("letterbox");
+                    let values = backend.read_outputs(&[input], |v| v[0].to_vec()).expect("read");
+                    (values, scale)
+                };
+                let (expected, expected_scale) = blob(&mut cpu);
+                let (found, scale) = blob(&mut graphs);
+                assert_eq!(scale, expected_scale, "{format:?} {w}×{h}");
+                let differing = expected.iter().zip(&found).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+                assert_eq!(differing, 0, "{format:?} {w}×{h} → {det} {element:?}: {differing} values differ");
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("letterbox (provider {}): {compared} blobs, every value equal to the CPU backend's", provider());
+}

@@ -121,6 +121,8 @@ pub(crate) struct TensorProto {
     pub(crate) data_type: i32,
     #[prost(float, repeated, tag = "4")]
     pub(crate) float_data: Vec<f32>,
+    #[prost(int32, repeated, tag = "5")]
+    pub(crate) int32_data: Vec<i32>,
     #[prost(int64, repeated, tag = "7")]
     pub(crate) int64_data: Vec<i64>,
     #[prost(string, tag = "8")]

@@ -120,6 +120,17 @@ impl YuvFamily {
             YuvFamily::Packed422 => (2, 4, 1),
         }
     }
+
+    /// Bytes of a row of the luma and of the chroma samples' plane that a `width`-pixel frame
+    /// uses (packed 4:2:2 rows hold whole pairs, chroma included).
+    pub(super) const fn row_lens(self, width: usize) -> [usize; 2] {
+        let cw = width.div_ceil(2);
+        match self {
+            YuvFamily::Planar420 => [width, cw],
+            YuvFamily::SemiPlanar420 => [width, 2 * cw],
+            YuvFamily::Packed422 => [4 * cw, 4 * cw],
+        }
+    }
 }
 
 /// Where a YUV format keeps its Y, U and V samples.
@@ -191,7 +202,7 @@ pub(super) fn to_u8(v: f32) -> u8 {
 }
 
 /// Fixed-point precision of the YUV → RGB tables.
-const FIX: u32 = 16;
+pub(super) const FIX: u32 = 16;
 
 /// Conversion tables of one matrix and range, built at compile time: decoding is five table
 /// lookups, two adds per channel and a shift, which keeps YUV frames close to packed ones on the
@@ -254,6 +265,12 @@ impl YuvCoeffs {
             YuvMatrix::Bt2020 => 2,
         };
         &YUV_TABLES[m][full_range as usize]
+    }
+
+    /// The decoding tables (`luma`, `r_v`, `g_u`, `g_v`, `b_u`), for a device that decodes as
+    /// [`YuvCoeffs::to_rgb`] does.
+    pub(super) fn tables(&self) -> [[i32; 256]; 5] {
+        [self.luma, self.r_v, self.g_u, self.g_v, self.b_u]
     }
 
     #[inline(always)]

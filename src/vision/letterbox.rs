@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 //! SCRFD input preparation: InsightFace's aspect-keeping letterbox (top-left aligned), bilinear
-//! resize as OpenCV's `cv2.resize(INTER_LINEAR)` computes it (see [`super::resize`]), then either
-//! NCHW RGB normalised `(v − mean) · scale` (SCRFD: mean 127.5, scale 1/128) for the CPU, or
-//! packed 8-bit RGB for a device that normalises itself.
+//! resize as OpenCV's `cv2.resize(INTER_LINEAR)` computes it (see [`super::resize`]), then NCHW
+//! RGB normalised `(v − mean) · scale` (SCRFD: mean 127.5, scale 1/128). A device computes the
+//! same from the plan of [`super::letterbox_plan`].
 //!
 //! The resize reads the frame's planes where they lie (rows `stride` bytes apart, no copy), one
 //! output row at a time, and resizes three components before any conversion: R, G and B of a
 //! packed layout, or Y, U and V of a YUV layout, each to every output pixel. Only the
-//! `new_w × new_h` output pixels are then converted, by one loop per output kind.
+//! `new_w × new_h` output pixels are then converted.
 
-use super::frame::{FrameView, YuvCoeffs, YuvFamily, YuvLayout};
+use super::frame::{FrameView, YuvCoeffs, YuvLayout};
 use super::resize::{Tap, axis_taps, combine, horizontal, horizontal_pixels};
 
 /// InsightFace's size rule: the frame scaled to fit `det_w × det_h` keeping its aspect, sizes
@@ -67,20 +67,7 @@ pub fn letterbox_blob(
 ) -> Result<f32, String> {
     check_output_len(out.len(), det_w, det_h)?;
     let lut = std::array::from_fn(|v| (v as f32 - mean) * scale);
-    scratch.letterbox(src, Geometry::new(src, det_w, det_h), Output::Blob { mean, scale, lut: &lut, out })
-}
-
-/// Fills `out` (`det_h × det_w × 3`, packed 8-bit RGB) with the letterboxed frame, padded with
-/// zeros, and returns `det_scale`: the same pixels as [`letterbox_blob`], before normalisation.
-pub fn letterbox_rgb(
-    scratch: &mut LetterboxScratch,
-    src: &FrameView,
-    det_w: usize,
-    det_h: usize,
-    out: &mut [u8],
-) -> Result<f32, String> {
-    check_output_len(out.len(), det_w, det_h)?;
-    scratch.letterbox(src, Geometry::new(src, det_w, det_h), Output::Rgb(out))
+    scratch.letterbox(src, Geometry::new(src, det_w, det_h), Output { mean, scale, lut: &lut, out })
 }
 
 fn check_output_len(len: usize, det_w: usize, det_h: usize) -> Result<(), String> {
@@ -222,12 +209,7 @@ impl LetterboxScratch {
 /// Y, U and V of a YUV layout. Packed 4:2:2 rows hold whole pairs, chroma included.
 fn yuv_components<'a>(src: &FrameView<'a>, layout: YuvLayout) -> [Component<'a>; 3] {
     let (y_step, c_step, c_rows) = layout.family.steps();
-    let cw = src.width.div_ceil(2);
-    let (luma_len, chroma_len) = match layout.family {
-        YuvFamily::Planar420 => (src.width, cw),
-        YuvFamily::SemiPlanar420 => (src.width, 2 * cw),
-        YuvFamily::Packed422 => (4 * cw, 4 * cw),
-    };
+    let [luma_len, chroma_len] = layout.family.row_lens(src.width);
     std::array::from_fn(|c| {
         let (len, step, rows_per) = if c == 0 { (luma_len, y_step, 1) } else { (chroma_len, c_step, c_rows) };
         let rows = PlaneRows::of(src, layout.planes[c], len);
@@ -255,61 +237,39 @@ impl<'a> PlaneRows<'a> {
     }
 }
 
-/// Where the letterboxed pixels go.
-enum Output<'a> {
-    /// NCHW planar float RGB: value `v` becomes `(v − mean) · scale`, which `lut` holds for each
-    /// `v` (for the loop that converts YUV pixel by pixel).
-    Blob { mean: f32, scale: f32, lut: &'a [f32; 256], out: &'a mut [f32] },
-    /// Packed 8-bit RGB.
-    Rgb(&'a mut [u8]),
+/// Where the letterboxed pixels go: an NCHW planar float RGB blob, value `v` written as
+/// `(v − mean) · scale`, which `lut` holds for each `v` (for the loop that converts YUV pixel by
+/// pixel).
+struct Output<'a> {
+    mean: f32,
+    scale: f32,
+    lut: &'a [f32; 256],
+    out: &'a mut [f32],
 }
 
 impl Output<'_> {
     /// Writes row `y` from its R, G and B (`new_w` each), then its padding.
     fn put_rgb(&mut self, y: usize, rgb: [&[u8]; 3], g: Geometry) {
-        match self {
-            Output::Blob { mean, scale, lut, out } => {
-                for (line, channel) in blob_lines(out, lut[0], y, g).into_iter().zip(rgb) {
-                    normalise(channel, *mean, *scale, line);
-                }
-            }
-            Output::Rgb(out) => {
-                let [r, gr, b] = rgb;
-                for (((px, &r), &gr), &b) in rgb_line(out, y, g).chunks_exact_mut(3).zip(r).zip(gr).zip(b) {
-                    px.copy_from_slice(&[r, gr, b]);
-                }
-            }
+        for (line, channel) in blob_lines(self.out, self.lut[0], y, g).into_iter().zip(rgb) {
+            normalise(channel, self.mean, self.scale, line);
         }
     }
 
     /// Writes row `y` from its Y, U and V (`new_w` each), then its padding.
     fn put_yuv(&mut self, y: usize, [ys, us, vs]: [&[u8]; 3], coeffs: &YuvCoeffs, g: Geometry) {
         let rgb = ys.iter().zip(us).zip(vs).map(|((&y, &u), &v)| coeffs.to_rgb(y, u, v));
-        match self {
-            Output::Blob { lut, out, .. } => {
-                let [r, gr, b] = blob_lines(out, lut[0], y, g);
-                for (((r, gr), b), [pr, pg, pb]) in r.iter_mut().zip(gr.iter_mut()).zip(b.iter_mut()).zip(rgb) {
-                    (*r, *gr, *b) = (lut[pr as usize], lut[pg as usize], lut[pb as usize]);
-                }
-            }
-            Output::Rgb(out) => {
-                for (px, rgb) in rgb_line(out, y, g).chunks_exact_mut(3).zip(rgb) {
-                    px.copy_from_slice(&rgb);
-                }
-            }
+        let lut = self.lut;
+        let [r, gr, b] = blob_lines(self.out, lut[0], y, g);
+        for (((r, gr), b), [pr, pg, pb]) in r.iter_mut().zip(gr.iter_mut()).zip(b.iter_mut()).zip(rgb) {
+            (*r, *gr, *b) = (lut[pr as usize], lut[pg as usize], lut[pb as usize]);
         }
     }
 
     /// Pads every row from `y` on.
     fn pad_from_row(&mut self, y: usize, g: Geometry) {
         let w = g.det_w;
-        match self {
-            Output::Blob { lut, out, .. } => {
-                for plane in out.chunks_exact_mut(w * g.det_h) {
-                    plane[y * w..].fill(lut[0]);
-                }
-            }
-            Output::Rgb(out) => out[y * w * 3..].fill(0),
+        for plane in self.out.chunks_exact_mut(w * g.det_h) {
+            plane[y * w..].fill(self.lut[0]);
         }
     }
 }
@@ -325,14 +285,6 @@ fn blob_lines(out: &mut [f32], pad: f32, y: usize, g: Geometry) -> [&mut [f32]; 
         padding.fill(pad);
         pixels
     })
-}
-
-/// Row `y` of a packed RGB output, its right padding zeroed; returns the row's `new_w` pixels.
-fn rgb_line(out: &mut [u8], y: usize, g: Geometry) -> &mut [u8] {
-    let w = g.det_w;
-    let (pixels, padding) = out[y * w * 3..(y + 1) * w * 3].split_at_mut(g.new_w * 3);
-    padding.fill(0);
-    pixels
 }
 
 /// `out[i] = (v[i] − mean) · scale`, the same floats as the lookup table, in SIMD lanes.
@@ -545,33 +497,6 @@ mod tests {
     }
 
     #[test]
-    fn rgb_output_is_the_blob_before_normalisation() {
-        let mut scratch = LetterboxScratch::default();
-        for (w, h, det) in SIZES {
-            for format in ALL_FORMATS {
-                let (frame, _) = same_picture_in(format, w, h);
-                let mut rgb = vec![0x5A; det * det * 3];
-                let scale = letterbox_rgb(&mut scratch, &frame.view(), det, det, &mut rgb).expect("letterbox_rgb");
-                // The blob from a fresh scratch: what the reused one held changes nothing.
-                let (planar, blob_scale) = blob(&mut LetterboxScratch::default(), &frame, det, det);
-                assert_eq!(scale, blob_scale);
-                let plane = det * det;
-                for (i, px) in rgb.chunks_exact(3).enumerate() {
-                    for c in 0..3 {
-                        assert_eq!(norm(px[c]), planar[c * plane + i], "{format:?} {w}×{h}: pixel {i} channel {c}");
-                    }
-                }
-                let (new_w, new_h, _) = letterbox_size(w, h, det, det);
-                let padding = rgb.chunks_exact(3 * det).enumerate().flat_map(|(y, row)| {
-                    let from = if y < new_h { new_w * 3 } else { 0 };
-                    &row[from..]
-                });
-                assert!(padding.into_iter().all(|&v| v == 0), "{format:?} {w}×{h}: padding");
-            }
-        }
-    }
-
-    #[test]
     fn nothing_carries_over_between_frames() {
         // Two frames of one size through one scratch, whose horizontal passes of source rows
         // are kept between output rows (a single output row reads row 0 of both frames): the
@@ -594,12 +519,11 @@ mod tests {
         let frame = TestFrame::new(PixelFormat::Rgb, 3, 2, 9);
         let err = letterbox_blob(&mut scratch, &frame.view(), 4, 4, SCRFD, &mut [0.0; 47]).expect_err("short blob");
         assert!(err.contains("holds 47 values, expected 3×4×4"), "{err}");
-        assert!(letterbox_rgb(&mut scratch, &frame.view(), 4, 4, &mut [0; 49]).is_err(), "long RGB");
-        assert!(letterbox_rgb(&mut scratch, &frame.view(), usize::MAX, 4, &mut []).is_err(), "overflow");
+        assert!(letterbox_blob(&mut scratch, &frame.view(), usize::MAX, 4, SCRFD, &mut []).is_err(), "overflow");
         // A view built by hand, bypassing `FrameView::new`'s checks, with a plane too short: an
         // error, not a panic.
         let view = FrameView { planes: [&frame.planes[0][..10], &[], &[]], ..frame.view() };
-        let err = letterbox_rgb(&mut scratch, &view, 4, 4, &mut [0; 48]).expect_err("short plane");
+        let err = letterbox_blob(&mut scratch, &view, 4, 4, SCRFD, &mut [0.0; 48]).expect_err("short plane");
         assert!(err.contains("has no row"), "{err}");
     }
 }

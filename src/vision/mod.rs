@@ -12,6 +12,7 @@ pub mod filter;
 pub mod frame;
 pub mod image;
 pub mod letterbox;
+pub mod letterbox_plan;
 pub mod paste;
 mod resize;
 mod sample;

@@ -17,7 +17,7 @@ use super::{Crop, CropSide, FaceRegion, Normalization, OutputDecode};
 use crate::runtime::{
     ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32, tensor_shape,
 };
-use crate::vision::letterbox::{LetterboxScratch, letterbox_rgb};
+use crate::vision::letterbox_plan::{LetterboxPlan, PlanKey};
 use crate::vision::paste::CropMask;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
 use onnx::Elem;
@@ -28,10 +28,20 @@ const MASK_CACHE: usize = 8;
 
 /// The gather graph of [`GraphBackend::read_outputs`] for one set of output shapes.
 struct Gather {
+    element: TensorElementType,
     shapes: Vec<Vec<usize>>,
     session: ModelSession,
     /// Every output's values, float32, in output order, in host memory.
     values: DynTensor,
+}
+
+/// The letterbox graph for one frame layout, detector size, input type and normalisation, with
+/// the host buffer the frame's rows are staged in.
+struct Letterbox {
+    key: (PlanKey, Elem, [u32; 2]),
+    plan: LetterboxPlan,
+    session: ModelSession,
+    staging: DynTensor,
 }
 
 /// A graph's session, built on first use.
@@ -41,7 +51,6 @@ pub struct GraphBackend {
     options: SessionOptions,
     /// Allocates the tensors that stay with the models (GPU memory on CUDA and TensorRT).
     allocator: Allocator,
-    normalize: Graphs<Elem>,
     warp: Graphs<(Elem, usize)>,
     decode: Graphs<(Elem, Decode, i64)>,
     paste: Option<ModelSession>,
@@ -49,9 +58,8 @@ pub struct GraphBackend {
     gather: Option<Gather>,
     /// Masks in the models' memory, by [`CropMask::revision`], most recent last.
     masks: Vec<(u64, DynTensor)>,
-    /// The letterbox's reusable buffers and its 8-bit output in host memory.
-    letterbox: LetterboxScratch,
-    letterbox_image: Option<DynTensor>,
+    /// The letterbox graph of the current frame layout.
+    letterbox: Option<Letterbox>,
     /// Float staging of uploads.
     staging: Vec<f32>,
     /// Written-pixel weights of the last paste, for YUV frames.
@@ -119,14 +127,12 @@ impl GraphBackend {
         Ok(GraphBackend {
             options,
             allocator,
-            normalize: HashMap::new(),
             warp: HashMap::new(),
             decode: HashMap::new(),
             paste: Some(paste),
             gather: None,
             masks: Vec::new(),
-            letterbox: LetterboxScratch::default(),
-            letterbox_image: None,
+            letterbox: None,
             staging: Vec::new(),
             weights: Vec::new(),
             pasted: RgbImage::default(),
@@ -161,7 +167,8 @@ impl GraphBackend {
             return Err("the model's outputs mix element types".to_string());
         }
         let built_for_these = |gather: &Gather| {
-            gather.shapes.len() == outputs.len()
+            gather.element == *first.data_type()
+                && gather.shapes.len() == outputs.len()
                 && gather
                     .shapes
                     .iter()
@@ -175,9 +182,9 @@ impl GraphBackend {
                 ModelSession::open_memory("gather graph", &bytes, &self.options).map_err(|e| e.to_string())?;
             let total = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
             let values = host_tensor(&[total], TensorElementType::Float32)?;
-            self.gather = Some(Gather { shapes, session, values });
+            self.gather = Some(Gather { element: *first.data_type(), shapes, session, values });
         }
-        let Gather { shapes, session, values } = self.gather.as_mut().ok_or("the gather graph is missing")?;
+        let Gather { shapes, session, values, .. } = self.gather.as_mut().ok_or("the gather graph is missing")?;
         let mut binding = session.binding()?;
         for (i, output) in outputs.iter().enumerate() {
             binding.bind_input(format!("o{i}"), output).map_err(run_error("cannot bind a model output"))?;
@@ -202,23 +209,28 @@ impl GraphBackend {
             [1, 3, h, w] => (*h, *w),
             other => return Err(format!("expected an image tensor [1,3,H,W], found {other:?}")),
         };
-        // The resize runs on the CPU into 8-bit RGB: the frame is read once, and a quarter of
-        // the float blob's bytes travel.
-        if self.letterbox_image.as_ref().is_none_or(|t| tensor_shape(t) != [1, h, w, 3]) {
-            self.letterbox_image = Some(host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?);
+        let key = (PlanKey::of(frame, w, h), out, [norm.mean.to_bits(), norm.scale.to_bits()]);
+        if self.letterbox.as_ref().is_none_or(|l| l.key != key) {
+            // Dropped first: a stream that changes caps keeps one graph, not one per layout.
+            self.letterbox = None;
+            let plan = LetterboxPlan::new(frame, w, h)?;
+            let bytes = pixels::letterbox(&plan, (norm.mean, norm.scale), out);
+            let session =
+                ModelSession::open_memory("letterbox graph", &bytes, &self.options).map_err(|e| e.to_string())?;
+            let staging = host_tensor(&[plan.staged_len], TensorElementType::Uint8)?;
+            self.letterbox = Some(Letterbox { key, plan, session, staging });
         }
-        let image = self.letterbox_image.as_mut().ok_or("the letterbox has no buffer")?;
-        let (_, bytes) = image.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
-        let det_scale = letterbox_rgb(&mut self.letterbox, frame, w, h, bytes)?;
-        let image = &*image;
-        let session = graph(&mut self.normalize, out, "normalize graph", &self.options, || pixels::normalize(out))?;
+        let Letterbox { plan, session, staging, .. } = self.letterbox.as_mut().ok_or("the letterbox graph is missing")?;
+        // The CPU copies the rows the resize reads (a third of a 1080p frame); the resize runs
+        // with the detector. The staging buffer is refilled only after the previous frame's
+        // detections were read, by which time its upload is long done.
+        let (_, bytes) = staging.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
+        plan.stage(frame, bytes)?;
         let mut binding = session.binding()?;
-        let norm = floats(&[norm.mean, norm.scale])?;
-        binding.bind_input("image", image).map_err(run_error("cannot bind the letterbox"))?;
-        binding.bind_input("norm", &norm).map_err(run_error("cannot bind the normalisation"))?;
+        binding.bind_input("rows", &*staging).map_err(run_error("cannot bind the frame's rows"))?;
         binding.bind_output("blob", &mut *input).map_err(run_error("cannot bind the detector input"))?;
         session.run_queued(&binding)?;
-        Ok(det_scale)
+        Ok(plan.det_scale)
     }
 
     pub fn load_region(&mut self, frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {

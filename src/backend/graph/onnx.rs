@@ -16,6 +16,7 @@ use crate::runtime::onnx_proto::{
 pub enum Elem {
     Float = 1,
     Uint8 = 2,
+    Int32 = 6,
     Int64 = 7,
     Bool = 9,
     Float16 = 10,
@@ -141,6 +142,19 @@ impl Graph {
             dims: dims.to_vec(),
             data_type: Elem::Int64 as i32,
             int64_data: values.to_vec(),
+            name: name.clone(),
+            ..TensorProto::default()
+        });
+        name
+    }
+
+    /// An int32 constant of `dims`.
+    pub fn int32s(&mut self, values: &[i32], dims: &[i64]) -> String {
+        let name = self.fresh("const");
+        self.graph.initializer.push(TensorProto {
+            dims: dims.to_vec(),
+            data_type: Elem::Int32 as i32,
+            int32_data: values.to_vec(),
             name: name.clone(),
             ..TensorProto::default()
         });

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The pixel steps as ONNX graphs, the same operations as the CPU backend's loops: normalising a
-//! letterboxed frame, warping a face region into a model crop, decoding a model output into an
-//! 8-bit crop, and pasting a crop back through its mask. Every graph takes its geometry (affine
-//! coefficients, sizes) as a small input tensor, so one session per graph serves every face.
+//! The pixel steps as ONNX graphs, the same operations as the CPU backend's loops: letterboxing a
+//! frame into the detector input, warping a face region into a model crop, decoding a model
+//! output into an 8-bit crop, and pasting a crop back through its mask. The face graphs take
+//! their geometry (affine coefficients, sizes) as a small input tensor, so one session per graph
+//! serves every face; the letterbox is integer arithmetic with the indices and weights of a
+//! [`LetterboxPlan`] built into the graph.
 //!
 //! Sampling is `GridSample` (bilinear, zero padding, `align_corners = 0`), which reads source
 //! pixel `p` at normalised position `(2p + 1)/size − 1`: the same taps and border as the CPU's
@@ -10,6 +12,7 @@
 //! to a level or two.
 
 use super::onnx::{Attr, Dim, Elem, Graph};
+use crate::vision::letterbox_plan::{LetterboxPlan, PlanColour, SampleGroup};
 
 /// Parameters of [`warp_to_crop`]: the crop → region affine `(a, b, c, d, e, f)`, then the
 /// normalisation `(mean, scale)`.
@@ -103,16 +106,110 @@ fn normalise(g: &mut Graph, x: &str, (mean, scale): (&str, &str), out: Elem) -> 
     }
 }
 
-/// Letterboxed 8-bit RGB `image [1, H, W, 3]` and `norm [2]` (mean, scale) → the detector input
-/// `blob [1, 3, H, W]`.
-pub fn normalize(out: Elem) -> Vec<u8> {
-    let mut g = Graph::new("gstdlc_normalize");
-    let image = g.input("image", Elem::Uint8, &[Dim::Fixed(1), Dim::Named("H"), Dim::Named("W"), Dim::Fixed(3)]);
-    let norm = g.input("norm", Elem::Float, &[Dim::Fixed(2)]);
-    let planar = planar_floats(&mut g, &image);
-    let (mean, scale) = (element(&mut g, &norm, 0), element(&mut g, &norm, 1));
-    let blob = normalise(&mut g, &planar, (&mean, &scale), out);
-    g.output(&blob, "blob", out, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Named("H"), Dim::Named("W")]);
+/// `a / b` for int32 tensors, with `b` a positive constant: on the non-negative values the
+/// letterbox computes, the division truncates as the CPU's right shift does.
+fn div_int(g: &mut Graph, a: &str, b: i32) -> String {
+    let b = g.int32s(&[b], &[]);
+    g.op("Div", &[a, &b], vec![])
+}
+
+/// One group of the plan resized: `[new_h, new_w · k]` int32 samples, computed as
+/// [`crate::vision::letterbox`] computes them (11-bit weights, a 32-bit horizontal pass, then
+/// OpenCV's vertical step `((a >> 4)·w0 >> 16) + ((b >> 4)·w1 >> 16) + 2 >> 2`).
+fn resize_group(g: &mut Graph, staged: &str, group: &SampleGroup, new_h: usize) -> String {
+    let (rows, len) = (group.source_rows.len() as i64, group.row_len as i64);
+    let start = g.ints(&[group.start as i64], &[1]);
+    let end = g.ints(&[group.start as i64 + rows * len], &[1]);
+    let bytes = g.op("Slice", &[staged, &start, &end], vec![]);
+    let shape = g.ints(&[rows, len], &[2]);
+    let plane = g.op("Reshape", &[&bytes, &shape], vec![]);
+    let samples = group.cols[0].len() as i64;
+    let taps: Vec<String> = (0..2)
+        .map(|k| {
+            let cols = g.ints(&group.cols[k], &[samples]);
+            let picked = g.op("Gather", &[&plane, &cols], vec![Attr::Int("axis", 1)]);
+            let weights = g.int32s(&group.col_weights[k], &[samples]);
+            g.op("Mul", &[&picked, &weights], vec![])
+        })
+        .collect();
+    let horizontal = g.op("Add", &[&taps[0], &taps[1]], vec![]);
+    let horizontal = div_int(g, &horizontal, 1 << 4);
+    let vertical: Vec<String> = (0..2)
+        .map(|k| {
+            let rows = g.ints(&group.rows[k], &[new_h as i64]);
+            let picked = g.op("Gather", &[&horizontal, &rows], vec![Attr::Int("axis", 0)]);
+            let weights = g.int32s(&group.row_weights[k], &[new_h as i64, 1]);
+            let weighted = g.op("Mul", &[&picked, &weights], vec![]);
+            div_int(g, &weighted, 1 << 16)
+        })
+        .collect();
+    let sum = g.op("Add", &[&vertical[0], &vertical[1]], vec![]);
+    let two = g.int32s(&[2], &[]);
+    let sum = g.op("Add", &[&sum, &two], vec![]);
+    div_int(g, &sum, 4)
+}
+
+/// The letterbox of frames with `plan`'s key: `rows [staged_len]` (the bytes
+/// [`LetterboxPlan::stage`] writes) → the detector input `blob [1, 3, det_h, det_w]`, the frame
+/// resized at the top-left, normalised `(v − mean)·scale`, padded with what 0 normalises to. The
+/// plan's indices and weights are constants of the graph, so it is built per frame layout and
+/// detector size; every value equals the CPU letterbox's.
+pub fn letterbox(plan: &LetterboxPlan, (mean, scale): (f32, f32), out: Elem) -> Vec<u8> {
+    let mut g = Graph::new("gstdlc_letterbox");
+    let staged = g.input("rows", Elem::Uint8, &[Dim::Fixed(plan.staged_len as i64)]);
+    let staged = g.op("Cast", &[&staged], vec![Attr::Int("to", Elem::Int32 as i64)]);
+    let (w, h) = (plan.new_w as i64, plan.new_h as i64);
+    let groups: Vec<String> = plan.groups.iter().map(|group| resize_group(&mut g, &staged, group, plan.new_h)).collect();
+    let rgb = match &plan.colour {
+        PlanColour::Rgb => {
+            let shape = g.ints(&[h, w, 3], &[3]);
+            g.op("Reshape", &[&groups[0], &shape], vec![])
+        }
+        PlanColour::Yuv { y, u, v, tables, shift } => {
+            let mut component = |(group, slot): (usize, usize)| {
+                let k = plan.groups[group].components as i64;
+                let shape = g.ints(&[h, w, k], &[3]);
+                let samples = g.op("Reshape", &[&groups[group], &shape], vec![]);
+                let slot = g.ints(&[slot as i64], &[]);
+                g.op("Gather", &[&samples, &slot], vec![Attr::Int("axis", 2)])
+            };
+            let (y, u, v) = (component(*y), component(*u), component(*v));
+            let mut lookup = |table: usize, index: &str| {
+                let table = g.int32s(&tables[table], &[256]);
+                g.op("Gather", &[&table, index], vec![Attr::Int("axis", 0)])
+            };
+            let luma = lookup(0, &y);
+            let (r_v, g_u, g_v, b_u) = (lookup(1, &v), lookup(2, &u), lookup(3, &v), lookup(4, &u));
+            let (lo, hi) = (g.int32s(&[0], &[]), g.int32s(&[255], &[]));
+            let channels: Vec<String> = [vec![r_v], vec![g_u, g_v], vec![b_u]]
+                .iter()
+                .map(|terms| {
+                    let sum = terms.iter().fold(luma.clone(), |acc, t| g.op("Add", &[&acc, t], vec![]));
+                    // Negative sums truncate towards 0 where the CPU's shift floors: both clamp to 0.
+                    let shifted = div_int(&mut g, &sum, 1 << shift);
+                    let low = g.op("Max", &[&shifted, &lo], vec![]);
+                    let clamped = g.op("Min", &[&low, &hi], vec![]);
+                    unsqueeze(&mut g, &clamped, &[2])
+                })
+                .collect();
+            g.op("Concat", &[&channels[0], &channels[1], &channels[2]], vec![Attr::Int("axis", 2)])
+        }
+    };
+    // Normalised by table: the floats the CPU computes for each 8-bit value.
+    let table: Vec<f32> = (0..256).map(|v| (v as f32 - mean) * scale).collect();
+    let table = g.floats(&table, &[256]);
+    let values = g.op("Gather", &[&table, &rgb], vec![Attr::Int("axis", 0)]);
+    let planar = g.op("Transpose", &[&values], vec![Attr::Ints("perm", vec![2, 0, 1])]);
+    let (det_w, det_h) = (plan.key.det_w as i64, plan.key.det_h as i64);
+    let pads = g.ints(&[0, 0, 0, 0, det_h - h, det_w - w], &[6]);
+    let pad_value = g.scalar((0.0 - mean) * scale);
+    let padded = g.op("Pad", &[&planar, &pads, &pad_value], vec![]);
+    let blob = unsqueeze(&mut g, &padded, &[0]);
+    let blob = match out {
+        Elem::Float => blob,
+        other => g.op("Cast", &[&blob], vec![Attr::Int("to", other as i64)]),
+    };
+    g.output(&blob, "blob", out, &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(det_h), Dim::Fixed(det_w)]);
     g.encode()
 }
 
