@@ -8,7 +8,7 @@
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
-#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes)
+#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -53,11 +53,19 @@ case $part in
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/paced.md" 2>&1 | tail -20
     ;;
   lanes)
-    # One and two frames in flight in dlcswap.
-    for props in "lanes=1" "lanes=2"; do
+    # One, two and three frames in flight in dlcswap.
+    for props in "lanes=1" "lanes=2" "lanes=3"; do
       "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
         --swap-props "$props" \
-        --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/lanes.md" 2>&1 | grep -E '^\|'
+        --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/lanes.md" 2>&1 \
+        | grep -E '^\||^warning|^error|rror' | cut -c1-400
+    done
+    ;;
+  detect)
+    # dlcdetect alone, every frame size and layout a camera or decoder gives.
+    for size in 1280x720 1920x1080 3840x2160; do
+      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes $size --chains detect --faces 1 \
+        --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/detect.md" 2>&1 | grep -E '^\|'
     done
     ;;
   interval)

@@ -151,11 +151,13 @@ impl HasModel for crate::models::enhancer::Enhancer {
     }
 }
 
-/// Model runs at start on the GPU: ONNX Runtime captures a CUDA graph at a session's second run
-/// (after one regular run), and the first runs also pay cuDNN's algorithm search; after three the
-/// model replays. Done in `start`, which GStreamer calls for one element after the other, the
-/// captures never overlap CUDA work of other threads (which makes a capture fail).
-pub(crate) const WARM_UP_RUNS: usize = 3;
+/// Model runs at start on the GPU: the first run of a model pays cuDNN's algorithm search and
+/// ONNX Runtime's memory planning, which would otherwise stall the first frame. One run: ONNX
+/// Runtime keeps CUDA graphs per thread and captures one at a thread's third run, so a capture
+/// here would only serve the thread that starts the element, not the one that streams (those
+/// captures happen on the first frames, under the exclusive GPU work lock, see
+/// [`crate::runtime::gpu_work`]).
+pub(crate) const WARM_UP_RUNS: usize = 1;
 
 /// Logs a failed warm-up (the first frame then reports whatever is wrong, on the bus).
 pub(crate) fn log_warm_up(element: &gst::Element, cat: gst::DebugCategory, result: Result<(), String>) {

@@ -327,9 +327,8 @@ fn the_letterbox_graph_writes_the_cpu_blob_exactly() {
     ] {
         for format in formats {
             let (planes, strides) = patterned_planes(format, w, h);
-            let view =
-                FrameView::new(format, w, h, [&planes[0], &planes[1], &planes[2]], strides, matrix, full_range)
-                    .expect("frame");
+            let view = FrameView::new(format, w, h, [&planes[0], &planes[1], &planes[2]], strides, matrix, full_range)
+                .expect("frame");
             let elements: &[TensorElementType] = if format == Bgrx {
                 &[TensorElementType::Float32, TensorElementType::Float16]
             } else {

@@ -52,7 +52,7 @@ use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
 use crate::models::scrfd::ScrfdDetector;
 use crate::runtime::{
-    ActiveRuntime, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path,
+    ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value, resolve_model_path,
 };
 use crate::video::{READ_FORMATS, frame_view};
 use crate::vision::track::Tracker;
@@ -464,16 +464,22 @@ impl BaseTransformImpl for DlcDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().clone();
+        let gpu = gpu_work(false);
         let state = self.open(&settings).map_err(|e| {
             gst::error!(CAT, imp = self, "{e}");
             e.to_error_message()
         })?;
+        drop(gpu);
         *self.state.lock() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock() = None;
+        let state = self.state.lock().take();
+        // Freeing GPU memory is GPU work too.
+        let gpu = gpu_work(false);
+        drop(state);
+        drop(gpu);
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
@@ -533,7 +539,10 @@ impl DlcDetect {
                 );
                 gst::FlowError::Error
             })?;
+            let may_capture = state.detector.models().any(|m| m.may_capture_here());
+            let gpu = gpu_work(may_capture);
             let result = frame_view(&frame).and_then(|view| state.detector.detect(&view, &params.detect));
+            drop(gpu);
             drop(frame);
             state.frames_since_inference = 1;
             match result {

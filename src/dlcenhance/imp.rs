@@ -45,7 +45,7 @@ use crate::element::{
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::{Enhancer, Family};
-use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, resolve_model_path};
+use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path};
 use crate::video::WRITE_FORMATS;
 use crate::warnings::WarningLimiter;
 
@@ -243,16 +243,22 @@ impl BaseTransformImpl for DlcEnhance {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().clone();
+        let gpu = gpu_work(false);
         let state = self.open(&settings).map_err(|e| {
             gst::error!(CAT, imp = self, "{e}");
             e.to_error_message()
         })?;
+        drop(gpu);
         *self.state.lock() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock() = None;
+        let state = self.state.lock().take();
+        // Freeing GPU memory is GPU work too.
+        let gpu = gpu_work(false);
+        drop(state);
+        drop(gpu);
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
@@ -297,6 +303,7 @@ impl DlcEnhance {
             return Ok(Vec::new());
         }
 
+        let _gpu = gpu_work(state.enhancer.model().may_capture_here());
         let enhanced = with_writable_frame(buf, &info, messages, |view, messages| {
             let mut enhanced = Vec::with_capacity(wanted.len());
             for index in wanted {

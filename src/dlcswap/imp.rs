@@ -59,7 +59,8 @@ use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
 use crate::runtime::{
-    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, path_from_value, path_to_value, resolve_model_path,
+    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
+    resolve_model_path,
 };
 use crate::video::WRITE_FORMATS;
 use crate::vision::FrameView;
@@ -633,7 +634,10 @@ impl BaseTransformImpl for DlcSwap {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().clone();
-        let (state, swappers) = self.open(&settings).map_err(|e| match e {
+        let gpu = gpu_work(false);
+        let opened = self.open(&settings);
+        drop(gpu);
+        let (state, swappers) = opened.map_err(|e| match e {
             StartError::Runtime(e) => {
                 gst::error!(CAT, imp = self, "{e}");
                 e.to_error_message()
@@ -756,6 +760,7 @@ impl DlcSwap {
     /// Swaps the faces of `buf` with `lane`'s swapper and marks them in its meta; the bus
     /// messages go out once no lock is held.
     fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let _gpu = gpu_work(lane.swapper.models().any(|m| m.may_capture_here()));
         edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
             self.swap_faces(lane, buf, messages)
         })

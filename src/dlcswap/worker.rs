@@ -232,7 +232,10 @@ fn work(shared: &Shared, epoch: u64, reporter: &Reporter) {
                 shared.wake.wait(&mut queue);
             }
         };
-        let result = identity_of_caught(&job);
+        let result = {
+            let _gpu = crate::runtime::gpu_work(false);
+            identity_of_caught(&job)
+        };
         let report = {
             let queue = shared.queue.lock();
             if queue.tickets[job.kind.index()] != job.ticket {

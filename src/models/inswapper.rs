@@ -150,10 +150,8 @@ impl Inswapper {
     }
 
     /// Runs the model `runs` times on its bound tensors as they are (zeros at first), so that
-    /// ONNX Runtime's first-run work — cuDNN's algorithm search, the capture of a CUDA graph —
-    /// happens now, on the calling thread, rather than on the first frames. A CUDA graph capture
-    /// must not overlap other threads' CUDA calls in the process: elements start one after the
-    /// other, frames flow in parallel.
+    /// ONNX Runtime's first-run work — cuDNN's algorithm search, its memory planning — happens
+    /// now rather than on the first frame (the elements run it once, at start).
     pub fn warm_up(&mut self, backend: &Backend, runs: usize) -> Result<(), String> {
         self.bind(backend)?;
         let Inswapper { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };

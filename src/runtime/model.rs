@@ -145,7 +145,15 @@ pub struct ModelSession {
     /// Run options that skip the wait for the GPU, when the session computes on its element's
     /// shared stream, with that stream (kept alive as long as the session).
     queued: Option<(RunOptions, ComputeStream)>,
+    /// Whether ONNX Runtime captures the model as a CUDA graph, and the runs made on each thread
+    /// (it captures per thread, see [`ModelSession::may_capture_here`]).
+    cuda_graph: bool,
+    runs_per_thread: Vec<(std::thread::ThreadId, u32)>,
 }
+
+/// The run of a session on a thread at which ONNX Runtime's CUDA provider captures its CUDA graph
+/// (two regular runs first, for its memory allocations).
+const CAPTURING_RUN: u32 = 3;
 
 impl ModelSession {
     /// A binding of this session's inputs and outputs to tensors.
@@ -156,7 +164,32 @@ impl ModelSession {
     /// Runs the model on the tensors `binding` holds; outputs bound to tensors are written in
     /// place, outputs bound to a device come back in the returned values.
     pub fn run<'b, 's: 'b>(&'s mut self, binding: &'b IoBinding) -> Result<SessionOutputs<'b>, String> {
+        self.count_run();
         self.session.run_binding(binding).map_err(|e| format!("inference failed: {e}"))
+    }
+
+    /// Whether this session's next run on the calling thread may capture a CUDA graph: the
+    /// CUDA provider keeps one graph per thread and captures it at the third run there. The
+    /// elements then take the GPU work lock exclusively ([`super::gpu_work`]).
+    pub fn may_capture_here(&self) -> bool {
+        let here = std::thread::current().id();
+        self.cuda_graph
+            && self
+                .runs_per_thread
+                .iter()
+                .find(|(thread, _)| *thread == here)
+                .is_none_or(|(_, runs)| *runs < CAPTURING_RUN)
+    }
+
+    fn count_run(&mut self) {
+        if !self.cuda_graph {
+            return;
+        }
+        let here = std::thread::current().id();
+        match self.runs_per_thread.iter_mut().find(|(thread, _)| *thread == here) {
+            Some((_, runs)) => *runs = runs.saturating_add(1),
+            None => self.runs_per_thread.push((here, 1)),
+        }
     }
 
     /// The symbolic names of input `index`'s dimensions (empty for fixed or unnamed ones).
@@ -172,6 +205,7 @@ impl ModelSession {
     /// memory and are read by a later run on the same stream. Outputs bound to host memory must
     /// come from [`ModelSession::run`].
     pub fn run_queued(&mut self, binding: &IoBinding) -> Result<(), String> {
+        self.count_run();
         match &self.queued {
             Some((options, _)) => self.session.run_binding_with_options(binding, options).map(drop),
             None => self.session.run_binding(binding).map(drop),
@@ -320,6 +354,8 @@ impl ModelSession {
             fallback,
             gpu_id: options.gpu_id,
             queued,
+            cuda_graph: options.cuda_graph && active_provider == ExecutionProvider::Cuda,
+            runs_per_thread: Vec::new(),
         })
     }
 }

@@ -223,14 +223,8 @@ impl LetterboxPlan {
 fn component_layouts(frame: &FrameView) -> Result<([ComponentLayout; 3], Option<YuvTables>), String> {
     if let Some((bpp, offsets)) = frame.format.packed_layout() {
         let row_len = frame.width * bpp;
-        let layout = |c: usize| ComponentLayout {
-            plane: 0,
-            row_len,
-            offset: offsets[c],
-            step: bpp,
-            rows_per: 1,
-            chroma: false,
-        };
+        let layout =
+            |c: usize| ComponentLayout { plane: 0, row_len, offset: offsets[c], step: bpp, rows_per: 1, chroma: false };
         return Ok(([layout(0), layout(1), layout(2)], None));
     }
     let layout = frame.format.yuv_layout().ok_or_else(|| format!("letterbox: no layout for {:?}", frame.format))?;

@@ -220,7 +220,8 @@ impl GraphBackend {
             let staging = host_tensor(&[plan.staged_len], TensorElementType::Uint8)?;
             self.letterbox = Some(Letterbox { key, plan, session, staging });
         }
-        let Letterbox { plan, session, staging, .. } = self.letterbox.as_mut().ok_or("the letterbox graph is missing")?;
+        let Letterbox { plan, session, staging, .. } =
+            self.letterbox.as_mut().ok_or("the letterbox graph is missing")?;
         // The CPU copies the rows the resize reads (a third of a 1080p frame); the resize runs
         // with the detector. The staging buffer is refilled only after the previous frame's
         // detections were read, by which time its upload is long done.

@@ -159,7 +159,8 @@ pub fn letterbox(plan: &LetterboxPlan, (mean, scale): (f32, f32), out: Elem) -> 
     let staged = g.input("rows", Elem::Uint8, &[Dim::Fixed(plan.staged_len as i64)]);
     let staged = g.op("Cast", &[&staged], vec![Attr::Int("to", Elem::Int32 as i64)]);
     let (w, h) = (plan.new_w as i64, plan.new_h as i64);
-    let groups: Vec<String> = plan.groups.iter().map(|group| resize_group(&mut g, &staged, group, plan.new_h)).collect();
+    let groups: Vec<String> =
+        plan.groups.iter().map(|group| resize_group(&mut g, &staged, group, plan.new_h)).collect();
     let rgb = match &plan.colour {
         PlanColour::Rgb => {
             let shape = g.ints(&[h, w, 3], &[3]);
