@@ -302,8 +302,9 @@ impl ElementImpl for DlcDetect {
 
 impl DlcDetect {
     fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
-        // One CUDA stream for all of the element's sessions (see `ComputeStream`).
-        let options = settings.runtime.session_options().with_own_stream();
+        // One CUDA stream for all of the element's sessions (see `ComputeStream`), ahead of the
+        // other elements' on the GPU: every frame waits for the detector.
+        let options = settings.runtime.session_options().with_own_high_priority_stream();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let detector = ScrfdDetector::open(&path, "model-file", &options)?;
         let recognizer = match &settings.recognition_model {

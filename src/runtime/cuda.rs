@@ -52,9 +52,17 @@ impl std::fmt::Debug for ComputeStream {
     }
 }
 
+/// How the GPU schedules a stream's work against other streams' waiting work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamPriority {
+    Normal,
+    /// The device's highest priority.
+    High,
+}
+
 impl ComputeStream {
     /// A new stream on GPU `gpu_id` (in the device's primary context, which ONNX Runtime uses).
-    pub fn new(gpu_id: u32) -> Result<ComputeStream, String> {
+    pub fn new(gpu_id: u32, priority: StreamPriority) -> Result<ComputeStream, String> {
         // SAFETY: only tries to open the driver library.
         if !unsafe { sys::is_culib_present() } {
             return Err("the CUDA driver library (libcuda.so.1) is not present".to_string());
@@ -62,7 +70,17 @@ impl ComputeStream {
         // cudarc panics when the driver lacks one of its entry points: keep that on this side.
         std::panic::catch_unwind(|| {
             let context = cudarc::driver::CudaContext::new(gpu_id as usize).map_err(|e| e.to_string())?;
-            context.new_stream().map(ComputeStream).map_err(|e| e.to_string())
+            let stream = match priority {
+                StreamPriority::Normal => context.new_stream(),
+                StreamPriority::High => {
+                    // The context is current after `new`; the range is (lowest, highest), the
+                    // highest numerically smallest.
+                    let (_, highest) =
+                        cudarc::driver::result::stream::get_priority_range().map_err(|e| e.to_string())?;
+                    context.new_stream_with_priority(highest)
+                }
+            };
+            stream.map(ComputeStream).map_err(|e| e.to_string())
         })
         .unwrap_or_else(|_| Err("the CUDA driver could not be used".to_string()))
     }

@@ -17,7 +17,7 @@ mod provider;
 mod settings;
 mod tensor;
 
-pub use cuda::{ComputeStream, GpuWork, gpu_work, prefer_blocking_sync};
+pub use cuda::{ComputeStream, GpuWork, StreamPriority, gpu_work, prefer_blocking_sync};
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;

@@ -10,7 +10,7 @@ use ort::session::builder::SessionBuilder;
 use ort::session::{IoBinding, RunOptions, Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
-use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, environment};
+use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, StreamPriority, environment};
 
 /// What an element asks of ONNX Runtime for one model.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +42,17 @@ impl SessionOptions {
     /// These options with a CUDA stream of their own for the element's sessions, when they may
     /// run on CUDA and the driver can make one (else unchanged: every run then waits for the GPU).
     pub fn with_own_stream(self) -> SessionOptions {
+        self.with_stream_of(StreamPriority::Normal)
+    }
+
+    /// [`SessionOptions::with_own_stream`] with a stream whose work the GPU schedules ahead of
+    /// the other elements' (for the detector: every frame waits for it, and its short kernels
+    /// otherwise queue behind the swapper's and the restorer's).
+    pub fn with_own_high_priority_stream(self) -> SessionOptions {
+        self.with_stream_of(StreamPriority::High)
+    }
+
+    fn with_stream_of(self, priority: StreamPriority) -> SessionOptions {
         if !matches!(self.provider, ExecutionProvider::Cuda | ExecutionProvider::Auto)
             || !ExecutionProvider::Cuda.compiled_in()
         {
@@ -51,7 +62,7 @@ impl SessionOptions {
             // Before the stream brings up the device's context: the flag is the context's.
             let _ = super::prefer_blocking_sync(self.gpu_id);
         }
-        SessionOptions { compute_stream: ComputeStream::new(self.gpu_id).ok(), ..self }
+        SessionOptions { compute_stream: ComputeStream::new(self.gpu_id, priority).ok(), ..self }
     }
 
     /// A session builder with the threading options applied.
