@@ -53,16 +53,17 @@ case $part in
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/paced.md" 2>&1 | tail -20
     ;;
   lanes)
-    # One, two and three frames in flight in dlcswap.
-    for props in "lanes=1" "lanes=2" "lanes=3"; do
-      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
-        --swap-props "$props" \
+    # One, two and three frames in flight in dlcswap and dlcenhance (SIZES: frame sizes,
+    # default 1080p).
+    for n in 1 2 3; do
+      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes "${SIZES:-1920x1080}" \
+        --chains swap,enhance --swap-props "lanes=$n" --enhance-props "lanes=$n" \
         --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/lanes.md" 2>&1 \
         | grep -E '^\||^warning|^error|rror' | cut -c1-400
     done
     ;;
   detect)
-    # dlcdetect alone, every frame size and layout a camera or decoder gives.
+    # dlcdetect alone at 720p, 1080p and 4K.
     for size in 1280x720 1920x1080 3840x2160; do
       "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes $size --chains detect --faces 1 \
         --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/detect.md" 2>&1 | grep -E '^\|'
