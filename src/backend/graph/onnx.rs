@@ -117,17 +117,21 @@ impl Graph {
         out
     }
 
-    /// A float constant of `dims` (an empty `dims` is a scalar).
-    pub fn floats(&mut self, values: &[f32], dims: &[i64]) -> String {
+    /// A constant of `dims` and `elem` whose values `values` holds (an empty `dims` is a scalar).
+    fn constant(&mut self, elem: Elem, dims: &[i64], values: TensorProto) -> String {
         let name = self.fresh("const");
         self.graph.initializer.push(TensorProto {
             dims: dims.to_vec(),
-            data_type: Elem::Float as i32,
-            float_data: values.to_vec(),
+            data_type: elem as i32,
             name: name.clone(),
-            ..TensorProto::default()
+            ..values
         });
         name
+    }
+
+    /// A float constant of `dims`.
+    pub fn floats(&mut self, values: &[f32], dims: &[i64]) -> String {
+        self.constant(Elem::Float, dims, TensorProto { float_data: values.to_vec(), ..TensorProto::default() })
     }
 
     /// A float scalar constant.
@@ -137,28 +141,12 @@ impl Graph {
 
     /// An int64 constant of `dims`.
     pub fn ints(&mut self, values: &[i64], dims: &[i64]) -> String {
-        let name = self.fresh("const");
-        self.graph.initializer.push(TensorProto {
-            dims: dims.to_vec(),
-            data_type: Elem::Int64 as i32,
-            int64_data: values.to_vec(),
-            name: name.clone(),
-            ..TensorProto::default()
-        });
-        name
+        self.constant(Elem::Int64, dims, TensorProto { int64_data: values.to_vec(), ..TensorProto::default() })
     }
 
     /// An int32 constant of `dims`.
     pub fn int32s(&mut self, values: &[i32], dims: &[i64]) -> String {
-        let name = self.fresh("const");
-        self.graph.initializer.push(TensorProto {
-            dims: dims.to_vec(),
-            data_type: Elem::Int32 as i32,
-            int32_data: values.to_vec(),
-            name: name.clone(),
-            ..TensorProto::default()
-        });
-        name
+        self.constant(Elem::Int32, dims, TensorProto { int32_data: values.to_vec(), ..TensorProto::default() })
     }
 
     /// The serialised model.
