@@ -91,6 +91,9 @@ Figures per row:
                  getrusage(RUSAGE_SELF): the whole process, every thread
   GPU %          mean of nvidia-smi utilization.gpu sampled every 100 ms during the long run
                  after warm-up; '–' without nvidia-smi
+After the table, per row: the CPU time of the long run by thread name (GStreamer's streaming
+threads are named after their element and pad, dlcswap's lanes dlcswap-lane-N; ONNX Runtime's
+pool and the main thread share the program's name), whole run including start-up, per buffer.
 Percentiles are nearest-rank. A bus error, or a pipeline that does not deliver exactly N buffers,
 stops the run with exit code 1; every bus warning and each element's active-provider is printed.
 
@@ -458,6 +461,40 @@ fn process_cpu_time() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
+/// CPU time of each thread of the process so far (`/proc/self/task/*/schedstat`, nanoseconds on
+/// a CPU), by thread id, with the thread's name; empty where `/proc` lacks it.
+fn thread_cpu_times() -> HashMap<u64, (String, Duration)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return HashMap::new() };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid = task.file_name().to_str()?.parse::<u64>().ok()?;
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?.trim().to_string();
+            let on_cpu = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            let ns = on_cpu.split_whitespace().next()?.parse::<u64>().ok()?;
+            Some((tid, (name, Duration::from_nanos(ns))))
+        })
+        .collect()
+}
+
+/// The CPU time threads spent between two [`thread_cpu_times`], summed by thread name (threads
+/// of one name, such as ONNX Runtime's unnamed pool threads, count together), largest first.
+fn cpu_by_thread(
+    before: &HashMap<u64, (String, Duration)>,
+    after: HashMap<u64, (String, Duration)>,
+) -> Vec<(String, Duration)> {
+    let mut by_name: Vec<(String, Duration)> = Vec::new();
+    for (tid, (name, total)) in after {
+        let spent = total.saturating_sub(before.get(&tid).map_or(Duration::ZERO, |(_, t)| *t));
+        match by_name.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, sum)) => *sum += spent,
+            None => by_name.push((name, spent)),
+        }
+    }
+    by_name.sort_by(|a, b| b.1.cmp(&a.1));
+    by_name
+}
+
 /// `nvidia-smi -lms 100` running in the background, its samples collected by a thread.
 struct GpuSampler {
     child: Child,
@@ -515,6 +552,8 @@ struct PipelineRun {
     cpu: Duration,
     timeline: Timeline,
     gpu: Option<f64>,
+    /// CPU time per thread name from start to EOS, largest first.
+    threads: Vec<(String, Duration)>,
     /// (element factory, active-provider) for every element with that property.
     providers: Vec<(String, String)>,
     warnings: Vec<String>,
@@ -558,7 +597,7 @@ fn run_pipeline(
         "filesrc {} ! pngdec ! {source} ! {chain} ! fakesink name=bench_sink sync=false",
         launch_prop("location", frame)
     );
-    let (start, start_cpu) = (Instant::now(), process_cpu_time());
+    let (start, start_cpu, start_threads) = (Instant::now(), process_cpu_time(), thread_cpu_times());
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline `{launch}`: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -634,6 +673,8 @@ fn run_pipeline(
         }
     })();
     let (wall, cpu) = (start.elapsed(), process_cpu_time().saturating_sub(start_cpu));
+    // Before the teardown, which ends the pipeline's threads.
+    let threads = cpu_by_thread(&start_threads, thread_cpu_times());
     let gpu = sampler.and_then(GpuSampler::finish);
     let mut providers: Vec<(String, String)> = pipeline
         .iterate_elements()
@@ -655,7 +696,7 @@ fn run_pipeline(
             timeline.arrivals.len()
         ));
     }
-    Ok(PipelineRun { wall, cpu, timeline, gpu, providers, warnings })
+    Ok(PipelineRun { wall, cpu, timeline, gpu, threads, providers, warnings })
 }
 
 /// Nearest-rank percentile of sorted values; None when there are none.
@@ -776,6 +817,8 @@ struct RowNotes {
     providers: Vec<(String, String)>,
     warnings: Vec<String>,
     walls: (Duration, Duration),
+    /// CPU ms per buffer of the long run, by thread name.
+    threads: Vec<(String, f64)>,
 }
 
 fn notes_text(notes: &[RowNotes]) -> String {
@@ -807,6 +850,23 @@ fn notes_text(notes: &[RowNotes]) -> String {
     }
     if !any_warning {
         text += "no bus warnings\n";
+    }
+    for n in notes {
+        let busiest: Vec<String> = n
+            .threads
+            .iter()
+            .take(8)
+            .filter(|(_, ms)| *ms >= 0.01)
+            .map(|(name, ms)| format!("{name} {ms:.2}"))
+            .collect();
+        if !busiest.is_empty() {
+            text += &format!(
+                "CPU ms per buffer by thread, long run {}: {}
+",
+                n.label,
+                busiest.join(", ")
+            );
+        }
     }
     text += "wall time short / long run (s):";
     for n in notes {
@@ -907,6 +967,11 @@ fn run(o: RunOptions) -> Result<(), String> {
                     providers: long.providers,
                     warnings: short.warnings.into_iter().chain(long.warnings).collect(),
                     walls: (short.wall, long.wall),
+                    threads: long
+                        .threads
+                        .iter()
+                        .map(|(name, t)| (name.clone(), t.as_secs_f64() * 1e3 / (o.warmup + o.frames) as f64))
+                        .collect(),
                 });
             }
         }
