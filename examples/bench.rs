@@ -491,7 +491,7 @@ fn cpu_by_thread(
             None => by_name.push((name, spent)),
         }
     }
-    by_name.sort_by(|a, b| b.1.cmp(&a.1));
+    by_name.sort_by_key(|(_, spent)| std::cmp::Reverse(*spent));
     by_name
 }
 
