@@ -55,6 +55,11 @@ impl FaceEnhancer {
         self.enhancer.model()
     }
 
+    /// Where the pixel steps run (the `active-pixel-backend` property).
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
     /// The mean time of each step since the last report (for the debug log).
     pub fn take_report(&mut self) -> String {
         [self.enhancer.times().take_report(), self.times.take_report()].join("; ")
