@@ -371,3 +371,23 @@ fn lanes_survive_a_flushing_seek() {
     let Some(pipeline) = carphone_through_lanes(2) else { return };
     common::assert_frames_flow_across_a_flushing_seek(&pipeline);
 }
+
+/// Each lane beyond the first holds one more frame: the latency reported grows by as many frame
+/// durations.
+#[test]
+fn each_extra_lane_adds_a_frame_of_latency() {
+    let scrfd = require_fixture!("scrfd.onnx");
+    let gfpgan = require_fixture!("gfpgan.onnx");
+    let latency = |lanes: u32| {
+        let pipeline = common::pipeline(&format!(
+            "videotestsrc is-live=true pattern=white ! video/x-raw,format=I420,width=160,height=128,framerate=25/1 \
+             ! dlcdetect model-file={} max-faces=1 ! dlcenhance name=enhance model-file={} lanes={lanes} \
+             ! appsink name=sink sync=false",
+            scrfd.display(),
+            gfpgan.display()
+        ));
+        common::reported_latency(&pipeline, "enhance")
+    };
+    let one = latency(1);
+    assert_eq!(latency(3), one + gst::ClockTime::from_mseconds(80), "2 extra frames of 40 ms");
+}

@@ -698,3 +698,22 @@ fn lanes_survive_a_flushing_seek() {
     let video = require_testdata!("media/carphone_pristine.mp4");
     common::assert_frames_flow_across_a_flushing_seek(&carphone_through_lanes(&setup, &video, 2));
 }
+
+/// Each lane beyond the first holds one more frame: the latency reported grows by as many frame
+/// durations.
+#[test]
+fn each_extra_lane_adds_a_frame_of_latency() {
+    let Some(setup) = setup() else { return };
+    let latency = |lanes: u32| {
+        let pipeline = common::pipeline(&format!(
+            "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=128,framerate=25/1 \
+             ! dlcdetect model-file={} ! dlcswap name=swap source={} {} lanes={lanes} ! appsink name=sink sync=false",
+            setup.detector.display(),
+            setup.picture("newton.png"),
+            setup.swap_props()
+        ));
+        common::reported_latency(&pipeline, "swap")
+    };
+    let one = latency(1);
+    assert_eq!(latency(3), one + gst::ClockTime::from_mseconds(80), "2 extra frames of 40 ms");
+}

@@ -369,3 +369,16 @@ pub fn assert_frames_flow_across_a_flushing_seek(pipeline: &gst::Pipeline) {
     assert!(after.len() >= 100, "only {} frames after the seek", after.len());
     assert!(after.windows(2).all(|w| w[0] < w[1]), "frames after the seek are out of order");
 }
+
+/// The minimum latency the src pad of the element `element` in `pipeline` reports, once a frame
+/// has reached the appsink `sink` (so that every element holds its caps).
+pub fn reported_latency(pipeline: &gst::Pipeline, element: &str) -> gst::ClockTime {
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
+    let pad = pipeline.by_name(element).unwrap().static_pad("src").unwrap();
+    let mut query = gst::query::Latency::new();
+    assert!(pad.query(&mut query), "{element} answers the latency query");
+    pipeline.set_state(gst::State::Null).unwrap();
+    query.result().1
+}
