@@ -204,12 +204,12 @@ fn grey_frame(level: u8) -> Vec<u8> {
     data
 }
 
-fn run_interval(interval: u32) -> Vec<Vec<u8>> {
+fn run_interval(interval: u32, lanes: u32) -> Vec<Vec<u8>> {
     let scrfd = common::fixture("scrfd.onnx").unwrap();
     let gfpgan = common::fixture("gfpgan.onnx").unwrap();
     let pipeline = common::pipeline(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGB,width=640,height=480,framerate=30/1 \
-         ! dlcdetect model-file={} ! dlcenhance model-file={} blend=1 inference-interval={interval} \
+         ! dlcdetect model-file={} ! dlcenhance model-file={} blend=1 inference-interval={interval} lanes={lanes} \
          ! appsink name=sink sync=false",
         scrfd.display(),
         gfpgan.display()
@@ -230,8 +230,8 @@ fn interval_cache_repastes_the_restored_face_between_inferences() {
     require_fixture!("gfpgan.onnx");
     // A grey pixel inside the face, left of the white block, well inside the paste mask.
     let at = (270 * 640 + 300) * 3;
-    let every_frame = run_interval(1);
-    let cached = run_interval(3);
+    let every_frame = run_interval(1, 1);
+    let cached = run_interval(3, 1);
     assert_eq!(every_frame.len(), 4);
     // Frame 0 is restored in both runs.
     assert_eq!(every_frame[0][at], cached[0][at]);
@@ -243,6 +243,25 @@ fn interval_cache_repastes_the_restored_face_between_inferences() {
     assert_eq!(cached[3][at], every_frame[3][at]);
     // Outside the face the current frame shows through.
     assert_eq!(cached[1][0], 60);
+}
+
+/// With lanes each lane keeps its own restored faces: with 2 lanes and an interval of 2, lane 0
+/// restores frame 0 and re-pastes it on frame 2, lane 1 restores frame 1 and re-pastes it on
+/// frame 3 (README, "Frames in flight").
+#[test]
+fn each_lane_repastes_the_faces_it_restored() {
+    require_fixture!("scrfd.onnx");
+    require_fixture!("gfpgan.onnx");
+    let at = (270 * 640 + 300) * 3;
+    let every_frame = run_interval(1, 1);
+    let lanes = run_interval(2, 2);
+    assert_eq!(lanes.len(), 4);
+    assert_eq!(lanes[0][at], every_frame[0][at], "frame 0 restored from grey 100");
+    assert_eq!(lanes[1][at], every_frame[1][at], "frame 1 restored from grey 60");
+    assert_ne!(lanes[0][at], lanes[1][at], "the two greys restore differently");
+    assert_eq!(lanes[2][at], lanes[0][at], "frame 2 re-pastes lane 0's face of frame 0");
+    assert_eq!(lanes[3][at], lanes[1][at], "frame 3 re-pastes lane 1's face of frame 1");
+    assert_eq!(lanes[2][0], 60, "outside the face the current frame shows through");
 }
 
 #[test]
