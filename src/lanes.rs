@@ -46,6 +46,10 @@ pub type Outcome = Result<gst::Buffer, gst::FlowError>;
 /// One lane's work on one frame.
 pub type Work = Box<dyn FnMut(gst::Buffer) -> Outcome + Send>;
 
+/// What a lane's thread runs first, before any frame: it prepares the lane (warms its models up)
+/// and gives back the lane's [`Work`].
+pub type Starter = Box<dyn FnOnce() -> Work + Send>;
+
 type Job = (gst::Buffer, mpsc::SyncSender<Outcome>);
 
 pub struct Lanes {
@@ -57,14 +61,22 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    /// One thread per entry of `work`, named `name-N`.
-    pub fn start(name: &str, work: Vec<Work>) -> Result<Lanes, String> {
+    /// One thread per entry of `starters`, named `name-N`, started one after the other: each
+    /// runs its starter on its own thread, and the next thread starts once it is done. ONNX
+    /// Runtime's CUDA provider keeps a session's CUDA graph per thread, so a lane's models are
+    /// warmed up (the graph captured) on the thread that runs them; and a capture must not
+    /// overlap other CUDA work in the process, so the warm-ups do not overlap each other.
+    pub fn start(name: &str, starters: Vec<Starter>) -> Result<Lanes, String> {
         let mut lanes = Lanes { jobs: Vec::new(), threads: Vec::new(), pending: VecDeque::new(), next: 0 };
-        for (i, mut work) in work.into_iter().enumerate() {
+        for (i, starter) in starters.into_iter().enumerate() {
             let (jobs, queue) = mpsc::channel::<Job>();
+            let (ready, started) = mpsc::sync_channel::<()>(1);
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
+                    // A panicking starter ends the thread, which `start` hears as `ready` dropped.
+                    let mut work = starter();
+                    let _ = ready.send(());
                     for (buffer, reply) in queue {
                         // `work` reports its own failures on the bus; a panic only ends the frame.
                         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(buffer)))
@@ -76,6 +88,7 @@ impl Lanes {
                 .map_err(|e| format!("cannot start a worker thread: {e}"))?;
             lanes.jobs.push(jobs);
             lanes.threads.push(thread);
+            started.recv().map_err(|_| format!("lane {i} failed while starting"))?;
         }
         Ok(lanes)
     }
@@ -124,6 +137,9 @@ impl Drop for Lanes {
 /// What an element does to one frame with one lane's copy of the per-frame work.
 pub type Process<T, L> = fn(&T, &mut L, &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError>;
 
+/// How an element warms one lane's models up (on the GPU), on the thread that will run them.
+pub type WarmUp<T, L> = fn(&T, &mut L);
+
 /// An element's lanes as `BaseTransform` sees them. With one lane the frame is worked on by the
 /// streaming thread ([`InFlight::with_single`] from `transform_ip`); with more, the element's
 /// `submit_input_buffer`, `generate_output`, `sink_event` and `query` hand over to the methods
@@ -145,15 +161,17 @@ impl<L: Send + 'static> InFlight<L> {
         InFlight { cat, single: Mutex::new(None), threads: Mutex::new(None), count: AtomicU32::new(1) }
     }
 
-    /// Takes the element's lanes, opened in its `start`: one is kept for the streaming thread,
-    /// several get a thread each (named `name-N`) that runs `process` on their frames, `doing`
-    /// (say "swapping") naming the work in the error a panic posts.
+    /// Takes the element's lanes, opened in its `start`, and warms each up with `warm_up` on the
+    /// thread that will run it (see [`Lanes::start`]): one lane is warmed up here and kept for
+    /// the streaming thread; several get a thread each (named `name-N`) that runs `process` on
+    /// their frames, `doing` (say "swapping") naming the work in the error a panic posts.
     pub fn start<T>(
         &self,
         imp: &T,
         name: &str,
         doing: &'static str,
         lanes: Vec<L>,
+        warm_up: WarmUp<T, L>,
         process: Process<T, L>,
     ) -> Result<(), gst::ErrorMessage>
     where
@@ -162,11 +180,14 @@ impl<L: Send + 'static> InFlight<L> {
     {
         self.count.store(lanes.len().max(1) as u32, Ordering::Relaxed);
         if lanes.len() > 1 {
-            let work: Vec<Work> = lanes.into_iter().map(|lane| Self::work(imp, lane, doing, process)).collect();
-            let threads = Lanes::start(name, work)
+            let starters: Vec<Starter> =
+                lanes.into_iter().map(|lane| Self::starter(imp, lane, doing, warm_up, process)).collect();
+            let threads = Lanes::start(name, starters)
                 .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ["cannot start the lanes' threads: {}", e]))?;
             *self.threads.lock() = Some(threads);
         } else {
+            let mut lanes = lanes;
+            lanes.iter_mut().for_each(|lane| warm_up(imp, lane));
             *self.single.lock() = lanes.into_iter().next();
         }
         Ok(())
@@ -186,13 +207,27 @@ impl<L: Send + 'static> InFlight<L> {
         f(single.as_mut().ok_or(gst::FlowError::Flushing)?)
     }
 
-    /// What one lane's thread does with a frame: `lane` is its own.
-    fn work<T>(imp: &T, mut lane: L, doing: &'static str, process: Process<T, L>) -> Work
+    /// What one lane's thread does: warms `lane`, its own, up, then works on its frames.
+    fn starter<T>(imp: &T, mut lane: L, doing: &'static str, warm_up: WarmUp<T, L>, process: Process<T, L>) -> Starter
     where
         T: ObjectSubclass,
         T::Type: IsA<gst::Element> + Send + Sync,
     {
         let element = imp.obj().downgrade();
+        Box::new(move || {
+            if let Some(element) = element.upgrade() {
+                warm_up(element.imp(), &mut lane);
+            }
+            Self::work(element, lane, doing, process)
+        })
+    }
+
+    /// What one lane's thread does with a frame: `lane` is its own.
+    fn work<T>(element: glib::WeakRef<T::Type>, mut lane: L, doing: &'static str, process: Process<T, L>) -> Work
+    where
+        T: ObjectSubclass,
+        T::Type: IsA<gst::Element> + Send + Sync,
+    {
         Box::new(move |mut buffer: gst::Buffer| {
             let element = element.upgrade().ok_or(gst::FlowError::Flushing)?;
             let done =
@@ -299,6 +334,11 @@ impl<L: Send + 'static> InFlight<L> {
 mod tests {
     use super::*;
 
+    /// A lane with nothing to prepare.
+    fn starter(work: Work) -> Starter {
+        Box::new(move || work)
+    }
+
     fn numbered(n: u64) -> gst::Buffer {
         let mut buffer = gst::Buffer::new();
         buffer.get_mut().unwrap().set_offset(n);
@@ -309,12 +349,12 @@ mod tests {
     #[test]
     fn frames_come_back_in_order() {
         gst::init().unwrap();
-        let work: Vec<Work> = (0..3u64)
+        let work: Vec<Starter> = (0..3u64)
             .map(|lane| {
-                Box::new(move |buffer: gst::Buffer| {
+                starter(Box::new(move |buffer: gst::Buffer| {
                     std::thread::sleep(std::time::Duration::from_millis(5 * (3 - lane)));
                     Ok(buffer)
-                }) as Work
+                }))
             })
             .collect();
         let mut lanes = Lanes::start("test-lane", work).unwrap();
@@ -333,17 +373,51 @@ mod tests {
     #[test]
     fn a_panicking_frame_is_an_error() {
         gst::init().unwrap();
-        let work: Vec<Work> = vec![Box::new(|buffer: gst::Buffer| {
+        let work: Vec<Starter> = vec![starter(Box::new(|buffer: gst::Buffer| {
             if buffer.offset() == 1 {
                 panic!("frame 1");
             }
             Ok(buffer)
-        })];
+        }))];
         let mut lanes = Lanes::start("test-panic", work).unwrap();
         for n in 0..3 {
             lanes.submit(numbered(n)).unwrap();
         }
         let outcomes: Vec<_> = lanes.drain().into_iter().map(|o| o.map(|b| b.offset())).collect();
         assert_eq!(outcomes, vec![Ok(0), Err(gst::FlowError::Error), Ok(2)]);
+    }
+
+    /// Each lane's starter runs on that lane's thread, and the next lane starts only once it is
+    /// done: no two starters (model warm-ups) overlap.
+    #[test]
+    fn lanes_start_one_after_the_other_on_their_own_threads() {
+        gst::init().unwrap();
+        let running = std::sync::Arc::new(AtomicU32::new(0));
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let starters: Vec<Starter> = (0..3)
+            .map(|_| {
+                let (running, seen) = (running.clone(), seen.clone());
+                Box::new(move || {
+                    let overlapping = running.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    let thread = std::thread::current().name().map(str::to_string);
+                    seen.lock().push((thread, overlapping));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Box::new(|buffer: gst::Buffer| Ok(buffer)) as Work
+                }) as Starter
+            })
+            .collect();
+        let lanes = Lanes::start("test-start", starters).unwrap();
+        assert_eq!(lanes.count(), 3);
+        let expected: Vec<_> = (0..3).map(|i| (Some(format!("test-start-{i}")), 0)).collect();
+        assert_eq!(*seen.lock(), expected);
+    }
+
+    /// A lane whose starter panics is an error of `start`, not a lane that never answers.
+    #[test]
+    fn a_lane_failing_to_start_is_an_error() {
+        gst::init().unwrap();
+        let starters: Vec<Starter> = vec![Box::new(|| panic!("warm-up"))];
+        assert!(Lanes::start("test-fail", starters).is_err());
     }
 }

@@ -236,7 +236,7 @@ impl ElementImpl for DlcEnhance {
 
 impl DlcEnhance {
     /// One restorer with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
-    /// shared by its sessions, warmed up on the GPU.
+    /// shared by its sessions; warmed up later, on the thread that runs it (`warm_up`).
     fn open_enhancer(&self, settings: &Settings) -> Result<FaceEnhancer, RuntimeError> {
         let options = settings.runtime.session_options().with_own_stream();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
@@ -252,10 +252,6 @@ impl DlcEnhance {
                 }),
                 None => enhancer,
             };
-        let mut enhancer = enhancer;
-        if backend.on_gpu() {
-            log_warm_up(self.obj().upcast_ref(), *CAT, enhancer.warm_up(&backend, WARM_UP_RUNS, settings.fidelity));
-        }
         Ok(FaceEnhancer::new(enhancer, backend))
     }
 
@@ -296,7 +292,7 @@ impl BaseTransformImpl for DlcEnhance {
         })?;
         *self.state.lock() = Some(state);
         let lanes = enhancers.into_iter().map(|enhancer| Lane { enhancer, frames: 0, caps_epoch: 0 }).collect();
-        self.lanes.start(self, "dlcenhance-lane", "restoring", lanes, Self::process)
+        self.lanes.start(self, "dlcenhance-lane", "restoring", lanes, Self::warm_up, Self::process)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -328,6 +324,12 @@ impl BaseTransformImpl for DlcEnhance {
 }
 
 impl DlcEnhance {
+    /// Warms `lane`'s restorer up on the GPU, on the thread that will run it.
+    fn warm_up(&self, lane: &mut Lane) {
+        let fidelity = self.settings.lock().fidelity;
+        log_warm_up(self.obj().upcast_ref(), *CAT, lane.enhancer.warm_up(WARM_UP_RUNS, fidelity));
+    }
+
     /// Restores the faces of `buf` with `lane`'s restorer and marks them in its meta; the bus
     /// messages go out once no lock is held.
     fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {

@@ -418,7 +418,7 @@ impl DlcSwap {
     }
 
     /// One swapper with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
-    /// shared by all its sessions.
+    /// shared by all its sessions; warmed up later, on the thread that runs it (`warm_up`).
     fn open_swapper(&self, settings: &Settings) -> Result<FaceSwapper, StartError> {
         let options = settings.runtime.session_options().with_own_stream();
         let swapper_path = Self::swapper_path(settings);
@@ -435,10 +435,6 @@ impl DlcSwap {
             }),
             None => swapper,
         };
-        let mut swapper = swapper;
-        if backend.on_gpu() {
-            log_warm_up(self.obj().upcast_ref(), *CAT, swapper.warm_up(&backend, WARM_UP_RUNS));
-        }
         Ok(FaceSwapper::new(swapper, landmarker, backend))
     }
 
@@ -630,7 +626,7 @@ impl BaseTransformImpl for DlcSwap {
         let models = Models { recognizer: state.identity_models.clone(), emap };
         *self.state.lock() = Some(state);
         let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
-        self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::process)?;
+        self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;
         self.pictures.start(models, self.reporter());
         // A picture set while the models opened found the element stopped and was left to this
         // start, which had read the settings before: ask for it now.
@@ -679,6 +675,11 @@ impl BaseTransformImpl for DlcSwap {
 }
 
 impl DlcSwap {
+    /// Warms `lane`'s swapper up on the GPU, on the thread that will run it.
+    fn warm_up(&self, lane: &mut Lane) {
+        log_warm_up(self.obj().upcast_ref(), *CAT, lane.swapper.warm_up(WARM_UP_RUNS));
+    }
+
     /// Swaps the faces of `buf` with `lane`'s swapper and marks them in its meta; the bus
     /// messages go out once no lock is held.
     fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
