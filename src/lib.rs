@@ -20,6 +20,7 @@ pub mod face;
 pub mod faces;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lanes;
 pub mod meta;
 pub mod models;
 pub mod runtime;

@@ -204,12 +204,12 @@ fn grey_frame(level: u8) -> Vec<u8> {
     data
 }
 
-fn run_interval(interval: u32) -> Vec<Vec<u8>> {
+fn run_interval(interval: u32, lanes: u32) -> Vec<Vec<u8>> {
     let scrfd = common::fixture("scrfd.onnx").unwrap();
     let gfpgan = common::fixture("gfpgan.onnx").unwrap();
     let pipeline = common::pipeline(&format!(
         "appsrc name=src format=time caps=video/x-raw,format=RGB,width=640,height=480,framerate=30/1 \
-         ! dlcdetect model-file={} ! dlcenhance model-file={} blend=1 inference-interval={interval} \
+         ! dlcdetect model-file={} ! dlcenhance model-file={} blend=1 inference-interval={interval} lanes={lanes} \
          ! appsink name=sink sync=false",
         scrfd.display(),
         gfpgan.display()
@@ -230,8 +230,8 @@ fn interval_cache_repastes_the_restored_face_between_inferences() {
     require_fixture!("gfpgan.onnx");
     // A grey pixel inside the face, left of the white block, well inside the paste mask.
     let at = (270 * 640 + 300) * 3;
-    let every_frame = run_interval(1);
-    let cached = run_interval(3);
+    let every_frame = run_interval(1, 1);
+    let cached = run_interval(3, 1);
     assert_eq!(every_frame.len(), 4);
     // Frame 0 is restored in both runs.
     assert_eq!(every_frame[0][at], cached[0][at]);
@@ -243,6 +243,25 @@ fn interval_cache_repastes_the_restored_face_between_inferences() {
     assert_eq!(cached[3][at], every_frame[3][at]);
     // Outside the face the current frame shows through.
     assert_eq!(cached[1][0], 60);
+}
+
+/// With lanes each lane keeps its own restored faces: with 2 lanes and an interval of 2, lane 0
+/// restores frame 0 and re-pastes it on frame 2, lane 1 restores frame 1 and re-pastes it on
+/// frame 3 (README, "Frames in flight").
+#[test]
+fn each_lane_repastes_the_faces_it_restored() {
+    require_fixture!("scrfd.onnx");
+    require_fixture!("gfpgan.onnx");
+    let at = (270 * 640 + 300) * 3;
+    let every_frame = run_interval(1, 1);
+    let lanes = run_interval(2, 2);
+    assert_eq!(lanes.len(), 4);
+    assert_eq!(lanes[0][at], every_frame[0][at], "frame 0 restored from grey 100");
+    assert_eq!(lanes[1][at], every_frame[1][at], "frame 1 restored from grey 60");
+    assert_ne!(lanes[0][at], lanes[1][at], "the two greys restore differently");
+    assert_eq!(lanes[2][at], lanes[0][at], "frame 2 re-pastes lane 0's face of frame 0");
+    assert_eq!(lanes[3][at], lanes[1][at], "frame 3 re-pastes lane 1's face of frame 1");
+    assert_eq!(lanes[2][0], 60, "outside the face the current frame shows through");
 }
 
 #[test]
@@ -321,4 +340,73 @@ fn buffers_without_faces_pass_with_one_warning() {
     let warnings: Vec<&String> =
         log.warnings.iter().filter(|w| w.contains("put dlcdetect upstream of dlcenhance")).collect();
     assert_eq!(warnings.len(), 1, "{:?}", log.warnings);
+}
+
+/// The carphone clip through `dlcdetect ! dlcenhance lanes=N` (the real detector, the fixture
+/// restorer), as I420 buffers.
+fn carphone_through_lanes(lanes: u32) -> Option<gst::Pipeline> {
+    let (detector, _, [gfpgan]) = common::real_faces(["gfpgan.onnx"])?;
+    let video = common::testdata("media/carphone_pristine.mp4")?;
+    Some(common::pipeline(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 \
+         ! dlcdetect model-file={} ! dlcenhance model-file={} lanes={lanes} ! appsink name=sink sync=false",
+        video.display(),
+        detector.display(),
+        gfpgan.display()
+    )))
+}
+
+/// Frames restored by several lanes at once come out in order, every one of them, and equal to
+/// the frames one lane restores.
+#[test]
+fn lanes_restore_every_frame_in_order_as_one_lane_does() {
+    require_testdata!("media/carphone_pristine.mp4");
+    let Some(one) = carphone_through_lanes(1) else { return };
+    let one = common::pull_all(&one, "sink");
+    let three = common::pull_all(&carphone_through_lanes(3).unwrap(), "sink");
+    assert_eq!(one.len(), 120, "the clip has 120 frames");
+    assert_eq!(three.len(), one.len(), "lanes=3 lost or added frames");
+    let enhanced = |b: &gst::Buffer| {
+        b.meta::<FaceMeta>().is_some_and(|m| m.faces().iter().any(|f| f.flags.contains(FaceFlags::ENHANCED)))
+    };
+    assert!(one.iter().filter(|b| enhanced(b)).count() >= 100, "one lane restored too few frames");
+    for (i, (a, b)) in one.iter().zip(&three).enumerate() {
+        assert_eq!(a.pts(), b.pts(), "frame {i} out of order");
+        assert_eq!(enhanced(a), enhanced(b), "frame {i}: restored by one lane and not by three, or the reverse");
+        // Unlike dlcswap's paste masks, nothing a lane keeps changes how it restores a face
+        // (inference-interval=1): the same face gives the same bytes whichever lane restores it.
+        let (a, b) = (a.map_readable().unwrap(), b.map_readable().unwrap());
+        if a.as_slice() != b.as_slice() {
+            let (mean, max) = common::differences(a.as_slice(), b.as_slice());
+            panic!("frame {i}: lanes=3 differs from lanes=1 by {mean:.4} on average, {max} at most");
+        }
+    }
+}
+
+/// A flushing seek while lanes hold frames drops those frames and carries on from the seek.
+#[test]
+fn lanes_survive_a_flushing_seek() {
+    require_testdata!("media/carphone_pristine.mp4");
+    let Some(pipeline) = carphone_through_lanes(2) else { return };
+    common::assert_frames_flow_across_a_flushing_seek(&pipeline);
+}
+
+/// Each lane beyond the first holds one more frame: the latency reported grows by as many frame
+/// durations.
+#[test]
+fn each_extra_lane_adds_a_frame_of_latency() {
+    let scrfd = require_fixture!("scrfd.onnx");
+    let gfpgan = require_fixture!("gfpgan.onnx");
+    let latency = |lanes: u32| {
+        let pipeline = common::pipeline(&format!(
+            "videotestsrc is-live=true pattern=white ! video/x-raw,format=I420,width=160,height=128,framerate=25/1 \
+             ! dlcdetect model-file={} max-faces=1 ! dlcenhance name=enhance model-file={} lanes={lanes} \
+             ! appsink name=sink sync=false",
+            scrfd.display(),
+            gfpgan.display()
+        ));
+        common::reported_latency(&pipeline, "enhance")
+    };
+    let one = latency(1);
+    assert_eq!(latency(3), one + gst::ClockTime::from_mseconds(80), "2 extra frames of 40 ms");
 }

@@ -76,7 +76,7 @@ impl Setup {
         pipeline.set_state(gst::State::Playing).unwrap();
         let a = original.try_pull_sample(gst::ClockTime::from_seconds(60));
         let b = swapped.try_pull_sample(gst::ClockTime::from_seconds(60));
-        let errors = drain_errors(&pipeline);
+        let errors = common::drain_errors(&pipeline);
         pipeline.set_state(gst::State::Null).unwrap();
         let (a, b) =
             (a.unwrap_or_else(|| panic!("no frame: {errors:?}")), b.unwrap_or_else(|| panic!("no frame: {errors:?}")));
@@ -85,19 +85,6 @@ impl Setup {
         let faces = b.buffer().unwrap().meta::<FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
         (packed(&a, &info), packed(&b, &info), faces, (info.width() as usize, info.height() as usize))
     }
-}
-
-fn drain_errors(pipeline: &gst::Pipeline) -> Vec<String> {
-    let bus = pipeline.bus().unwrap();
-    let mut errors = Vec::new();
-    while let Some(msg) = bus.pop() {
-        match msg.view() {
-            gst::MessageView::Error(e) => errors.push(format!("{} {:?}", e.error(), e.debug())),
-            gst::MessageView::Warning(w) => errors.push(format!("warning: {} {:?}", w.error(), w.debug())),
-            _ => {}
-        }
-    }
-    errors
 }
 
 /// The RGB bytes of a sample without row padding.
@@ -709,22 +696,24 @@ const MASK_CACHE_MAX: u8 = 2;
 fn lanes_survive_a_flushing_seek() {
     let Some(setup) = setup() else { return };
     let video = require_testdata!("media/carphone_pristine.mp4");
-    let pipeline = carphone_through_lanes(&setup, &video, 2);
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for _ in 0..20 {
-        sink.try_pull_sample(gst::ClockTime::from_seconds(30)).expect("a frame before the seek");
-    }
-    pipeline
-        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::ZERO)
-        .expect("the pipeline seeks");
-    let mut after = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
-        after.push(sample.buffer().and_then(|b| b.pts()));
-    }
-    let errors = drain_errors(&pipeline);
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
-    assert!(after.len() >= 100, "only {} frames after the seek", after.len());
-    assert!(after.windows(2).all(|w| w[0] < w[1]), "frames after the seek are out of order");
+    common::assert_frames_flow_across_a_flushing_seek(&carphone_through_lanes(&setup, &video, 2));
+}
+
+/// Each lane beyond the first holds one more frame: the latency reported grows by as many frame
+/// durations.
+#[test]
+fn each_extra_lane_adds_a_frame_of_latency() {
+    let Some(setup) = setup() else { return };
+    let latency = |lanes: u32| {
+        let pipeline = common::pipeline(&format!(
+            "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=128,framerate=25/1 \
+             ! dlcdetect model-file={} ! dlcswap name=swap source={} {} lanes={lanes} ! appsink name=sink sync=false",
+            setup.detector.display(),
+            setup.picture("newton.png"),
+            setup.swap_props()
+        ));
+        common::reported_latency(&pipeline, "swap")
+    };
+    let one = latency(1);
+    assert_eq!(latency(3), one + gst::ClockTime::from_mseconds(80), "2 extra frames of 40 ms");
 }

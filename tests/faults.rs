@@ -1058,12 +1058,14 @@ fn non_finite_float_properties_are_refused() {
     }
 }
 
-/// Also with dlcswap holding frames in flight (`lanes=2`): the new caps wait for them.
+/// Also with dlcswap and dlcenhance holding frames in flight (`lanes=2`): the new caps wait for
+/// them.
 #[test]
 fn an_appsrc_pushing_samples_with_new_caps_is_followed() {
     let Some(f) = fixtures() else { return };
     for lanes in [1, 2] {
-        caps_changes_are_followed(&f.chain().replace("dlcswap ", &format!("dlcswap lanes={lanes} ")));
+        let chain = f.chain().replace("dlcswap ", &format!("dlcswap lanes={lanes} "));
+        caps_changes_are_followed(&chain.replace("dlcenhance ", &format!("dlcenhance lanes={lanes} ")));
     }
 }
 

@@ -9,7 +9,8 @@
  * restored and blended back in place (`blend`), so pixels outside the faces stay untouched.
  *
  * `faces=swapped` restores only the faces `dlcswap` replaced. With `inference-interval=N` each
- * face is restored on every Nth frame and the cached result is re-pasted in between. Frames
+ * face is restored on every Nth frame and the cached result is re-pasted in between. With
+ * `lanes=N` that many frames are restored at once, each by its own copy of the restorer. Frames
  * without `FaceMeta` pass unchanged, with one warning on the bus.
  *
  * ## Example pipelines
@@ -32,6 +33,7 @@ use std::sync::LazyLock;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
@@ -43,6 +45,7 @@ use crate::element::{
     with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
+use crate::lanes::{self, DEFAULT_LANES, InFlight};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::{Enhancer, Family};
 use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path};
@@ -66,6 +69,7 @@ struct Settings {
     fidelity: f64,
     faces: FaceSelection,
     inference_interval: u32,
+    lanes: u32,
 }
 
 impl Default for Settings {
@@ -76,24 +80,45 @@ impl Default for Settings {
             fidelity: DEFAULT_FIDELITY,
             faces: DEFAULT_FACES,
             inference_interval: DEFAULT_INFERENCE_INTERVAL,
+            lanes: DEFAULT_LANES,
         }
     }
 }
 
 struct State {
-    /// Frames handled, for the step-time reports.
-    frames: u64,
-    enhancer: FaceEnhancer,
     info: Option<gst_video::VideoInfo>,
+    /// Counts the caps set: a lane whose restorer last saw other caps forgets its cached faces.
+    caps_epoch: u64,
     warned_no_meta: bool,
     failures: WarningLimiter,
 }
 
-#[derive(Default)]
+/// One restorer, the frames it handled (for its step-time reports) and the caps its cache of
+/// restored faces belongs to.
+struct Lane {
+    enhancer: FaceEnhancer,
+    frames: u64,
+    caps_epoch: u64,
+}
+
 pub struct DlcEnhance {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// The restorers, one per lane (the single lane is locked before `state`, never while `state`
+    /// is held).
+    lanes: InFlight<Lane>,
     active: Mutex<ActiveRuntime>,
+}
+
+impl Default for DlcEnhance {
+    fn default() -> Self {
+        DlcEnhance {
+            settings: Mutex::default(),
+            state: Mutex::default(),
+            lanes: InFlight::new(*CAT),
+            active: Mutex::default(),
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -140,6 +165,14 @@ impl ObjectImpl for DlcEnhance {
                     .default_value(DEFAULT_INFERENCE_INTERVAL)
                     .mutable_playing()
                     .build(),
+                lanes::property(
+                    "Frames restored at once, each by its own copy of the restorer (on CUDA with its own \
+                     stream): with several faces per frame, or a GPU one thread does not keep busy, 2 or \
+                     more restore more frames per second, at the cost of one frame of latency and one \
+                     more restorer in GPU memory per extra lane. With inference-interval each lane keeps \
+                     its own restored faces, so a re-pasted face can be up to lanes x (interval - 1) \
+                     frames old; 1 restores one frame at a time",
+                ),
             ]);
             props
         });
@@ -157,6 +190,7 @@ impl ObjectImpl for DlcEnhance {
             "fidelity" => settings.fidelity = value.get().unwrap_or(DEFAULT_FIDELITY),
             "faces" => settings.faces = value.get().unwrap_or(DEFAULT_FACES),
             "inference-interval" => settings.inference_interval = value.get().unwrap_or(DEFAULT_INFERENCE_INTERVAL),
+            "lanes" => settings.lanes = value.get().unwrap_or(DEFAULT_LANES),
             other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
         }
     }
@@ -172,6 +206,7 @@ impl ObjectImpl for DlcEnhance {
             "fidelity" => settings.fidelity.to_value(),
             "faces" => settings.faces.to_value(),
             "inference-interval" => settings.inference_interval.to_value(),
+            "lanes" => settings.lanes.to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -200,15 +235,14 @@ impl ElementImpl for DlcEnhance {
 }
 
 impl DlcEnhance {
-    fn open(&self, settings: &Settings) -> Result<State, RuntimeError> {
-        // One CUDA stream for all of the element's sessions (see `ComputeStream`).
+    /// One restorer with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
+    /// shared by its sessions; warmed up later, on the thread that runs it (`warm_up`).
+    fn open_enhancer(&self, settings: &Settings) -> Result<FaceEnhancer, RuntimeError> {
         let options = settings.runtime.session_options().with_own_stream();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let enhancer = Enhancer::open(&path, "model-file", &options)?;
-        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, enhancer.model());
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
-        let pixels = backend.name();
         // CodeFormer's fidelity weight is a host input, which a CUDA graph cannot take.
         let fixed_inputs = enhancer.kind().family != Family::CodeFormer;
         let enhancer =
@@ -218,21 +252,30 @@ impl DlcEnhance {
                 }),
                 None => enhancer,
             };
-        let mut enhancer = enhancer;
-        if backend.on_gpu() {
-            log_warm_up(self.obj().upcast_ref(), *CAT, enhancer.warm_up(&backend, WARM_UP_RUNS, settings.fidelity));
+        Ok(FaceEnhancer::new(enhancer, backend))
+    }
+
+    /// The element's state and its restorers, one per lane.
+    fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceEnhancer>), RuntimeError> {
+        let count = lanes::lane_count(settings.lanes);
+        let mut enhancers = vec![self.open_enhancer(settings)?];
+        for _ in 1..count {
+            enhancers.push(self.open_enhancer(settings)?);
         }
-        let enhancer = FaceEnhancer::new(enhancer, backend);
+        let enhancer = &enhancers[0];
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, enhancer.model());
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();
         let family = enhancer.enhancer().kind().family.name();
-        gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}", path.display());
+        let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
+        gst::info!(CAT, imp = self, "{family} model '{}' runs on {provider}, {count} lane(s)", path.display());
         publish_active(
             self.obj().upcast_ref(),
             &self.active,
-            ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
+            ActiveRuntime { provider: Some(provider), pixel_backend: Some(enhancer.backend_name()) },
         );
-        Ok(State { frames: 0, enhancer, info: None, warned_no_meta: false, failures: WarningLimiter::default() })
+        let state = State { info: None, caps_epoch: 0, warned_no_meta: false, failures: WarningLimiter::default() };
+        Ok((state, enhancers))
     }
 }
 
@@ -244,36 +287,72 @@ impl BaseTransformImpl for DlcEnhance {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().clone();
         let gpu = gpu_work(false);
-        let state = self.open(&settings).map_err(|e| {
+        let opened = self.open(&settings);
+        drop(gpu);
+        let (state, enhancers) = opened.map_err(|e| {
             gst::error!(CAT, imp = self, "{e}");
             e.to_error_message()
         })?;
-        drop(gpu);
         *self.state.lock() = Some(state);
-        Ok(())
+        let lanes = enhancers.into_iter().map(|enhancer| Lane { enhancer, frames: 0, caps_epoch: 0 }).collect();
+        self.lanes.start(self, "dlcenhance-lane", "restoring", lanes, Self::warm_up, Self::process)
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let state = self.state.lock().take();
-        // Freeing GPU memory is GPU work too.
-        let gpu = gpu_work(false);
-        drop(state);
-        drop(gpu);
+        // Not under the GPU work lock: a lane may be waiting for it to finish its frame.
+        self.lanes.stop();
+        *self.state.lock() = None;
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::ENHANCED, |buf, messages| {
-            self.enhance_faces(buf, messages)
-        })
+        self.lanes.with_single(|lane| self.process(lane, buf))
+    }
+
+    fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.lanes.submit_input_buffer(self, is_discont, inbuf)
+    }
+
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        self.lanes.generate_output(self)
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        self.lanes.sink_event(self, event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        self.lanes.query(self, direction, query)
     }
 }
 
 impl DlcEnhance {
-    /// Restores the faces of one frame, returning which were restored; the bus messages it
-    /// decides on go to `messages`, for the caller to post once the state lock is released.
-    fn enhance_faces(&self, buf: &mut gst::BufferRef, messages: &mut Messages) -> Result<Vec<usize>, gst::FlowError> {
+    /// Warms `lane`'s restorer up on the GPU, on the thread that will run it.
+    fn warm_up(&self, lane: &mut Lane) {
+        let fidelity = self.settings.lock().fidelity;
+        let _gpu = gpu_work(false);
+        log_warm_up(self.obj().upcast_ref(), *CAT, lane.enhancer.warm_up(WARM_UP_RUNS, fidelity));
+    }
+
+    /// Restores the faces of `buf` with `lane`'s restorer and marks them in its meta; the bus
+    /// messages go out once no lock is held.
+    fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::ENHANCED, |buf, messages| {
+            self.enhance_faces(lane, buf, messages)
+        })
+    }
+
+    /// Restores the faces of one frame with `lane`'s restorer, returning which were restored; the
+    /// bus messages it decides on go to `messages`, for the caller to post once the locks are
+    /// released. The element's state is locked only to read it and to count failures, so that
+    /// lanes restore their frames at the same time.
+    fn enhance_faces(
+        &self,
+        lane: &mut Lane,
+        buf: &mut gst::BufferRef,
+        messages: &mut Messages,
+    ) -> Result<Vec<usize>, gst::FlowError> {
         let (params, selection) = {
             let s = self.settings.lock();
             let params = EnhanceParams {
@@ -283,14 +362,21 @@ impl DlcEnhance {
             };
             (params, s.faces)
         };
-        let mut guard = self.state.lock();
-        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-
         let element = self.obj();
-        let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-            warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
-            return Ok(Vec::new());
+        let (info, faces) = {
+            let mut guard = self.state.lock();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+            if lane.caps_epoch != state.caps_epoch {
+                // The faces cached under other caps would be pasted at the wrong place or size.
+                lane.enhancer.reset();
+                lane.caps_epoch = state.caps_epoch;
+            }
+            let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
+                warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
+                return Ok(Vec::new());
+            };
+            (info, faces)
         };
         let wanted: Vec<usize> = faces
             .iter()
@@ -298,28 +384,33 @@ impl DlcEnhance {
             .filter(|(_, f)| selection == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
             .map(|(i, _)| i)
             .collect();
-        state.enhancer.begin_frame(&faces);
+        lane.enhancer.begin_frame(&faces);
         if wanted.is_empty() || params.blend <= 0.0 {
             return Ok(Vec::new());
         }
 
-        let _gpu = gpu_work(state.enhancer.model().may_capture_here());
-        let enhanced = with_writable_frame(buf, &info, messages, |view, messages| {
+        let _gpu = gpu_work(lane.enhancer.model().may_capture_here());
+        let mut failures = Vec::new();
+        let enhanced = with_writable_frame(buf, &info, messages, |view, _| {
             let mut enhanced = Vec::with_capacity(wanted.len());
             for index in wanted {
-                let face = &faces[index];
-                match state.enhancer.enhance_face(view, face, &params) {
+                match lane.enhancer.enhance_face(view, &faces[index], &params) {
                     Ok(()) => enhanced.push(index),
-                    Err(reason) => {
-                        gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
-                        let what = "a face could not be restored and was left as it is";
-                        warn_face_failure(&mut state.failures, what, &reason, messages);
-                    }
+                    Err(reason) => failures.push((index, reason)),
                 }
             }
             enhanced
         })?;
-        report_step_times(element.upcast_ref(), *CAT, &mut state.frames, || state.enhancer.take_report());
+        if !failures.is_empty()
+            && let Some(state) = self.state.lock().as_mut()
+        {
+            for (index, reason) in failures {
+                gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
+                let what = "a face could not be restored and was left as it is";
+                warn_face_failure(&mut state.failures, what, &reason, messages);
+            }
+        }
+        report_step_times(element.upcast_ref(), *CAT, &mut lane.frames, || lane.enhancer.take_report());
         Ok(enhanced)
     }
 }
@@ -334,7 +425,7 @@ impl VideoFilterImpl for DlcEnhance {
     ) -> Result<(), gst::LoggableError> {
         if let Some(state) = self.state.lock().as_mut() {
             state.info = Some(in_info.clone());
-            state.enhancer.reset();
+            state.caps_epoch += 1;
         }
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }

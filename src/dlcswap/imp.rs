@@ -31,19 +31,16 @@
  * Since: 0.1.0
  */
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::prelude::*;
 use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use super::lanes::{Lanes, Work};
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
@@ -55,6 +52,7 @@ use crate::face::Face;
 use crate::faces::identity::IdentityModels;
 use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
+use crate::lanes::{self, DEFAULT_LANES, InFlight};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
@@ -82,8 +80,6 @@ const DEFAULT_OPACITY: f64 = 1.0;
 const DEFAULT_MOUTH_MASK: u32 = 0;
 const DEFAULT_COLOR_CORRECTION: bool = false;
 const DEFAULT_SHARPNESS: f64 = 0.0;
-const DEFAULT_LANES: u32 = 1;
-const MAX_LANES: u32 = 4;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -173,14 +169,9 @@ struct Lane {
 pub struct DlcSwap {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    /// The swapper of `lanes=1`, used by the streaming thread (locked after `state`, never while
-    /// `state` is held).
-    lane: Mutex<Option<Lane>>,
-    /// The worker threads of `lanes` > 1, each with its own swapper.
-    lanes: Mutex<Option<Lanes>>,
-    /// How many lanes run (for the latency query, which must not wait for a lock held while
-    /// frames are pushed).
-    lane_count: AtomicU32,
+    /// The swappers, one per lane (the single lane is locked before `state`, never while `state`
+    /// is held).
+    lanes: InFlight<Lane>,
     identities: Arc<Mutex<Identities>>,
     active: Mutex<ActiveRuntime>,
     /// Computes the pictures set while playing; stores into `identities`.
@@ -193,9 +184,7 @@ impl Default for DlcSwap {
         DlcSwap {
             settings: Mutex::default(),
             state: Mutex::default(),
-            lane: Mutex::default(),
-            lanes: Mutex::default(),
-            lane_count: AtomicU32::new(1),
+            lanes: InFlight::new(*CAT),
             pictures: PictureWorker::new(identities.clone()),
             identities,
             active: Mutex::default(),
@@ -301,19 +290,12 @@ impl ObjectImpl for DlcSwap {
                     .default_value(DEFAULT_SHARPNESS)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecUInt::builder("lanes")
-                    .nick("Frames in flight")
-                    .blurb(
-                        "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
-                         stream): with 2, one frame's model runs on the GPU while another is cropped and \
-                         pasted on the CPU, for more frames per second at the cost of one frame of latency \
-                         and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
-                    )
-                    .minimum(1)
-                    .maximum(MAX_LANES)
-                    .default_value(DEFAULT_LANES)
-                    .mutable_ready()
-                    .build(),
+                lanes::property(
+                    "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
+                     stream): with 2, one frame's model runs on the GPU while another is cropped and \
+                     pasted on the CPU, for more frames per second at the cost of one frame of latency \
+                     and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
+                ),
             ]);
             props
         });
@@ -437,7 +419,7 @@ impl DlcSwap {
     }
 
     /// One swapper with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
-    /// shared by all its sessions.
+    /// shared by all its sessions; warmed up later, on the thread that runs it (`warm_up`).
     fn open_swapper(&self, settings: &Settings) -> Result<FaceSwapper, StartError> {
         let options = settings.runtime.session_options().with_own_stream();
         let swapper_path = Self::swapper_path(settings);
@@ -454,18 +436,15 @@ impl DlcSwap {
             }),
             None => swapper,
         };
-        let mut swapper = swapper;
-        if backend.on_gpu() {
-            log_warm_up(self.obj().upcast_ref(), *CAT, swapper.warm_up(&backend, WARM_UP_RUNS));
-        }
         Ok(FaceSwapper::new(swapper, landmarker, backend))
     }
 
     /// The element's state and its swappers, one per lane.
     fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceSwapper>), StartError> {
         let swapper_path = Self::swapper_path(settings);
-        let mut swappers = Vec::with_capacity(settings.lanes.max(1) as usize);
-        for _ in 0..settings.lanes.clamp(1, MAX_LANES) {
+        let count = lanes::lane_count(settings.lanes);
+        let mut swappers = Vec::with_capacity(count);
+        for _ in 0..count {
             swappers.push(self.open_swapper(settings)?);
         }
         let [swapper, ..] = swappers.as_slice() else {
@@ -650,15 +629,8 @@ impl BaseTransformImpl for DlcSwap {
         let emap = swappers.first().map(|s| s.swapper().emap()).unwrap_or_default();
         let models = Models { recognizer: state.identity_models.clone(), emap };
         *self.state.lock() = Some(state);
-        self.lane_count.store(swappers.len() as u32, Ordering::Relaxed);
-        if swappers.len() > 1 {
-            let work: Vec<Work> = swappers.into_iter().map(|swapper| self.lane_work(swapper)).collect();
-            let lanes = Lanes::start("dlcswap-lane", work)
-                .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ["cannot start the swapping lanes: {}", e]))?;
-            *self.lanes.lock() = Some(lanes);
-        } else {
-            *self.lane.lock() = swappers.into_iter().next().map(|swapper| Lane { swapper, frames: 0 });
-        }
+        let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
+        self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;
         self.pictures.start(models, self.reporter());
         // A picture set while the models opened found the element stopped and was left to this
         // start, which had read the settings before: ask for it now.
@@ -678,11 +650,7 @@ impl BaseTransformImpl for DlcSwap {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // First: from here on nothing the worker computed can be stored.
         self.pictures.stop();
-        // Joins the lanes' threads (they finish the frame they are on), with no lock held.
-        let lanes = self.lanes.lock().take();
-        drop(lanes);
-        *self.lane.lock() = None;
-        self.lane_count.store(1, Ordering::Relaxed);
+        self.lanes.stop();
         *self.state.lock() = None;
         *self.identities.lock() = Identities::default();
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
@@ -690,73 +658,33 @@ impl BaseTransformImpl for DlcSwap {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut lane = self.lane.lock();
-        let lane = lane.as_mut().ok_or(gst::FlowError::Flushing)?;
-        self.process(lane, buf)
+        self.lanes.with_single(|lane| self.process(lane, buf))
     }
 
     fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut lanes = self.lanes.lock();
-        let Some(lanes) = lanes.as_mut() else {
-            drop(lanes);
-            return self.parent_submit_input_buffer(is_discont, inbuf);
-        };
-        // In place, as with one lane: a buffer another branch also holds is copied first.
-        let mut buffer = inbuf;
-        buffer.make_mut();
-        lanes.submit(buffer)?;
-        Ok(gst::FlowSuccess::Ok)
+        self.lanes.submit_input_buffer(self, is_discont, inbuf)
     }
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
-        let mut lanes = self.lanes.lock();
-        let Some(lanes) = lanes.as_mut() else {
-            drop(lanes);
-            return self.parent_generate_output();
-        };
-        // Keep every lane busy: a frame goes out once all lanes hold one.
-        let keep = lanes.count().saturating_sub(1);
-        match lanes.next_done(keep) {
-            Some(done) => done.map(GenerateOutputSuccess::Buffer),
-            None => Ok(GenerateOutputSuccess::NoOutput),
-        }
+        self.lanes.generate_output(self)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        if matches!(event.view(), gst::EventView::FlushStop(_)) {
-            // The frames in flight belong to the flushed segment.
-            let dropped = self.lanes.lock().as_mut().map(Lanes::drain).unwrap_or_default();
-            gst::debug!(CAT, imp = self, "flush: dropping {} frames in flight", dropped.len());
-        } else if event.is_serialized() {
-            // Caps, segments and EOS must not overtake the frames in flight.
-            self.push_in_flight();
-        }
-        self.parent_sink_event(event)
+        self.lanes.sink_event(self, event)
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        if !BaseTransformImplExt::parent_query(self, direction, query) {
-            return false;
-        }
-        let extra_frames = u64::from(self.lane_count.load(Ordering::Relaxed).saturating_sub(1));
-        if let (gst::PadDirection::Src, gst::QueryViewMut::Latency(latency), true) =
-            (direction, query.view_mut(), extra_frames > 0)
-        {
-            let info = self.state.lock().as_ref().and_then(|s| s.info.clone());
-            let frame = info
-                .filter(|i| i.fps().numer() > 0)
-                .and_then(|i| gst::ClockTime::SECOND.mul_div_floor(i.fps().denom() as u64, i.fps().numer() as u64));
-            if let Some(frame) = frame {
-                let (live, min, max) = latency.result();
-                let extra = frame * extra_frames;
-                latency.set(live, min + extra, max.map(|m| m + extra));
-            }
-        }
-        true
+        self.lanes.query(self, direction, query)
     }
 }
 
 impl DlcSwap {
+    /// Warms `lane`'s swapper up on the GPU, on the thread that will run it.
+    fn warm_up(&self, lane: &mut Lane) {
+        let _gpu = gpu_work(false);
+        log_warm_up(self.obj().upcast_ref(), *CAT, lane.swapper.warm_up(WARM_UP_RUNS));
+    }
+
     /// Swaps the faces of `buf` with `lane`'s swapper and marks them in its meta; the bus
     /// messages go out once no lock is held.
     fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -764,38 +692,6 @@ impl DlcSwap {
         edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
             self.swap_faces(lane, buf, messages)
         })
-    }
-
-    /// What one lane's thread does with a frame: `swapper` is its own.
-    fn lane_work(&self, swapper: FaceSwapper) -> Work {
-        let element = self.obj().downgrade();
-        let mut lane = Lane { swapper, frames: 0 };
-        Box::new(move |mut buffer: gst::Buffer| {
-            let element = element.upgrade().ok_or(gst::FlowError::Flushing)?;
-            let swapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                element.imp().process(&mut lane, buffer.make_mut())
-            }));
-            match swapped {
-                Ok(result) => result.map(|_| buffer),
-                Err(_) => {
-                    gst::element_error!(element, gst::CoreError::Failed, ["internal error while swapping a frame"]);
-                    Err(gst::FlowError::Error)
-                }
-            }
-        })
-    }
-
-    /// Sends the frames in flight on, oldest first (before an event that must follow them). No
-    /// lock is held while pushing: downstream may query this element meanwhile.
-    fn push_in_flight(&self) {
-        let done = self.lanes.lock().as_mut().map(Lanes::drain).unwrap_or_default();
-        let src = self.obj().src_pad().clone();
-        for outcome in done {
-            match outcome.and_then(|buffer| src.push(buffer)) {
-                Ok(_) => {}
-                Err(e) => gst::debug!(CAT, imp = self, "a frame in flight was not sent on: {e:?}"),
-            }
-        }
     }
 
     /// Swaps the faces of one frame with `lane`'s swapper, returning which were swapped; the bus

@@ -6,7 +6,6 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
-mod lanes;
 mod worker;
 
 use crate::faces::select::Target;

@@ -55,6 +55,21 @@ impl FaceEnhancer {
         self.enhancer.model()
     }
 
+    /// Where the pixel steps run (the `active-pixel-backend` property).
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Runs the model `runs` times on the GPU (see [`Enhancer::warm_up`]) on the calling thread,
+    /// which must be the thread that will run it: ONNX Runtime's CUDA provider captures a CUDA
+    /// graph per thread. Nothing to do when the pixel steps run on the CPU.
+    pub fn warm_up(&mut self, runs: usize, fidelity: f64) -> Result<(), String> {
+        if !self.backend.on_gpu() {
+            return Ok(());
+        }
+        self.enhancer.warm_up(&self.backend, runs, fidelity)
+    }
+
     /// The mean time of each step since the last report (for the debug log).
     pub fn take_report(&mut self) -> String {
         [self.enhancer.times().take_report(), self.times.take_report()].join("; ")

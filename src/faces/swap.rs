@@ -104,6 +104,16 @@ impl FaceSwapper {
         self.backend.name()
     }
 
+    /// Runs the model `runs` times on the GPU (see [`Inswapper::warm_up`]) on the calling thread,
+    /// which must be the thread that will run it: ONNX Runtime's CUDA provider captures a CUDA
+    /// graph per thread. Nothing to do when the pixel steps run on the CPU.
+    pub fn warm_up(&mut self, runs: usize) -> Result<(), String> {
+        if !self.backend.on_gpu() {
+            return Ok(());
+        }
+        self.swapper.warm_up(&self.backend, runs)
+    }
+
     pub fn has_landmarker(&self) -> bool {
         self.landmarker.is_some()
     }

@@ -332,3 +332,53 @@ pub fn example(name: &str) -> Option<PathBuf> {
     skip(&format!("the example binary {} is missing (cargo build --examples)", path.display()));
     None
 }
+
+/// The errors and warnings waiting on `pipeline`'s bus, each as its text and debug string.
+pub fn drain_errors(pipeline: &gst::Pipeline) -> Vec<String> {
+    let bus = pipeline.bus().unwrap();
+    let mut errors = Vec::new();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => errors.push(format!("{} {:?}", e.error(), e.debug())),
+            gst::MessageView::Warning(w) => errors.push(format!("warning: {} {:?}", w.error(), w.debug())),
+            _ => {}
+        }
+    }
+    errors
+}
+
+/// Plays `pipeline` (a clip of at least 120 frames ending in the appsink `sink`), seeks back to
+/// the start with a flush after 20 frames, and checks that the frames go on from there, in
+/// order, with nothing on the bus: an element holding frames in flight drops them at the flush.
+pub fn assert_frames_flow_across_a_flushing_seek(pipeline: &gst::Pipeline) {
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for _ in 0..20 {
+        sink.try_pull_sample(gst::ClockTime::from_seconds(30)).expect("a frame before the seek");
+    }
+    pipeline
+        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::ZERO)
+        .expect("the pipeline seeks");
+    let mut after = Vec::new();
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        after.push(sample.buffer().and_then(|b| b.pts()));
+    }
+    let errors = drain_errors(pipeline);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(after.len() >= 100, "only {} frames after the seek", after.len());
+    assert!(after.windows(2).all(|w| w[0] < w[1]), "frames after the seek are out of order");
+}
+
+/// The minimum latency the src pad of the element `element` in `pipeline` reports, once a frame
+/// has reached the appsink `sink` (so that every element holds its caps).
+pub fn reported_latency(pipeline: &gst::Pipeline, element: &str) -> gst::ClockTime {
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
+    let pad = pipeline.by_name(element).unwrap().static_pad("src").unwrap();
+    let mut query = gst::query::Latency::new();
+    assert!(pad.query(&mut query), "{element} answers the latency query");
+    pipeline.set_state(gst::State::Null).unwrap();
+    query.result().1
+}
