@@ -59,7 +59,7 @@ case $part in
       "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes "${SIZES:-1920x1080}" \
         --chains swap,enhance --swap-props "lanes=$n" --enhance-props "lanes=$n" \
         --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/lanes.md" 2>&1 \
-        | grep -E '^\||^warning|^error|rror' | cut -c1-400
+        | grep -E '^\||^CPU|^warning|^error|rror' | cut -c1-400
     done
     ;;
   detect)
