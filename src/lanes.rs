@@ -85,6 +85,10 @@ impl Lanes {
                         // The element may have dropped the frame (a flush): nobody to tell.
                         let _ = reply.send(outcome);
                     }
+                    // The lane's models are freed here: GPU work, see `gpu_work`.
+                    let gpu = crate::runtime::gpu_work(false);
+                    drop(work);
+                    drop(gpu);
                 })
                 .map_err(|e| format!("cannot start a worker thread: {e}"))?;
             lanes.jobs.push(jobs);
@@ -198,7 +202,10 @@ impl<L: Send + 'static> InFlight<L> {
     pub fn stop(&self) {
         let threads = self.threads.lock().take();
         drop(threads);
-        *self.single.lock() = None;
+        let single = self.single.lock().take();
+        let gpu = crate::runtime::gpu_work(false);
+        drop(single);
+        drop(gpu);
         self.count.store(1, Ordering::Relaxed);
     }
 

@@ -299,7 +299,8 @@ impl BaseTransformImpl for DlcEnhance {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Not under the GPU work lock: a lane may be waiting for it to finish its frame.
+        // Not under the GPU work lock: a lane may be waiting for it to finish its frame (the
+        // lanes free their models under it themselves).
         self.lanes.stop();
         *self.state.lock() = None;
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());

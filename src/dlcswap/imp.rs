@@ -651,7 +651,11 @@ impl BaseTransformImpl for DlcSwap {
         // First: from here on nothing the worker computed can be stored.
         self.pictures.stop();
         self.lanes.stop();
-        *self.state.lock() = None;
+        let state = self.state.lock().take();
+        // Freeing GPU memory (the identity models) is GPU work too.
+        let gpu = gpu_work(false);
+        drop(state);
+        drop(gpu);
         *self.identities.lock() = Identities::default();
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         Ok(())
