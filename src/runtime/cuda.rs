@@ -85,6 +85,28 @@ impl ComputeStream {
         .unwrap_or_else(|_| Err("the CUDA driver could not be used".to_string()))
     }
 
+    /// Queues a copy of `bytes` into `target`, an 8-bit tensor of as many values in this GPU's
+    /// memory, on this stream: the sessions computing on the stream read it after the copy, with
+    /// no wait here and none of ONNX Runtime's own copy machinery (a session run and a stream
+    /// wait per copy, all copies of the process behind one lock). `bytes` may be reused when this
+    /// returns: a copy from pageable memory returns once the driver has staged it.
+    pub fn upload(&self, bytes: &[u8], target: &mut ort::value::DynTensor) -> Result<(), String> {
+        let on_gpu = target.memory_info().allocation_device() == ort::memory::AllocationDevice::CUDA;
+        let values: usize = super::tensor_shape(target).iter().product();
+        if !on_gpu || *target.data_type() != ort::value::TensorElementType::Uint8 || values != bytes.len() {
+            return Err(format!("cannot upload {} bytes into this tensor", bytes.len()));
+        }
+        self.0.context().bind_to_thread().map_err(|e| e.to_string())?;
+        // SAFETY: `target` is CUDA memory of `bytes.len()` bytes (checked above) in the context
+        // just made current; the copy is ordered on this stream before the runs that read it,
+        // and the driver stages pageable `bytes` before returning, so they may then change.
+        unsafe {
+            let device = target.data_ptr_mut() as cudarc::driver::sys::CUdeviceptr;
+            cudarc::driver::result::memcpy_htod_async(device, bytes, self.0.cu_stream())
+        }
+        .map_err(|e| format!("cannot upload to the GPU: {e}"))
+    }
+
     /// The raw `CUstream`, for ONNX Runtime's `user_compute_stream`.
     pub fn raw(&self) -> *mut () {
         self.0.cu_stream() as *mut ()

@@ -15,7 +15,8 @@ use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use super::{Crop, CropSide, FaceRegion, Normalization, OutputDecode};
 use crate::runtime::{
-    ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32, tensor_shape,
+    ComputeStream, ExecutionProvider, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor,
+    read_host_f32, tensor_shape,
 };
 use crate::vision::letterbox_plan::{LetterboxPlan, PlanKey};
 use crate::vision::paste::CropMask;
@@ -36,12 +37,14 @@ struct Gather {
 }
 
 /// The letterbox graph for one frame layout, detector size, input type and normalisation, with
-/// the host buffer the frame's rows are staged in.
+/// the host buffer the frame's rows are staged in and, on the element's own CUDA stream, the GPU
+/// tensor they are copied to.
 struct Letterbox {
     key: (PlanKey, Elem, [u32; 2]),
     plan: LetterboxPlan,
     session: ModelSession,
     staging: DynTensor,
+    rows_on_gpu: Option<DynTensor>,
 }
 
 /// A graph's session, built on first use.
@@ -66,6 +69,8 @@ pub struct GraphBackend {
     weights: Vec<f32>,
     /// The pasted region in host memory, on its way into the frame.
     pasted: RgbImage,
+    /// A face region in host memory, on its way to the GPU.
+    region_staging: Vec<u8>,
 }
 
 fn elem_of(element: TensorElementType) -> Result<Elem, String> {
@@ -136,12 +141,22 @@ impl GraphBackend {
             staging: Vec::new(),
             weights: Vec::new(),
             pasted: RgbImage::default(),
+            region_staging: Vec::new(),
         })
     }
 
     /// Whether the tensors it allocates live on a GPU.
     pub fn on_gpu(&self) -> bool {
         self.paste.as_ref().is_some_and(|p| p.on_nvidia_gpu())
+    }
+
+    /// The element's CUDA stream, when the graphs compute on it (CUDA provider): uploads are
+    /// then queued on it, before the runs that read them.
+    fn own_stream(&self) -> Option<&ComputeStream> {
+        self.options
+            .compute_stream
+            .as_ref()
+            .filter(|_| self.on_gpu() && self.options.provider == ExecutionProvider::Cuda)
     }
 
     pub fn tensor(&self, shape: &[usize], element: TensorElementType) -> Result<DynTensor, String> {
@@ -218,17 +233,29 @@ impl GraphBackend {
             let session =
                 ModelSession::open_memory("letterbox graph", &bytes, &self.options).map_err(|e| e.to_string())?;
             let staging = host_tensor(&[plan.staged_len], TensorElementType::Uint8)?;
-            self.letterbox = Some(Letterbox { key, plan, session, staging });
+            let rows_on_gpu = match self.own_stream() {
+                Some(_) => Some(self.tensor(&[plan.staged_len], TensorElementType::Uint8)?),
+                None => None,
+            };
+            self.letterbox = Some(Letterbox { key, plan, session, staging, rows_on_gpu });
         }
-        let Letterbox { plan, session, staging, .. } =
+        let stream = self.own_stream().cloned();
+        let Letterbox { plan, session, staging, rows_on_gpu, .. } =
             self.letterbox.as_mut().ok_or("the letterbox graph is missing")?;
         // The CPU copies the rows the resize reads (a third of a 1080p frame); the resize runs
-        // with the detector. The staging buffer is refilled only after the previous frame's
-        // detections were read, by which time its upload is long done.
+        // with the detector.
         let (_, bytes) = staging.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
         plan.stage(frame, bytes)?;
+        let rows = match (stream, rows_on_gpu.as_mut()) {
+            (Some(stream), Some(rows_on_gpu)) => {
+                stream.upload(bytes, rows_on_gpu)?;
+                &*rows_on_gpu
+            }
+            // Bound from host memory, ONNX Runtime copies the rows at bind time.
+            _ => &*staging,
+        };
         let mut binding = session.binding()?;
-        binding.bind_input("rows", &*staging).map_err(run_error("cannot bind the frame's rows"))?;
+        binding.bind_input("rows", rows).map_err(run_error("cannot bind the frame's rows"))?;
         binding.bind_output("blob", &mut *input).map_err(run_error("cannot bind the detector input"))?;
         session.run_queued(&binding)?;
         Ok(plan.det_scale)
@@ -236,6 +263,15 @@ impl GraphBackend {
 
     pub fn load_region(&mut self, frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {
         let (w, h) = (rect.width.max(0) as usize, rect.height.max(0) as usize);
+        if let Some(stream) = self.own_stream().cloned() {
+            // Uploaded once, on the element's stream, for both graphs that read it (the warp,
+            // then the paste).
+            self.region_staging.resize(w * h * 3, 0);
+            frame.read_region_into(rect, &mut self.region_staging);
+            let mut device = self.tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
+            stream.upload(&self.region_staging, &mut device)?;
+            return Ok(FaceRegion { rect, pixels: Some(device) });
+        }
         let mut pixels = host_tensor(&[1, h, w, 3], TensorElementType::Uint8)?;
         let (_, bytes) = pixels.try_extract_tensor_mut::<u8>().map_err(|e| e.to_string())?;
         frame.read_region_into(rect, bytes);
