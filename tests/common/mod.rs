@@ -382,3 +382,28 @@ pub fn reported_latency(pipeline: &gst::Pipeline, element: &str) -> gst::ClockTi
     pipeline.set_state(gst::State::Null).unwrap();
     query.result().1
 }
+
+/// The carphone clip's frames through `lanes=N` (`many`) against `lanes=1` (`one`): all 120, in
+/// order, and each marked `flag` exactly when one lane marked it (at least 100 are). Returns the
+/// pairs of mapped frames, for the caller's comparison of their bytes.
+pub fn assert_lanes_keep_every_frame_in_order(
+    one: &[gst::Buffer],
+    many: &[gst::Buffer],
+    flag: gstdlc::FaceFlags,
+) -> Vec<(gst::buffer::MappedBuffer<gst::buffer::Readable>, gst::buffer::MappedBuffer<gst::buffer::Readable>)> {
+    assert_eq!(one.len(), 120, "the clip has 120 frames");
+    assert_eq!(many.len(), one.len(), "the lanes lost or added frames");
+    let marked = |b: &gst::Buffer| {
+        b.meta::<gstdlc::FaceMeta>().is_some_and(|m| m.faces().iter().any(|f| f.flags.contains(flag)))
+    };
+    assert!(one.iter().filter(|b| marked(b)).count() >= 100, "one lane marked too few frames {flag:?}");
+    one.iter()
+        .zip(many)
+        .enumerate()
+        .map(|(i, (a, b))| {
+            assert_eq!(a.pts(), b.pts(), "frame {i} out of order");
+            assert_eq!(marked(a), marked(b), "frame {i}: {flag:?} with one lane and not with several, or the reverse");
+            (a.clone().into_mapped_buffer_readable().unwrap(), b.clone().into_mapped_buffer_readable().unwrap())
+        })
+        .collect()
+}
