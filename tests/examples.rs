@@ -471,7 +471,9 @@ fn transcode_keeps_frames_duration_and_audio_of_a_generated_clip() {
     assert!(input.frames == 45 && !input.audio.is_empty(), "{input:?}");
     let model_args = models.args();
 
-    for (name, extra) in [("out.mp4", &[][..]), ("out.mkv", &["--enhance", "--encoder", "x264enc"][..])] {
+    // The MKV run also swaps and restores two frames at once (`--lanes 2`).
+    let mkv_extra = ["--enhance", "--encoder", "x264enc", "--lanes", "2"];
+    for (name, extra) in [("out.mp4", &[][..]), ("out.mkv", &mkv_extra[..])] {
         let out = dir.path().join(name);
         let output = run_example(&binary, &transcode_args(&clip, &out, &picture, &model_args, extra));
         let stderr = text(&output.stderr);
@@ -549,13 +551,14 @@ fn transcode_refuses_bad_input() {
     let out = dir.path().join("out.mp4");
     let avi = dir.path().join("out.avi");
     let model_args = models.args();
-    let cases: [(Vec<&str>, &str); 7] = [
+    let cases: [(Vec<&str>, &str); 8] = [
         (transcode_args(Path::new("/nonexistent.mp4"), &out, &picture, &model_args, &[]), "no such file"),
         (transcode_args(&not_video, &out, &picture, &model_args, &[]), "text file"),
         (transcode_args(&audio_only, &out, &picture, &model_args, &[]), "no video stream"),
         (transcode_args(&clip, &out, &black, &model_args, &[]), "no face found"),
         (transcode_args(&clip, &avi, &picture, &model_args, &[]), ".mp4, .m4v, .mov or .mkv"),
         (transcode_args(&clip, &out, &picture, &model_args, &["--encoder", "h264"]), "--encoder 'h264' is not one of"),
+        (transcode_args(&clip, &out, &picture, &model_args, &["--lanes", "9"]), "--lanes 9: give 1 to 4"),
         (vec![clip.to_str().unwrap(), out.to_str().unwrap()], "--source FACE is missing"),
     ];
     for (args, expected) in cases {
