@@ -268,31 +268,14 @@ fn identity_model() -> Vec<u8> {
 /// A frame of `format` whose every byte is a pattern value, rows padded past their pixels (the
 /// padding is never read), for `FrameView::new`.
 fn patterned_planes(format: gstdlc::vision::PixelFormat, w: usize, h: usize) -> ([Vec<u8>; 3], [usize; 3]) {
-    use gstdlc::vision::PixelFormat::*;
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (shapes, used) = format.plane_shapes(w, h).expect("a frame size that fits");
     let pad = 24;
-    let plane = |seed: usize, stride: usize, rows: usize| -> Vec<u8> {
-        (0..stride * rows).map(|i| ((i * 37 + seed * 11 + (i / stride) * 5) % 256) as u8).collect()
-    };
-    match format {
-        I420 | Yv12 => {
-            let (ys, cs) = (w + pad, cw + pad);
-            ([plane(1, ys, h), plane(2, cs, ch), plane(3, cs, ch)], [ys, cs, cs])
-        }
-        Nv12 | Nv21 => {
-            let (ys, cs) = (w + pad, 2 * cw + pad);
-            ([plane(1, ys, h), plane(2, cs, ch), Vec::new()], [ys, cs, 0])
-        }
-        Yuy2 | Uyvy | Yvyu => {
-            let s = 4 * cw + pad;
-            ([plane(1, s, h), Vec::new(), Vec::new()], [s, 0, 0])
-        }
-        packed => {
-            let (bpp, _) = packed.packed_layout().expect("a packed format");
-            let s = w * bpp + pad;
-            ([plane(1, s, h), Vec::new(), Vec::new()], [s, 0, 0])
-        }
-    }
+    let strides: [usize; 3] = std::array::from_fn(|p| if p < used { shapes[p].0 + pad } else { 0 });
+    let planes = std::array::from_fn(|p| {
+        let (stride, rows) = (strides[p], shapes[p].1);
+        (0..stride * rows).map(|i| ((i * 37 + (p + 1) * 11 + (i / stride.max(1)) * 5) % 256) as u8).collect()
+    });
+    (planes, strides)
 }
 
 /// The graph backend letterboxes the frame for the detector on the models' provider (an integer

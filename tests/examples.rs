@@ -531,7 +531,7 @@ fn transcode_refuses_bad_input() {
     let Some(binary) = example("transcode") else { return };
     assert_help_lists(
         &binary,
-        &["source", "reference", "face-map", "many-faces", "enhance", "encoder"]
+        &["source", "reference", "face-map", "many-faces", "enhance", "lanes", "encoder"]
             .into_iter()
             .chain(MODEL_OPTIONS)
             .collect::<Vec<_>>(),

@@ -82,7 +82,7 @@ impl PixelFormat {
 
     /// `(bytes per row, rows)` of each plane the format uses, and how many it uses; `None` when
     /// the sizes overflow `usize`.
-    fn plane_shapes(self, width: usize, height: usize) -> Option<([(usize, usize); 3], usize)> {
+    pub fn plane_shapes(self, width: usize, height: usize) -> Option<([(usize, usize); 3], usize)> {
         use PixelFormat::*;
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         Some(match self {
