@@ -21,6 +21,11 @@ const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 /// Runs an example to its end, with nothing on its standard input.
 fn run_example(binary: &Path, args: &[&str]) -> Output {
+    run_example_within(binary, args, RUN_LIMIT)
+}
+
+/// Runs an example to its end, failing the test when it takes longer than `limit` (a hang).
+fn run_example_within(binary: &Path, args: &[&str], limit: Duration) -> Output {
     let child = Command::new(binary)
         .args(args)
         .stdin(Stdio::null())
@@ -33,11 +38,12 @@ fn run_example(binary: &Path, args: &[&str]) -> Output {
     std::thread::spawn(move || {
         let _ = sender.send(child.wait_with_output());
     });
-    match receiver.recv_timeout(RUN_LIMIT) {
+    match receiver.recv_timeout(limit) {
         Ok(output) => output.expect("the example's output is read"),
         Err(_) => {
+            // SAFETY: kill(2) on the child this function started and has not reaped.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("{} {args:?} did not end within {RUN_LIMIT:?}", binary.display());
+            panic!("{} {args:?} did not end within {limit:?}", binary.display());
         }
     }
 }
@@ -65,6 +71,9 @@ fn assert_help_lists(binary: &Path, options: &[&str]) {
 }
 
 const MODEL_OPTIONS: [&str; 6] = ["models", "detector", "recognizer", "swapper", "enhancer", "provider"];
+
+/// faces-json runs the detector only, and takes only its model options.
+const DETECTOR_OPTIONS: [&str; 3] = ["models", "detector", "provider"];
 
 /// A 640×480 black picture with one white 32×32 block at (320, 256): a face to the fixture
 /// detector (see tests/dlcdetect.rs).
@@ -247,17 +256,21 @@ fn faces_json_refuses_bad_input() {
         &binary,
         &["output", "recognition-model", "landmark-model", "threshold", "inference-interval"]
             .into_iter()
-            .chain(MODEL_OPTIONS)
+            .chain(DETECTOR_OPTIONS)
             .collect::<Vec<_>>(),
     );
     let detector = detector.to_str().unwrap();
     let not_video = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["/nonexistent/clip.mp4", "--detector", detector], "no such file"),
         (&[not_video, "--detector", detector], "text file"),
         (&[not_video, "--threshold", "2"], "--threshold"),
         (&[not_video, "--colour"], "unknown option --colour"),
         (&[], "give exactly one INPUT"),
+        // Models faces-json does not run are no options of it (they used to be taken and ignored).
+        (&[not_video, "--swapper", detector], "unknown option --swapper"),
+        (&[not_video, "--recognizer", detector], "unknown option --recognizer"),
+        (&[not_video, "--enhancer", detector], "unknown option --enhancer"),
     ];
     for (args, expected) in cases {
         assert_refused(&run_example(&binary, args), expected, &format!("faces-json {args:?}"));
@@ -272,6 +285,10 @@ fn faces_json_refuses_bad_input() {
 #[derive(Debug, Default)]
 struct Media {
     frames: usize,
+    /// Every decoded frame's timestamp, in order.
+    pts: Vec<gst::ClockTime>,
+    /// The compressed video's caps as the demuxer and parser give them.
+    video_caps: Option<String>,
     first_pts: Option<gst::ClockTime>,
     end: Option<gst::ClockTime>,
     audio_caps: Option<String>,
@@ -313,6 +330,7 @@ fn read_media(path: &Path) -> Media {
             });
             pad.link(&sink.static_pad("sink").unwrap()).unwrap();
         } else {
+            seen.lock().unwrap().video_caps = Some(caps.to_string());
             let decode = gst::ElementFactory::make("decodebin").build().unwrap();
             pipeline.add(&decode).unwrap();
             let sink_pad = sink.static_pad("sink").unwrap();
@@ -321,6 +339,7 @@ fn read_media(path: &Path) -> Media {
                     let mut media = seen.lock().unwrap();
                     media.frames += 1;
                     let pts = buffer.pts().unwrap();
+                    media.pts.push(pts);
                     media.first_pts = Some(media.first_pts.map_or(pts, |p| p.min(pts)));
                     let end = pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
                     media.end = Some(media.end.map_or(end, |e| e.max(end)));
@@ -531,7 +550,7 @@ fn transcode_refuses_bad_input() {
     let Some(binary) = example("transcode") else { return };
     assert_help_lists(
         &binary,
-        &["source", "reference", "face-map", "many-faces", "enhance", "lanes", "encoder"]
+        &["source", "reference", "face-map", "many-faces", "enhance", "lanes", "encoder", "bitrate", "keep-chroma"]
             .into_iter()
             .chain(MODEL_OPTIONS)
             .collect::<Vec<_>>(),
@@ -700,4 +719,478 @@ fn live_refuses_bad_input() {
     for (args, expected) in cases {
         assert_refused(&run_example(&binary, args), expected, &format!("live {args:?}"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs of real users (issue 17)
+
+/// An AVI as DivX/XviD-era tools wrote them: MPEG-4 part 2 with B-frames (the AVI index holds
+/// decode times only, so the decoder repeats timestamps) and MP3 sound.
+fn avi_with_b_frames(picture: &Path, frames: u32, out: &Path) {
+    launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! imagefreeze num-buffers={frames} ! video/x-raw,framerate=30/1 \
+         ! videoconvert ! avenc_mpeg4 max-bframes=2 ! avimux name=mux ! filesink location={} \
+         audiotestsrc num-buffers={frames} samplesperbuffer=1470 ! audio/x-raw,rate=44100,channels=2 ! lamemp3enc \
+         ! mpegaudioparse ! mux.",
+        picture.display(),
+        out.display()
+    ));
+}
+
+/// Whether timestamps only go up.
+fn strictly_increasing(pts: &[gst::ClockTime]) -> bool {
+    pts.windows(2).all(|w| w[0] < w[1])
+}
+
+#[test]
+fn transcode_gives_every_frame_of_an_avi_with_b_frames_its_own_timestamp() {
+    let Some(models) = fixture_models() else { return };
+    let Some(binary) = example("transcode") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    let avi = dir.path().join("divx.avi");
+    const FRAMES: usize = 90;
+    avi_with_b_frames(&picture, FRAMES as u32, &avi);
+    let input = read_media(&avi);
+    // The defect's cause, upstream: decoded, this AVI repeats timestamps.
+    assert_eq!(input.frames, FRAMES, "{input:?}");
+    assert!(!strictly_increasing(&input.pts), "the input repeats timestamps: {:?}", input.pts);
+    assert!(input.audio_caps.as_deref().is_some_and(|c| c.starts_with("audio/mpeg")), "{input:?}");
+
+    let model_args = models.args();
+    for name in ["out.mp4", "out.mkv"] {
+        let out = dir.path().join(name);
+        let output = run_example(&binary, &transcode_args(&avi, &out, &picture, &model_args, &[]));
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("'{}': {FRAMES} frames", out.display())), "{name}: count:\n{stderr}");
+        assert!(stderr.contains("given the next frame's time"), "{name}: the repair is noted:\n{stderr}");
+        let written = read_media(&out);
+        assert_eq!(written.frames, FRAMES, "{name}: every frame in the file: {:?}", written.pts);
+        assert!(strictly_increasing(&written.pts), "{name}: timestamps only go up: {:?}", written.pts);
+        // 90 frames at 30 fps: 3 s, as long as the sound (within a frame).
+        let span = written.span().nseconds() as i64;
+        assert!((span - 3_000_000_000).abs() <= 34_000_000, "{name}: the video spans {span} ns");
+        assert!(written.audio == input.audio, "{name}: the MP3 sound carried over unchanged");
+    }
+}
+
+/// An MP4 as a download cut short leaves it: the index (moov) is written at the end, so the
+/// first half holds frames that nothing describes.
+fn truncated_mp4(picture: &Path, dir: &Path) -> PathBuf {
+    let full = dir.join("full.mp4");
+    clip_with_audio(picture, 90, &full);
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = dir.join("cut-short.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    cut
+}
+
+#[test]
+fn a_truncated_mp4_ends_with_a_message_never_a_hang() {
+    let Some(models) = fixture_models() else { return };
+    let Some(transcode) = example("transcode") else { return };
+    let Some(faces_json) = example("faces-json") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    let cut = truncated_mp4(&picture, dir.path());
+    let out = dir.path().join("out.mkv");
+    let model_args = models.args();
+    let detector = models.detector.to_str().unwrap();
+    let runs: [Vec<&str>; 2] =
+        [transcode_args(&cut, &out, &picture, &model_args, &[]), vec![cut.to_str().unwrap(), "--detector", detector]];
+    // decodebin drops the demuxer's error when it comes at the wrong moment, a race: several
+    // runs at once (the load widens the window), ten of each.
+    for (binary, args) in [(&transcode, &runs[0]), (&faces_json, &runs[1])] {
+        for _ in 0..2 {
+            let outputs: Vec<Output> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..5)
+                    .map(|_| scope.spawn(|| run_example_within(binary, args, Duration::from_secs(120))))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for output in outputs {
+                assert_refused(&output, "damaged or incomplete", &format!("{} {args:?}", binary.display()));
+                assert!(text(&output.stderr).contains("cut-short.mp4"), "names the file: {}", text(&output.stderr));
+            }
+        }
+    }
+    assert!(!out.exists(), "no unfinished output is left behind");
+}
+
+#[test]
+fn every_example_says_no_video_stream_for_sound_only_inputs() {
+    let Some(models) = fixture_models() else { return };
+    let binaries = [example("transcode"), example("faces-json"), example("live")];
+    let [Some(transcode), Some(faces_json), Some(live)] = binaries else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    let wav = dir.path().join("sound.wav");
+    launch(&format!("audiotestsrc num-buffers=20 ! audioconvert ! wavenc ! filesink location={}", wav.display()));
+    let aac = dir.path().join("sound.mp4");
+    launch(&format!(
+        "audiotestsrc num-buffers=20 ! audioconvert ! avenc_aac ! mp4mux ! filesink location={}",
+        aac.display()
+    ));
+    let out = dir.path().join("out.mp4");
+    let model_args = models.args();
+    for input in [&wav, &aac] {
+        let source = picture.to_str().unwrap();
+        let mut live_args = vec!["--source", source, "--input", input.to_str().unwrap(), "--sink", "fakesink"];
+        live_args.extend(model_args.iter().map(String::as_str));
+        let runs = [
+            (&transcode, transcode_args(input, &out, &picture, &model_args, &[])),
+            (&faces_json, vec![input.to_str().unwrap(), "--detector", models.detector.to_str().unwrap()]),
+            (&live, live_args),
+        ];
+        for (binary, args) in runs {
+            let output = run_example_within(binary, &args, Duration::from_secs(120));
+            let what = format!("{} {args:?}", binary.display());
+            assert_refused(&output, "has no video stream", &what);
+            let stderr = text(&output.stderr);
+            assert!(!stderr.contains("missing a plug-in"), "{what}: no plug-in is missing:\n{stderr}");
+            assert!(stderr.contains(input.file_name().unwrap().to_str().unwrap()), "{what}: names the file:\n{stderr}");
+        }
+    }
+}
+
+#[test]
+fn every_example_lists_every_missing_model_with_its_option() {
+    let binaries = [example("transcode"), example("faces-json"), example("live")];
+    let [Some(transcode), Some(faces_json), Some(live)] = binaries else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    let clip = dir.path().join("clip.mkv");
+    still_clip(&picture, 3, "width=640,height=480", &clip);
+    let empty = dir.path().join("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    let out = dir.path().join("out.mp4");
+    let (clip_arg, picture_arg, empty_arg) =
+        (clip.to_str().unwrap(), picture.to_str().unwrap(), empty.to_str().unwrap());
+    let swap_models =
+        [("--detector", "det_10g.onnx"), ("--recognizer", "w600k_r50.onnx"), ("--swapper", "inswapper_128.onnx")];
+    let enhancer = [("--enhancer", "GFPGANv1.4.onnx")];
+    let detector_only = [("--detector", "det_10g.onnx")];
+    let runs: [(&PathBuf, Vec<&str>, Vec<(&str, &str)>); 4] = [
+        (
+            &transcode,
+            vec![clip_arg, out.to_str().unwrap(), "--source", picture_arg, "--models", empty_arg],
+            swap_models.to_vec(),
+        ),
+        (
+            &transcode,
+            vec![clip_arg, out.to_str().unwrap(), "--source", picture_arg, "--models", empty_arg, "--enhance"],
+            swap_models.iter().chain(&enhancer).copied().collect(),
+        ),
+        (&live, vec!["--source", picture_arg, "--input", clip_arg, "--models", empty_arg], swap_models.to_vec()),
+        (&faces_json, vec![clip_arg, "--models", empty_arg], detector_only.to_vec()),
+    ];
+    for (binary, args, expected) in runs {
+        let output = run_example(binary, &args);
+        let what = format!("{} {args:?}", binary.display());
+        assert_refused(&output, &format!("{} model file", expected.len()), &what);
+        let stderr = text(&output.stderr);
+        for (option, file) in expected {
+            assert!(
+                stderr.contains(&format!("{option}: {file} is not in '{empty_arg}'")),
+                "{what}: {option}:\n{stderr}"
+            );
+        }
+        assert!(!stderr.contains("property"), "{what}: options, not element words:\n{stderr}");
+    }
+    // A file given that is not there is listed with the missing defaults.
+    let output = run_example(
+        &transcode,
+        &[
+            clip_arg,
+            out.to_str().unwrap(),
+            "--source",
+            picture_arg,
+            "--models",
+            empty_arg,
+            "--swapper",
+            "/nonexistent.onnx",
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert_refused(&output, "3 model files are missing", "transcode --swapper /nonexistent.onnx");
+    assert!(stderr.contains("--swapper: '/nonexistent.onnx' is not a file"), "{stderr}");
+    assert!(stderr.contains("--detector: det_10g.onnx"), "{stderr}");
+}
+
+#[test]
+fn faces_json_stops_quietly_when_its_reader_goes() {
+    let detector = require_fixture!("scrfd.onnx");
+    let Some(binary) = example("faces-json") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("blocks.mkv");
+    still_clip(&block_picture(dir.path()), 300, "width=640,height=480", &clip);
+    // `faces-json clip | head -1`: one line read, then the pipe closed.
+    let mut child = Command::new(&binary)
+        .args([clip.to_str().unwrap(), "--detector", detector.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"frame\":0,"), "{first}");
+    drop(stdout);
+    let pid = child.id();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let Ok(output) = receiver.recv_timeout(Duration::from_secs(120)) else {
+        // SAFETY: kill(2) on the child this test started and has not reaped.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        panic!("faces-json went on after its reader left");
+    };
+    let output = output.unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "nothing on standard error: {stderr}");
+}
+
+/// Serves `body` over HTTP on a local port to one client: the bytes before `pause_at`, then the
+/// rest once `resume` says so. Returns the URI.
+fn serve_in_two_parts(body: Vec<u8>, pause_at: usize, resume: mpsc::Receiver<()>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://{}/clip.mkv", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return };
+        let mut request = [0u8; 4096];
+        let _ = std::io::Read::read(&mut stream, &mut request);
+        let header = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: video/x-matroska\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(header.as_bytes());
+        let _ = stream.write_all(&body[..pause_at]);
+        let _ = stream.flush();
+        let _ = resume.recv_timeout(RUN_LIMIT);
+        let _ = stream.write_all(&body[pause_at..]);
+    });
+    uri
+}
+
+#[test]
+fn faces_json_writes_each_line_as_its_frame_is_done() {
+    let detector = require_fixture!("scrfd.onnx");
+    let Some(binary) = example("faces-json") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("blocks.mkv");
+    still_clip(&block_picture(dir.path()), 12, "width=640,height=480", &clip);
+    let body = std::fs::read(&clip).unwrap();
+    // Half the file is a few frames: their lines (well under a block of output) must reach the
+    // reader while the input still waits for the rest.
+    let (resume, resumed) = mpsc::channel();
+    let uri = serve_in_two_parts(body.clone(), body.len() / 2, resumed);
+    let mut child = Command::new(&binary)
+        .args([uri.as_str(), "--detector", detector.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line);
+        }
+    });
+    let first = received.recv_timeout(Duration::from_secs(120));
+    resume.send(()).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let first = first.unwrap_or_else(|_| panic!("no line while the input waited (block-buffered?):\n{stderr}"));
+    assert!(first.starts_with("{\"frame\":0,"), "{first}");
+    assert!(status.success(), "{stderr}");
+    assert_eq!(1 + received.try_iter().count(), 12, "a line per frame in the end");
+}
+
+/// A video of raw RGB frames (a screen recording, a render, a lossless capture) in Matroska: a
+/// moving, noisy picture, so that the bit rate shows in the file size.
+fn rgb_clip(frames: u32, out: &Path) {
+    launch(&format!(
+        "videotestsrc pattern=snow num-buffers={frames} ! video/x-raw,format=RGB,width=640,height=480,framerate=30/1 \
+         ! matroskamux ! filesink location={}",
+        out.display()
+    ));
+}
+
+#[test]
+fn transcode_encodes_4_2_0_at_a_bit_rate_for_the_frame_size() {
+    let Some(models) = fixture_models() else { return };
+    let Some(binary) = example("transcode") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    let clip = dir.path().join("rgb.mkv");
+    rgb_clip(60, &clip);
+    let model_args = models.args();
+    let mut sizes = Vec::new();
+    for (name, extra, chroma) in [
+        ("auto.mp4", &[][..], "4:2:0"),
+        ("low.mp4", &["--bitrate", "200"][..], "4:2:0"),
+        ("high.mp4", &["--bitrate", "4000"][..], "4:2:0"),
+        ("kept.mkv", &["--keep-chroma"][..], "4:4:4"),
+    ] {
+        let out = dir.path().join(name);
+        let output = run_example(&binary, &transcode_args(&clip, &out, &picture, &model_args, extra));
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        let caps = read_media(&out).video_caps.unwrap_or_default();
+        assert!(caps.contains(&format!("chroma-format=(string){chroma}")), "{name}: {chroma}: {caps}");
+        if chroma == "4:2:0" {
+            assert!(!caps.contains("4:4:4"), "{name}: a profile every player plays: {caps}");
+        }
+        sizes.push(std::fs::metadata(&out).unwrap().len());
+        if extra.is_empty() {
+            // 640×480 at 30 fps × 0.1 bit per pixel.
+            assert!(stderr.contains("x264enc at 922 kbit/s for 640x480 (auto"), "{name}: {stderr}");
+        }
+    }
+    // Two seconds of video: the file holds about what the bit rate says (x264enc's default rate
+    // control is constant bit rate), far from its 2048 kbit/s default.
+    let expected = |kbits: u64| kbits * 1000 / 8 * 2;
+    for (size, kbits) in sizes.iter().zip([922u64, 200, 4000]) {
+        let ratio = *size as f64 / expected(kbits) as f64;
+        assert!((0.5..1.6).contains(&ratio), "{kbits} kbit/s: {size} bytes in 2 s (sizes {sizes:?})");
+    }
+}
+
+#[test]
+fn live_counts_dropped_frames_and_exits_130_on_ctrl_c() {
+    let Some(models) = fixture_models() else { return };
+    let Some(binary) = example("live") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    // 500 frames a second: more than the face chain takes on the CPU, so the queue before the
+    // detector drops frames, as it does when a camera outruns a slow GPU.
+    let clip = dir.path().join("fast.mkv");
+    launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! imagefreeze num-buffers=5000 ! video/x-raw,framerate=500/1 \
+         ! videoconvert ! jpegenc quality=90 ! matroskamux ! filesink location={}",
+        picture.display(),
+        clip.display()
+    ));
+    let mut args = vec![
+        "--source".to_string(),
+        picture.display().to_string(),
+        "--input".into(),
+        clip.display().to_string(),
+        "--sink".into(),
+        "fakesink".into(),
+    ];
+    args.extend(models.args());
+    let mut child = Command::new(&binary)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stats = Vec::new();
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let Ok(line) = line else { break };
+        seen.push(line.clone());
+        if let Some(figures) = line.strip_suffix(" dropped") {
+            // "live: F fps, latency L, S of N frames with a face replaced, D dropped"
+            let dropped: u64 = figures.rsplit(' ').next().unwrap().parse().unwrap();
+            let shown: u64 = figures.split(" of ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+            stats.push((shown, dropped));
+            if stats.len() == 3 {
+                break;
+            }
+        }
+        assert!(!line.contains("input ended"), "the clip ran out first: {seen:#?}");
+    }
+    // SAFETY: kill(2) on the child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(stats.len(), 3, "figures lines with a dropped count: {seen:#?}\n{stderr}");
+    // Every second after the first: ~500 frames in, shown or dropped.
+    for &(shown, dropped) in &stats[1..] {
+        assert!(dropped > 0, "frames dropped and counted: {stats:?}");
+        assert!((350..=650).contains(&(shown + dropped)), "shown + dropped is what came in a second: {stats:?}");
+    }
+    assert_eq!(status.code(), Some(130), "Ctrl-C ends with 130, as in transcode:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let help = text(&run_example(&binary, &["--help"]).stdout);
+    assert!(help.contains("exit status 130"), "--help says so:\n{help}");
+}
+
+#[test]
+fn make_demo_writes_its_video_where_git_ignores_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/demo.sh")).unwrap();
+    let out = script
+        .lines()
+        .find_map(|l| l.strip_prefix("OUT=${DEMO_OUT:-"))
+        .and_then(|rest| rest.strip_suffix('}'))
+        .expect("scripts/demo.sh sets OUT=${DEMO_OUT:-…}");
+    let ignored_dirs: Vec<String> = std::fs::read_to_string(root.join(".gitignore"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('/') && !l.contains('*'))
+        .map(|l| format!("{}/", l.trim_start_matches('/')))
+        .collect();
+    assert!(
+        ignored_dirs.iter().any(|dir| out.starts_with(dir.as_str())),
+        "make demo writes '{out}', inside none of the folders .gitignore names: {ignored_dirs:?}"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains(&format!("({out})")), "README.md names where make demo writes ({out})");
+}
+
+#[test]
+fn the_python_example_prints_bus_warnings() {
+    let detector = require_fixture!("scrfd.onnx");
+    let python = "/usr/bin/python3";
+    let bindings = "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstVideo', '1.0'); \
+         from gi.repository import Gst, GstVideo";
+    if !Command::new(python).args(["-c", bindings]).output().is_ok_and(|o| o.status.success()) {
+        common::skip("Debian's PyGObject with the GStreamer bindings is missing (scripts/setup-debian.sh installs it)");
+        return;
+    }
+    // The plugin file cargo builds beside this test's binaries (target/<profile>/libgstdlc.so).
+    let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    if !profile_dir.join("libgstdlc.so").is_file() {
+        common::skip(&format!("no libgstdlc.so in {} (cargo build --lib)", profile_dir.display()));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    // CUDA on a machine without it: the detector runs on the CPU, with a warning on the bus.
+    let output = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python/faces.py"))
+        .arg(&picture)
+        .arg(format!("model-file={}", detector.display()))
+        .arg("execution-provider=cuda")
+        .env("GST_PLUGIN_PATH", &profile_dir)
+        .env("GST_REGISTRY", dir.path().join("registry.bin"))
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    if !stderr.contains("running on the CPU instead") && text(&output.stdout).contains("message pts") {
+        // A machine with CUDA gives no warning to show; the check needs one without.
+        let cuda = Command::new(python).args(["-c", "import ctypes; ctypes.CDLL('libcuda.so.1')"]).output();
+        if cuda.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: this machine has CUDA, so execution-provider=cuda gives no warning");
+            return;
+        }
+    }
+    assert!(stderr.contains("faces.py: warning: dlcdetect"), "the warning is printed:\n{stderr}");
+    assert!(stderr.contains("running on the CPU instead"), "{stderr}");
+    assert!(text(&output.stdout).contains("message pts"), "and the faces still come");
 }
