@@ -106,7 +106,6 @@ fn run() -> Result<(), String> {
         return Err(format!("give exactly one INPUT (got {})\n\n{USAGE}", args.positional.len()));
     };
     let uri = support::input_uri(input)?;
-    let models = Models::from_args(&args, &MODELS)?;
     let threshold: f64 = args.number("threshold", 0.5)?;
     if !(0.0..=1.0).contains(&threshold) {
         return Err(format!("--threshold must be within 0..1, got {threshold}"));
@@ -115,6 +114,7 @@ fn run() -> Result<(), String> {
     if !(1..=1000).contains(&interval) {
         return Err(format!("--inference-interval must be within 1..1000, got {interval}"));
     }
+    let models = Models::from_args(&args, &MODELS)?;
     let recognition = args.existing_file("recognition-model")?;
     let landmarks = args.existing_file("landmark-model")?;
     let output: Box<dyn Write + Send> = match args.value("output") {

@@ -4,6 +4,8 @@
 //! their refusals of bad input.
 
 mod common;
+#[path = "../examples/support/mod.rs"]
+mod support;
 
 use common::example;
 
@@ -816,6 +818,39 @@ fn a_truncated_mp4_ends_with_a_message_never_a_hang() {
         }
     }
     assert!(!out.exists(), "no unfinished output is left behind");
+}
+
+/// The race of the test above, made certain: the demuxer's error is dropped (as decodebin drops
+/// it while typefinding), and the examples' input check still ends the wait, naming the cause.
+#[test]
+fn a_truncated_mp4_whose_error_is_dropped_is_still_noticed() {
+    gst::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = truncated_mp4(&block_picture(dir.path()), dir.path());
+    let uri = support::input_uri(cut.to_str().unwrap()).unwrap();
+    let video = gst::Caps::builder("video/x-raw").any_features().build();
+    let input = support::Input::new(&uri, "cut-short.mp4", &video, true).unwrap();
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&input.decode).unwrap();
+    let bus = pipeline.bus().unwrap();
+    bus.set_sync_handler(|_, message| match message.view() {
+        gst::MessageView::Error(_) => gst::BusSyncReply::Drop,
+        _ => gst::BusSyncReply::Pass,
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reason = loop {
+        if let Err(reason) = input.check_started(&pipeline) {
+            break reason;
+        }
+        assert!(Instant::now() < deadline, "the wait for a stream that never starts goes on");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        reason.contains("'cut-short.mp4' cannot be read: the demuxer (qtdemux) found no playable stream"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -382,10 +382,11 @@ impl Input {
             if !video_entry.is_linked() {
                 let kinds = kinds.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
                 let found = if kinds.is_empty() { "no stream at all".to_string() } else { format!("only {kinds}") };
+                // The explanation is the message itself: applications show the message.
                 gst::element_error!(
                     decode,
                     gst::StreamError::WrongType,
-                    ["'{}' has no video stream (it holds {}): give a video file", name, found]
+                    ("'{}' has no video stream (it holds {}): give a video file", name, found)
                 );
             }
         });
