@@ -26,7 +26,8 @@ camera ! dlcdetect ! dlcswap [! dlcenhance] ! window [and virtual camera].
 Once a second a line on standard output gives the frame rate, the processing latency (from the
 detector's input to the window's, mean over that second), the faces replaced and the frames
 dropped: when the face chain is slower than the camera (or --input), only the newest frame waits
-for it and older ones are dropped, so that the picture does not lag.
+for it and older ones are dropped, so that the picture does not lag. A last line gives the
+figures of the whole run.
 'quit' ends with exit status 0; Ctrl-C ends the same way (the sinks finish what they write) with
 exit status 130, as transcode does.
 
@@ -53,6 +54,16 @@ Commands (type them and press Enter while it runs):
   help                     list the commands
   quit                     stop (Ctrl-C too, with exit status 130)
 ";
+
+/// `println!` without its panic when standard output is closed (`live … | head`): the picture
+/// matters more than the messages.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
 
 const COMMANDS: &str = "commands: source PATH | enhance on|off | help | quit";
 
@@ -163,6 +174,9 @@ struct Stats {
     dequeued: AtomicU64,
     /// Frames dropped up to the last report.
     dropped_reported: AtomicU64,
+    /// Frames out of the face chain since the start, and those with a face replaced.
+    frames_total: AtomicU64,
+    swapped_total: AtomicU64,
     frames: AtomicU64,
     swapped: AtomicU64,
     /// Sum of the processing latencies of `frames`, in µs.
@@ -196,6 +210,9 @@ fn run() -> Result<Outcome, String> {
     support::catch_interrupts();
     let commands = read_commands();
     let result = live.run(&commands);
+    if result.is_ok() {
+        live.report_totals();
+    }
     let _ = live.pipeline.set_state(gst::State::Null);
     result
 }
@@ -343,11 +360,13 @@ impl Live {
                     }
                 }
                 leaving.frames.fetch_add(1, Ordering::Relaxed);
+                leaving.frames_total.fetch_add(1, Ordering::Relaxed);
                 if buffer
                     .meta::<FaceMeta>()
                     .is_some_and(|m| m.faces().iter().any(|f| f.flags.contains(FaceFlags::SWAPPED)))
                 {
                     leaving.swapped.fetch_add(1, Ordering::Relaxed);
+                    leaving.swapped_total.fetch_add(1, Ordering::Relaxed);
                 }
             }
             gst::PadProbeReturn::Ok
@@ -361,16 +380,16 @@ impl Live {
             let reason = bus.pop_filtered(&[gst::MessageType::Error]).and_then(|m| support::describe(&m));
             return Err(reason.unwrap_or_else(|| "the pipeline does not start".into()));
         }
-        println!("live: running; {COMMANDS}");
+        say!("live: running; {COMMANDS}");
         let mut second = Instant::now();
         loop {
             if support::interrupts() > 0 {
-                println!("live: stopped by Ctrl-C");
+                say!("live: stopped by Ctrl-C");
                 return self.finish(&bus).map(|()| Outcome::Interrupted);
             }
             while let Ok(line) = commands.try_recv() {
                 if !self.command(line.trim()) {
-                    println!("live: quit");
+                    say!("live: quit");
                     return self.finish(&bus).map(|()| Outcome::Finished);
                 }
             }
@@ -380,7 +399,7 @@ impl Live {
             if let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
                 match message.view() {
                     gst::MessageView::Eos(_) => {
-                        println!("live: the input ended");
+                        say!("live: the input ended");
                         return Ok(Outcome::Finished);
                     }
                     gst::MessageView::Error(_) => {
@@ -417,13 +436,29 @@ impl Live {
         }
     }
 
-    /// Prints and resets the last second's figures.
-    fn report(&self, elapsed: Duration) {
+    /// The frames the queue before the detector dropped since the start.
+    fn dropped(&self) -> u64 {
         // Read out before in, so that a frame counted out was counted in.
         let dequeued = self.stats.dequeued.load(Ordering::Relaxed);
         let queued = self.stats.queued.load(Ordering::Relaxed);
         let waiting = u64::from(self.fresh.property::<u32>("current-level-buffers"));
-        let dropped_total = queued.saturating_sub(dequeued).saturating_sub(waiting);
+        queued.saturating_sub(dequeued).saturating_sub(waiting)
+    }
+
+    /// Prints the figures of the whole run.
+    fn report_totals(&self) {
+        say!(
+            "live: in all {} frames shown, {} with a face replaced, {} dropped",
+            self.stats.frames_total.load(Ordering::Relaxed),
+            self.stats.swapped_total.load(Ordering::Relaxed),
+            self.dropped()
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    /// Prints and resets the last second's figures.
+    fn report(&self, elapsed: Duration) {
+        let dropped_total = self.dropped();
         let dropped_before = self.stats.dropped_reported.fetch_max(dropped_total, Ordering::Relaxed);
         let dropped = dropped_total.saturating_sub(dropped_before);
         let frames = self.stats.frames.swap(0, Ordering::Relaxed);
@@ -431,7 +466,7 @@ impl Live {
         let latency_us = self.stats.latency_us.swap(0, Ordering::Relaxed);
         let latency =
             if frames > 0 { format!("{:.1} ms", latency_us as f64 / frames as f64 / 1000.0) } else { "-".into() };
-        println!(
+        say!(
             "live: {:.1} fps, latency {latency}, {swapped} of {frames} frames with a face replaced, {dropped} dropped",
             frames as f64 / elapsed.as_secs_f64()
         );
@@ -444,28 +479,28 @@ impl Live {
         match (verb, argument) {
             ("", _) => {}
             ("quit" | "exit", _) => return false,
-            ("help", _) => println!("live: {COMMANDS}"),
-            ("source", "") => println!("live: source needs a picture: source PATH"),
+            ("help", _) => say!("live: {COMMANDS}"),
+            ("source", "") => say!("live: source needs a picture: source PATH"),
             ("source", path) => {
                 if Path::new(path).is_file() {
                     // dlcswap computes the new face on a worker and swaps it in when ready; a
                     // picture without a face gives a warning and the old face stays.
                     self.swap.set_property("source", path);
-                    println!("live: source: switching to '{path}'");
+                    say!("live: source: switching to '{path}'");
                 } else {
-                    println!("live: source: '{path}' is not a file; keeping the current face");
+                    say!("live: source: '{path}' is not a file; keeping the current face");
                 }
             }
             ("enhance", "on" | "off") => match &self.enhance {
                 // blend 0 makes dlcenhance pass frames through without running its model.
                 Some(enhance) => {
                     enhance.set_property("blend", if argument == "on" { self.enhance_blend } else { 0.0 });
-                    println!("live: enhance {argument}");
+                    say!("live: enhance {argument}");
                 }
-                None => println!("live: enhance: start with --enhance to have the restorer in the pipeline"),
+                None => say!("live: enhance: start with --enhance to have the restorer in the pipeline"),
             },
-            ("enhance", _) => println!("live: enhance on or enhance off"),
-            (other, _) => println!("live: unknown command '{other}'; {COMMANDS}"),
+            ("enhance", _) => say!("live: enhance on or enhance off"),
+            (other, _) => say!("live: unknown command '{other}'; {COMMANDS}"),
         }
         let _ = std::io::stdout().flush();
         true
