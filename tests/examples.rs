@@ -909,7 +909,7 @@ fn every_example_lists_every_missing_model_with_its_option() {
         [("--detector", "det_10g.onnx"), ("--recognizer", "w600k_r50.onnx"), ("--swapper", "inswapper_128.onnx")];
     let enhancer = [("--enhancer", "GFPGANv1.4.onnx")];
     let detector_only = [("--detector", "det_10g.onnx")];
-    let runs: [(&PathBuf, Vec<&str>, Vec<(&str, &str)>); 4] = [
+    let runs = [
         (
             &transcode,
             vec![clip_arg, out.to_str().unwrap(), "--source", picture_arg, "--models", empty_arg],
