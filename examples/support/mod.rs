@@ -184,8 +184,8 @@ pub fn model_options(models: &[Model]) -> Vec<&'static str> {
 pub fn model_usage(models: &[Model]) -> String {
     let defaults = models.iter().map(|m| m.default_name()).collect::<Vec<_>>().join(", ");
     let mut usage = format!(
-        "Models (unset: the elements' own defaults, i.e. {defaults}\n\
-         in $DLC_MODELS_DIR, else ~/.local/share/gstdlc/models; models/README.md):\n\
+        "Models (unset: the elements' default files in $DLC_MODELS_DIR, else ~/.local/share/gstdlc/models,\n\
+         i.e. {defaults}; models/README.md):\n\
          \x20 --models DIR         look the default file names up in DIR instead\n"
     );
     for model in models {
