@@ -7,13 +7,14 @@
 mod support;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, ErrorKind, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 use gstdlc::{Face, FaceFlags, FaceMeta};
 use serde::Serialize;
-use support::{Args, MODEL_OPTIONS, MODEL_USAGE, Models};
+use support::{Args, Input, Model, Models};
 
 const USAGE: &str = "\
 usage: faces-json INPUT [OPTIONS]
@@ -29,6 +30,8 @@ uridecodebin ! videoconvert ! dlcdetect and writes one JSON object per video fra
 Coordinates are in pixels of the decoded frame; pts_ns is null for a frame without timestamp.
 flags: inferred (the detector found the face on this frame), tracked (carried from earlier
 detections), swapped, enhanced.
+Each line is written as soon as its frame is done (a reader sees it at once). When the reader
+goes away (`faces-json in.mp4 | head -1`), it stops quietly with exit status 0.
 
 Options:
   --output FILE              write to FILE instead of standard output
@@ -94,16 +97,15 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let mut valued = vec!["output", "recognition-model", "landmark-model", "threshold", "inference-interval"];
-    valued.extend(MODEL_OPTIONS);
+    valued.extend(support::model_options(&MODELS));
     let Some(args) = Args::parse("faces-json", &valued, &[])? else {
-        print!("{USAGE}\n{MODEL_USAGE}");
+        print!("{USAGE}\n{}", support::model_usage(&MODELS));
         return Ok(());
     };
     let [input] = args.positional.as_slice() else {
         return Err(format!("give exactly one INPUT (got {})\n\n{USAGE}", args.positional.len()));
     };
     let uri = support::input_uri(input)?;
-    let models = Models::from_args(&args)?;
     let threshold: f64 = args.number("threshold", 0.5)?;
     if !(0.0..=1.0).contains(&threshold) {
         return Err(format!("--threshold must be within 0..1, got {threshold}"));
@@ -112,20 +114,20 @@ fn run() -> Result<(), String> {
     if !(1..=1000).contains(&interval) {
         return Err(format!("--inference-interval must be within 1..1000, got {interval}"));
     }
+    let models = Models::from_args(&args, &MODELS)?;
     let recognition = args.existing_file("recognition-model")?;
     let landmarks = args.existing_file("landmark-model")?;
     let output: Box<dyn Write + Send> = match args.value("output") {
-        Some(path) => Box::new(File::create(path).map_err(|e| format!("--output '{path}' cannot be written: {e}"))?),
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).map_err(|e| format!("--output '{path}' cannot be written: {e}"))?,
+        )),
         None => Box::new(std::io::stdout()),
     };
 
     support::init()?;
     let pipeline = gst::Pipeline::new();
-    let decode = support::make("uridecodebin")?;
-    decode.set_property("uri", uri.as_str());
-    // Only the video streams come out; the others are left undecoded and unexposed.
-    decode.set_property("caps", gst::Caps::builder("video/x-raw").any_features().build());
-    decode.set_property("expose-all-streams", false);
+    // Video is decoded; other streams are left as they are and thrown away.
+    let input = Input::new(&uri, input, &gst::Caps::builder("video/x-raw").any_features().build(), true)?;
     let convert = support::make("videoconvert")?;
     let detect = models.detect()?;
     detect.set_property("threshold", threshold);
@@ -138,27 +140,16 @@ fn run() -> Result<(), String> {
     }
     let sink = support::make("fakesink")?;
     sink.set_property("sync", false);
-    pipeline.add_many([&decode, &convert, &detect, &sink]).map_err(|e| e.to_string())?;
+    pipeline.add_many([&input.decode, &convert, &detect, &sink]).map_err(|e| e.to_string())?;
     gst::Element::link_many([&convert, &detect, &sink]).map_err(|e| format!("cannot link the pipeline: {e}"))?;
+    // A second video stream is thrown away too: this program reads the first.
+    input.link_video(&pipeline, convert.static_pad("sink").ok_or("videoconvert has no sink pad")?);
 
-    let convert_sink = convert.static_pad("sink").ok_or("videoconvert has no sink pad")?;
-    let video_linked = convert_sink.clone();
-    decode.connect_pad_added(move |_, pad| {
-        // A second video stream stays unlinked: this program reads the first.
-        if !convert_sink.is_linked() {
-            let _ = pad.link(&convert_sink);
-        }
-    });
-    let input_name = input.clone();
-    decode.connect_no_more_pads(move |decode| {
-        if !video_linked.is_linked() {
-            gst::element_error!(decode, gst::StreamError::WrongType, ["'{}' has no video stream", input_name]);
-        }
-    });
-
-    let writer = Arc::new(Mutex::new(BufWriter::new(output)));
+    let writer = Arc::new(Mutex::new(output));
+    let reader_gone = Arc::new(AtomicBool::new(false));
     let frames = Arc::new(Mutex::new(0u64));
     let probe_writer = writer.clone();
+    let probe_reader_gone = reader_gone.clone();
     let sink_pad = sink.static_pad("sink").ok_or("fakesink has no sink pad")?;
     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else { return gst::PadProbeReturn::Ok };
@@ -176,29 +167,62 @@ fn run() -> Result<(), String> {
             faces: faces.unwrap_or_default(),
         };
         *frame += 1;
-        let mut out = probe_writer.lock().unwrap_or_else(|e| e.into_inner());
-        let written =
-            serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n"));
-        if let Err(e) = written {
-            if let Some(element) = pad.parent_element() {
-                gst::element_error!(element, gst::ResourceError::Write, ["cannot write the JSON output: {}", e]);
+        let mut line = match serde_json::to_vec(&record) {
+            Ok(line) => line,
+            Err(e) => {
+                if let Some(element) = pad.parent_element() {
+                    gst::element_error!(element, gst::LibraryError::Failed, ["cannot write a frame as JSON: {}", e]);
+                }
+                return gst::PadProbeReturn::Remove;
             }
-            return gst::PadProbeReturn::Remove;
+        };
+        line.push(b'\n');
+        let mut out = probe_writer.lock().unwrap_or_else(|e| e.into_inner());
+        // One whole line per frame, handed on at once: a live reader must not wait for a block.
+        match out.write_all(&line).and_then(|()| out.flush()) {
+            Ok(()) => gst::PadProbeReturn::Ok,
+            Err(e) => {
+                if let Some(element) = pad.parent_element() {
+                    if e.kind() == ErrorKind::BrokenPipe {
+                        // The reader has all it wanted (`| head -1`): stop, no error.
+                        probe_reader_gone.store(true, Ordering::SeqCst);
+                        let _ = element
+                            .post_message(gst::message::Application::new(gst::Structure::new_empty(READER_GONE)));
+                    } else {
+                        gst::element_error!(
+                            element,
+                            gst::ResourceError::Write,
+                            ["cannot write the JSON output: {}", e]
+                        );
+                    }
+                }
+                gst::PadProbeReturn::Remove
+            }
         }
-        gst::PadProbeReturn::Ok
     });
 
     support::catch_interrupts();
     let entry = convert.static_pad("sink").ok_or("videoconvert has no sink pad")?;
-    let result = run_to_end(&pipeline, &entry);
+    let result = run_to_end(&pipeline, &entry, &input);
     let _ = pipeline.set_state(gst::State::Null);
     let flushed = writer.lock().unwrap_or_else(|e| e.into_inner()).flush();
     result?;
+    if reader_gone.load(Ordering::SeqCst) {
+        return Ok(());
+    }
     flushed.map_err(|e| format!("cannot write the JSON output: {e}"))
 }
 
-/// Plays until EOS (Ctrl-C sends one) or the first error; warnings go to standard error.
-fn run_to_end(pipeline: &gst::Pipeline, entry: &gst::Pad) -> Result<(), String> {
+/// The models this program runs: the detector (the recogniser and the 106-point model are
+/// options of their own, as they add to the output).
+const MODELS: [Model; 1] = [Model::Detector];
+
+/// The application message the writer posts when the reader of the output has gone.
+const READER_GONE: &str = "faces-json-reader-gone";
+
+/// Plays until EOS (Ctrl-C sends one), the reader's leaving or the first error; warnings go to
+/// standard error.
+fn run_to_end(pipeline: &gst::Pipeline, entry: &gst::Pad, input: &Input) -> Result<(), String> {
     pipeline.set_state(gst::State::Playing).map_err(|_| {
         pipeline
             .bus()
@@ -216,10 +240,14 @@ fn run_to_end(pipeline: &gst::Pipeline, entry: &gst::Pad) -> Result<(), String> 
             entry.send_event(gst::event::Eos::new());
             eos_sent = true;
         }
+        input.check_started(pipeline)?;
         let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
         match message.view() {
             gst::MessageView::Eos(_) => return Ok(()),
-            gst::MessageView::Error(_) => return Err(support::describe(&message).unwrap_or_default()),
+            gst::MessageView::Application(a) if a.structure().is_some_and(|s| s.name() == READER_GONE) => {
+                return Ok(());
+            }
+            gst::MessageView::Error(_) => return Err(input.explain(&message)),
             gst::MessageView::Warning(_) => {
                 eprintln!("faces-json: warning from {}", support::describe(&message).unwrap_or_default())
             }

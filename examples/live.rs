@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstdlc::{FaceFlags, FaceMeta};
-use support::{Args, MODEL_OPTIONS, MODEL_USAGE, Models};
+use support::{Args, Input, Model, Models, SWAP_MODELS};
 
 const USAGE: &str = "\
 usage: live --source FACE [OPTIONS]
@@ -24,7 +24,12 @@ usage: live --source FACE [OPTIONS]
 Shows the camera with its faces replaced by the face in FACE:
 camera ! dlcdetect ! dlcswap [! dlcenhance] ! window [and virtual camera].
 Once a second a line on standard output gives the frame rate, the processing latency (from the
-detector's input to the window's, mean over that second) and the faces replaced.
+detector's input to the window's, mean over that second), the faces replaced and the frames
+dropped: when the face chain is slower than the camera (or --input), only the newest frame waits
+for it and older ones are dropped, so that the picture does not lag. A last line gives the
+figures of the whole run.
+'quit' ends with exit status 0; Ctrl-C ends the same way (the sinks finish what they write) with
+exit status 130, as transcode does.
 
 Options:
   --source FACE            picture (PNG or JPEG) of the face to put in (required)
@@ -47,19 +52,39 @@ Commands (type them and press Enter while it runs):
                            one is ready, or if PATH has no face)
   enhance on|off           switch the restoration on or off (needs --enhance at start)
   help                     list the commands
-  quit                     stop (Ctrl-C too)
+  quit                     stop (Ctrl-C too, with exit status 130)
 ";
+
+/// `println!` without its panic when standard output is closed (`live … | head`): the picture
+/// matters more than the messages.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
 
 const COMMANDS: &str = "commands: source PATH | enhance on|off | help | quit";
 
+/// How a run ended.
+enum Outcome {
+    /// 'quit', or the end of the input.
+    Finished,
+    /// Ctrl-C.
+    Interrupted,
+}
+
 fn main() {
-    match run() {
-        Ok(()) => {}
+    let code = match run() {
+        Ok(Outcome::Finished) => 0,
+        Ok(Outcome::Interrupted) => support::INTERRUPTED,
         Err(message) => {
             eprintln!("live: error: {message}");
-            std::process::exit(1);
+            1
         }
-    }
+    };
+    std::process::exit(code);
 }
 
 struct Options {
@@ -75,13 +100,13 @@ struct Options {
 
 enum Camera {
     Device { device: String, size: Option<(i32, i32)> },
-    Input { uri: String },
+    Input { uri: String, name: String },
 }
 
 impl Options {
     fn parse() -> Result<Option<Options>, String> {
         let mut valued = vec!["source", "device", "size", "input", "sink", "virtual-camera", "fps"];
-        valued.extend(MODEL_OPTIONS);
+        valued.extend(support::model_options(&SWAP_MODELS));
         let Some(args) = Args::parse("live", &valued, &["enhance", "many-faces"])? else { return Ok(None) };
         if let Some(extra) = args.positional.first() {
             return Err(format!("unexpected argument '{extra}' (live --help lists the options)"));
@@ -93,7 +118,7 @@ impl Options {
                 if args.value("device").is_some() || args.value("size").is_some() {
                     return Err("--input replaces the camera: --device and --size do not go with it".into());
                 }
-                Camera::Input { uri: support::input_uri(input)? }
+                Camera::Input { uri: support::input_uri(input)?, name: input.to_string() }
             }
             None => {
                 let device = args.value("device").unwrap_or("/dev/video0").to_string();
@@ -116,15 +141,18 @@ impl Options {
         if !(1..=240).contains(&fps) {
             return Err(format!("--fps must be within 1..240, got {fps}"));
         }
+        let enhance = args.flag("enhance");
+        let used: &[Model] = if enhance { &SWAP_MODELS } else { &SWAP_MODELS[..3] };
+        let models = Models::from_args(&args, used)?;
         Ok(Some(Options {
             source,
             camera,
-            enhance: args.flag("enhance"),
+            enhance,
             many_faces: args.flag("many-faces"),
             sink: args.value("sink").unwrap_or("autovideosink").to_string(),
             virtual_camera,
             fps,
-            models: Models::from_args(&args)?,
+            models,
         }))
     }
 }
@@ -140,6 +168,15 @@ fn parse_size(text: &str) -> Result<(i32, i32), String> {
 /// What the probes measure, read and reset once a second.
 #[derive(Default)]
 struct Stats {
+    /// Frames that entered the queue in front of the detector, and left it: the difference,
+    /// less the one waiting there, are the frames it dropped.
+    queued: AtomicU64,
+    dequeued: AtomicU64,
+    /// Frames dropped up to the last report.
+    dropped_reported: AtomicU64,
+    /// Frames out of the face chain since the start, and those with a face replaced.
+    frames_total: AtomicU64,
+    swapped_total: AtomicU64,
     frames: AtomicU64,
     swapped: AtomicU64,
     /// Sum of the processing latencies of `frames`, in µs.
@@ -156,19 +193,26 @@ struct Live {
     enhance: Option<gst::Element>,
     /// dlcenhance's blend for 'enhance on'.
     enhance_blend: f64,
+    /// The queue that keeps only the newest frame for the detector.
+    fresh: gst::Element,
+    /// The decoded file or URI of --input.
+    input: Option<Input>,
     stats: Arc<Stats>,
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<Outcome, String> {
     let Some(options) = Options::parse()? else {
-        print!("{USAGE}\n{MODEL_USAGE}");
-        return Ok(());
+        print!("{USAGE}\n{}", support::model_usage(&SWAP_MODELS));
+        return Ok(Outcome::Finished);
     };
     support::init()?;
     let live = Live::build(&options)?;
     support::catch_interrupts();
     let commands = read_commands();
     let result = live.run(&commands);
+    if result.is_ok() {
+        live.report_totals();
+    }
     let _ = live.pipeline.set_state(gst::State::Null);
     result
 }
@@ -191,6 +235,7 @@ impl Live {
     fn build(options: &Options) -> Result<Live, String> {
         let pipeline = gst::Pipeline::new();
         let convert = support::make("videoconvert")?;
+        let mut input = None;
         match &options.camera {
             Camera::Device { device, size } => {
                 let camera = support::make("v4l2src")?;
@@ -206,22 +251,16 @@ impl Live {
                 gst::Element::link_many([&camera, &filter, &convert])
                     .map_err(|e| format!("cannot link the camera: {e}"))?;
             }
-            Camera::Input { uri } => {
-                let decode = support::make("uridecodebin")?;
-                decode.set_property("uri", uri.as_str());
-                decode.set_property("caps", gst::Caps::builder("video/x-raw").any_features().build());
-                decode.set_property("expose-all-streams", false);
+            Camera::Input { uri, name } => {
+                // Video is decoded; other streams (sound) are left as they are and thrown away.
+                let decoded = Input::new(uri, name, &gst::Caps::builder("video/x-raw").any_features().build(), true)?;
                 // A file decodes as fast as it can; a camera delivers in real time. Paced to the
                 // clock, the file behaves like a camera (and frames drop the same way).
                 let pace = support::make("clocksync")?;
-                pipeline.add_many([&decode, &pace, &convert]).map_err(|e| e.to_string())?;
+                pipeline.add_many([&decoded.decode, &pace, &convert]).map_err(|e| e.to_string())?;
                 pace.link(&convert).map_err(|e| format!("cannot link the input: {e}"))?;
-                let entry = pace.static_pad("sink").ok_or("clocksync has no sink pad")?;
-                decode.connect_pad_added(move |_, pad| {
-                    if !entry.is_linked() {
-                        let _ = pad.link(&entry);
-                    }
-                });
+                decoded.link_video(&pipeline, pace.static_pad("sink").ok_or("clocksync has no sink pad")?);
+                input = Some(decoded);
             }
         }
 
@@ -238,7 +277,7 @@ impl Live {
         swap.set_property("source", options.source.display().to_string());
         swap.set_property("many-faces", options.many_faces);
         let entry = convert.static_pad("sink").ok_or("videoconvert has no sink pad")?;
-        let mut chain = vec![convert, fresh, detect.clone(), swap.clone()];
+        let mut chain = vec![convert, fresh.clone(), detect.clone(), swap.clone()];
         let enhance = if options.enhance { Some(models.enhance()?) } else { None };
         chain.extend(enhance.clone());
         let tee = support::make("tee")?;
@@ -273,9 +312,23 @@ impl Live {
         }
 
         let stats = Arc::new(Stats::default());
+        Self::count_drops(&fresh, &stats)?;
         Self::measure(&detect, &tee, &stats)?;
         let enhance_blend = enhance.as_ref().map_or(1.0, |e| e.property::<f64>("blend"));
-        Ok(Live { pipeline, entry, swap, enhance, enhance_blend, stats })
+        Ok(Live { pipeline, entry, swap, enhance, enhance_blend, fresh, input, stats })
+    }
+
+    /// Counts the frames into and out of the queue that drops all but the newest frame.
+    fn count_drops(fresh: &gst::Element, stats: &Arc<Stats>) -> Result<(), String> {
+        for (pad, into) in [("sink", true), ("src", false)] {
+            let stats = stats.clone();
+            fresh.static_pad(pad).ok_or("queue has no pad")?.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                let counter = if into { &stats.queued } else { &stats.dequeued };
+                counter.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+        }
+        Ok(())
     }
 
     /// Notes when each frame enters the detector and, when it leaves the face chain, counts it
@@ -307,11 +360,13 @@ impl Live {
                     }
                 }
                 leaving.frames.fetch_add(1, Ordering::Relaxed);
+                leaving.frames_total.fetch_add(1, Ordering::Relaxed);
                 if buffer
                     .meta::<FaceMeta>()
                     .is_some_and(|m| m.faces().iter().any(|f| f.flags.contains(FaceFlags::SWAPPED)))
                 {
                     leaving.swapped.fetch_add(1, Ordering::Relaxed);
+                    leaving.swapped_total.fetch_add(1, Ordering::Relaxed);
                 }
             }
             gst::PadProbeReturn::Ok
@@ -319,32 +374,40 @@ impl Live {
         Ok(())
     }
 
-    fn run(&self, commands: &mpsc::Receiver<String>) -> Result<(), String> {
+    fn run(&self, commands: &mpsc::Receiver<String>) -> Result<Outcome, String> {
         let bus = self.pipeline.bus().ok_or("the pipeline has no bus")?;
         if self.pipeline.set_state(gst::State::Playing).is_err() {
             let reason = bus.pop_filtered(&[gst::MessageType::Error]).and_then(|m| support::describe(&m));
             return Err(reason.unwrap_or_else(|| "the pipeline does not start".into()));
         }
-        println!("live: running; {COMMANDS}");
+        say!("live: running; {COMMANDS}");
         let mut second = Instant::now();
         loop {
             if support::interrupts() > 0 {
-                println!("live: stopped by Ctrl-C");
-                return self.finish(&bus);
+                say!("live: stopped by Ctrl-C");
+                return self.finish(&bus).map(|()| Outcome::Interrupted);
             }
             while let Ok(line) = commands.try_recv() {
                 if !self.command(line.trim()) {
-                    println!("live: quit");
-                    return self.finish(&bus);
+                    say!("live: quit");
+                    return self.finish(&bus).map(|()| Outcome::Finished);
                 }
+            }
+            if let Some(input) = &self.input {
+                input.check_started(&self.pipeline)?;
             }
             if let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
                 match message.view() {
                     gst::MessageView::Eos(_) => {
-                        println!("live: the input ended");
-                        return Ok(());
+                        say!("live: the input ended");
+                        return Ok(Outcome::Finished);
                     }
-                    gst::MessageView::Error(_) => return Err(support::describe(&message).unwrap_or_default()),
+                    gst::MessageView::Error(_) => {
+                        return Err(match &self.input {
+                            Some(input) => input.explain(&message),
+                            None => support::describe(&message).unwrap_or_default(),
+                        });
+                    }
                     gst::MessageView::Warning(_) => {
                         eprintln!("live: warning: {}", support::describe(&message).unwrap_or_default())
                     }
@@ -373,15 +436,38 @@ impl Live {
         }
     }
 
+    /// The frames the queue before the detector dropped since the start.
+    fn dropped(&self) -> u64 {
+        // Read out before in, so that a frame counted out was counted in.
+        let dequeued = self.stats.dequeued.load(Ordering::Relaxed);
+        let queued = self.stats.queued.load(Ordering::Relaxed);
+        let waiting = u64::from(self.fresh.property::<u32>("current-level-buffers"));
+        queued.saturating_sub(dequeued).saturating_sub(waiting)
+    }
+
+    /// Prints the figures of the whole run.
+    fn report_totals(&self) {
+        say!(
+            "live: in all {} frames shown, {} with a face replaced, {} dropped",
+            self.stats.frames_total.load(Ordering::Relaxed),
+            self.stats.swapped_total.load(Ordering::Relaxed),
+            self.dropped()
+        );
+        let _ = std::io::stdout().flush();
+    }
+
     /// Prints and resets the last second's figures.
     fn report(&self, elapsed: Duration) {
+        let dropped_total = self.dropped();
+        let dropped_before = self.stats.dropped_reported.fetch_max(dropped_total, Ordering::Relaxed);
+        let dropped = dropped_total.saturating_sub(dropped_before);
         let frames = self.stats.frames.swap(0, Ordering::Relaxed);
         let swapped = self.stats.swapped.swap(0, Ordering::Relaxed);
         let latency_us = self.stats.latency_us.swap(0, Ordering::Relaxed);
         let latency =
             if frames > 0 { format!("{:.1} ms", latency_us as f64 / frames as f64 / 1000.0) } else { "-".into() };
-        println!(
-            "live: {:.1} fps, latency {latency}, {swapped} of {frames} frames with a face replaced",
+        say!(
+            "live: {:.1} fps, latency {latency}, {swapped} of {frames} frames with a face replaced, {dropped} dropped",
             frames as f64 / elapsed.as_secs_f64()
         );
         let _ = std::io::stdout().flush();
@@ -393,28 +479,28 @@ impl Live {
         match (verb, argument) {
             ("", _) => {}
             ("quit" | "exit", _) => return false,
-            ("help", _) => println!("live: {COMMANDS}"),
-            ("source", "") => println!("live: source needs a picture: source PATH"),
+            ("help", _) => say!("live: {COMMANDS}"),
+            ("source", "") => say!("live: source needs a picture: source PATH"),
             ("source", path) => {
                 if Path::new(path).is_file() {
                     // dlcswap computes the new face on a worker and swaps it in when ready; a
                     // picture without a face gives a warning and the old face stays.
                     self.swap.set_property("source", path);
-                    println!("live: source: switching to '{path}'");
+                    say!("live: source: switching to '{path}'");
                 } else {
-                    println!("live: source: '{path}' is not a file; keeping the current face");
+                    say!("live: source: '{path}' is not a file; keeping the current face");
                 }
             }
             ("enhance", "on" | "off") => match &self.enhance {
                 // blend 0 makes dlcenhance pass frames through without running its model.
                 Some(enhance) => {
                     enhance.set_property("blend", if argument == "on" { self.enhance_blend } else { 0.0 });
-                    println!("live: enhance {argument}");
+                    say!("live: enhance {argument}");
                 }
-                None => println!("live: enhance: start with --enhance to have the restorer in the pipeline"),
+                None => say!("live: enhance: start with --enhance to have the restorer in the pipeline"),
             },
-            ("enhance", _) => println!("live: enhance on or enhance off"),
-            (other, _) => println!("live: unknown command '{other}'; {COMMANDS}"),
+            ("enhance", _) => say!("live: enhance on or enhance off"),
+            (other, _) => say!("live: unknown command '{other}'; {COMMANDS}"),
         }
         let _ = std::io::stdout().flush();
         true

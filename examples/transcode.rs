@@ -13,14 +13,16 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstdlc::{FaceFlags, FaceMeta};
-use support::{Args, MODEL_OPTIONS, MODEL_USAGE, Models};
+use support::{Args, Input, Model, Models, SWAP_MODELS};
 
 const USAGE: &str = "\
 usage: transcode IN OUT --source FACE [OPTIONS]
 
 Writes OUT, a copy of IN (any file or URI GStreamer decodes) whose faces are replaced by the face
 in FACE: decode ! dlcdetect ! dlcswap [! dlcenhance] ! H.264/H.265 encoder ! MP4 or MKV.
-Every frame is kept with its timestamp. The audio is carried over unchanged when OUT's container
+Every frame is kept with its timestamp (a frame that the decoder gives without one, or with the
+timestamp of the frame before, as some AVI files with B-frames do, gets the next frame's time,
+and a note says how many). The audio is carried over unchanged when OUT's container
 takes its format (e.g. AAC into MP4 or MKV, Opus into MKV); otherwise it is re-encoded (AAC for
 MP4, Opus for MKV) and a note says so. The container follows OUT's extension: .mp4, .m4v, .mov
 (MP4) or .mkv (Matroska).
@@ -40,15 +42,18 @@ Options:
   --encoder NAME       auto (default), nvh264enc, nvh265enc, amfh264enc, vah264enc, vaapih264enc
                        or x264enc. auto takes the first of nvh264enc, amfh264enc, vah264enc,
                        vaapih264enc, x264enc that is installed and opens on this machine
+  --bitrate KBITS      the video's bit rate in kbit/s, 50 to 200000 (default auto: 0.1 bit per
+                       pixel per frame for H.264, 0.07 for H.265, at least 300; e.g. 6221 for
+                       1920x1080 at 30 fps, 2765 for 1280x720, 922 for 640x480)
+  --keep-chroma        encode the colours at the resolution the frames have: an RGB input then
+                       becomes H.264 High 4:4:4, which most browsers and QuickTime cannot play.
+                       Without it the video is encoded 4:2:0 (I420 or NV12), which all players play
   -h, --help           this text
 ";
 
 /// Hardware encoders first (NVENC, AMF, VA-API), then the software one.
 const AUTO_ENCODERS: [&str; 5] = ["nvh264enc", "amfh264enc", "vah264enc", "vaapih264enc", "x264enc"];
 const ENCODERS: [&str; 6] = ["nvh264enc", "nvh265enc", "amfh264enc", "vah264enc", "vaapih264enc", "x264enc"];
-
-/// Exit status after Ctrl-C, as a shell reports a process stopped by SIGINT.
-const INTERRUPTED: i32 = 130;
 
 enum Outcome {
     Finished,
@@ -58,7 +63,7 @@ enum Outcome {
 fn main() {
     let code = match run() {
         Ok(Outcome::Finished) => 0,
-        Ok(Outcome::Interrupted) => INTERRUPTED,
+        Ok(Outcome::Interrupted) => support::INTERRUPTED,
         Err(message) => {
             eprintln!("transcode: error: {message}");
             1
@@ -110,6 +115,8 @@ impl Container {
 }
 
 struct Options {
+    /// IN as given, for messages.
+    input: String,
     uri: String,
     output: PathBuf,
     container: Container,
@@ -120,14 +127,17 @@ struct Options {
     enhance: bool,
     lanes: u32,
     encoder: String,
+    /// kbit/s; `None`: from the frame size and rate.
+    bitrate: Option<u32>,
+    keep_chroma: bool,
     models: Models,
 }
 
 impl Options {
     fn parse() -> Result<Option<Options>, String> {
-        let mut valued = vec!["source", "reference", "face-map", "encoder", "lanes"];
-        valued.extend(MODEL_OPTIONS);
-        let Some(args) = Args::parse("transcode", &valued, &["enhance", "many-faces"])? else {
+        let mut valued = vec!["source", "reference", "face-map", "encoder", "lanes", "bitrate"];
+        valued.extend(support::model_options(&SWAP_MODELS));
+        let Some(args) = Args::parse("transcode", &valued, &["enhance", "many-faces", "keep-chroma"])? else {
             return Ok(None);
         };
         let [input, output] = args.positional.as_slice() else {
@@ -160,7 +170,20 @@ impl Options {
         if encoder != "auto" && !ENCODERS.contains(&encoder.as_str()) {
             return Err(format!("--encoder '{encoder}' is not one of auto, {}", ENCODERS.join(", ")));
         }
+        let bitrate = match args.value("bitrate") {
+            None | Some("auto") => None,
+            Some(_) => Some(args.number("bitrate", 0u32)?),
+        };
+        if let Some(kbits) = bitrate
+            && !(50..=200_000).contains(&kbits)
+        {
+            return Err(format!("--bitrate {kbits}: give 50 to 200000 kbit/s, or auto"));
+        }
+        let enhance = args.flag("enhance");
+        let used: &[Model] = if enhance { &SWAP_MODELS } else { &SWAP_MODELS[..3] };
+        let models = Models::from_args(&args, used)?;
         Ok(Some(Options {
+            input: input.clone(),
             uri,
             output,
             container,
@@ -168,17 +191,19 @@ impl Options {
             reference: args.existing_file("reference")?,
             face_map,
             many_faces: args.flag("many-faces"),
-            enhance: args.flag("enhance"),
+            enhance,
             lanes,
             encoder,
-            models: Models::from_args(&args)?,
+            bitrate,
+            keep_chroma: args.flag("keep-chroma"),
+            models,
         }))
     }
 }
 
 fn run() -> Result<Outcome, String> {
     let Some(options) = Options::parse()? else {
-        print!("{USAGE}\n{MODEL_USAGE}");
+        print!("{USAGE}\n{}", support::model_usage(&SWAP_MODELS));
         return Ok(Outcome::Finished);
     };
     support::init()?;
@@ -195,8 +220,17 @@ fn run() -> Result<Outcome, String> {
             Err(_) => reason,
         }
     })?;
-    let frames = job.counters.frames.load(Ordering::Relaxed);
+    let frames = job.counters.written.load(Ordering::Relaxed);
     let swapped = job.counters.swapped.load(Ordering::Relaxed);
+    let restamped = job.counters.restamped.load(Ordering::Relaxed);
+    if restamped > 0 {
+        eprintln!(
+            "transcode: note: {restamped} frame{} from the decoder without a timestamp or with one not after the \
+             frame before's (an AVI with B-frames?): each was given the next frame's time, and the frames after it \
+             moved on with it",
+            if restamped == 1 { " came" } else { "s came" }
+        );
+    }
     let early = if matches!(outcome, Outcome::Interrupted) { " (stopped early by Ctrl-C)" } else { "" };
     eprintln!(
         "transcode: wrote '{}'{early}: {frames} frames, {swapped} with a face replaced",
@@ -254,14 +288,20 @@ fn encoder_opens(name: &str) -> Result<(), String> {
 
 #[derive(Default)]
 struct Counters {
+    /// Frames into the encoder, for the progress line.
     frames: AtomicU64,
+    /// Frames into the muxer: those in the file.
+    written: AtomicU64,
     swapped: AtomicU64,
+    /// Frames that came without a timestamp or with one not after the frame before's.
+    restamped: AtomicU64,
     /// Stream time of the latest frame at the encoder, in ns (u64::MAX: none yet).
     position: AtomicU64,
 }
 
 struct Transcode {
     pipeline: gst::Pipeline,
+    input: Input,
     /// Where the video and audio chains begin: EOS sent here ends the file early.
     entries: Arc<Mutex<Vec<gst::Pad>>>,
     video_entry: gst::Pad,
@@ -271,8 +311,6 @@ struct Transcode {
 impl Transcode {
     fn build(options: &Options, encoder_name: &str) -> Result<Transcode, String> {
         let pipeline = gst::Pipeline::new();
-        let decode = support::make("uridecodebin")?;
-        decode.set_property("uri", options.uri.as_str());
         let mux = support::make(options.container.muxer())?;
         // Decoding stops at raw video, and at audio that the muxer takes as it is; other audio is
         // decoded to be re-encoded, other streams (subtitles, data) are left out.
@@ -281,8 +319,7 @@ impl Transcode {
         if let Some(template) = mux.pad_template("audio_%u") {
             caps.merge(template.caps().clone());
         }
-        decode.set_property("caps", &caps);
-        decode.set_property("expose-all-streams", false);
+        let input = Input::new(&options.uri, &options.input, &caps, false)?;
 
         let models = &options.models;
         let detect = models.detect()?;
@@ -310,17 +347,21 @@ impl Transcode {
         }
         let encoder = support::make(encoder_name)?;
         let parser = support::make(if encoder_name.contains("265") { "h265parse" } else { "h264parse" })?;
-        video.extend([
-            support::make("queue")?,
-            support::make("videoconvert")?,
-            encoder.clone(),
-            parser,
-            support::make("queue")?,
-        ]);
+        video.extend([support::make("queue")?, support::make("videoconvert")?]);
+        if !options.keep_chroma {
+            // 4:2:0, which every player decodes; an encoder given RGB would pick 4:4:4.
+            let chroma = support::make("capsfilter")?;
+            chroma.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw").field("format", gst::List::new(["NV12", "I420"])).build(),
+            );
+            video.push(chroma);
+        }
+        video.extend([encoder.clone(), parser, support::make("queue")?]);
         let sink = support::make("filesink")?;
         sink.set_property("location", options.output.display().to_string());
 
-        pipeline.add(&decode).map_err(|e| e.to_string())?;
+        pipeline.add(&input.decode).map_err(|e| e.to_string())?;
         pipeline.add_many(&video).map_err(|e| e.to_string())?;
         pipeline.add_many([&mux, &sink]).map_err(|e| e.to_string())?;
         gst::Element::link_many(&video).map_err(|e| format!("cannot link the video chain: {e}"))?;
@@ -331,11 +372,20 @@ impl Transcode {
 
         let video_entry = video[0].static_pad("sink").ok_or("no video queue pad")?;
         let counters = Arc::new(Counters { position: AtomicU64::new(u64::MAX), ..Counters::default() });
+        let encoder_sink = encoder.static_pad("sink").ok_or("the encoder has no sink pad")?;
+        restamp(&encoder_sink, &counters);
+        set_bitrate(&encoder, encoder_name, options.bitrate)?;
         Self::count_frames(&encoder, &counters)?;
+        let written = counters.clone();
+        mux_video.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            written.written.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
 
         let entries = Arc::new(Mutex::new(vec![video_entry.clone()]));
-        let job = Transcode { pipeline, entries, video_entry, counters };
-        job.link_streams(&decode, &mux, options.container);
+        input.expect_video(video_entry.clone());
+        let job = Transcode { pipeline, input, entries, video_entry, counters };
+        job.link_streams(&mux, options.container);
         Ok(job)
     }
 
@@ -368,12 +418,12 @@ impl Transcode {
 
     /// Links each stream decodebin exposes: the first video stream into the video chain, each
     /// audio stream into the muxer (as it is, or re-encoded).
-    fn link_streams(&self, decode: &gst::Element, mux: &gst::Element, container: Container) {
+    fn link_streams(&self, mux: &gst::Element, container: Container) {
         let pipeline = self.pipeline.downgrade();
         let video_entry = self.video_entry.clone();
         let entries = self.entries.clone();
         let mux = mux.clone();
-        decode.connect_pad_added(move |decode, pad| {
+        self.input.decode.connect_pad_added(move |decode, pad| {
             let Some(pipeline) = pipeline.upgrade() else { return };
             let Some(caps) = pad.current_caps().or_else(|| Some(pad.query_caps(None))) else { return };
             let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else { return };
@@ -395,12 +445,6 @@ impl Transcode {
             };
             if let Err(reason) = result {
                 gst::element_error!(decode, gst::CoreError::Negotiation, ["{}", reason]);
-            }
-        });
-        let video_entry = self.video_entry.clone();
-        decode.connect_no_more_pads(move |decode| {
-            if !video_entry.is_linked() {
-                gst::element_error!(decode, gst::StreamError::WrongType, ["the input has no video stream"]);
             }
         });
     }
@@ -431,6 +475,10 @@ impl Transcode {
                     return Err("abandoned by a second Ctrl-C: the output is incomplete".into());
                 }
             }
+            if let Err(reason) = self.input.check_started(&self.pipeline) {
+                progress.finish();
+                return Err(reason);
+            }
             if let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
                 match message.view() {
                     gst::MessageView::Eos(_) => {
@@ -440,7 +488,7 @@ impl Transcode {
                     }
                     gst::MessageView::Error(_) => {
                         progress.finish();
-                        return Err(support::describe(&message).unwrap_or_default());
+                        return Err(self.input.explain(&message));
                     }
                     gst::MessageView::Warning(_) => {
                         progress.finish();
@@ -456,6 +504,121 @@ impl Transcode {
     fn duration(&self) -> Option<gst::ClockTime> {
         self.video_entry.peer_query_duration::<gst::ClockTime>()
     }
+}
+
+/// Gives every frame into `pad` a timestamp later than the one before. Some decoders give frames
+/// without one, or with the one of the frame before (MPEG-4 part 2 in AVI with B-frames, whose
+/// AVI index holds decode times only); an encoder and muxer then fail ("Buffer has no PTS") or
+/// lose frames. Such a frame gets the time of the frame after the one before it; the frames
+/// after it that now collide follow the same way, so the video keeps its frame rate and ends
+/// where the audio does. Frames with good timestamps are not touched.
+fn restamp(pad: &gst::Pad, counters: &Arc<Counters>) {
+    #[derive(Default)]
+    struct Timeline {
+        /// The timestamp of the frame before, as the decoder gave it and as it left.
+        last_in: Option<gst::ClockTime>,
+        last: Option<gst::ClockTime>,
+        /// One frame's time, from the caps' frame rate.
+        frame: Option<gst::ClockTime>,
+    }
+    let timeline = Mutex::new(Timeline::default());
+    let counters = counters.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let mut timeline = timeline.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut info.data {
+            Some(gst::PadProbeData::Event(event)) => match event.view() {
+                gst::EventView::Caps(caps) => {
+                    let rate = gst_video::VideoInfo::from_caps(caps.caps()).ok().map(|i| i.fps());
+                    timeline.frame = rate
+                        .filter(|r| r.numer() > 0 && r.denom() > 0)
+                        .and_then(|r| gst::ClockTime::SECOND.mul_div_round(r.denom() as u64, r.numer() as u64));
+                }
+                // A new timeline starts.
+                gst::EventView::Segment(_) | gst::EventView::FlushStop(_) => {
+                    timeline.last = None;
+                    timeline.last_in = None;
+                }
+                _ => {}
+            },
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                let pts = buffer.pts();
+                if pts.is_none() || pts <= timeline.last_in {
+                    counters.restamped.fetch_add(1, Ordering::Relaxed);
+                }
+                timeline.last_in = pts.or(timeline.last_in);
+                let next = match (pts, timeline.last) {
+                    (Some(pts), Some(last)) if pts > last => None,
+                    (Some(_), None) => None,
+                    (_, last) => {
+                        let step = buffer
+                            .duration()
+                            .filter(|d| !d.is_zero())
+                            .or(timeline.frame)
+                            .unwrap_or(gst::ClockTime::MSECOND);
+                        Some(last.map_or(gst::ClockTime::ZERO, |l| l + step))
+                    }
+                };
+                if let Some(next) = next {
+                    buffer.make_mut().set_pts(next);
+                }
+                timeline.last = buffer.pts();
+            }
+            _ => {}
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Bits per pixel per frame of the automatic bit rate: enough for faces to stay sharp in motion
+/// at the usual sizes, about what streaming services use.
+const H264_BITS_PER_PIXEL: f64 = 0.1;
+const H265_BITS_PER_PIXEL: f64 = 0.07;
+const MIN_AUTO_KBITS: u32 = 300;
+
+/// The automatic bit rate in kbit/s for frames of `width`×`height` at `fps`.
+fn auto_bitrate(width: u32, height: u32, fps: f64, h265: bool) -> u32 {
+    let bits_per_pixel = if h265 { H265_BITS_PER_PIXEL } else { H264_BITS_PER_PIXEL };
+    let kbits = f64::from(width) * f64::from(height) * fps.clamp(1.0, 120.0) * bits_per_pixel / 1000.0;
+    (kbits.round() as u32).max(MIN_AUTO_KBITS)
+}
+
+/// Sets the encoder's `bitrate` (kbit/s in every encoder transcode uses): the one asked for, or
+/// one for the frame size and rate, set when the caps reach the encoder (before it opens).
+fn set_bitrate(encoder: &gst::Element, name: &str, asked: Option<u32>) -> Result<(), String> {
+    if encoder.find_property("bitrate").is_none() {
+        return Err(format!("{name} has no 'bitrate' property"));
+    }
+    let h265 = name.contains("265");
+    let pad = encoder.static_pad("sink").ok_or("the encoder has no sink pad")?;
+    let encoder = encoder.downgrade();
+    let name = name.to_string();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else { return gst::PadProbeReturn::Ok };
+        let gst::EventView::Caps(caps) = event.view() else { return gst::PadProbeReturn::Ok };
+        let (Some(encoder), Ok(video)) = (encoder.upgrade(), gst_video::VideoInfo::from_caps(caps.caps())) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let kbits = asked.unwrap_or_else(|| {
+            let rate = video.fps();
+            // A variable frame rate (0/1) is taken as 30 fps.
+            let fps =
+                if rate.numer() > 0 && rate.denom() > 0 { rate.numer() as f64 / rate.denom() as f64 } else { 30.0 };
+            auto_bitrate(video.width(), video.height(), fps, h265)
+        });
+        let Some(pspec) = encoder.find_property("bitrate") else { return gst::PadProbeReturn::Ok };
+        let value = if pspec.value_type() == u32::static_type() { kbits.to_value() } else { (kbits as i32).to_value() };
+        if pspec.value_type() == value.type_() {
+            encoder.set_property_from_value("bitrate", &value);
+        }
+        eprintln!(
+            "transcode: {name} at {kbits} kbit/s for {}x{} ({})",
+            video.width(),
+            video.height(),
+            if asked.is_some() { "--bitrate" } else { "auto; --bitrate to change" }
+        );
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
 }
 
 /// Builds `[parser !] queue ! muxer` for audio the muxer takes, or `audioconvert ! audioresample

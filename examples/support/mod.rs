@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MPL-2.0
 //! What the three application examples (faces-json, transcode, live) share: option parsing, the
-//! plugin's registration, model options, input URIs, bus messages as text and Ctrl-C.
+//! plugin's registration, model options, the decoded input and its checks, bus messages as text
+//! and Ctrl-C.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -116,22 +119,86 @@ pub fn set_from_str(element: &gst::Element, name: &str, value: &str) -> Result<(
     Ok(())
 }
 
-/// The model options every example takes; `--help` texts include [`MODEL_USAGE`].
-pub const MODEL_OPTIONS: [&str; 6] = ["models", "detector", "recognizer", "swapper", "enhancer", "provider"];
+/// A model an example runs, with the option that names its file.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Model {
+    Detector,
+    Recognizer,
+    Swapper,
+    Enhancer,
+}
 
-pub const MODEL_USAGE: &str = "\
-Models (unset: the elements' own defaults, i.e. det_10g.onnx, w600k_r50.onnx, inswapper_128.onnx
-and GFPGANv1.4.onnx in $DLC_MODELS_DIR, else ~/.local/share/gstdlc/models; models/README.md):
-  --models DIR         look the default file names up in DIR instead
-  --detector PATH      SCRFD face detector (dlcdetect model-file, dlcswap detector-model)
-  --recognizer PATH    ArcFace recogniser (dlcswap recognition-model)
-  --swapper PATH       inswapper_128 (dlcswap model-file)
-  --enhancer PATH      face restorer, e.g. GFPGANv1.4.onnx (dlcenhance model-file)
-  --provider NAME      ONNX Runtime execution provider of every element: auto, cpu, cuda,
-                       tensorrt, rocm, ... (default auto)
-";
+impl Model {
+    pub fn option(self) -> &'static str {
+        match self {
+            Model::Detector => "detector",
+            Model::Recognizer => "recognizer",
+            Model::Swapper => "swapper",
+            Model::Enhancer => "enhancer",
+        }
+    }
 
-/// The model files chosen by [`MODEL_OPTIONS`]; `None` leaves an element's default.
+    /// The file the elements look for in the model directory when no path is given.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            Model::Detector => "det_10g.onnx",
+            Model::Recognizer => "w600k_r50.onnx",
+            Model::Swapper => "inswapper_128.onnx",
+            Model::Enhancer => "GFPGANv1.4.onnx",
+        }
+    }
+
+    /// Other names the element takes in the model directory instead (dlcswap prefers the
+    /// half-precision swapper on a GPU).
+    fn alternative_names(self) -> &'static [&'static str] {
+        match self {
+            Model::Swapper => &["inswapper_128_fp16.onnx"],
+            _ => &[],
+        }
+    }
+
+    fn usage(self) -> &'static str {
+        match self {
+            Model::Detector => {
+                "  --detector PATH      SCRFD face detector (dlcdetect model-file, dlcswap detector-model)\n"
+            }
+            Model::Recognizer => "  --recognizer PATH    ArcFace recogniser (dlcswap recognition-model)\n",
+            Model::Swapper => "  --swapper PATH       inswapper_128 (dlcswap model-file)\n",
+            Model::Enhancer => "  --enhancer PATH      face restorer, e.g. GFPGANv1.4.onnx (dlcenhance model-file)\n",
+        }
+    }
+}
+
+/// The models of the face-swapping examples (transcode, live); faces-json runs the detector only.
+pub const SWAP_MODELS: [Model; 4] = [Model::Detector, Model::Recognizer, Model::Swapper, Model::Enhancer];
+
+/// The model options of a program running `models`: `--models`, one per model, `--provider`.
+pub fn model_options(models: &[Model]) -> Vec<&'static str> {
+    let mut options = vec!["models"];
+    options.extend(models.iter().map(|m| m.option()));
+    options.push("provider");
+    options
+}
+
+/// The `--help` text of [`model_options`].
+pub fn model_usage(models: &[Model]) -> String {
+    let defaults = models.iter().map(|m| m.default_name()).collect::<Vec<_>>().join(", ");
+    let mut usage = format!(
+        "Models (unset: the elements' default files in $DLC_MODELS_DIR, else ~/.local/share/gstdlc/models,\n\
+         i.e. {defaults}; models/README.md):\n\
+         \x20 --models DIR         look the default file names up in DIR instead\n"
+    );
+    for model in models {
+        usage.push_str(model.usage());
+    }
+    usage.push_str(
+        "  --provider NAME      ONNX Runtime execution provider of every element: auto, cpu, cuda,\n\
+         \x20                      tensorrt, rocm, ... (default auto)\n",
+    );
+    usage
+}
+
+/// The model files chosen by [`model_options`]; `None` leaves an element's default.
 pub struct Models {
     pub detector: Option<PathBuf>,
     pub recognizer: Option<PathBuf>,
@@ -141,26 +208,57 @@ pub struct Models {
 }
 
 impl Models {
-    pub fn from_args(args: &Args) -> Result<Models, String> {
+    /// Reads the model options and checks that every model in `used` is there: the file given,
+    /// else its default name in `--models DIR` or the elements' model directory. All the missing
+    /// files are listed at once, each with the option that names it.
+    pub fn from_args(args: &Args, used: &[Model]) -> Result<Models, String> {
         let dir = args.value("models").map(PathBuf::from);
         if let Some(dir) = &dir
             && !dir.is_dir()
         {
             return Err(format!("--models: '{}' is not a folder", dir.display()));
         }
-        let pick = |option: &str, default_name: &str| -> Result<Option<PathBuf>, String> {
-            match args.existing_file(option)? {
-                Some(path) => Ok(Some(path)),
-                None => Ok(dir.as_ref().map(|d| d.join(default_name))),
+        let lookup_dir = dir.clone().unwrap_or_else(gstdlc::runtime::default_models_dir);
+        let mut missing = Vec::new();
+        let mut pick = |model: Model| -> Option<PathBuf> {
+            if !used.contains(&model) {
+                return None;
             }
+            let option = model.option();
+            if let Some(text) = args.value(option) {
+                let path = PathBuf::from(text);
+                if !path.is_file() {
+                    missing.push(format!("  --{option}: '{text}' is not a file (no such file?)"));
+                }
+                return Some(path);
+            }
+            let found = std::iter::once(model.default_name())
+                .chain(model.alternative_names().iter().copied())
+                .any(|name| lookup_dir.join(name).is_file());
+            if !found {
+                missing.push(format!("  --{option}: {} is not in '{}'", model.default_name(), lookup_dir.display()));
+            }
+            // Without --models the element looks the file up itself (and may prefer a variant).
+            dir.as_ref().map(|d| d.join(model.default_name()))
         };
-        Ok(Models {
-            detector: pick("detector", "det_10g.onnx")?,
-            recognizer: pick("recognizer", "w600k_r50.onnx")?,
-            swapper: pick("swapper", "inswapper_128.onnx")?,
-            enhancer: pick("enhancer", "GFPGANv1.4.onnx")?,
+        let models = Models {
+            detector: pick(Model::Detector),
+            recognizer: pick(Model::Recognizer),
+            swapper: pick(Model::Swapper),
+            enhancer: pick(Model::Enhancer),
             provider: args.value("provider").map(str::to_string),
-        })
+        };
+        if missing.is_empty() {
+            return Ok(models);
+        }
+        Err(format!(
+            "{} model file{} missing:\n{}\nPut the files in '{}', name another folder with --models DIR, or give each \
+             file with its option (models/README.md says where to get them).",
+            missing.len(),
+            if missing.len() == 1 { " is" } else { "s are" },
+            missing.join("\n"),
+            lookup_dir.display()
+        ))
     }
 
     fn set_path(element: &gst::Element, property: &str, path: &Option<PathBuf>) {
@@ -222,6 +320,177 @@ pub fn input_uri(text: &str) -> Result<String, String> {
     glib::filename_to_uri(&absolute, None).map(|u| u.to_string()).map_err(|e| format!("input '{text}': {e}"))
 }
 
+/// How long a decoded input may take to show its streams before the program gives up on it.
+/// Typefinding and demuxing a file take well under a second; the models load before this
+/// clock starts (in the state change to PLAYING), so it does not count them.
+const STREAMS_WITHIN: Duration = Duration::from_secs(30);
+
+/// A file or URI decoded by uridecodebin, with what the three examples check about it: that its
+/// streams start at all (a truncated file can leave decodebin waiting forever, see
+/// [`Input::check_started`]) and that one of them is video.
+pub struct Input {
+    pub decode: gst::Element,
+    /// The input as the user wrote it, for messages.
+    name: String,
+    /// Set when decodebin exposes its first stream (or tells that there are none).
+    started: Arc<AtomicBool>,
+    /// The media types of the streams exposed, for "no video stream" messages.
+    kinds: Arc<Mutex<Vec<String>>>,
+    waiting_since: Mutex<Option<Instant>>,
+}
+
+impl Input {
+    /// uridecodebin for `uri`, decoding video to raw and stopping at `caps` for the rest. With
+    /// `keep_audio_compressed` audio streams come out as the demuxer gives them: decoding audio
+    /// that is thrown away costs time, and raw audio (a WAV) would send decodebin looking for a
+    /// "decoder" that cannot exist.
+    pub fn new(uri: &str, name: &str, caps: &gst::Caps, keep_audio_compressed: bool) -> Result<Input, String> {
+        let decode = make("uridecodebin")?;
+        decode.set_property("uri", uri);
+        decode.set_property("caps", caps);
+        decode.set_property("expose-all-streams", false);
+        if keep_audio_compressed {
+            decode.connect("autoplug-continue", false, |values| {
+                let audio = values
+                    .get(2)
+                    .and_then(|v| v.get::<gst::Caps>().ok())
+                    .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("audio/")))
+                    .unwrap_or(false);
+                Some((!audio).to_value())
+            });
+        }
+        let started = Arc::new(AtomicBool::new(false));
+        let kinds = Arc::new(Mutex::new(Vec::new()));
+        let (seen, pad_started) = (kinds.clone(), started.clone());
+        decode.connect_pad_added(move |_, pad| {
+            pad_started.store(true, Ordering::SeqCst);
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            if let Some(kind) = caps.structure(0).map(|s| s.name().to_string()) {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(kind);
+            }
+        });
+        let ended = started.clone();
+        decode.connect_no_more_pads(move |_| ended.store(true, Ordering::SeqCst));
+        Ok(Input { decode, name: name.to_string(), started, kinds, waiting_since: Mutex::new(None) })
+    }
+
+    /// Posts an error "'IN' has no video stream" when decodebin has exposed all its streams and
+    /// none reached `video_entry`.
+    pub fn expect_video(&self, video_entry: gst::Pad) {
+        let (name, kinds) = (self.name.clone(), self.kinds.clone());
+        self.decode.connect_no_more_pads(move |decode| {
+            if !video_entry.is_linked() {
+                let kinds = kinds.lock().unwrap_or_else(|e| e.into_inner()).join(", ");
+                let found = if kinds.is_empty() { "no stream at all".to_string() } else { format!("only {kinds}") };
+                // The explanation is the message itself: applications show the message.
+                gst::element_error!(
+                    decode,
+                    gst::StreamError::WrongType,
+                    ("'{}' has no video stream (it holds {}): give a video file", name, found)
+                );
+            }
+        });
+    }
+
+    /// Links the first video stream to `video_entry` and every other stream to a fakesink of its
+    /// own (an unlinked stream would stop the demuxer), and expects a video stream.
+    pub fn link_video(&self, pipeline: &gst::Pipeline, video_entry: gst::Pad) {
+        let pipeline = pipeline.downgrade();
+        let entry = video_entry.clone();
+        self.decode.connect_pad_added(move |decode, pad| {
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let video = caps.structure(0).is_some_and(|s| s.name().starts_with("video/"));
+            if video && !entry.is_linked() {
+                if let Err(e) = pad.link(&entry) {
+                    gst::element_error!(decode, gst::CoreError::Negotiation, ["cannot link the video stream: {}", e]);
+                }
+                return;
+            }
+            let Some(pipeline) = pipeline.upgrade() else { return };
+            if let Err(reason) = discard(&pipeline, pad) {
+                gst::element_error!(decode, gst::CoreError::Pad, ["{}", reason]);
+            }
+        });
+        self.expect_video(video_entry);
+    }
+
+    /// Called every turn of the bus loop: an error when the input never shows its streams. A
+    /// demuxer that found nothing playable (qtdemux on an MP4 cut short before its index) posts
+    /// an error, but decodebin drops it when it comes while decodebin is still setting the
+    /// demuxer up; the demuxer's task then sits paused, without a stream, forever. That is
+    /// recognised at once; anything else that shows no stream gets [`STREAMS_WITHIN`].
+    pub fn check_started(&self, pipeline: &gst::Pipeline) -> Result<(), String> {
+        if self.started.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut since = self.waiting_since.lock().unwrap_or_else(|e| e.into_inner());
+        let waited = since.get_or_insert_with(Instant::now).elapsed();
+        if let Some(demuxer) = gave_up_demuxer(pipeline) {
+            return Err(format!(
+                "'{}' cannot be read: the demuxer ({demuxer}) found no playable stream in it and stopped. The file is \
+                 damaged or incomplete (a download or copy cut short?)",
+                self.name
+            ));
+        }
+        if waited > STREAMS_WITHIN {
+            return Err(format!(
+                "'{}' showed no stream within {} s: GStreamer cannot read it (a damaged or incomplete file, or a \
+                 source that sends nothing)",
+                self.name,
+                STREAMS_WITHIN.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// An error message as one line; an error from a demuxer before any stream started says
+    /// that the file is at fault.
+    pub fn explain(&self, message: &gst::MessageRef) -> String {
+        let text = describe(message).unwrap_or_default();
+        let from_demuxer = message
+            .src()
+            .and_then(|s| s.downcast_ref::<gst::Element>())
+            .and_then(|e| e.factory())
+            .is_some_and(|f| f.klass().contains("Demux"));
+        if from_demuxer && !self.started.load(Ordering::SeqCst) {
+            format!(
+                "'{}' cannot be read: {text}. The file is damaged or incomplete (a download or copy cut short?)",
+                self.name
+            )
+        } else {
+            text
+        }
+    }
+}
+
+/// The first demuxer that reads its input itself (pull mode), has stopped doing so and has
+/// exposed no stream.
+fn gave_up_demuxer(pipeline: &gst::Pipeline) -> Option<String> {
+    pipeline.iterate_recurse().into_iter().flatten().find_map(|element| {
+        let factory = element.factory()?;
+        if !factory.klass().contains("Demux") || !element.src_pads().is_empty() {
+            return None;
+        }
+        let stopped = element
+            .sink_pads()
+            .iter()
+            .any(|pad| pad.mode() == gst::PadMode::Pull && pad.task_state() == gst::TaskState::Paused);
+        stopped.then(|| factory.name().to_string())
+    })
+}
+
+/// Links `pad` to a fakesink of its own that neither waits for the clock nor for preroll.
+pub fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
+    let sink = make("fakesink")?;
+    sink.set_property("sync", false);
+    sink.set_property("async", false);
+    pipeline.add(&sink).map_err(|e| e.to_string())?;
+    let sink_pad = sink.static_pad("sink").ok_or("fakesink has no sink pad")?;
+    pad.link(&sink_pad).map_err(|e| format!("cannot link a stream to be left out: {e}"))?;
+    sink.sync_state_with_parent().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// An error or warning message as one line: the element that posted it, the message and its
 /// details.
 pub fn describe(message: &gst::MessageRef) -> Option<String> {
@@ -238,6 +507,9 @@ pub fn describe(message: &gst::MessageRef) -> Option<String> {
         .unwrap_or_default();
     Some(format!("{source}: {}{details}", error.message()))
 }
+
+/// Exit status after Ctrl-C, as a shell reports a process stopped by SIGINT (transcode and live).
+pub const INTERRUPTED: i32 = 130;
 
 static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
 
