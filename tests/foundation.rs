@@ -137,12 +137,11 @@ fn first_message_text(description: &str, kind: gst::MessageType) -> String {
     let _ = pipeline.set_state(gst::State::Playing);
     let message = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[kind]);
     pipeline.set_state(gst::State::Null).unwrap();
-    let text = match message.as_ref().map(|m| m.view()) {
+    match message.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Error(e)) => e.error().message().to_string(),
         Some(gst::MessageView::Warning(w)) => w.error().message().to_string(),
         _ => panic!("'{description}' posted no {kind:?}"),
-    };
-    text
+    }
 }
 
 #[test]
