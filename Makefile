@@ -6,6 +6,9 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 FIXTURES := target/fixtures/models
 PREFIX := $(CURDIR)/target/install-check
+# The install check's meson build directory: under target/, so that README's `meson setup
+# builddir…` recipes never find a directory already configured for this scratch prefix.
+MESON_BUILDDIR := target/meson-install-check
 # The ONNX Runtime library from the venv's wheel (onnxruntime/capi/libonnxruntime.so.1.x).
 ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1*))
 # DLC_REQUIRE_ALL: a test whose prerequisite (ONNX Runtime, fixtures, the reference's Python) is
@@ -32,9 +35,9 @@ build: setup
 # Builds and installs the plugin the way GStreamer projects do (meson), into a scratch prefix,
 # and checks that gst-inspect finds the installed plugin with its four elements.
 install-check: setup
-	rm -rf builddir $(PREFIX)
-	meson setup builddir --prefix=$(PREFIX) --libdir=lib -Dbuildtype=debug >/dev/null
-	meson install -C builddir
+	rm -rf $(MESON_BUILDDIR) $(PREFIX)
+	meson setup $(MESON_BUILDDIR) --prefix=$(PREFIX) --libdir=lib -Dbuildtype=debug >/dev/null
+	meson install -C $(MESON_BUILDDIR)
 	rm -f target/install-registry.bin
 	GST_REGISTRY=$(CURDIR)/target/install-registry.bin GST_PLUGIN_PATH=$(PREFIX)/lib/gstreamer-1.0 \
 	  gst-inspect-1.0 dlc | tee target/install-check.txt
@@ -105,4 +108,3 @@ memcheck: fixtures
 
 clean:
 	cargo clean
-	rm -rf builddir

@@ -41,7 +41,7 @@ pub(crate) fn publish_active(element: &gst::Element, active: &Mutex<ActiveRuntim
 pub(crate) fn post_provider_fallback(element: &gst::Element, cat: gst::DebugCategory, model: &ModelSession) {
     if let Some(reason) = &model.fallback {
         gst::warning!(cat, obj = element, "{reason}");
-        gst::element_warning!(element, gst::CoreError::Failed, ["{}", reason]);
+        gst::element_warning!(element, gst::CoreError::Failed, ("{}", reason));
     }
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn pixel_backend(
             Err(e) => {
                 let reason = format!("the pixel steps cannot run as ONNX Runtime graphs, using the CPU: {e}");
                 gst::warning!(cat, obj = element, "{reason}");
-                gst::element_warning!(element, gst::CoreError::Failed, ["{}", reason]);
+                gst::element_warning!(element, gst::CoreError::Failed, ("{}", reason));
                 Backend::cpu()
             }
         }
@@ -106,7 +106,7 @@ pub(crate) fn check_precision(
             model.active_provider.nick()
         );
         gst::warning!(cat, obj = element, "{reason}");
-        gst::element_warning!(element, gst::LibraryError::Settings, ["{}", reason]);
+        gst::element_warning!(element, gst::LibraryError::Settings, ("{}", reason));
     }
 }
 
@@ -194,16 +194,16 @@ type Deferred = Box<dyn FnOnce(&gst::Element) + Send>;
 pub(crate) struct Messages(Vec<Deferred>);
 
 impl Messages {
-    /// What `gst::element_warning!`/`element_error!` with a debug text would post now.
+    /// What `gst::element_warning!`/`element_error!` with the message `text` would post now.
     pub(crate) fn defer<T: gst::MessageErrorDomain + Send + 'static>(
         &mut self,
         kind: gst::ElementMessageType,
         code: T,
-        debug: String,
+        text: String,
         (file, function, line): (&'static str, &'static str, u32),
     ) {
         self.0.push(Box::new(move |element: &gst::Element| {
-            element.message_full(kind, code, None, Some(&debug), file, function, line)
+            element.message_full(kind, code, Some(&text), None, file, function, line)
         }));
     }
 
@@ -215,14 +215,15 @@ impl Messages {
     }
 }
 
-/// `gst::element_warning!(element, code, [...])` (or `Error`), recorded on a [`Messages`]
-/// instead of posted, with the same text and origin.
+/// `gst::element_warning!(element, code, (...))` (or `Error`), recorded on a [`Messages`]
+/// instead of posted, with the same text and origin. The text is the message itself, which
+/// applications show (`err.message`), not only its debug text.
 macro_rules! defer_message {
-    ($messages:expr, $kind:ident, $code:expr, [$($debug:tt)*]) => {
+    ($messages:expr, $kind:ident, $code:expr, [$($text:tt)*]) => {
         $messages.defer(
             gst::ElementMessageType::$kind,
             $code,
-            format!($($debug)*),
+            format!($($text)*),
             (file!(), gst::glib::function_name!(), line!()),
         )
     };

@@ -188,7 +188,7 @@ impl<L: Send + 'static> InFlight<L> {
             let starters: Vec<Starter> =
                 lanes.into_iter().map(|lane| Self::starter(imp, lane, doing, warm_up, process)).collect();
             let threads = Lanes::start(name, starters)
-                .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ["cannot start the lanes' threads: {}", e]))?;
+                .map_err(|e| gst::error_msg!(gst::CoreError::Failed, ("cannot start the lanes' threads: {}", e)))?;
             *self.threads.lock() = Some(threads);
         } else {
             let mut lanes = lanes;
@@ -243,7 +243,7 @@ impl<L: Send + 'static> InFlight<L> {
             match done {
                 Ok(result) => result.map(|_| buffer),
                 Err(_) => {
-                    gst::element_error!(element, gst::CoreError::Failed, ["internal error while {} a frame", doing]);
+                    gst::element_error!(element, gst::CoreError::Failed, ("internal error while {} a frame", doing));
                     Err(gst::FlowError::Error)
                 }
             }

@@ -51,6 +51,8 @@ gst::plugin_define!(
     "MPL",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // The plugin's origin (gst-inspect's "Origin URL"): the project has no public address, and
+    // GStreamer's own builds say this when they have none.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );

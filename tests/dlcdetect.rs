@@ -63,6 +63,37 @@ fn real_detectors_find_one_face_in_each_portrait() {
     }
 }
 
+/// InsightFace's det_500m.onnx has a dynamic input but declares the output sizes of its 640×640
+/// export; det_2.5g.onnx declares none. Both must find the face at every `det-size`, with either
+/// pixel backend (the graph backend runs the detector with its input size fixed).
+#[test]
+fn real_detectors_find_the_face_at_every_det_size_with_either_backend() {
+    if !common::have_ort() {
+        common::skip("ORT_DYLIB_PATH is not set (run `make test`)");
+        return;
+    }
+    let picture = require_testdata!("media/astronaut.png");
+    for model in ["det_500m.onnx", "det_2.5g.onnx"] {
+        let model_path = require_testdata!(format!("models/{model}"));
+        for backend in ["cpu", "onnx-runtime"] {
+            for det_size in [160, 320, 480, 640, 800, 1280] {
+                let (log, faces) = common::run_collecting_faces(&format!(
+                    "filesrc location={} ! pngdec ! videoconvert ! dlcdetect model-file={} execution-provider=cpu \
+                     pixel-backend={backend} det-size={det_size} ! fakesink name=sink",
+                    picture.display(),
+                    model_path.display()
+                ));
+                let what = format!("{model}, pixel-backend={backend}, det-size={det_size}");
+                assert!(log.eos && log.errors.is_empty() && log.warnings.is_empty(), "{what}: {log:?}");
+                assert_eq!(faces.len(), 1, "{what}: one frame");
+                assert_eq!(faces[0].len(), 1, "{what}: {faces:?}");
+                assert!(faces[0][0].score >= 0.5, "{what}: {faces:?}");
+                assert_anatomical(&faces[0][0], &what);
+            }
+        }
+    }
+}
+
 #[test]
 fn detections_match_the_reference_implementation() {
     if !common::have_ort() || common::reference_python().is_none() {
@@ -208,6 +239,35 @@ fn fixture_detector_reads_every_input_format_without_touching_pixels() {
     // The pixels leave exactly as they came.
     let buffers = run_fixture("RGB", &format!("model-file={}", model.display()), std::slice::from_ref(&frame));
     assert_eq!(buffers[0].map_readable().unwrap().as_slice(), frame.as_slice());
+}
+
+/// `det-size` off the detector's stride grid is rounded down with a warning that says to what;
+/// a model whose file fixes its input size ignores `det-size` without a word.
+#[test]
+fn a_det_size_off_the_stride_grid_is_rounded_down_with_a_warning() {
+    let model = require_fixture!("scrfd.onnx");
+    let fixed = require_fixture!("scrfd_fixed640.onnx");
+    let warnings = |model: &std::path::Path, det_size: u32| {
+        let (log, faces) = common::run_collecting_faces(&format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,width=320,height=240 ! dlcdetect model-file={} \
+             det-size={det_size} ! fakesink name=sink",
+            model.display()
+        ));
+        assert!(log.eos && log.errors.is_empty() && faces.len() == 2, "det-size {det_size}: {log:?}");
+        log.warnings
+    };
+    let rounded = warnings(&model, 33);
+    assert_eq!(rounded.len(), 1, "one warning, not one per frame: {rounded:?}");
+    assert!(
+        rounded[0].contains("det-size 33 is not a multiple of 32") && rounded[0].contains("detecting at 32x32"),
+        "{rounded:?}"
+    );
+    let rounded = warnings(&model, 650);
+    assert!(rounded.len() == 1 && rounded[0].contains("detecting at 640x640"), "{rounded:?}");
+    for det_size in [32, 640] {
+        assert_eq!(warnings(&model, det_size), Vec::<String>::new(), "det-size {det_size}");
+    }
+    assert_eq!(warnings(&fixed, 33), Vec::<String>::new(), "a fixed input size ignores det-size");
 }
 
 #[test]

@@ -461,6 +461,140 @@ fn a_second_copy_of_the_library_is_refused_clearly() {
     assert!(stderr.contains("another copy of the dlc plugin library"), "the warning says why: {stderr}");
 }
 
+/// `make install-check` builds in a directory of its own under target/: a `builddir` left in the
+/// checkout, configured for the scratch prefix, made README's `meson setup builddir …` say
+/// "Directory already configured" and install into that prefix instead of the user's.
+#[test]
+fn the_install_check_leaves_no_build_directory_in_the_checkout() {
+    let Some(prefix) = installed_prefix() else { return };
+    let own = source_path("target/meson-install-check/meson-info/intro-buildoptions.json");
+    let prefix_of = |options: &Path| -> Option<String> {
+        let text = std::fs::read_to_string(options).ok()?;
+        let options: serde_json::Value = serde_json::from_str(&text).ok()?;
+        options.as_array()?.iter().find(|o| o["name"] == "prefix")?["value"].as_str().map(str::to_owned)
+    };
+    assert_eq!(prefix_of(&own).as_deref(), prefix.to_str(), "the install check builds in {}", own.display());
+    for entry in std::fs::read_dir(source_path("")).expect("the checkout").flatten() {
+        let options = entry.path().join("meson-info/intro-buildoptions.json");
+        assert_ne!(
+            prefix_of(&options).as_deref(),
+            prefix.to_str(),
+            "{} is configured for the install check's prefix",
+            entry.path().display()
+        );
+    }
+}
+
+/// README.md's fenced code block that contains `marker`, and the block after it (the output it
+/// shows).
+fn readme_recipe(marker: &str) -> (String, String) {
+    let readme = std::fs::read_to_string(source_path("README.md")).expect("README.md");
+    let mut blocks: Vec<String> = Vec::new();
+    let mut open: Option<String> = None;
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            match open.take() {
+                Some(block) => blocks.push(block),
+                None => open = Some(String::new()),
+            }
+        } else if let Some(block) = open.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    let index = blocks.iter().position(|b| b.contains(marker)).unwrap_or_else(|| panic!("README.md shows {marker}"));
+    let shown = blocks.get(index + 1).cloned().unwrap_or_else(|| panic!("README.md shows what {marker} prints"));
+    (blocks[index].clone(), shown)
+}
+
+/// Checks that `output`, from its first line that starts like `shown`'s first line, is the
+/// lines `shown` (README's output, whose lines may end with `…` where they are cut short).
+fn assert_prints_as_shown(what: &str, output: &str, shown: &str) {
+    let shown: Vec<&str> = shown.lines().map(|l| l.trim_end_matches('…').trim_end()).collect();
+    let first_word = shown.first().and_then(|l| l.split_whitespace().next()).unwrap_or_default();
+    let printed: Vec<&str> = output.lines().skip_while(|l| !l.starts_with(first_word)).collect();
+    assert_eq!(printed.len(), shown.len(), "{what} prints README's lines:\n{output}");
+    for (got, expected) in printed.iter().zip(&shown) {
+        assert!(got.starts_with(expected), "{what}: README shows '{expected}', printed '{got}'");
+    }
+}
+
+/// Runs `script` with bash in `dir`, `home` as HOME and `models` as the model directory, in an
+/// environment of its own choosing for the plugin (the script's lines set it).
+fn run_recipe(script: &str, dir: &Path, home: &Path, models: &Path, scratch: &Path) -> String {
+    // The checkout's target folder: cargo reuses the dependencies it built there.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| source_path("target"));
+    run_ok(
+        Command::new("bash")
+            .args(["-e", "-c", script])
+            .current_dir(dir)
+            .env("HOME", home)
+            .env("DLC_MODELS_DIR", models)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("GST_REGISTRY", scratch.join("registry.bin"))
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("PKG_CONFIG_PATH")
+            .env_remove("GST_PLUGIN_PATH")
+            .env_remove("GST_PLUGIN_PATH_1_0"),
+    )
+}
+
+/// README.md's C recipe runs as written: meson builds a release plugin in a build directory of
+/// its own and installs it into `~/.local`, gcc builds the example with pkg-config, and the
+/// example prints README's sample output for the portrait and the bare model name it gives
+/// (README says which: the test data's astronaut, with det_2.5g.onnx as det_10g.onnx in the model
+/// directory). Then README's Python line does the same with the plugin installed so. They run in
+/// a copy of the checkout made of links to its sources, with HOME in a scratch folder: no build
+/// directory stays in the checkout (where `meson setup` would find it configured for the scratch
+/// prefix), nothing goes into the user's home.
+#[test]
+fn readme_c_and_python_recipes_run_as_written() {
+    let Some((detector, media, [])) = common::real_faces([]) else { return };
+    if gstreamer_cflags().is_none() {
+        return;
+    }
+    if !have_program("meson") {
+        common::skip("meson missing (scripts/setup-debian.sh installs it)");
+        return;
+    }
+    let (c_recipe, c_shown) = readme_recipe("gcc examples/c/faces-probe.c");
+    let (python_recipe, python_shown) = readme_recipe("examples/python/faces.py");
+    let scratch = tempfile::tempdir().expect("a scratch dir");
+    let [home, checkout, models] = ["home", "checkout", "models"].map(|name| scratch.path().join(name));
+    for dir in [&home, &checkout, &models] {
+        std::fs::create_dir(dir).expect("a scratch folder");
+    }
+    let link = |target: &Path, link: &Path| {
+        std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()))
+    };
+    for entry in ["Cargo.toml", "Cargo.lock", "build.rs", "meson.build", "src", "include", "scripts", "examples"] {
+        link(&source_path(entry), &checkout.join(entry));
+    }
+    link(&media.join("astronaut.png"), &checkout.join("portrait.png"));
+    link(&detector, &models.join("det_10g.onnx"));
+
+    let started = std::time::Instant::now();
+    let output = run_recipe(&c_recipe, &checkout, &home, &models, scratch.path());
+    eprintln!("README's C recipe ran in {:.0} s", started.elapsed().as_secs_f64());
+    assert!(output.contains("buildtype: release"), "meson builds a release plugin:\n{output}");
+    assert!(home.join(".local/lib/gstreamer-1.0/libgstdlc.so").is_file(), "installed into ~/.local:\n{output}");
+    assert_prints_as_shown("faces-probe", &output, &c_shown);
+
+    let bindings = "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstVideo', '1.0'); \
+         from gi.repository import Gst, GstVideo";
+    if !Command::new("/usr/bin/python3").args(["-c", bindings]).output().is_ok_and(|o| o.status.success()) {
+        common::skip(
+            "Debian's PyGObject with the GStreamer bindings is missing (scripts/setup-debian.sh installs them)",
+        );
+        return;
+    }
+    // The C recipe's `export` line finds the installed plugin, as in the user's shell.
+    let exports: Vec<&str> = c_recipe.lines().filter(|l| l.starts_with("export ")).collect();
+    let script = format!("{}\n{python_recipe}", exports.join("\n"));
+    let output = run_recipe(&script, &checkout, &home, &models, scratch.path());
+    assert_prints_as_shown("faces.py", &output, &python_shown);
+}
+
 // README.md ("Embedding: Rust, C and Python") shows the lines between the markers verbatim.
 // readme-rust-start
 use gst::prelude::*;

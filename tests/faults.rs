@@ -167,6 +167,90 @@ fn every_model_property_refuses_bad_files_naming_file_and_cause() {
     }
 }
 
+// Bare model names (`model-file=det_10g.onnx`, as README's recipes write them) are looked for in
+// the current directory, then in the model directory. The model directory comes from the
+// environment, so the cases run in a process of their own with `DLC_MODELS_DIR` and the current
+// directory set.
+
+const LOOKUP_CHILD: &str = "DLC_FAULTS_LOOKUP_CHILD";
+
+#[test]
+#[ignore = "run by bare_model_names_are_found_in_the_model_directory in a process of its own"]
+fn bare_model_names_child() {
+    if std::env::var_os(LOOKUP_CHILD).is_none() {
+        return;
+    }
+    let Some(f) = fixtures() else { return };
+    let models = PathBuf::from(std::env::var_os("DLC_MODELS_DIR").expect("the parent sets DLC_MODELS_DIR"));
+    let here = std::env::current_dir().expect("a current directory");
+    let face = f.face.display();
+    // (element line, its model properties) with bare file names only.
+    let lines = [
+        (
+            "dlcdetect model-file=det.onnx recognition-model=rec.onnx landmark-model=lmk.onnx".to_string(),
+            vec!["model-file", "recognition-model", "landmark-model"],
+        ),
+        (
+            format!(
+                "dlcswap model-file=swap.onnx detector-model=det.onnx recognition-model=rec.onnx landmark-model=lmk.onnx source={face}"
+            ),
+            vec!["model-file", "detector-model", "recognition-model", "landmark-model"],
+        ),
+        ("dlcenhance model-file=gfpgan.onnx".to_string(), vec!["model-file"]),
+    ];
+    let description =
+        |line: &str| format!("videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! {line} ! fakesink");
+    let mut checked = 0;
+    for (line, properties) in &lines {
+        let log = common::run_launch(&description(line));
+        assert!(log.eos && log.errors.is_empty(), "{line}: {}", log.error_text());
+        for property in properties {
+            let missing = format!("absent-{property}.onnx");
+            let words: Vec<String> = line
+                .split_whitespace()
+                .map(|w| {
+                    if w.starts_with(&format!("{property}=")) { format!("{property}={missing}") } else { w.to_string() }
+                })
+                .collect();
+            let text = start_error(&description(&words.join(" ")));
+            let what = format!("{property} of '{line}': {text}");
+            assert!(text.contains(&format!("model file '{missing}' does not exist")), "{what}");
+            assert!(text.contains(&format!("'{}' (the current directory)", here.join(&missing).display())), "{what}");
+            assert!(text.contains(&format!("'{}' (the model directory)", models.join(&missing).display())), "{what}");
+            assert!(text.contains(&format!("'{property}'")), "the property is named: {what}");
+            checked += 1;
+        }
+    }
+    println!("LOOKUPS CHECKED {checked}");
+}
+
+#[test]
+fn bare_model_names_are_found_in_the_model_directory() {
+    let Some(f) = fixtures() else { return };
+    let models = tempfile::tempdir().unwrap();
+    for (name, fixture) in [
+        ("det.onnx", &f.scrfd),
+        ("rec.onnx", &f.arcface),
+        ("lmk.onnx", &f.landmark),
+        ("swap.onnx", &f.inswapper),
+        ("gfpgan.onnx", &f.gfpgan),
+    ] {
+        std::os::unix::fs::symlink(fixture, models.path().join(name)).unwrap();
+    }
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "bare_model_names_child", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(LOOKUP_CHILD, "1")
+        .env("DLC_MODELS_DIR", models.path())
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let what = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{what}");
+    assert!(stdout.contains("LOOKUPS CHECKED 8"), "every model property was checked: {what}");
+}
+
 #[test]
 fn an_unavailable_provider_falls_back_to_the_cpu_with_a_warning_on_every_element() {
     let Some(f) = fixtures() else { return };
@@ -279,6 +363,35 @@ fn onnx_runtime_library_faults() {
         assert!(stdout.contains("ORT_DYLIB_PATH") && stdout.contains(&library.display().to_string()), "{what}");
         assert!(stdout.contains("AFTER eos=true errors=0"), "GStreamer keeps working: {what}");
     }
+}
+
+/// A folder on `LD_LIBRARY_PATH` that holds only a versioned `libonnxruntime.so.1.x`, as a
+/// wheel's `onnxruntime/capi/` does: the dynamic loader finds no `libonnxruntime.so.1` there, the
+/// plugin takes the versioned file.
+#[test]
+fn onnx_runtime_from_a_versioned_file_on_ld_library_path() {
+    if !common::have_ort() || common::fixture("scrfd.onnx").is_none() {
+        common::skip("ORT_DYLIB_PATH or the scrfd fixture missing (run `make test`)");
+        return;
+    }
+    let library = PathBuf::from(std::env::var_os("ORT_DYLIB_PATH").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&library, dir.path().join("libonnxruntime.so.1.30.0")).unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "onnx_runtime_library_child", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_CASE, "versioned file on LD_LIBRARY_PATH")
+        .env_remove("ORT_DYLIB_PATH")
+        .env("LD_LIBRARY_PATH", dir.path())
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let what = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the child ends normally: {what}");
+    // The child's first line follows its test's name.
+    let detect = stdout.lines().find_map(|l| l.split_once("CASE ")).map(|(_, case)| case).unwrap_or_default();
+    assert_eq!(detect.trim_end(), "\"versioned file on LD_LIBRARY_PATH\" ERRORS", "dlcdetect starts: {what}");
+    let enhance = stdout.lines().find(|l| l.starts_with("ELEMENT dlcenhance ERRORS")).unwrap_or_default();
+    assert_eq!(enhance.trim_end(), "ELEMENT dlcenhance ERRORS", "dlcenhance starts: {what}");
 }
 
 // ------------------------------------------------------------------------------------------

@@ -104,6 +104,14 @@ fn meta_is_dropped_by_cropping() {
     assert!(faces.is_none(), "videocrop must not carry stale coordinates: {faces:?}");
 }
 
+/// gst-inspect's "Origin URL" claims no address the project does not have.
+#[test]
+fn the_plugin_origin_is_no_made_up_address() {
+    common::init();
+    let plugin = gst::Registry::get().find_plugin("dlc").expect("the dlc plugin is registered");
+    assert_eq!(plugin.origin(), "Unknown package origin");
+}
+
 fn start_error(description: &str) -> String {
     let log = common::run_launch(description);
     assert!(!log.errors.is_empty(), "expected a start error for '{description}', got {log:?}");
@@ -119,6 +127,39 @@ fn missing_model_file_is_named_in_the_error() {
     let text = start_error("videotestsrc num-buffers=1 ! dlcdetect model-file=/nonexistent/det_10g.onnx ! fakesink");
     assert!(text.contains("/nonexistent/det_10g.onnx") && text.contains("does not exist"), "{text}");
     assert!(text.contains("model-file"), "the error names the property: {text}");
+}
+
+/// The message (not the debug text) of the first error or warning `description` posts: what
+/// applications show as `err.message` (GUIs, the Python example).
+fn first_message_text(description: &str, kind: gst::MessageType) -> String {
+    let pipeline = common::pipeline(description);
+    let bus = pipeline.bus().expect("a bus");
+    let _ = pipeline.set_state(gst::State::Playing);
+    let message = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[kind]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    match message.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Error(e)) => e.error().message().to_string(),
+        Some(gst::MessageView::Warning(w)) => w.error().message().to_string(),
+        _ => panic!("'{description}' posted no {kind:?}"),
+    }
+}
+
+#[test]
+fn error_and_warning_messages_themselves_explain() {
+    let gfpgan = require_fixture!("gfpgan.onnx");
+    let missing = "videotestsrc num-buffers=1 ! dlcdetect model-file=/nonexistent/det_10g.onnx ! fakesink";
+    let text = first_message_text(missing, gst::MessageType::Error);
+    assert!(text.contains("/nonexistent/det_10g.onnx") && text.contains("does not exist"), "{text}");
+    assert!(text.contains("'model-file'"), "{text}");
+
+    let wrong = format!("videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink", gfpgan.display());
+    let text = first_message_text(&wrong, gst::MessageType::Error);
+    assert!(text.contains("gfpgan.onnx") && text.contains("expected an SCRFD face detector"), "{text}");
+
+    // A warning decided while the element holds its locks, posted after (`defer_message!`).
+    let without_faces = format!("videotestsrc num-buffers=2 ! dlcenhance model-file={} ! fakesink", gfpgan.display());
+    let text = first_message_text(&without_faces, gst::MessageType::Warning);
+    assert!(text.contains("without face metadata: put dlcdetect upstream of dlcenhance"), "{text}");
 }
 
 #[test]

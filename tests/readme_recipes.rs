@@ -220,6 +220,60 @@ fn readme_gst_launch_recipes_run() {
     println!("ran {} README recipes", recipes.len());
 }
 
+const ORT_CHILD: &str = "DLC_README_ORT_CHILD";
+
+#[test]
+#[ignore = "run by readme_onnx_runtime_lines_work after each line, in a process of its own"]
+fn onnx_runtime_line_child() {
+    if std::env::var_os(ORT_CHILD).is_none() {
+        return;
+    }
+    let model = common::fixture("scrfd.onnx").expect("the parent checked the fixture");
+    let log = common::run_launch(&format!(
+        "videotestsrc num-buffers=1 ! dlcdetect model-file={} ! fakesink",
+        model.display()
+    ));
+    println!("ORT ERRORS [{}]", log.error_text());
+}
+
+/// README.md's lines that make the ONNX Runtime of `make test`'s `.venv` findable work as written
+/// from the checkout: each runs in a shell without ORT_DYLIB_PATH and LD_LIBRARY_PATH, which then
+/// starts this binary's child test with what the line set; its dlcdetect must start.
+#[test]
+fn readme_onnx_runtime_lines_work() {
+    let commands = fenced_commands(README);
+    let lines: Vec<&FencedCommand> = commands
+        .iter()
+        .filter(|c| ["export ORT_DYLIB_PATH=", "export LD_LIBRARY_PATH="].iter().any(|p| c.text.starts_with(p)))
+        .filter(|c| c.text.contains(".venv/"))
+        .collect();
+    assert!(lines.len() >= 2, "README.md shows ORT_DYLIB_PATH and LD_LIBRARY_PATH lines for the .venv: {lines:?}");
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if common::fixture("scrfd.onnx").is_none() || !checkout.join(".venv").exists() {
+        common::skip("the scrfd fixture or the .venv with onnxruntime is missing (run `make test`)");
+        return;
+    }
+    let this = std::env::current_exe().expect("this test binary");
+    for line in lines {
+        let script =
+            format!("{} && exec \"$0\" --exact onnx_runtime_line_child --include-ignored --nocapture", line.text);
+        let output = std::process::Command::new("bash")
+            .args(["-e", "-c", &script])
+            .arg(&this)
+            .current_dir(checkout)
+            .env(ORT_CHILD, "1")
+            .env_remove("ORT_DYLIB_PATH")
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .expect("bash runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let what =
+            format!("README.md:{} '{}':\n{stdout}\n{}", line.line, line.text, String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{what}");
+        assert!(stdout.contains("ORT ERRORS []"), "dlcdetect finds ONNX Runtime: {what}");
+    }
+}
+
 /// The `--option`s of a `cargo run --example NAME -- …` command, with NAME.
 fn example_options(command: &str) -> Option<(&str, Vec<&str>)> {
     let mut words = command.split_whitespace();

@@ -50,7 +50,7 @@ use crate::faces::detect::{DetectParams, FaceDetector};
 use crate::meta::FaceMeta;
 use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
-use crate::models::scrfd::ScrfdDetector;
+use crate::models::scrfd::{ScrfdDetector, round_det_size};
 use crate::runtime::{
     ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value, resolve_model_path,
 };
@@ -128,6 +128,10 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     frames_since_inference: u64,
     failures: WarningLimiter,
+    /// What the detector rounds `det-size` down to a multiple of (`None`: its file fixes the
+    /// input size), and the `det-size` last checked against it.
+    det_size_step: Option<usize>,
+    checked_det_size: Option<usize>,
 }
 
 #[derive(Default)]
@@ -170,7 +174,7 @@ impl ObjectImpl for DlcDetect {
                     .build(),
                 glib::ParamSpecUInt::builder("det-size")
                     .nick("Detection size")
-                    .blurb("Side of the square the frame is letterboxed into for detection (multiple of 32; larger finds smaller faces, costs more). Ignored by models with a fixed input size")
+                    .blurb("Side of the square the frame is letterboxed into for detection: a multiple of 32, the detector's largest stride (128 for five-stride exports); other values are rounded down to one, with a warning. Larger finds smaller faces and costs more. Ignored by models with a fixed input size")
                     .minimum(32)
                     .maximum(4096)
                     .default_value(DEFAULT_DET_SIZE)
@@ -307,6 +311,7 @@ impl DlcDetect {
         let options = settings.runtime.session_options().with_own_high_priority_stream();
         let path = resolve_model_path(settings.runtime.model_file.as_deref(), DEFAULT_MODEL);
         let detector = ScrfdDetector::open(&path, "model-file", &options)?;
+        let det_size_step = detector.det_size_step();
         let recognizer = match &settings.recognition_model {
             Some(p) => Some(ArcFace::open(p, "recognition-model", &options)?),
             None => None,
@@ -366,6 +371,8 @@ impl DlcDetect {
             info: None,
             frames_since_inference: 0,
             failures: WarningLimiter::default(),
+            det_size_step,
+            checked_det_size: None,
         })
     }
 
@@ -528,6 +535,10 @@ impl DlcDetect {
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
         state.tracker.set_smoothing(params.smoothing);
+        if state.checked_det_size != Some(params.detect.det_size) {
+            state.checked_det_size = Some(params.detect.det_size);
+            Self::check_det_size(params.detect.det_size, state.det_size_step, messages);
+        }
 
         let run_detector = state.frames_since_inference % params.inference_interval == 0 || state.tracker.is_empty();
         let faces = if run_detector {
@@ -562,6 +573,30 @@ impl DlcDetect {
         let state = &mut *state;
         report_step_times(self.obj().upcast_ref(), *CAT, &mut state.frames, || state.detector.take_report());
         Ok((faces, info))
+    }
+}
+
+impl DlcDetect {
+    /// Warns when the detector cannot run at `det_size` (set at start or while playing): it
+    /// runs at the size rounded down to a multiple of its largest stride, which finds fewer
+    /// faces than the user asked for.
+    fn check_det_size(det_size: usize, step: Option<usize>, messages: &mut Messages) {
+        let Some(step) = step else { return };
+        let used = round_det_size(det_size, step);
+        if used != det_size {
+            defer_message!(
+                messages,
+                Warning,
+                gst::LibraryError::Settings,
+                [
+                    "det-size {} is not a multiple of {} (the detector's largest stride): detecting at {}x{} instead",
+                    det_size,
+                    step,
+                    used,
+                    used
+                ]
+            );
+        }
     }
 }
 

@@ -536,7 +536,7 @@ impl DlcSwap {
             Requested::Cleared => format!("'{}' was cleared while playing: keeping the previous face", kind.property()),
             Requested::NoWorker(reason) => format!("{}: {reason}; keeping the previous face", kind.property()),
         };
-        gst::element_imp_warning!(self, gst::ResourceError::Settings, ["{}", reason]);
+        gst::element_imp_warning!(self, gst::ResourceError::Settings, ("{}", reason));
     }
 
     /// How the picture worker reports, from its own thread with no lock held. It holds the element
@@ -553,7 +553,7 @@ impl DlcSwap {
                     gst::debug!(CAT, obj = element, "{} '{}' was superseded: dropped", kind.property(), path.display())
                 }
                 Report::Failed(reason) => {
-                    gst::element_warning!(element, gst::ResourceError::Read, ["{}; keeping the previous face", reason]);
+                    gst::element_warning!(element, gst::ResourceError::Read, ("{}; keeping the previous face", reason));
                 }
             }
         })
@@ -623,7 +623,7 @@ impl BaseTransformImpl for DlcSwap {
             }
             StartError::Picture(reason) => {
                 gst::error!(CAT, imp = self, "{reason}");
-                gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
+                gst::error_msg!(gst::ResourceError::Settings, ("{}", reason))
             }
         })?;
         let emap = swappers.first().map(|s| s.swapper().emap()).unwrap_or_default();

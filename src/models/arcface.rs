@@ -37,8 +37,8 @@ pub struct ArcFace {
 impl ArcFace {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        let summary = read_graph_summary(path)
-            .map_err(|reason| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason })?;
+        let summary = read_graph_summary(&model.path)
+            .map_err(|reason| RuntimeError::ModelUnreadable { path: model.path.clone(), reason })?;
         let (mean, std) = normalisation_from_node_names(&summary.first_node_names);
         Ok(ArcFace { crop: CropModel::new(model, CROP, Normalization { mean, scale: 1.0 / std }) })
     }

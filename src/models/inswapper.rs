@@ -90,8 +90,8 @@ pub struct Inswapper {
 impl Inswapper {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        let summary = read_graph_summary(path)
-            .map_err(|reason| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason })?;
+        let summary = read_graph_summary(&model.path)
+            .map_err(|reason| RuntimeError::ModelUnreadable { path: model.path.clone(), reason })?;
         let emap = match summary.last_initializer {
             Some((_, dims, values)) if dims == [EMBEDDING_LEN as i64, EMBEDDING_LEN as i64] => Arc::from(values),
             other => {

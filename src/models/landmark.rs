@@ -38,8 +38,8 @@ pub struct Landmark106 {
 impl Landmark106 {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        let summary = read_graph_summary(path)
-            .map_err(|reason| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason })?;
+        let summary = read_graph_summary(&model.path)
+            .map_err(|reason| RuntimeError::ModelUnreadable { path: model.path.clone(), reason })?;
         // InsightFace's Landmark uses the same Sub/Mul test, with 127.5/128 for the other case.
         let (mean, std) = match normalisation_from_node_names(&summary.first_node_names) {
             (0.0, _) => (0.0, 1.0),

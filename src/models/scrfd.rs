@@ -175,6 +175,11 @@ pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection>
     kept
 }
 
+/// `det_size` rounded down to a multiple of `step` (at least one `step`).
+pub fn round_det_size(det_size: usize, step: usize) -> usize {
+    (det_size / step.max(1)).max(1) * step.max(1)
+}
+
 /// SCRFD's input normalisation: RGB `(v − 127.5) / 128`.
 pub const NORMALIZATION: Normalization = Normalization { mean: 127.5, scale: 1.0 / 128.0 };
 
@@ -206,9 +211,9 @@ impl ScrfdDetector {
         let model = Self::load(path, property, options)?;
         let layout = Self::layout(&model)?;
         Ok(ScrfdDetector {
+            path: model.path.clone(),
             model,
             layout,
-            path: path.to_path_buf(),
             property,
             options: options.clone(),
             specialized: None,
@@ -294,16 +299,25 @@ impl ScrfdDetector {
         Ok(())
     }
 
-    /// The network input size for `det_size`: the export's own size when it is fixed, otherwise
-    /// `det_size` rounded down to the largest stride so that every head grid is whole.
-    pub fn input_size(&self, det_size: usize) -> (usize, usize) {
+    /// What `det_size` is rounded down to a multiple of: the largest stride, so that every head
+    /// grid is whole (32, or 128 for the five-stride exports). `None` when the model file fixes
+    /// its input size: `det_size` then does not apply.
+    pub fn det_size_step(&self) -> Option<usize> {
         match (self.layout.fixed_input, &self.specialized) {
-            (Some(fixed), None) => fixed,
-            _ => {
-                let step = self.layout.strides.iter().copied().max().unwrap_or(32);
-                let size = (det_size / step).max(1) * step;
+            (Some(_), None) => None,
+            _ => Some(self.layout.strides.iter().copied().max().unwrap_or(32)),
+        }
+    }
+
+    /// The network input size for `det_size`: the export's own size when it is fixed, otherwise
+    /// `det_size` rounded down to a multiple of [`ScrfdDetector::det_size_step`].
+    pub fn input_size(&self, det_size: usize) -> (usize, usize) {
+        match (self.det_size_step(), self.layout.fixed_input) {
+            (Some(step), _) => {
+                let size = round_det_size(det_size, step);
                 (size, size)
             }
+            (None, fixed) => fixed.unwrap_or((det_size, det_size)),
         }
     }
 
@@ -327,6 +341,32 @@ impl ScrfdDetector {
             shapes.push(shape);
         }
         Ok(shapes)
+    }
+
+    /// Makes the session's declared output dimensions those of `det_size`. An export with a
+    /// dynamic input may still declare the output dimensions of the size it was exported at
+    /// (InsightFace's det_500m.onnx declares those of 640×640), and ONNX Runtime refuses output
+    /// tensors of any other size for them. The declarations are only advisory there: for another
+    /// size the session is reopened with its input size fixed ([`ScrfdDetector::specialize`]),
+    /// and ONNX Runtime works the output dimensions out anew from the graph.
+    fn fit_declared_outputs(&mut self, det_size: usize) -> Result<(), String> {
+        let size = self.input_size(det_size);
+        // Bound tensors were made for outputs that fit (and checking allocates).
+        let bound_for_size = self.bound.as_ref().is_some_and(|b| b.size == size);
+        if bound_for_size || self.det_size_step().is_none() || self.output_shapes(size).is_ok() {
+            return Ok(());
+        }
+        let options = match &self.specialized {
+            Some((_, options)) => options.clone(),
+            None => self.options.clone(),
+        };
+        self.specialize(det_size, &options).map_err(|e| {
+            format!(
+                "the model declares its output sizes for another input size, and fixing its input at {}x{} \
+                 failed: {e}",
+                size.0, size.1
+            )
+        })
     }
 
     /// The binding for an input of `(w, h)`, made anew when the size changed.
@@ -353,6 +393,7 @@ impl ScrfdDetector {
     /// [`crate::models::inswapper::Inswapper::warm_up`]).
     pub fn warm_up(&mut self, backend: &Backend, det_size: usize, runs: usize) -> Result<(), String> {
         self.respecialize(det_size)?;
+        self.fit_declared_outputs(det_size)?;
         let size = self.input_size(det_size);
         let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
         self.bind(backend, size)?;
@@ -378,6 +419,7 @@ impl ScrfdDetector {
     ) -> Result<Vec<Detection>, String> {
         let start = Instant::now();
         self.respecialize(det_size)?;
+        self.fit_declared_outputs(det_size)?;
         let (w, h) = self.input_size(det_size);
         let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
         self.bind(backend, (w, h))?;

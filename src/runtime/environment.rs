@@ -6,7 +6,7 @@
 //! loads once and hands out the shared environment, or an error listing what was tried. A failed
 //! attempt is not cached: fixing `ORT_DYLIB_PATH` and restarting the pipeline works.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
@@ -24,7 +24,8 @@ pub(crate) fn set_plugin_dir(dir: PathBuf) {
 }
 
 /// The candidates in the documented order: `ORT_DYLIB_PATH`, files beside the plugin, then the
-/// dynamic loader's search path.
+/// dynamic loader's search path, and last the versioned files (`libonnxruntime.so.1.x`) in the
+/// directories of `LD_LIBRARY_PATH`, which the loader would not take for `libonnxruntime.so.1`.
 pub fn library_search_order() -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
@@ -33,22 +34,35 @@ pub fn library_search_order() -> Vec<PathBuf> {
     if let Some(dir) = PLUGIN_DIR.get() {
         candidates.push(dir.join("libonnxruntime.so"));
         candidates.push(dir.join("libonnxruntime.so.1"));
-        // Wheels ship a versioned file only (libonnxruntime.so.1.31.1): accept any such one.
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            let mut versioned: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
-                })
-                .collect();
-            versioned.sort();
-            candidates.extend(versioned.into_iter().rev());
-        }
+        candidates.extend(versioned_libraries(dir));
     }
     // A bare name makes dlopen search LD_LIBRARY_PATH, the ld.so cache and the default paths.
     candidates.push(PathBuf::from("libonnxruntime.so.1"));
+    // Wheels ship a versioned file only (onnxruntime/capi/libonnxruntime.so.1.31.1), so a
+    // LD_LIBRARY_PATH pointed at a wheel's folder gives dlopen nothing it looks for.
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        for dir in std::env::split_paths(&paths).filter(|d| !d.as_os_str().is_empty()) {
+            candidates.extend(versioned_libraries(&dir));
+        }
+    }
     candidates
+}
+
+/// The `libonnxruntime.so.1.*` files in `dir`, newest version first.
+fn versioned_libraries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut versioned: Vec<(Vec<u64>, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let version = name.to_str()?.strip_prefix("libonnxruntime.so.1.")?;
+            // Numbers compared as numbers: 1.31 is newer than 1.9.
+            let key = version.split('.').map(|part| part.parse().unwrap_or(0)).collect();
+            Some((key, entry.path()))
+        })
+        .collect();
+    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.into_iter().map(|(_, path)| path).collect()
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
@@ -77,4 +91,25 @@ pub fn environment() -> Result<ort::environment::Environment, RuntimeError> {
         }
     }
     Err(RuntimeError::LibraryNotFound { tried })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_libraries_come_newest_first_and_only_onnx_runtime_1() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in
+            ["libonnxruntime.so.1.9.0", "libonnxruntime.so.1.31.1", "libonnxruntime.so.2.0.0", "libother.so.1.5"]
+        {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let found: Vec<String> = versioned_libraries(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(found, ["libonnxruntime.so.1.31.1", "libonnxruntime.so.1.9.0"]);
+        assert!(versioned_libraries(&dir.path().join("absent")).is_empty());
+    }
 }

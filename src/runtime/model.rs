@@ -3,7 +3,7 @@
 //! inputs and outputs so that each model family can check its contract.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::SessionBuilder;
@@ -257,12 +257,10 @@ impl ModelSession {
         options: &SessionOptions,
         check: impl FnOnce(&ModelIo) -> Result<(), String>,
     ) -> Result<ModelSession, RuntimeError> {
+        let path = &locate_model(path, property)?;
         let unreadable = |reason: String| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason };
         if path.is_dir() {
             return Err(unreadable(format!("it is a directory: set '{property}' to the .onnx file itself")));
-        }
-        if !path.exists() {
-            return Err(RuntimeError::ModelMissing { path: path.to_path_buf(), property });
         }
         if !path.is_file() {
             // A device or named pipe: reading one could block or never end.
@@ -385,6 +383,40 @@ pub fn default_models_dir() -> PathBuf {
     data_home.join("gstdlc").join("models")
 }
 
+/// The file a model property names: the path as given when it exists; a bare file name
+/// (`det_10g.onnx`, as README's recipes write it) that is not in the current directory is looked
+/// for in the model directory. A missing file is an error listing every place looked in.
+fn locate_model(given: &Path, property: &'static str) -> Result<PathBuf, RuntimeError> {
+    let current_dir = std::env::current_dir().unwrap_or_default();
+    locate_model_in(given, property, &current_dir, &default_models_dir())
+}
+
+fn locate_model_in(
+    given: &Path,
+    property: &'static str,
+    current_dir: &Path,
+    models_dir: &Path,
+) -> Result<PathBuf, RuntimeError> {
+    // `exists` follows links: a dangling one is as missing as its target.
+    if given.exists() {
+        return Ok(given.to_path_buf());
+    }
+    let bare = matches!(given.components().collect::<Vec<_>>().as_slice(), [Component::Normal(_)]);
+    let in_models_dir = models_dir.join(given);
+    if bare && in_models_dir.exists() {
+        return Ok(in_models_dir);
+    }
+    let looked_in = match (given.is_absolute(), bare) {
+        (true, _) => Vec::new(),
+        (false, false) => vec![format!("'{}' (the current directory)", current_dir.join(given).display())],
+        (false, true) => vec![
+            format!("'{}' (the current directory)", current_dir.join(given).display()),
+            format!("'{}' (the model directory)", in_models_dir.display()),
+        ],
+    };
+    Err(RuntimeError::ModelMissing { path: given.to_path_buf(), property, looked_in })
+}
+
 /// Where TensorRT engines are cached unless `tensorrt-cache` says otherwise:
 /// `$XDG_CACHE_HOME/gstdlc/tensorrt`, else `~/.cache/gstdlc/tensorrt`.
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -400,5 +432,50 @@ pub fn resolve_model_path(given: Option<&Path>, default_name: &str) -> PathBuf {
     match given {
         Some(path) => path.to_path_buf(),
         None => default_models_dir().join(default_name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_model_name_is_looked_for_here_then_in_the_model_directory() {
+        let here = tempfile::tempdir().unwrap();
+        let models = tempfile::tempdir().unwrap();
+        std::fs::write(models.path().join("det_10g.onnx"), b"model").unwrap();
+        let bare = Path::new("det_10g.onnx");
+        let found = locate_model_in(bare, "model-file", here.path(), models.path()).unwrap();
+        assert_eq!(found, models.path().join("det_10g.onnx"));
+
+        // A file of that name in the current directory comes first (the path as given).
+        std::fs::write(here.path().join("det_10g.onnx"), b"model").unwrap();
+        let relative = here.path().join("det_10g.onnx");
+        assert_eq!(locate_model_in(&relative, "model-file", here.path(), models.path()).unwrap(), relative);
+
+        // Paths with a directory are taken as given, never looked for in the model directory.
+        let nested = Path::new("sub/det_10g.onnx");
+        std::fs::create_dir(models.path().join("sub")).unwrap();
+        std::fs::write(models.path().join("sub/det_10g.onnx"), b"model").unwrap();
+        let err = locate_model_in(nested, "model-file", here.path(), models.path()).unwrap_err().to_string();
+        assert!(err.contains(&format!("'{}' (the current directory)", here.path().join(nested).display())), "{err}");
+        assert!(!err.contains("model directory"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_bare_name_says_where_it_was_looked_for() {
+        let here = tempfile::tempdir().unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let err = locate_model_in(Path::new("w600k_r50.onnx"), "recognition-model", here.path(), models.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("model file 'w600k_r50.onnx' does not exist"), "{err}");
+        assert!(err.contains(&format!("'{}' (the current directory)", here.path().join("w600k_r50.onnx").display())));
+        assert!(err.contains(&format!("'{}' (the model directory)", models.path().join("w600k_r50.onnx").display())));
+        assert!(err.contains("set the 'recognition-model' property"), "{err}");
+
+        let absolute = here.path().join("absent.onnx");
+        let err = locate_model_in(&absolute, "model-file", here.path(), models.path()).unwrap_err().to_string();
+        assert!(err.contains(&format!("'{}' does not exist:", absolute.display())), "{err}");
     }
 }
