@@ -573,7 +573,8 @@ fn element_label(object: Option<&gst::Object>) -> String {
 /// `element: message (detail)` of a bus error or warning; the detail is the debug text without
 /// GStreamer's first line (source location and object path, which differ from run to run).
 fn message_text(src: Option<&gst::Object>, error: &gst::glib::Error, debug: Option<&str>) -> String {
-    let detail = debug.map(|d| d.split_once(":\n").map_or(d, |(_, rest)| rest).trim()).filter(|d| !d.is_empty());
+    // Only a reason given apart from the message (after the code location and ":\n").
+    let detail = debug.and_then(|d| d.split_once(":\n").map(|(_, rest)| rest.trim())).filter(|d| !d.is_empty());
     format!("{}: {error}{}", element_label(src), detail.map(|d| format!(" ({d})")).unwrap_or_default())
 }
 

@@ -171,7 +171,7 @@ fn run() -> Result<(), String> {
             Ok(line) => line,
             Err(e) => {
                 if let Some(element) = pad.parent_element() {
-                    gst::element_error!(element, gst::LibraryError::Failed, ["cannot write a frame as JSON: {}", e]);
+                    gst::element_error!(element, gst::LibraryError::Failed, ("cannot write a frame as JSON: {}", e));
                 }
                 return gst::PadProbeReturn::Remove;
             }
@@ -192,7 +192,7 @@ fn run() -> Result<(), String> {
                         gst::element_error!(
                             element,
                             gst::ResourceError::Write,
-                            ["cannot write the JSON output: {}", e]
+                            ("cannot write the JSON output: {}", e)
                         );
                     }
                 }

@@ -444,7 +444,7 @@ impl Transcode {
                 Ok(())
             };
             if let Err(reason) = result {
-                gst::element_error!(decode, gst::CoreError::Negotiation, ["{}", reason]);
+                gst::element_error!(decode, gst::CoreError::Negotiation, ("{}", reason));
             }
         });
     }

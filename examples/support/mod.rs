@@ -500,10 +500,13 @@ pub fn describe(message: &gst::MessageRef) -> Option<String> {
         _ => return None,
     };
     let source = message.src().map(|s| s.name().to_string()).unwrap_or_else(|| "the pipeline".into());
-    // The details start with where in the code the message was posted; the reason follows.
+    // The details start with where in the code the message was posted; a reason, where one was
+    // given apart from the message, follows after ":\n". gstdlc's own messages hold their whole
+    // explanation in the message, so their details are only the code location: not shown.
     let details = debug
-        .map(|d| d.rsplit_once(":\n").map_or(d.to_string(), |(_, reason)| reason.to_string()))
-        .map(|d| format!(" ({d})"))
+        .and_then(|d| d.rsplit_once(":\n").map(|(_, reason)| reason.trim().to_string()))
+        .filter(|reason| !reason.is_empty())
+        .map(|reason| format!(" ({reason})"))
         .unwrap_or_default();
     Some(format!("{source}: {}{details}", error.message()))
 }
