@@ -48,7 +48,7 @@ use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
 use crate::lanes::{self, DEFAULT_LANES, InFlight};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::{Enhancer, Family};
-use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path};
+use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path, return_freed_memory};
 use crate::video::WRITE_FORMATS;
 use crate::warnings::WarningLimiter;
 
@@ -231,6 +231,16 @@ impl ElementImpl for DlcEnhance {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&WRITE_FORMATS));
         PAD_TEMPLATES.as_ref()
+    }
+
+    /// In NULL every element of the pipeline has stopped and freed its run's memory: the
+    /// allocator is asked to give its free pages back (see [`return_freed_memory`]).
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull {
+            return_freed_memory();
+        }
+        result
     }
 }
 

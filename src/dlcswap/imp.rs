@@ -58,7 +58,7 @@ use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
 use crate::runtime::{
     ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
-    resolve_model_path,
+    resolve_model_path, return_freed_memory,
 };
 use crate::video::WRITE_FORMATS;
 use crate::vision::FrameView;
@@ -382,6 +382,16 @@ impl ElementImpl for DlcSwap {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| pad_templates(&WRITE_FORMATS));
         PAD_TEMPLATES.as_ref()
+    }
+
+    /// In NULL every element of the pipeline has stopped and freed its run's memory: the
+    /// allocator is asked to give its free pages back (see [`return_freed_memory`]).
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::ReadyToNull {
+            return_freed_memory();
+        }
+        result
     }
 }
 

@@ -79,7 +79,7 @@ pub fn environment() -> Result<ort::environment::Environment, RuntimeError> {
             tried.push((shown, "no such file".to_string()));
             continue;
         }
-        match ort::init_from(&candidate) {
+        match ort::init_from(&candidate).map_err(|e| e.to_string()).and_then(with_shared_thread_pools) {
             Ok(builder) => match builder.with_name("gstdlc").build() {
                 Ok(env) => {
                     *slot = Some(env.clone());
@@ -87,10 +87,29 @@ pub fn environment() -> Result<ort::environment::Environment, RuntimeError> {
                 }
                 Err(e) => tried.push((shown, e.to_string())),
             },
-            Err(e) => tried.push((shown, e.to_string())),
+            Err(e) => tried.push((shown, e)),
         }
     }
     Err(RuntimeError::LibraryNotFound { tried })
+}
+
+/// The environment's thread pools, which every session runs on unless it asks for threads of its
+/// own (`threads` or `spin-wait` set). A session with a pool of its own starts its threads when it
+/// is made and joins them when it is dropped, so every start of a pipeline used to start and end
+/// one thread per physical core but one for each of its models; glibc gives each new thread that
+/// allocates a memory arena, and keeps the memory freed in it (RELIABILITY.md). The shared pools
+/// live as long as the process: one thread per physical core for the work inside an operator
+/// (what ONNX Runtime gives a session by default), none for running operators side by side (the
+/// sessions run them one after the other), and idle threads sleep, as `spin-wait`'s default says.
+fn with_shared_thread_pools(
+    builder: ort::environment::EnvironmentBuilder,
+) -> Result<ort::environment::EnvironmentBuilder, String> {
+    let pools = ort::environment::GlobalThreadPoolOptions::default()
+        .with_intra_threads(0)
+        .and_then(|pools| pools.with_inter_threads(1))
+        .and_then(|pools| pools.with_spin_control(false))
+        .map_err(|e| format!("cannot set up the shared thread pools: {e}"))?;
+    Ok(builder.with_global_thread_pool(pools))
 }
 
 #[cfg(test)]

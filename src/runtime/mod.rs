@@ -10,6 +10,7 @@
 mod cuda;
 mod environment;
 mod error;
+mod memory;
 mod model;
 pub(crate) mod onnx_graph;
 pub(crate) mod onnx_proto;
@@ -21,6 +22,7 @@ pub use cuda::{ComputeStream, GpuWork, StreamPriority, gpu_work, prefer_blocking
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
+pub use memory::return_freed_memory;
 pub use model::{
     ModelIo, ModelSession, SessionOptions, TensorSpec, default_cache_dir, default_models_dir, resolve_model_path,
 };

@@ -17,12 +17,14 @@ use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, StreamPri
 pub struct SessionOptions {
     pub provider: ExecutionProvider,
     pub gpu_id: u32,
-    /// Intra-op threads of CPU work (0 = ONNX Runtime's default: one per physical core).
+    /// Intra-op threads of CPU work in a pool of the session's own (0 = the environment's shared
+    /// pool: one thread per physical core for all sessions of the process).
     pub threads: u32,
     /// Whether idle ONNX Runtime worker threads spin-wait for work instead of sleeping. Spinning
     /// shaves a little latency off each run on the CPU but burns whole cores between runs, which
-    /// a video element that runs once per frame can rarely afford: off by default. The same
-    /// goes for threads waiting for a CUDA GPU.
+    /// a video element that runs once per frame can rarely afford: off by default (on, the
+    /// session gets a pool of its own: the shared one sleeps). The same goes for threads waiting
+    /// for a CUDA GPU.
     pub spin_wait: bool,
     pub precision: Precision,
     /// Where TensorRT keeps its engines and timing cache (`None`: rebuilt at every start).
@@ -65,17 +67,31 @@ impl SessionOptions {
         SessionOptions { compute_stream: ComputeStream::new(self.gpu_id, priority).ok(), ..self }
     }
 
-    /// A session builder with the threading options applied.
+    /// A session builder with the threading options applied: the environment's shared thread
+    /// pools ([`super::environment`]) unless `threads` or `spin_wait` ask for threads of the
+    /// session's own.
     fn builder(&self, env: &ort::environment::Environment) -> ort::Result<SessionBuilder> {
-        let mut builder =
-            Session::builder(env)?.with_intra_op_spinning(self.spin_wait)?.with_inter_op_spinning(self.spin_wait)?;
+        let mut builder = Session::builder(env)?;
         for (symbol, size) in &self.dimension_overrides {
             builder = builder.with_dimension_override(symbol, *size)?;
         }
+        if !self.has_own_threads() {
+            return Ok(builder);
+        }
+        builder = builder
+            .with_independent_thread_pool()?
+            .with_intra_op_spinning(self.spin_wait)?
+            .with_inter_op_spinning(self.spin_wait)?;
         if self.threads > 0 {
             return Ok(builder.with_intra_threads(self.threads as usize)?);
         }
         Ok(builder)
+    }
+
+    /// Whether sessions made with these options start threads of their own rather than run on
+    /// the environment's shared pools.
+    fn has_own_threads(&self) -> bool {
+        self.threads > 0 || self.spin_wait
     }
 }
 

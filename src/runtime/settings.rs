@@ -97,8 +97,10 @@ impl RuntimeSettings {
             glib::ParamSpecUInt::builder("threads")
                 .nick("Threads")
                 .blurb(
-                    "CPU threads ONNX Runtime may use inside one model run (0 = its default, one per \
-                     physical core). Lower it when several elements or pipelines share the CPU",
+                    "CPU threads ONNX Runtime may use inside one model run. 0: the pool all sessions \
+                     of the process share, one thread per physical core, started once. Another value \
+                     gives each of the element's models a pool of its own, started and ended with \
+                     the element",
                 )
                 .maximum(256)
                 .default_value(DEFAULT_THREADS)
@@ -109,7 +111,8 @@ impl RuntimeSettings {
                 .blurb(
                     "Let idle ONNX Runtime threads, and threads waiting for a CUDA GPU, spin \
                      instead of sleeping: slightly lower latency, but whole CPU cores stay busy \
-                     while they wait",
+                     while they wait. On, each of the element's models gets a thread pool of its \
+                     own (the shared one sleeps)",
                 )
                 .default_value(DEFAULT_SPIN_WAIT)
                 .mutable_ready()
