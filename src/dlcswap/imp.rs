@@ -164,6 +164,13 @@ struct State {
     failures: WarningLimiter,
 }
 
+/// The faces to swap on one frame and the latent to give each, and the faces that could not be
+/// recognised (so were matched to no reference or face-map picture), with the reason.
+struct Plan {
+    swaps: Vec<(usize, Arc<[f32]>)>,
+    unrecognised: Vec<(usize, String)>,
+}
+
 /// One swapper and the frames it handled (for its step-time reports).
 struct Lane {
     swapper: FaceSwapper,
@@ -587,15 +594,14 @@ impl DlcSwap {
         }
     }
 
-    /// Pairs of (face index, source latent) to swap on this frame, and the faces that could not
-    /// be recognised (so not matched to the reference or face map), with the reason.
+    /// What to swap on this frame, and which faces could not be recognised.
     fn plan(
         &self,
         identity_models: &Mutex<IdentityModels>,
         frame: &FrameView,
         faces: &[Face],
         selection: &Selection,
-    ) -> (Vec<(usize, Arc<[f32]>)>, Vec<(usize, String)>) {
+    ) -> Plan {
         let identities = self.identities.lock().clone();
         let mut embeddings: Vec<Option<Arc<[f32]>>> = faces.iter().map(|f| f.embedding.clone()).collect();
         let mut unrecognised = Vec::new();
@@ -610,7 +616,7 @@ impl DlcSwap {
                 }
             }
         }
-        (identities.plan(faces, selection, |i| embeddings[i].clone()), unrecognised)
+        Plan { swaps: identities.plan(faces, selection, |i| embeddings[i].clone()), unrecognised }
     }
 }
 
@@ -780,10 +786,10 @@ impl DlcSwap {
             if params.swap.mouth_mask > 0 {
                 lane.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
-            let plan;
-            (plan, unrecognised) = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);
-            let mut swapped = Vec::with_capacity(plan.len());
-            for (index, latent) in plan {
+            let plan = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);
+            unrecognised = plan.unrecognised;
+            let mut swapped = Vec::with_capacity(plan.swaps.len());
+            for (index, latent) in plan.swaps {
                 match lane.swapper.swap_face(view, &faces[index], &latent, &params.swap) {
                     Ok(()) => swapped.push(index),
                     Err(reason) => failures.push((index, reason)),
