@@ -337,3 +337,38 @@ fn dlcswap_warns_of_a_face_it_cannot_recognise() {
     let out = h.push_and_pull(buffer(frame, 33, Some(vec![block_face(128.0, 96.0)]))).unwrap();
     assert!(faces_of(&out)[0].flags.contains(FaceFlags::SWAPPED));
 }
+
+/// A `reference` picture computed while frames flow through two lanes leaves no frame's face
+/// unmatched: the picture worker has a recogniser of its own, and the lanes wait for theirs.
+#[test]
+fn dlcswap_lanes_match_every_frame_while_a_reference_is_computed() {
+    let Some(m) = models() else { return };
+    let element = gst::ElementFactory::make("dlcswap")
+        .property("model-file", m.inswapper.to_str().unwrap())
+        .property("detector-model", m.scrfd.to_str().unwrap())
+        .property("recognition-model", m.arcface.to_str().unwrap())
+        .property("source", m.face_picture.to_str().unwrap())
+        .property("reference", m.face_picture.to_str().unwrap())
+        .property_from_str("target", "reference")
+        // Any face matches: what is checked is that each face gets an embedding.
+        .property("reference-distance", 4.0f64)
+        .property("lanes", 2u32)
+        .build()
+        .unwrap();
+    let mut h = harness(&element);
+    let frame = white_block_frame(WIDTH, HEIGHT, 128, 96);
+    for i in 0..40u64 {
+        if i % 4 == 0 {
+            element.set_property("reference", m.face_picture.to_str().unwrap());
+        }
+        h.push(buffer(frame.clone(), i * 33, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let unswapped: Vec<u64> = (0..40u64)
+        .filter(|_| {
+            let out = h.pull().unwrap();
+            !faces_of(&out)[0].flags.contains(FaceFlags::SWAPPED)
+        })
+        .collect();
+    assert!(unswapped.is_empty(), "frames left unswapped: {unswapped:?}");
+}
