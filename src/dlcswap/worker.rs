@@ -15,9 +15,8 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::faces::identity::IdentityModels;
+use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::Identities;
-use crate::models::inswapper::latent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum IdentityKind {
@@ -45,7 +44,7 @@ impl IdentityKind {
 #[derive(Clone)]
 pub(super) struct Models {
     pub(super) recognizer: Arc<Mutex<IdentityModels>>,
-    pub(super) emap: Arc<[f32]>,
+    pub(super) projection: SourceProjection,
 }
 
 /// What became of a property change, for the element to report once its locks are released.
@@ -278,11 +277,11 @@ fn identity_of_caught(job: &Job) -> Result<Arc<[f32]>, String> {
 /// The identity of the job's picture: the swapper latent for a source, the embedding for a
 /// reference.
 fn identity_of(job: &Job) -> Result<Arc<[f32]>, String> {
-    let embedding = super::imp::DlcSwap::picture_identity(&job.models.recognizer, job.kind.property(), &job.path)?;
+    let raw = super::imp::DlcSwap::picture_identity(&job.models.recognizer, job.kind.property(), &job.path)?;
     match job.kind {
         IdentityKind::Source => {
-            latent(&embedding, &job.models.emap).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())
+            job.models.projection.apply(&raw).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())
         }
-        IdentityKind::Reference => Ok(Arc::from(embedding)),
+        IdentityKind::Reference => normalized_embedding(&raw).map(Arc::from),
     }
 }

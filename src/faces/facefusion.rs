@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Swapping one face as FaceFusion 3.8.1 does, for any swapper family: the crop taken straight at
+//! the pixel-boost size with the family's template (edge pixels replicated), the masks FaceFusion
+//! makes from the crop before the swap, the crop split into interleaved model-size tiles that are
+//! swapped together, the tiles put back into one float crop, the masks made from the swapped
+//! crop, all masks combined by their per-pixel minimum, and the float crop pasted back through
+//! the combined mask with a float blend truncated to 8 bits.
+//!
+//! These pixel steps run on the CPU whatever runs the model (the GPU backend's graphs for them are
+//! later work); the model runs where its session does.
+
+use std::time::Instant;
+
+use crate::face::Face;
+use crate::models::swapper::{FamilySpec, Swapper};
+use crate::runtime::ModelSession;
+use crate::timing::StepTimes;
+use crate::vision::align::umeyama;
+use crate::vision::boost::{explode, implode};
+use crate::vision::box_mask::{BoxMaskSettings, box_mask};
+use crate::vision::filter::BlurScratch;
+use crate::vision::float_paste::{FloatCrop, paste_float, paste_rect};
+use crate::vision::paste::PackedPixels;
+use crate::vision::warp::warp_affine_rgb_replicate;
+use crate::vision::{Affine, FrameViewMut, RgbImage};
+
+/// The mask kinds FaceFusion combines (`mask-types`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaskKinds {
+    pub box_mask: bool,
+    pub occlusion: bool,
+    pub region: bool,
+    pub area: bool,
+}
+
+impl MaskKinds {
+    pub fn is_empty(&self) -> bool {
+        !(self.box_mask || self.occlusion || self.region || self.area)
+    }
+}
+
+/// The FaceFusion knobs of one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceFusionParams {
+    /// Side of the crop in pixels; 0 = automatic (see [`auto_boost`]).
+    pub pixel_boost: u32,
+    /// Which masks to combine; none set means FaceFusion's default, the box mask.
+    pub masks: MaskKinds,
+    pub box_mask: BoxMaskSettings,
+}
+
+/// The pixel-boost size `auto` picks: the smallest size the family allows that is at least the
+/// face's size in the frame, else the largest it allows. The face's size is the side, in frame
+/// pixels, of the square the family's template spans at the model's size (the crop square mapped
+/// back into the frame: `S / scale` of the frame → crop alignment at size `S`), so a face shown
+/// at 300 px gets a crop of at least 300 px and is never magnified on the way into the model.
+pub fn auto_boost(family: &FamilySpec, face_side: f64) -> usize {
+    let sizes = family.boost_sizes;
+    sizes.iter().copied().find(|&s| s as f64 >= face_side).or_else(|| sizes.last().copied()).unwrap_or(family.size)
+}
+
+/// The side, in frame pixels, of the crop square of the alignment `unit` (frame → unit-square
+/// crop): `1 / scale` of the similarity.
+pub fn face_side(unit: &Affine) -> f64 {
+    let [a, b, _, d, e, _] = unit.m;
+    1.0 / (a * e - b * d).abs().sqrt()
+}
+
+/// The pixel-boost size for `requested` (0 = auto) on `family`, or why it cannot be used.
+pub fn boost_size(family: &FamilySpec, requested: u32, unit: &Affine) -> Result<usize, String> {
+    if requested == 0 {
+        return Ok(auto_boost(family, face_side(unit)));
+    }
+    let size = requested as usize;
+    if family.boost_sizes.contains(&size) {
+        Ok(size)
+    } else {
+        Err(unsupported_boost(family, requested))
+    }
+}
+
+/// The error for a `pixel-boost` the family does not allow.
+pub fn unsupported_boost(family: &FamilySpec, requested: u32) -> String {
+    let allowed: Vec<String> = family.boost_sizes.iter().map(|s| s.to_string()).collect();
+    format!(
+        "property 'pixel-boost': {requested} is not a size the {} swapper allows; use 0 (auto) or one of {}",
+        family.name,
+        allowed.join(", ")
+    )
+}
+
+/// A box mask built for one crop size and setting.
+struct CachedBoxMask {
+    side: usize,
+    settings: BoxMaskSettings,
+    weights: Vec<f32>,
+}
+
+/// The source tensor of one identity (the raw embedding it came from is the key).
+struct CachedSource {
+    embedding: Vec<f32>,
+    tensor: Vec<f32>,
+}
+
+/// Identities whose source tensors are kept; more are recomputed (a converter run each).
+const SOURCE_CACHE: usize = 8;
+
+/// Reusable buffers: no allocation per frame once the largest boost size was seen.
+#[derive(Default)]
+struct Scratch {
+    crop: RgbImage,
+    tiles: Vec<u8>,
+    swapped: Vec<f32>,
+    mask: Vec<f32>,
+    blur: BlurScratch,
+    /// RGB copy of a YUV frame's paste rectangle, and the weights written there.
+    region: RgbImage,
+    weights: Vec<f32>,
+}
+
+pub struct FaceFusionSwapper {
+    swapper: Swapper,
+    box_masks: Vec<CachedBoxMask>,
+    sources: Vec<CachedSource>,
+    scratch: Scratch,
+    times: StepTimes,
+}
+
+impl FaceFusionSwapper {
+    pub fn new(swapper: Swapper) -> Self {
+        FaceFusionSwapper {
+            swapper,
+            box_masks: Vec::new(),
+            sources: Vec::new(),
+            scratch: Scratch::default(),
+            times: StepTimes::new(&["crop", "masks", "source", "swap tiles", "paste"]),
+        }
+    }
+
+    pub fn family(&self) -> &'static FamilySpec {
+        self.swapper.family()
+    }
+
+    pub fn model(&self) -> &ModelSession {
+        self.swapper.model()
+    }
+
+    /// Checks `params` against the family (a pixel boost it does not allow), for a clear error at
+    /// start rather than a failure on every face.
+    pub fn check(&self, params: &FaceFusionParams) -> Result<(), String> {
+        let family = self.family();
+        if params.pixel_boost != 0 && !family.boost_sizes.contains(&(params.pixel_boost as usize)) {
+            return Err(unsupported_boost(family, params.pixel_boost));
+        }
+        Ok(())
+    }
+
+    /// The mean time of each step since the last report (for the debug log).
+    pub fn take_report(&mut self) -> String {
+        self.times.take_report()
+    }
+
+    /// The box mask for a `side`-pixel crop, built once per size and setting.
+    fn box_mask(&mut self, side: usize, settings: BoxMaskSettings) -> &[f32] {
+        let found = self.box_masks.iter().position(|c| c.side == side && c.settings == settings);
+        let index = found.unwrap_or_else(|| {
+            // Settings change rarely (mask-blur while playing): keep the few most recent.
+            if self.box_masks.len() >= 4 {
+                self.box_masks.remove(0);
+            }
+            let weights = box_mask(side, settings, &mut self.scratch.blur);
+            self.box_masks.push(CachedBoxMask { side, settings, weights });
+            self.box_masks.len() - 1
+        });
+        &self.box_masks[index].weights
+    }
+
+    /// The family's source tensor for the identity `embedding` (raw ArcFace output), computed
+    /// once per identity.
+    fn source_index(&mut self, embedding: &[f32]) -> Result<usize, String> {
+        if let Some(i) = self.sources.iter().position(|c| c.embedding == embedding) {
+            return Ok(i);
+        }
+        let tensor = self.swapper.source_tensor(embedding)?;
+        if self.sources.len() >= SOURCE_CACHE {
+            self.sources.remove(0);
+        }
+        self.sources.push(CachedSource { embedding: embedding.to_vec(), tensor });
+        Ok(self.sources.len() - 1)
+    }
+
+    /// Swaps `face` in `frame` to the identity whose raw ArcFace embedding is `embedding`, in
+    /// place.
+    pub fn swap_face(
+        &mut self,
+        frame: &mut FrameViewMut,
+        face: &Face,
+        embedding: &[f32],
+        params: &FaceFusionParams,
+    ) -> Result<(), String> {
+        let start = Instant::now();
+        let family = self.family();
+        let template = family.template.map(|[x, y]| [x as f64, y as f64]);
+        let kps = face.landmarks.map(|[x, y]| [x as f64, y as f64]);
+        let unit = umeyama(&kps, &template).ok_or("degenerate face landmarks")?;
+        let side = boost_size(family, params.pixel_boost, &unit)?;
+        let m = Affine { m: unit.m.map(|v| v * side as f64) };
+        let (size, factor) = (family.size, side / family.size);
+        warp_affine_rgb_replicate(&frame.as_view(), &m, &mut self.scratch.crop, side, side);
+        let start = self.times.lap(0, start);
+
+        // Masks from the crop before the swap.
+        let kinds = if params.masks.is_empty() { MaskKinds { box_mask: true, ..params.masks } } else { params.masks };
+        if kinds.occlusion || kinds.region || kinds.area {
+            return Err("occlusion, region and area masks are not available yet".to_string());
+        }
+        let mut mask = std::mem::take(&mut self.scratch.mask);
+        mask.clear();
+        mask.extend_from_slice(self.box_mask(side, params.box_mask));
+        let start = self.times.lap(1, start);
+
+        let source = self.source_index(embedding)?;
+        let start = self.times.lap(2, start);
+        let FaceFusionSwapper { swapper, sources, scratch, .. } = self;
+        let count = implode(&scratch.crop, size, factor, &mut scratch.tiles);
+        let swapped = swapper.run_tiles(&scratch.tiles, count, &sources[source].tensor)?;
+        if !explode(swapped, size, factor, &mut scratch.swapped) {
+            return Err(format!("the swapper returned {} values for {count} tiles of {size} px", swapped.len()));
+        }
+        let start = self.times.lap(3, start);
+
+        for w in mask.iter_mut() {
+            *w = w.clamp(0.0, 1.0);
+        }
+        let crop = FloatCrop { side, rgb: &self.scratch.swapped, mask: &mask };
+        let rect = paste_rect(&m, side, frame.width, frame.height);
+        if let Some(mut pixels) = frame.packed_pixels() {
+            paste_float(&mut pixels, rect, crop, &m, None);
+        } else if !rect.is_empty() {
+            let scratch = &mut self.scratch;
+            frame.as_view().read_region(rect, &mut scratch.region);
+            let mut pixels = PackedPixels::region(&mut scratch.region, rect);
+            paste_float(&mut pixels, rect, crop, &m, Some(&mut scratch.weights));
+            frame.write_region(rect, &scratch.region, Some(&scratch.weights));
+        }
+        self.scratch.mask = mask;
+        self.times.lap(4, start);
+        Ok(())
+    }
+}
