@@ -9,7 +9,7 @@ use crate::backend::Backend;
 use crate::face::EMBEDDING_LEN;
 pub use crate::models::arcface::normalized_embedding;
 use crate::models::arcface::ArcFace;
-use crate::models::inswapper::latent;
+use crate::models::swapper::inswapper::latent;
 use crate::models::scrfd::ScrfdDetector;
 use crate::runtime::{ModelSession, RuntimeError, SessionOptions};
 use crate::vision::{FrameView, RgbImage};

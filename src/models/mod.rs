@@ -6,9 +6,9 @@
 
 pub mod arcface;
 pub mod enhancer;
-pub mod inswapper;
 pub mod landmark;
 pub mod scrfd;
+pub mod swapper;
 
 use ort::session::IoBinding;
 use ort::value::{DynTensor, TensorElementType};

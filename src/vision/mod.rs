@@ -19,6 +19,7 @@ pub mod letterbox_plan;
 pub mod paste;
 mod resize;
 mod sample;
+pub mod templates;
 pub mod track;
 pub mod warp;
 
