@@ -41,6 +41,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
+use super::quality::QualitySettings;
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
@@ -49,13 +50,14 @@ use crate::element::{
     warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
-use crate::faces::identity::IdentityModels;
+use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
+use crate::faces::swapping::Swapping;
 use crate::lanes::{self, DEFAULT_LANES, InFlight};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::landmark::Landmark106;
-use crate::models::swapper::inswapper::{Inswapper, latent};
+use crate::models::swapper::inswapper::Inswapper;
 use crate::runtime::{
     ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
     resolve_model_path,
@@ -99,6 +101,7 @@ struct Settings {
     color_correction: bool,
     sharpness: f64,
     lanes: u32,
+    quality: QualitySettings,
 }
 
 impl Settings {
@@ -136,6 +139,7 @@ impl Default for Settings {
             color_correction: DEFAULT_COLOR_CORRECTION,
             sharpness: DEFAULT_SHARPNESS,
             lanes: DEFAULT_LANES,
+            quality: QualitySettings::default(),
         }
     }
 }
@@ -162,7 +166,7 @@ struct State {
 
 /// One swapper and the frames it handled (for its step-time reports).
 struct Lane {
-    swapper: FaceSwapper,
+    swapper: Swapping,
     frames: u64,
 }
 
@@ -297,6 +301,7 @@ impl ObjectImpl for DlcSwap {
                      and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
                 ),
             ]);
+            props.extend(QualitySettings::properties());
             props
         });
         PROPERTIES.as_ref()
@@ -305,7 +310,7 @@ impl ObjectImpl for DlcSwap {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
         let mut settings = self.settings.lock();
-        if settings.runtime.set_property(name, value) {
+        if settings.runtime.set_property(name, value) || settings.quality.set_property(name, value) {
             return;
         }
         match name {
@@ -339,7 +344,8 @@ impl ObjectImpl for DlcSwap {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock();
         let name = pspec.name();
-        if let Some(value) = settings.runtime.property(name).or_else(|| self.active.lock().property(name)) {
+        let value = settings.runtime.property(name).or_else(|| settings.quality.property(name));
+        if let Some(value) = value.or_else(|| self.active.lock().property(name)) {
             return value;
         }
         match name {
@@ -385,8 +391,8 @@ impl ElementImpl for DlcSwap {
     }
 }
 
-/// Start-up failures: a model problem or a picture problem, both fatal at start.
-enum StartError {
+/// Start-up failures: a model problem or a picture (or setting) problem, both fatal at start.
+pub(super) enum StartError {
     Runtime(RuntimeError),
     Picture(String),
 }
@@ -402,7 +408,7 @@ impl DlcSwap {
         post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
     }
 
-    /// Embedding of the largest face in `path`, with the picture named in any error.
+    /// Raw ArcFace embedding of the largest face in `path`, with the picture named in any error.
     pub(super) fn picture_identity(
         models: &Mutex<IdentityModels>,
         kind: &str,
@@ -420,10 +426,17 @@ impl DlcSwap {
 
     /// One swapper with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
     /// shared by all its sessions; warmed up later, on the thread that runs it (`warm_up`).
-    fn open_swapper(&self, settings: &Settings) -> Result<FaceSwapper, StartError> {
+    fn open_swapper(&self, settings: &Settings) -> Result<Swapping, StartError> {
         let options = settings.runtime.session_options().with_own_stream();
         let swapper_path = Self::swapper_path(settings);
-        let swapper = Inswapper::open(&swapper_path, "model-file", &options)?;
+        let (quality, model_file) = (&settings.quality, settings.runtime.model_file.as_deref());
+        if quality.forces_facefusion() {
+            return quality.open_facefusion(model_file, &swapper_path, &options).map(Swapping::FaceFusion);
+        }
+        let swapper = match Inswapper::open(&swapper_path, "model-file", &options) {
+            Ok(swapper) => swapper,
+            Err(e) => return quality.open_other_family(&swapper_path, &options, e).map(Swapping::FaceFusion),
+        };
         let landmarker = match &settings.landmark_model {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
@@ -436,11 +449,11 @@ impl DlcSwap {
             }),
             None => swapper,
         };
-        Ok(FaceSwapper::new(swapper, landmarker, backend))
+        Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
     }
 
     /// The element's state and its swappers, one per lane.
-    fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceSwapper>), StartError> {
+    fn open(&self, settings: &Settings) -> Result<(State, Vec<Swapping>), StartError> {
         let swapper_path = Self::swapper_path(settings);
         let count = lanes::lane_count(settings.lanes);
         let mut swappers = Vec::with_capacity(count);
@@ -455,15 +468,16 @@ impl DlcSwap {
         let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
         let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
         let models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
-        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.swapper().model());
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.model());
         let pixels = swapper.backend_name();
         for model in swapper.models().chain(models.models()) {
             self.post_fallback(model);
         }
         let models = Arc::new(Mutex::new(models));
-        let emap = swapper.swapper().emap();
-        let to_latent = |embedding: &[f32], what: &str| {
-            latent(embedding, &emap)
+        let projection = swapper.projection();
+        let to_latent = |raw: &[f32], what: &str| {
+            projection
+                .apply(raw)
                 .map(Arc::from)
                 .ok_or_else(|| StartError::Picture(format!("{what}: the identity projection failed")))
         };
@@ -484,6 +498,7 @@ impl DlcSwap {
                 .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;
             for entry in entries {
                 let reference = Self::picture_identity(&models, "face-map reference", &entry.reference)
+                    .and_then(|raw| normalized_embedding(&raw))
                     .map_err(StartError::Picture)?;
                 let source =
                     Self::picture_identity(&models, "face-map source", &entry.source).map_err(StartError::Picture)?;
@@ -503,13 +518,15 @@ impl DlcSwap {
                     )
                 })?;
                 identities.reference = Some(Arc::from(
-                    Self::picture_identity(&models, "reference", reference).map_err(StartError::Picture)?,
+                    Self::picture_identity(&models, "reference", reference)
+                        .and_then(|raw| normalized_embedding(&raw))
+                        .map_err(StartError::Picture)?,
                 ));
             }
         }
         *self.identities.lock() = identities;
 
-        let provider = swapper.swapper().model().active_provider.nick();
+        let provider = swapper.model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
         publish_active(
             self.obj().upcast_ref(),
@@ -626,8 +643,8 @@ impl BaseTransformImpl for DlcSwap {
                 gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
             }
         })?;
-        let emap = swappers.first().map(|s| s.swapper().emap()).unwrap_or_default();
-        let models = Models { recognizer: state.identity_models.clone(), emap };
+        let projection = swappers.first().map_or(SourceProjection::RawEmbedding, Swapping::projection);
+        let models = Models { recognizer: state.identity_models.clone(), projection };
         *self.state.lock() = Some(state);
         let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
         self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;

@@ -6,13 +6,15 @@
 //! another family than inswapper, a `pixel-boost` above the model's size, or `mask-types` is set;
 //! then it follows FaceFusion throughout (source tensor, crop, masks, paste-back).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use gst::glib;
 use gst::prelude::*;
 
-use crate::faces::facefusion::{FaceFusionParams, MaskKinds};
-use crate::runtime::{path_from_value, path_to_value};
+use super::imp::StartError;
+use crate::faces::facefusion::{FaceFusionParams, FaceFusionSwapper, MaskKinds};
+use crate::models::swapper::{CONTRACT, Swapper, SwapperFamilyChoice, inswapper};
+use crate::runtime::{RuntimeError, SessionOptions, path_from_value, path_to_value, resolve_model_path};
 use crate::vision::box_mask::BoxMaskSettings;
 
 pub const DEFAULT_SWAPPER_FAMILY: SwapperFamily = SwapperFamily::Auto;
@@ -59,12 +61,32 @@ pub enum SwapperFamily {
 pub enum MaskTypes {
     #[flags_value(name = "Box: the crop's square, edges feathered by mask-blur, cut in by mask-padding", nick = "box")]
     BOX = 0b0001,
-    #[flags_value(name = "Occlusion: what the XSeg occluder-model sees in front of the face is kept", nick = "occlusion")]
+    #[flags_value(
+        name = "Occlusion: what the XSeg occluder-model sees in front of the face is kept",
+        nick = "occlusion"
+    )]
     OCCLUSION = 0b0010,
-    #[flags_value(name = "Region: the mask-regions the BiSeNet parser-model finds in the swapped face", nick = "region")]
+    #[flags_value(
+        name = "Region: the mask-regions the BiSeNet parser-model finds in the swapped face",
+        nick = "region"
+    )]
     REGION = 0b0100,
     #[flags_value(name = "Area: the mask-areas of the face's 68 landmarks (landmark-68-model)", nick = "area")]
     AREA = 0b1000,
+}
+
+impl From<SwapperFamily> for SwapperFamilyChoice {
+    fn from(family: SwapperFamily) -> Self {
+        match family {
+            SwapperFamily::Auto => SwapperFamilyChoice::Auto,
+            SwapperFamily::Inswapper => SwapperFamilyChoice::Inswapper,
+            SwapperFamily::Hyperswap => SwapperFamilyChoice::Hyperswap,
+            SwapperFamily::Simswap => SwapperFamilyChoice::Simswap,
+            SwapperFamily::SimswapUnofficial512 => SwapperFamilyChoice::SimswapUnofficial512,
+            SwapperFamily::Ghost => SwapperFamilyChoice::Ghost,
+            SwapperFamily::Hififace => SwapperFamilyChoice::Hififace,
+        }
+    }
 }
 
 impl From<MaskTypes> for MaskKinds {
@@ -266,10 +288,57 @@ impl QualitySettings {
         })
     }
 
-    /// Whether faces follow FaceFusion with a swapper of family `family_is_inswapper` whose model
-    /// size is `model_size` (the rule of this module's documentation).
-    pub(super) fn follows_facefusion(&self, family_is_inswapper: bool, model_size: usize) -> bool {
-        !family_is_inswapper || self.pixel_boost as usize > model_size || !self.mask_types.is_empty()
+    /// Whether faces follow FaceFusion whatever the model file is: another family than
+    /// inswapper is chosen, or a pixel boost other than inswapper's size, or masks (the rule of
+    /// this module's documentation; a boost inswapper does not allow then fails with its error).
+    pub(super) fn forces_facefusion(&self) -> bool {
+        let family = SwapperFamilyChoice::from(self.family);
+        let boost = self.pixel_boost as usize;
+        !matches!(family, SwapperFamilyChoice::Auto | SwapperFamilyChoice::Inswapper)
+            || (boost != 0 && boost != inswapper::CROP)
+            || !self.mask_types.is_empty()
+    }
+
+    /// The FaceFusion path for the swapper file `model_file` (unset: the chosen family's
+    /// default file, FaceFusion's first model of the family, in the model directory, or
+    /// `dlc_default` for auto), or the property that is wrong and why.
+    pub(super) fn open_facefusion(
+        &self,
+        model_file: Option<&Path>,
+        dlc_default: &Path,
+        options: &SessionOptions,
+    ) -> Result<FaceFusionSwapper, StartError> {
+        let params = self.params().map_err(StartError::Picture)?;
+        let choice = SwapperFamilyChoice::from(self.family);
+        let path = match (model_file, choice.spec()) {
+            (Some(path), _) => path.to_path_buf(),
+            (None, Some(family)) => resolve_model_path(None, &format!("{}.onnx", family.models[0])),
+            (None, None) => dlc_default.to_path_buf(),
+        };
+        let swapper = Swapper::open(&path, choice, self.converter_model.as_deref(), options)?;
+        FaceFusionSwapper::new(swapper, params).map_err(StartError::Picture)
+    }
+
+    /// After inswapper failed to open `path` as Deep-Live-Cam's swapper (`error`), with
+    /// `swapper-family=auto` and nothing else asking for FaceFusion: the FaceFusion path when
+    /// the file is another family's, else `error`.
+    pub(super) fn open_other_family(
+        &self,
+        path: &Path,
+        options: &SessionOptions,
+        error: RuntimeError,
+    ) -> Result<FaceFusionSwapper, StartError> {
+        if self.family != SwapperFamily::Auto || !matches!(error, RuntimeError::WrongKind { .. }) {
+            return Err(error.into());
+        }
+        match self.open_facefusion(Some(path), path, options) {
+            Ok(swapper) => Ok(swapper),
+            // Not a swapper at all: inswapper's contract says what the default path expects.
+            Err(StartError::Runtime(RuntimeError::WrongKind { expected, .. })) if expected == CONTRACT => {
+                Err(error.into())
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The per-frame FaceFusion knobs, or the property that is wrong and why.
@@ -327,14 +396,18 @@ mod tests {
     #[test]
     fn the_rule_keeps_deep_live_cam_unless_a_facefusion_property_is_set() {
         let mut settings = QualitySettings::default();
-        assert!(!settings.follows_facefusion(true, 128));
-        assert!(settings.follows_facefusion(false, 256), "another family");
+        assert!(!settings.forces_facefusion());
+        settings.family = SwapperFamily::Inswapper;
+        assert!(!settings.forces_facefusion(), "inswapper chosen explicitly");
+        settings.family = SwapperFamily::Hyperswap;
+        assert!(settings.forces_facefusion(), "another family");
+        settings.family = SwapperFamily::Auto;
         settings.pixel_boost = 128;
-        assert!(!settings.follows_facefusion(true, 128), "a boost of the model's size changes nothing");
+        assert!(!settings.forces_facefusion(), "a boost of inswapper's size changes nothing");
         settings.pixel_boost = 256;
-        assert!(settings.follows_facefusion(true, 128));
+        assert!(settings.forces_facefusion());
         settings.pixel_boost = 0;
         settings.mask_types = MaskTypes::BOX;
-        assert!(settings.follows_facefusion(true, 128));
+        assert!(settings.forces_facefusion());
     }
 }

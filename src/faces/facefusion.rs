@@ -72,11 +72,7 @@ pub fn boost_size(family: &FamilySpec, requested: u32, unit: &Affine) -> Result<
         return Ok(auto_boost(family, face_side(unit)));
     }
     let size = requested as usize;
-    if family.boost_sizes.contains(&size) {
-        Ok(size)
-    } else {
-        Err(unsupported_boost(family, requested))
-    }
+    if family.boost_sizes.contains(&size) { Ok(size) } else { Err(unsupported_boost(family, requested)) }
 }
 
 /// The error for a `pixel-boost` the family does not allow.
@@ -120,6 +116,7 @@ struct Scratch {
 
 pub struct FaceFusionSwapper {
     swapper: Swapper,
+    params: FaceFusionParams,
     box_masks: Vec<CachedBoxMask>,
     sources: Vec<CachedSource>,
     scratch: Scratch,
@@ -127,14 +124,27 @@ pub struct FaceFusionSwapper {
 }
 
 impl FaceFusionSwapper {
-    pub fn new(swapper: Swapper) -> Self {
-        FaceFusionSwapper {
+    /// The path for `swapper` with the element's settings `params`; fails when the family does
+    /// not allow `params`' pixel boost.
+    pub fn new(swapper: Swapper, params: FaceFusionParams) -> Result<Self, String> {
+        let family = swapper.family();
+        if params.pixel_boost != 0 && !family.allows_boost(params.pixel_boost as usize) {
+            return Err(unsupported_boost(family, params.pixel_boost));
+        }
+        let masks = params.masks;
+        if masks.occlusion || masks.region || masks.area {
+            return Err("property 'mask-types': occlusion, region and area masks are not in this build yet \
+                        (box is)"
+                .to_string());
+        }
+        Ok(FaceFusionSwapper {
             swapper,
+            params,
             box_masks: Vec::new(),
             sources: Vec::new(),
             scratch: Scratch::default(),
             times: StepTimes::new(&["crop", "masks", "source", "swap tiles", "paste"]),
-        }
+        })
     }
 
     pub fn family(&self) -> &'static FamilySpec {
@@ -145,14 +155,9 @@ impl FaceFusionSwapper {
         self.swapper.model()
     }
 
-    /// Checks `params` against the family (a pixel boost it does not allow), for a clear error at
-    /// start rather than a failure on every face.
-    pub fn check(&self, params: &FaceFusionParams) -> Result<(), String> {
-        let family = self.family();
-        if params.pixel_boost != 0 && !family.boost_sizes.contains(&(params.pixel_boost as usize)) {
-            return Err(unsupported_boost(family, params.pixel_boost));
-        }
-        Ok(())
+    /// Every session of the path, for the provider fallback warnings.
+    pub fn models(&self) -> impl Iterator<Item = &ModelSession> {
+        std::iter::once(self.swapper.model()).chain(self.swapper.converter())
     }
 
     /// The mean time of each step since the last report (for the debug log).
@@ -190,19 +195,19 @@ impl FaceFusionSwapper {
     }
 
     /// Swaps `face` in `frame` to the identity whose raw ArcFace embedding is `embedding`, in
-    /// place.
+    /// place, at `opacity` (the combined mask is scaled by it; 1 is FaceFusion's swap).
     pub fn swap_face(
         &mut self,
         frame: &mut FrameViewMut,
         face: &Face,
         embedding: &[f32],
-        params: &FaceFusionParams,
+        opacity: f32,
     ) -> Result<(), String> {
         let start = Instant::now();
+        let params = self.params;
         let family = self.family();
-        let template = family.template.map(|[x, y]| [x as f64, y as f64]);
         let kps = face.landmarks.map(|[x, y]| [x as f64, y as f64]);
-        let unit = umeyama(&kps, &template).ok_or("degenerate face landmarks")?;
+        let unit = umeyama(&kps, &family.template.points).ok_or("degenerate face landmarks")?;
         let side = boost_size(family, params.pixel_boost, &unit)?;
         let m = Affine { m: unit.m.map(|v| v * side as f64) };
         let (size, factor) = (family.size, side / family.size);
@@ -211,12 +216,12 @@ impl FaceFusionSwapper {
 
         // Masks from the crop before the swap.
         let kinds = if params.masks.is_empty() { MaskKinds { box_mask: true, ..params.masks } } else { params.masks };
-        if kinds.occlusion || kinds.region || kinds.area {
-            return Err("occlusion, region and area masks are not available yet".to_string());
-        }
         let mut mask = std::mem::take(&mut self.scratch.mask);
         mask.clear();
-        mask.extend_from_slice(self.box_mask(side, params.box_mask));
+        mask.resize(side * side, 1.0);
+        if kinds.box_mask {
+            combine(&mut mask, self.box_mask(side, params.box_mask));
+        }
         let start = self.times.lap(1, start);
 
         let source = self.source_index(embedding)?;
@@ -229,22 +234,70 @@ impl FaceFusionSwapper {
         }
         let start = self.times.lap(3, start);
 
+        let opacity = opacity.clamp(0.0, 1.0);
         for w in mask.iter_mut() {
-            *w = w.clamp(0.0, 1.0);
+            *w = w.clamp(0.0, 1.0) * opacity;
         }
-        let crop = FloatCrop { side, rgb: &self.scratch.swapped, mask: &mask };
+        let Scratch { swapped, region, weights, .. } = &mut self.scratch;
+        let crop = FloatCrop { side, rgb: swapped, mask: &mask };
         let rect = paste_rect(&m, side, frame.width, frame.height);
         if let Some(mut pixels) = frame.packed_pixels() {
             paste_float(&mut pixels, rect, crop, &m, None);
         } else if !rect.is_empty() {
-            let scratch = &mut self.scratch;
-            frame.as_view().read_region(rect, &mut scratch.region);
-            let mut pixels = PackedPixels::region(&mut scratch.region, rect);
-            paste_float(&mut pixels, rect, crop, &m, Some(&mut scratch.weights));
-            frame.write_region(rect, &scratch.region, Some(&scratch.weights));
+            frame.as_view().read_region(rect, region);
+            let mut pixels = PackedPixels::region(region, rect);
+            paste_float(&mut pixels, rect, crop, &m, Some(weights));
+            frame.write_region(rect, region, Some(weights));
         }
         self.scratch.mask = mask;
         self.times.lap(4, start);
         Ok(())
+    }
+}
+
+/// FaceFusion's combination: `mask = min(mask, other)` per pixel.
+fn combine(mask: &mut [f32], other: &[f32]) {
+    for (m, &o) in mask.iter_mut().zip(other) {
+        *m = m.min(o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::swapper::{hyperswap, inswapper};
+
+    /// The alignment of a face whose crop square spans `side` frame pixels (rotated a little).
+    fn face_of(side: f64) -> Affine {
+        let (c, s) = (0.3f64.cos() / side, 0.3f64.sin() / side);
+        Affine { m: [c, -s, 0.1, s, c, -0.2] }
+    }
+
+    #[test]
+    fn auto_boost_takes_the_smallest_size_covering_the_face() {
+        assert!((face_side(&face_of(300.0)) - 300.0).abs() < 1e-9);
+        // inswapper: 128, 256, 384, 512, 768, 1024.
+        let cases = [(90.0, 128), (128.0, 128), (128.5, 256), (300.0, 384), (700.0, 768), (4000.0, 1024)];
+        for (side, boost) in cases {
+            assert_eq!(boost_size(&inswapper::FAMILY, 0, &face_of(side)), Ok(boost), "inswapper, a {side}-px face");
+        }
+        // hyperswap: 256, 512, 768, 1024 (a small face still gets the model's size).
+        for (side, boost) in [(60.0, 256), (300.0, 512), (513.0, 768)] {
+            assert_eq!(boost_size(&hyperswap::FAMILY, 0, &face_of(side)), Ok(boost), "hyperswap, a {side}-px face");
+        }
+    }
+
+    #[test]
+    fn a_fixed_boost_must_be_one_the_family_allows() {
+        assert_eq!(boost_size(&inswapper::FAMILY, 384, &face_of(50.0)), Ok(384));
+        let err = boost_size(&hyperswap::FAMILY, 384, &face_of(50.0)).unwrap_err();
+        assert!(err.contains("'pixel-boost'") && err.contains("256, 512, 768, 1024"), "{err}");
+    }
+
+    #[test]
+    fn masks_combine_by_their_minimum() {
+        let mut mask = vec![1.0, 0.5, 0.2];
+        combine(&mut mask, &[0.3, 0.9, 0.0]);
+        assert_eq!(mask, vec![0.3, 0.5, 0.0]);
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::face::EMBEDDING_LEN;
-pub use crate::models::arcface::normalized_embedding;
 use crate::models::arcface::ArcFace;
-use crate::models::swapper::inswapper::latent;
+pub use crate::models::arcface::normalized_embedding;
 use crate::models::scrfd::ScrfdDetector;
+use crate::models::swapper::inswapper::latent;
 use crate::runtime::{ModelSession, RuntimeError, SessionOptions};
 use crate::vision::{FrameView, RgbImage};
 

@@ -54,7 +54,12 @@ impl ArcFace {
 
     /// The model's output for the face with keypoints `kps` in `frame`, before the L2
     /// normalisation: FaceFusion's embedding converters take it as it is.
-    pub fn embed_raw(&mut self, backend: &mut Backend, frame: &FrameView, kps: &[[f32; 2]; 5]) -> Result<&[f32], String> {
+    pub fn embed_raw(
+        &mut self,
+        backend: &mut Backend,
+        frame: &FrameView,
+        kps: &[[f32; 2]; 5],
+    ) -> Result<&[f32], String> {
         let m = estimate_norm(kps, CROP).ok_or("degenerate face landmarks")?;
         let raw = self.crop.run(backend, frame, &m)?;
         if raw.len() != EMBEDDING_LEN {

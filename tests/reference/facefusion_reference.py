@@ -12,9 +12,10 @@ and the float crop pasted back with a float blend truncated to 8 bits.
 
 Commands (images are read and written as PNG/JPEG files; JSON goes to stdout):
   swap  --recognizer R --detector D --swapper S --family F --source SRC --target TGT --out OUT
-        --faces-json FACES [--converter C] [--boost N] [--mask-types box,occlusion,region,area]
+        --faces-json FACES [--converter C] [--boost N|auto] [--mask-types box,occlusion,region,area]
         [--mask-blur 0.3] [--mask-padding T,R,B,L] [--occluder M] [--parser M] [--regions ...]
         [--landmark-68 M] [--areas ...]
+  auto-boost --family F --faces-json FACES      (the pixel-boost=0 size of each face, as JSON)
   box-mask --size N [--mask-blur 0.3] [--mask-padding T,R,B,L] --out OUT.npy
 The source identity is the ArcFace embedding of the source picture's largest face, found and
 embedded as tests/reference/insightface_reference.py does (the identity gstdlc computes); the
@@ -52,14 +53,18 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 # Contracts §2: template, model size, target mean/std, source kind, whether the output is
-# de-normalised (x·std + mean) before the clip to [0, 1].
+# de-normalised (x·std + mean) before the clip to [0, 1], and the pixel-boost sizes allowed
+# (FaceFusion's choices.py).
+BOOST_128 = [128, 256, 384, 512, 768, 1024]
+BOOST_256 = [256, 512, 768, 1024]
 FAMILIES = {
-    "inswapper": ("arcface_128", 128, [0.0] * 3, [1.0] * 3, "emap", False),
-    "hyperswap": ("arcface_128", 256, [0.5] * 3, [0.5] * 3, "norm", True),
-    "simswap": ("arcface_112_v1", 256, IMAGENET_MEAN, IMAGENET_STD, "converter_norm", False),
-    "simswap_unofficial_512": ("arcface_112_v1", 512, [0.0] * 3, [1.0] * 3, "converter_norm", False),
-    "ghost": ("arcface_112_v1", 256, [0.5] * 3, [0.5] * 3, "converter_raw", True),
-    "hififace": ("mtcnn_512", 256, [0.5] * 3, [0.5] * 3, "converter_norm", True),
+    "inswapper": ("arcface_128", 128, [0.0] * 3, [1.0] * 3, "emap", False, BOOST_128),
+    "hyperswap": ("arcface_128", 256, [0.5] * 3, [0.5] * 3, "norm", True, BOOST_256),
+    "simswap": ("arcface_112_v1", 256, IMAGENET_MEAN, IMAGENET_STD, "converter_norm", False, BOOST_256),
+    "simswap_unofficial_512": ("arcface_112_v1", 512, [0.0] * 3, [1.0] * 3, "converter_norm", False,
+                               [512, 768, 1024]),
+    "ghost": ("arcface_112_v1", 256, [0.5] * 3, [0.5] * 3, "converter_raw", True, BOOST_256),
+    "hififace": ("mtcnn_512", 256, [0.5] * 3, [0.5] * 3, "converter_norm", True, BOOST_256),
 }
 
 MASK_TYPES = ("box", "occlusion", "region", "area")
@@ -98,6 +103,16 @@ def join_tiles(tiles, size):
     for k, tile in enumerate(tiles):
         out[k // t::t, k % t::t] = tile
     return out
+
+
+def auto_boost(family, kps):
+    """gstdlc's `pixel-boost=0` rule (gst-inspect): the smallest allowed size at least the face's
+    size in the frame, i.e. the side in frame pixels of the crop square at the model's size (its
+    size divided by the alignment's scale), else the largest allowed size."""
+    template, size, *_, sizes = FAMILIES[family]
+    m = estimate_matrix(kps, template, size)
+    side = size / np.sqrt(abs(np.linalg.det(m[:, :2])))
+    return next((s for s in sizes if s >= side), sizes[-1])
 
 
 # ---- masks (contracts §5, §6) ------------------------------------------------------------------
@@ -142,7 +157,7 @@ def source_tensor(family, swapper_path, converter, raw_embedding):
 
 
 def swap_tile(session, family, tile_bgr, source):
-    _, _, mean, std, _, denormalise = FAMILIES[family]
+    _, _, mean, std, _, denormalise, _ = FAMILIES[family]
     x = tile_bgr[:, :, ::-1] / 255.0
     x = (x - np.array(mean)) / np.array(std)
     x = np.expand_dims(x.transpose(2, 0, 1), 0).astype(np.float32)
@@ -184,9 +199,6 @@ def swap(args):
     swapper = insightface.session(args.swapper)
     converter = insightface.session(args.converter) if args.converter else None
     template, model_size = FAMILIES[args.family][:2]
-    boost = args.boost or model_size
-    if boost % model_size:
-        sys.exit(f"--boost {boost} is not a multiple of the model size {model_size}")
     mask_types = [t for t in args.mask_types.split(",") if t]
     if not mask_types or any(t not in MASK_TYPES for t in mask_types):
         sys.exit(f"--mask-types: one or more of {MASK_TYPES}")
@@ -201,7 +213,11 @@ def swap(args):
     faces = json.load(open(args.faces_json))
     masks_module = other_masks() if set(mask_types) - {"box"} else None
     for face in faces:
-        crop, m = warp_face(frame, np.array(face["kps"]), template, boost)
+        kps = np.array(face["kps"])
+        boost = auto_boost(args.family, kps) if args.boost == "auto" else int(args.boost or model_size)
+        if boost % model_size:
+            sys.exit(f"--boost {boost} is not a multiple of the model size {model_size}")
+        crop, m = warp_face(frame, kps, template, boost)
         masks = []
         if "box" in mask_types:
             masks.append(box_mask(boost, args.mask_blur, padding))
@@ -240,7 +256,7 @@ def main():
               "--faces-json"):
         s.add_argument(a, required=True)
     s.add_argument("--converter")
-    s.add_argument("--boost", type=int, default=0)
+    s.add_argument("--boost", default="0", help="side in pixels, 0 for the model's size, or auto")
     s.add_argument("--mask-types", default="box")
     s.add_argument("--mask-blur", type=float, default=0.3)
     s.add_argument("--mask-padding", default="0,0,0,0")
@@ -250,6 +266,9 @@ def main():
                                          "upper-lip,lower-lip")
     s.add_argument("--landmark-68")
     s.add_argument("--areas", default="upper-face,lower-face,mouth")
+    a = sub.add_parser("auto-boost")
+    a.add_argument("--family", required=True)
+    a.add_argument("--faces-json", required=True)
     b = sub.add_parser("box-mask")
     b.add_argument("--size", type=int, required=True)
     b.add_argument("--mask-blur", type=float, default=0.3)
@@ -258,6 +277,9 @@ def main():
     args = p.parse_args()
     if args.cmd == "swap":
         swap(args)
+    elif args.cmd == "auto-boost":
+        faces = json.load(open(args.faces_json))
+        json.dump([int(auto_boost(args.family, np.array(f["kps"]))) for f in faces], sys.stdout)
     else:
         padding = [int(v) for v in args.mask_padding.split(",")]
         np.save(args.out, box_mask(args.size, args.mask_blur, padding))
