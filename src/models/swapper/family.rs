@@ -103,7 +103,8 @@ pub struct FamilySpec {
     pub mean: [f64; 3],
     pub std: [f64; 3],
     pub output: OutputSpace,
-    /// The pixel-boost sizes FaceFusion allows (`choices.py`), the model size first.
+    /// The pixel-boost sizes FaceFusion allows (`choices.py`) and can run (multiples of the
+    /// model size), the model size first.
     pub boost_sizes: &'static [usize],
     pub source: SourceKind,
     /// The file name of the embedding converter FaceFusion pairs with the family, for the
@@ -204,4 +205,132 @@ pub fn recognise(io: &ModelIo, file_name: &str, choice: SwapperFamilyChoice) -> 
          name nor the outputs say which; set 'swapper-family'",
         names.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ort::value::TensorElementType::{Float16, Float32, Int64};
+
+    fn spec(name: &str, element: ort::value::TensorElementType, shape: &[i64]) -> TensorSpec {
+        TensorSpec { name: name.into(), element: Some(element), shape: shape.to_vec() }
+    }
+
+    /// A swapper's I/O: `source` [b,512], `target` [b,3,S,S], output [b,3,S,S] (+ hyperswap's mask).
+    fn io(side: i64, batch: i64, mask: bool) -> ModelIo {
+        let mut outputs = vec![spec("output", Float32, &[batch, 3, side, side])];
+        if mask {
+            outputs.push(spec("mask", Float32, &[batch, 1, side, side]));
+        }
+        ModelIo {
+            inputs: vec![spec("source", Float32, &[batch, 512]), spec("target", Float32, &[batch, 3, side, side])],
+            outputs,
+        }
+    }
+
+    fn auto(io: &ModelIo, file: &str) -> Result<&'static str, String> {
+        recognise(io, file, SwapperFamilyChoice::Auto).map(|f| f.name)
+    }
+
+    #[test]
+    fn sizes_that_only_one_family_has_need_no_name() {
+        assert_eq!(auto(&io(128, 1, false), "model.onnx"), Ok("inswapper"));
+        assert_eq!(auto(&io(128, -1, false), "inswapper_128_fp16.onnx"), Ok("inswapper"));
+        assert_eq!(auto(&io(512, 1, false), "swap.onnx"), Ok("simswap_unofficial_512"));
+    }
+
+    #[test]
+    fn the_256_families_are_told_by_file_name_then_by_the_mask_output() {
+        assert_eq!(auto(&io(256, 1, false), "hyperswap_1b_256.onnx"), Ok("hyperswap"));
+        assert_eq!(auto(&io(256, 1, false), "SimSwap_256.onnx"), Ok("simswap"));
+        assert_eq!(auto(&io(256, 1, false), "ghost_3_256.onnx"), Ok("ghost"));
+        assert_eq!(auto(&io(256, 1, false), "hififace_unofficial_256.onnx"), Ok("hififace"));
+        // hyperswap's export has the second output 'mask'.
+        assert_eq!(auto(&io(256, 1, true), "face_swapper.onnx"), Ok("hyperswap"));
+        // The file name wins over the outputs.
+        assert_eq!(auto(&io(256, 1, true), "ghost_1_256.onnx"), Ok("ghost"));
+        let err = auto(&io(256, 1, false), "face_swapper.onnx").unwrap_err();
+        assert!(err.contains("swapper-family") && err.contains("hyperswap, simswap, ghost, hififace"), "{err}");
+    }
+
+    #[test]
+    fn an_explicit_choice_settles_the_family_if_the_size_fits() {
+        let ghost = recognise(&io(256, 1, false), "face_swapper.onnx", SwapperFamilyChoice::Ghost);
+        assert_eq!(ghost.map(|f| f.name), Ok("ghost"));
+        // The choice outranks the file name.
+        let simswap = recognise(&io(256, 1, false), "ghost_1_256.onnx", SwapperFamilyChoice::Simswap);
+        assert_eq!(simswap.map(|f| f.name), Ok("simswap"));
+        let err = recognise(&io(256, 1, false), "x.onnx", SwapperFamilyChoice::Inswapper).unwrap_err();
+        assert!(err.contains("inswapper face swapper") && err.contains("[1,3,128,128]"), "{err}");
+        let err = recognise(&io(256, 1, false), "x.onnx", SwapperFamilyChoice::SimswapUnofficial512).unwrap_err();
+        assert!(err.contains("[1,3,512,512]"), "{err}");
+    }
+
+    #[test]
+    fn other_models_are_not_swappers() {
+        // An enhancer: one image input.
+        let enhancer = ModelIo {
+            inputs: vec![spec("input", Float32, &[1, 3, 512, 512])],
+            outputs: vec![spec("output", Float32, &[1, 3, 512, 512])],
+        };
+        assert_eq!(auto(&enhancer, "gfpgan.onnx"), Err(CONTRACT.to_string()));
+        // Inputs by other names (FaceFusion feeds 'source' and 'target' only).
+        let mut renamed = io(256, 1, false);
+        renamed.inputs[0].name = "embedding".into();
+        assert!(auto(&renamed, "hyperswap.onnx").is_err());
+        // A third input, a batch of 2, an image source (blendswap, not supported), integer input.
+        let mut third = io(256, 1, false);
+        third.inputs.push(spec("weight", Float32, &[1]));
+        assert!(auto(&third, "hyperswap.onnx").is_err());
+        assert!(auto(&io(256, 2, false), "hyperswap.onnx").is_err());
+        let mut image_source = io(256, 1, false);
+        image_source.inputs[0] = spec("source", Float32, &[1, 3, 112, 112]);
+        assert!(auto(&image_source, "blendswap_256.onnx").is_err());
+        let mut integer = io(256, 1, false);
+        integer.inputs[1].element = Some(Int64);
+        assert!(auto(&integer, "hyperswap.onnx").is_err());
+        // Output of another size, or a size no family has.
+        let mut upscaled = io(256, 1, false);
+        upscaled.outputs[0].shape = vec![1, 3, 512, 512];
+        assert!(auto(&upscaled, "hyperswap.onnx").is_err());
+        assert_eq!(auto(&io(384, 1, false), "swap.onnx"), Err(CONTRACT.to_string()));
+        // float16 I/O is fine.
+        let mut half = io(128, 1, false);
+        half.inputs.iter_mut().chain(half.outputs.iter_mut()).for_each(|t| t.element = Some(Float16));
+        assert_eq!(auto(&half, "inswapper_128_fp16.onnx"), Ok("inswapper"));
+    }
+
+    #[test]
+    fn choices_round_trip_and_name_their_family() {
+        for choice in SwapperFamilyChoice::ALL {
+            assert_eq!(SwapperFamilyChoice::from_nick(choice.nick()), Some(choice));
+            match choice.spec() {
+                Some(spec) => assert_eq!(spec.choice, choice),
+                None => assert_eq!(choice, SwapperFamilyChoice::Auto),
+            }
+        }
+        assert!(SwapperFamilyChoice::from_nick("blendswap").is_none());
+    }
+
+    #[test]
+    fn family_table_matches_facefusion() {
+        // (name, template, size, first and last boost size, converter) per FaceFusion 3.8.1.
+        let want = [
+            ("inswapper", "arcface_128", 128, [128, 1024], None),
+            ("hyperswap", "arcface_128", 256, [256, 1024], None),
+            ("simswap", "arcface_112_v1", 256, [256, 1024], Some("crossface_simswap.onnx")),
+            ("simswap_unofficial_512", "arcface_112_v1", 512, [512, 1024], Some("crossface_simswap.onnx")),
+            ("ghost", "arcface_112_v1", 256, [256, 1024], Some("crossface_ghost.onnx")),
+            ("hififace", "mtcnn_512", 256, [256, 1024], Some("crossface_hififace.onnx")),
+        ];
+        for (family, (name, template, size, boosts, converter)) in FAMILIES.iter().zip(want) {
+            assert_eq!((family.name, family.template.name, family.size), (name, template, size));
+            assert_eq!([family.boost_sizes[0], *family.boost_sizes.last().unwrap_or(&0)], boosts, "{name}");
+            assert_eq!(family.converter, converter, "{name}");
+            assert_eq!(family.needs_converter(), converter.is_some(), "{name}");
+            // Every boost size is a multiple of the model size (whole tiles).
+            assert!(family.boost_sizes.iter().all(|b| b % family.size == 0), "{name}");
+        }
+        assert!(FAMILIES[0].allows_boost(384) && !FAMILIES[1].allows_boost(384) && !FAMILIES[3].allows_boost(256));
+    }
 }

@@ -241,3 +241,53 @@ fn norm(v: &[f32]) -> Result<f64, String> {
         .then_some(norm)
         .ok_or_else(|| "the embedding has no length (all zeros)".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::TensorSpec;
+    use ort::value::TensorElementType::Float32;
+
+    #[test]
+    fn facefusion_latent_is_not_renormalised() {
+        // emap = 2·identity except row 0 → (3, 4, 0, …); e = (3, 4, 0, …), ‖e‖ = 5.
+        let mut emap = vec![0.0f32; EMBEDDING_LEN * EMBEDDING_LEN];
+        for i in 0..EMBEDDING_LEN {
+            emap[i * EMBEDDING_LEN + i] = 2.0;
+        }
+        emap[0] = 3.0;
+        emap[1] = 4.0;
+        let mut e = vec![0.0f32; EMBEDDING_LEN];
+        e[0] = 3.0;
+        e[1] = 4.0;
+        // e·emap = (3·3, 3·4 + 4·2, 0, …) = (9, 20, 0, …); divided by 5: (1.8, 4, 0, …), length
+        // 4.39 (InsightFace's latent would be renormalised to 1).
+        let latent = emap_latent(&e, &emap).expect("a latent");
+        assert!((latent[0] - 1.8).abs() < 1e-6 && (latent[1] - 4.0).abs() < 1e-6, "{:?}", &latent[..2]);
+        assert!(latent[2..].iter().all(|v| *v == 0.0));
+        assert!(emap_latent(&vec![0.0; EMBEDDING_LEN], &emap).is_err());
+        assert!(emap_latent(&e[..100], &emap).is_err());
+    }
+
+    #[test]
+    fn normalised_embedding_has_unit_length() {
+        let v = unit_length(&[3.0, 0.0, -4.0]).expect("a vector");
+        assert_eq!(v, vec![0.6, 0.0, -0.8]);
+        assert!(unit_length(&[0.0, 0.0]).unwrap_err().contains("no length"));
+    }
+
+    #[test]
+    fn batching_needs_a_symbolic_batch_on_every_tensor() {
+        let t =
+            |name: &str, shape: &[i64]| TensorSpec { name: name.into(), element: Some(Float32), shape: shape.to_vec() };
+        let io = |b_target: i64, b_source: i64, b_out: i64| ModelIo {
+            inputs: vec![t("target", &[b_target, 3, 256, 256]), t("source", &[b_source, 512])],
+            outputs: vec![t("output", &[b_out, 3, 256, 256])],
+        };
+        assert!(batch_is_symbolic(&io(-1, -1, -1)));
+        assert!(!batch_is_symbolic(&io(1, 1, 1)));
+        // A symbolic target batch with a fixed source batch cannot take several tiles at once.
+        assert!(!batch_is_symbolic(&io(-1, 1, -1)));
+        assert!(!batch_is_symbolic(&io(-1, -1, 1)));
+    }
+}

@@ -34,7 +34,9 @@ pub const FAMILY_UNOFFICIAL_512: FamilySpec = FamilySpec {
     mean: [0.0; 3],
     std: [1.0; 3],
     output: OutputSpace::Unit,
-    boost_sizes: &[512, 768, 1024],
+    // FaceFusion lists 768 too, but its pixel boost needs whole tiles: at 768 its
+    // `implode_pixel_boost` reshapes a 768² crop into 1 × 512² tiles and raises.
+    boost_sizes: &[512, 1024],
     source: SourceKind::ConverterNormalized,
     converter: Some("crossface_simswap.onnx"),
     extra_output: None,
