@@ -20,7 +20,7 @@ setup:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)"; exit 1; }
 	bash scripts/setup-debian.sh
 
-$(FIXTURES)/.stamp: tests/fixtures/make_models.py | setup
+$(FIXTURES)/.stamp: tests/fixtures/make_models.py tests/fixtures/mask_models.py | setup
 	$(PYTHON) tests/fixtures/make_models.py $(FIXTURES) --check
 	touch $@
 

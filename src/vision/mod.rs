@@ -16,6 +16,7 @@ pub mod frame;
 pub mod image;
 pub mod letterbox;
 pub mod letterbox_plan;
+pub mod masks;
 pub mod paste;
 mod resize;
 mod sample;

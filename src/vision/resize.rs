@@ -121,6 +121,107 @@ fn combine_portable(d0: &[i32], d1: &[i32], tap: Tap, out: &mut [u8]) {
     }
 }
 
+/// One output sample of a float resize along an axis: `s[i0]·w0 + s[i1]·w1`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FloatTap {
+    i0: usize,
+    i1: usize,
+    w0: f32,
+    w1: f32,
+}
+
+/// The taps of resizing `src_len` samples to `dst_len` as OpenCV does for float images: the
+/// source positions of [`axis_taps`], weights `1 − f` and `f` kept in `f32`.
+fn float_axis_taps(src_len: usize, dst_len: usize) -> Vec<FloatTap> {
+    let scale = 1.0 / (dst_len as f64 / src_len as f64);
+    let last = src_len.saturating_sub(1);
+    (0..dst_len)
+        .map(|d| {
+            let pos = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let floor = pos.floor();
+            let (i0, frac) = match floor {
+                f if f < 0.0 => (0, 0.0),
+                f if f as usize >= last => (last, 0.0),
+                f => (f as usize, pos - f),
+            };
+            FloatTap { i0, i1: (i0 + 1).min(last), w0: 1.0 - frac, w1: frac }
+        })
+        .collect()
+}
+
+/// `cv2.resize(src, (dst_w, dst_h), interpolation=cv2.INTER_LINEAR)` of a float image of
+/// `channels` interleaved channels (`src_w × src_h × channels` values): a horizontal then a
+/// vertical two-tap pass in `f32`. OpenCV's exact 2× reduction takes its area path, which averages
+/// the same four samples with the same weights. `out` is resized to fit.
+pub(super) fn resize_f32(
+    src: &[f32],
+    (src_w, src_h): (usize, usize),
+    channels: usize,
+    (dst_w, dst_h): (usize, usize),
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(dst_w * dst_h * channels, 0.0);
+    if src_w == 0 || src_h == 0 || src.len() < src_w * src_h * channels {
+        return;
+    }
+    let (x_taps, y_taps) = (float_axis_taps(src_w, dst_w), float_axis_taps(src_h, dst_h));
+    let row_len = dst_w * channels;
+    let horizontal = |y: usize, row: &mut [f32]| {
+        let line = &src[y * src_w * channels..(y + 1) * src_w * channels];
+        for (t, px) in x_taps.iter().zip(row.chunks_exact_mut(channels)) {
+            for (c, v) in px.iter_mut().enumerate() {
+                *v = line[t.i0 * channels + c] * t.w0 + line[t.i1 * channels + c] * t.w1;
+            }
+        }
+    };
+    let (mut h0, mut h1) = (vec![0.0f32; row_len], vec![0.0f32; row_len]);
+    for (t, out_row) in y_taps.iter().zip(out.chunks_exact_mut(row_len)) {
+        horizontal(t.i0, &mut h0);
+        horizontal(t.i1, &mut h1);
+        for ((o, &a), &b) in out_row.iter_mut().zip(&h0).zip(&h1) {
+            *o = a * t.w0 + b * t.w1;
+        }
+    }
+}
+
+/// `cv2.resize(src, (dst_w, dst_h), interpolation=cv2.INTER_LINEAR)` of a packed 8-bit
+/// three-channel image, with OpenCV's fixed-point arithmetic ([`axis_taps`], [`combine`]).
+/// `out` is resized to `dst_w × dst_h × 3` bytes.
+pub(super) fn resize_rgb8(
+    src: &[u8],
+    (src_w, src_h): (usize, usize),
+    (dst_w, dst_h): (usize, usize),
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.resize(dst_w * dst_h * 3, 0);
+    if src_w == 0 || src_h == 0 || src.len() < src_w * src_h * 3 {
+        return;
+    }
+    let (mut x_taps, mut y_taps) = (Vec::new(), Vec::new());
+    axis_taps(src_w, dst_w, &mut x_taps);
+    axis_taps(src_h, dst_h, &mut y_taps);
+    let mut passes: [[Vec<i32>; 3]; 2] = Default::default();
+    let mut channel_row = vec![0u8; dst_w];
+    for (t, out_row) in y_taps.iter().zip(out.chunks_exact_mut(dst_w * 3)) {
+        for (pass, y) in passes.iter_mut().zip([t.i0, t.i1]) {
+            let line = &src[y * src_w * 3..(y + 1) * src_w * 3];
+            let [r, g, b] = pass;
+            for plane in [&mut *r, &mut *g, &mut *b] {
+                plane.resize(dst_w, 0);
+            }
+            horizontal_pixels::<3>(line, &x_taps, [0, 1, 2], [r, g, b]);
+        }
+        for c in 0..3 {
+            combine(&passes[0][c], &passes[1][c], *t, &mut channel_row);
+            for (px, &v) in out_row.chunks_exact_mut(3).zip(&channel_row) {
+                px[c] = v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
