@@ -146,7 +146,6 @@ struct Agreement {
     changed: usize,
     mean: f64,
     p999: u8,
-    max: u8,
 }
 
 fn agreement(original: &[u8], ours: &[u8], reference: &[u8]) -> Agreement {
@@ -159,7 +158,7 @@ fn agreement(original: &[u8], ours: &[u8], reference: &[u8]) -> Agreement {
     let changed = diffs.len();
     let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / changed.max(1) as f64;
     let p999 = diffs.get((changed as f64 * 0.999) as usize).or(diffs.last()).copied().unwrap_or(0);
-    Agreement { changed, mean, p999, max: diffs.last().copied().unwrap_or(0) }
+    Agreement { changed, mean, p999 }
 }
 
 /// Swaps the composite with dlcswap `props` and with the reference `args`, and checks that
@@ -185,7 +184,7 @@ fn equivalence(setup: &Setup, family: &str, swapper: &Path, props: &str, args: &
     // Agreement only means something if the swap changed the faces a lot.
     let (change, _) = common::differences(&run.original, &reference);
     eprintln!("{props} {args:?}: frame change {change:.3}, {stats:?}");
-    assert!(change > 0.5 && stats.changed > 30_000, "the reference swap barely changed the frame: {change}");
+    assert!(change > 0.2 && stats.changed > 10_000, "the reference swap barely changed the frame: {change}");
     assert!(stats.mean <= 1.0 && stats.p999 <= 8, "{props}: {stats:?}");
 }
 
@@ -207,6 +206,59 @@ fn inswapper_with_pixel_boost_and_box_mask_equals_the_reference() {
     );
     let fp16 = require!(common::fixture("inswapper_fp16.onnx"), "fixture inswapper_fp16.onnx missing");
     equivalence(&setup, "inswapper", &fp16, "pixel-boost=256", &["--boost", "256"]);
+}
+
+#[test]
+fn every_family_with_pixel_boost_and_masks_equals_the_reference() {
+    let Some(setup) = setup() else { return };
+    let fixture = |name: &str| common::fixture(name).ok_or(format!("fixture {name} missing (run `make fixtures`)"));
+    let (Ok(xseg), Ok(bisenet), Ok(fan)) = (fixture("xseg.onnx"), fixture("bisenet.onnx"), fixture("fan_68_5.onnx"))
+    else {
+        common::skip("mask fixtures missing (run `make fixtures`)");
+        return;
+    };
+    let (xseg, bisenet, fan) = (xseg.display().to_string(), bisenet.display().to_string(), fan.display().to_string());
+    let occlusion = (format!("occluder-model={xseg}"), vec!["--occluder", xseg.as_str()]);
+    let region = (
+        format!("parser-model={bisenet} mask-regions=skin,nose,mouth"),
+        vec!["--parser", bisenet.as_str(), "--regions", "skin,nose,mouth"],
+    );
+    let area = (
+        format!("landmark-68-model={fan} mask-areas=lower-face,mouth"),
+        vec!["--landmark-68", fan.as_str(), "--areas", "lower-face,mouth"],
+    );
+    // family, swapper file, converter, boost, mask types.
+    let cases = [
+        ("inswapper", "inswapper.onnx", None, "256", "box+occlusion"),
+        ("inswapper", "inswapper.onnx", None, "128", "area"),
+        ("hyperswap", "hyperswap_256.onnx", None, "256", "box"),
+        ("hyperswap", "hyperswap_256.onnx", None, "512", "box+occlusion+region"),
+        ("simswap", "simswap_256.onnx", Some("crossface_simswap.onnx"), "256", "box+region"),
+        ("simswap_unofficial_512", "simswap_unofficial_512.onnx", Some("crossface_simswap.onnx"), "1024", "box"),
+        ("ghost", "ghost_256.onnx", Some("crossface_ghost.onnx"), "256", "box+area"),
+        ("ghost", "ghost_256_batched.onnx", Some("crossface_ghost.onnx"), "512", "box"),
+        ("hififace", "hififace_256.onnx", Some("crossface_hififace.onnx"), "512", "region+area"),
+    ];
+    for (family, file, converter, boost, types) in cases {
+        let swapper = require!(common::fixture(file), format!("fixture {file} missing (run `make fixtures`)"));
+        let nick = family.replace('_', "-");
+        let mut props = format!("swapper-family={nick} pixel-boost={boost} mask-types={types}");
+        let mut args = vec!["--boost", boost, "--mask-types"];
+        let types_arg = types.replace('+', ",");
+        args.push(&types_arg);
+        let converter_path = converter.map(|c| common::fixture(c).expect("converter fixture").display().to_string());
+        if let Some(path) = &converter_path {
+            props += &format!(" converter-model={path}");
+            args.extend(["--converter", path.as_str()]);
+        }
+        for (kind, (extra_props, extra_args)) in [("occlusion", &occlusion), ("region", &region), ("area", &area)] {
+            if types.contains(kind) {
+                props += &format!(" {extra_props}");
+                args.extend(extra_args.iter().copied());
+            }
+        }
+        equivalence(&setup, family, &swapper, &props, &args);
+    }
 }
 
 #[test]
@@ -277,4 +329,22 @@ fn bad_facefusion_settings_fail_start_naming_the_property() {
     assert!(text.contains("'mask-padding'") && text.contains("'x'"), "{text}");
     let text = start_error(&setup, "swapper-family=hyperswap");
     assert!(text.contains("hyperswap") && text.contains("[1,3,256,256]"), "{text}");
+    let text = start_error(&setup, "mask-types=region mask-regions=skin,forehead");
+    assert!(text.contains("'mask-regions'") && text.contains("'forehead'") && text.contains("lower-lip"), "{text}");
+    let text = start_error(&setup, "mask-types=area mask-areas=chin");
+    assert!(text.contains("'mask-areas'") && text.contains("'chin'"), "{text}");
+    let missing = setup.dir.path().join("xseg_missing.onnx");
+    let text = start_error(&setup, &format!("mask-types=occlusion occluder-model={}", missing.display()));
+    assert!(text.contains("'occluder-model'") && text.contains("xseg_missing.onnx"), "{text}");
+    if let Some(parser) = common::fixture("bisenet_18_classes.onnx") {
+        let text = start_error(&setup, &format!("mask-types=region parser-model={}", parser.display()));
+        assert!(text.contains("bisenet_18_classes.onnx") && text.contains("19"), "{text}");
+    }
+    // A converter family without its converter: none beside the copied swapper file.
+    if let Some(ghost) = common::fixture("ghost_256.onnx") {
+        let alone = setup.dir.path().join("ghost_256.onnx");
+        std::fs::copy(&ghost, &alone).unwrap();
+        let text = start_error(&setup, &format!("model-file={} swapper-family=ghost", alone.display()));
+        assert!(text.contains("'converter-model'") && text.contains("crossface_ghost.onnx"), "{text}");
+    }
 }

@@ -430,12 +430,17 @@ impl DlcSwap {
         let options = settings.runtime.session_options().with_own_stream();
         let swapper_path = Self::swapper_path(settings);
         let (quality, model_file) = (&settings.quality, settings.runtime.model_file.as_deref());
+        let landmark_model = settings.landmark_model.as_deref();
         if quality.forces_facefusion() {
-            return quality.open_facefusion(model_file, &swapper_path, &options).map(Swapping::FaceFusion);
+            let opened = quality.open_facefusion((model_file, &swapper_path), landmark_model, &options);
+            return opened.map(Swapping::FaceFusion);
         }
         let swapper = match Inswapper::open(&swapper_path, "model-file", &options) {
             Ok(swapper) => swapper,
-            Err(e) => return quality.open_other_family(&swapper_path, &options, e).map(Swapping::FaceFusion),
+            Err(e) => {
+                let opened = quality.open_other_family(&swapper_path, landmark_model, &options, e);
+                return opened.map(Swapping::FaceFusion);
+            }
         };
         let landmarker = match &settings.landmark_model {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
@@ -772,7 +777,7 @@ impl DlcSwap {
 
         let mut failures = Vec::new();
         let swapped = with_writable_frame(buf, &info, messages, |view, _| {
-            if params.swap.mouth_mask > 0 {
+            if lane.swapper.wants_landmarks(params.swap.mouth_mask) {
                 lane.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
             let plan = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);

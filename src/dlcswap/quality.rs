@@ -12,10 +12,15 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::imp::StartError;
-use crate::faces::facefusion::{FaceFusionParams, FaceFusionSwapper, MaskKinds};
+use crate::faces::facefusion::{FaceFusionParams, FaceFusionSwapper, MaskKinds, MaskModels};
+use crate::models::landmark::Landmark106;
+use crate::models::landmark68::Landmark68;
+use crate::models::occluder::Occluder;
+use crate::models::parser::Parser;
 use crate::models::swapper::{CONTRACT, Swapper, SwapperFamilyChoice, inswapper};
 use crate::runtime::{RuntimeError, SessionOptions, path_from_value, path_to_value, resolve_model_path};
 use crate::vision::box_mask::BoxMaskSettings;
+use crate::vision::masks::{Areas, Regions};
 
 pub const DEFAULT_SWAPPER_FAMILY: SwapperFamily = SwapperFamily::Auto;
 pub const DEFAULT_PIXEL_BOOST: u32 = 0;
@@ -27,6 +32,11 @@ pub const DEFAULT_MASK_PADDING: &str = "0,0,0,0";
 pub const DEFAULT_MASK_REGIONS: &str =
     "skin,left-eyebrow,right-eyebrow,left-eye,right-eye,glasses,nose,mouth,upper-lip,lower-lip";
 pub const DEFAULT_MASK_AREAS: &str = "upper-face,lower-face,mouth";
+/// The mask models' files in the model directory when their properties are unset (FaceFusion's
+/// defaults).
+pub const DEFAULT_OCCLUDER_MODEL: &str = "xseg_1.onnx";
+pub const DEFAULT_PARSER_MODEL: &str = "bisenet_resnet_34.onnx";
+pub const DEFAULT_LANDMARK_68_MODEL: &str = "fan_68_5.onnx";
 
 /// The swapper family of `model-file` (`swapper-family`).
 #[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
@@ -304,11 +314,12 @@ impl QualitySettings {
     /// `dlc_default` for auto), or the property that is wrong and why.
     pub(super) fn open_facefusion(
         &self,
-        model_file: Option<&Path>,
-        dlc_default: &Path,
+        (model_file, dlc_default): (Option<&Path>, &Path),
+        landmark_model: Option<&Path>,
         options: &SessionOptions,
     ) -> Result<FaceFusionSwapper, StartError> {
         let params = self.params().map_err(StartError::Picture)?;
+        let masks = self.mask_models(landmark_model, options)?;
         let choice = SwapperFamilyChoice::from(self.family);
         let path = match (model_file, choice.spec()) {
             (Some(path), _) => path.to_path_buf(),
@@ -316,7 +327,48 @@ impl QualitySettings {
             (None, None) => dlc_default.to_path_buf(),
         };
         let swapper = Swapper::open(&path, choice, self.converter_model.as_deref(), options)?;
-        FaceFusionSwapper::new(swapper, params).map_err(StartError::Picture)
+        FaceFusionSwapper::new(swapper, params, masks).map_err(StartError::Picture)
+    }
+
+    /// The models and names of the masks `mask-types` asks for; the names are checked whatever
+    /// the types. A mask model property left unset means FaceFusion's file in the model
+    /// directory; for the area mask without fan_68_5 there, the faces' 106-point landmarks stand
+    /// in (from `landmark_model` when they arrive without them).
+    fn mask_models(&self, landmark_model: Option<&Path>, options: &SessionOptions) -> Result<MaskModels, StartError> {
+        fn named<T>(property: &str, result: Result<T, String>) -> Result<T, StartError> {
+            result.map_err(|e| StartError::Picture(format!("property '{property}': {e}")))
+        }
+        let regions = named("mask-regions", Regions::parse(&self.mask_regions))?;
+        let areas = named("mask-areas", Areas::parse(&self.mask_areas))?;
+        let kinds = MaskKinds::from(self.mask_types);
+        let occluder = match kinds.occlusion {
+            true => Some(Occluder::open(
+                &resolve_model_path(self.occluder_model.as_deref(), DEFAULT_OCCLUDER_MODEL),
+                "occluder-model",
+                options,
+            )?),
+            false => None,
+        };
+        let parser = match kinds.region {
+            true => Some(Parser::open(
+                &resolve_model_path(self.parser_model.as_deref(), DEFAULT_PARSER_MODEL),
+                "parser-model",
+                options,
+            )?),
+            false => None,
+        };
+        let default_68 = resolve_model_path(None, DEFAULT_LANDMARK_68_MODEL);
+        let landmark68 = match (kinds.area, &self.landmark_68_model) {
+            (false, _) => None,
+            (true, Some(path)) => Some(Landmark68::open(path, "landmark-68-model", options)?),
+            (true, None) if default_68.is_file() => Some(Landmark68::open(&default_68, "landmark-68-model", options)?),
+            (true, None) => None,
+        };
+        let landmark106 = match (kinds.area && landmark68.is_none(), landmark_model) {
+            (true, Some(path)) => Some(Landmark106::open(path, "landmark-model", options)?),
+            _ => None,
+        };
+        Ok(MaskModels { occluder, parser, regions, landmark68, landmark106, areas })
     }
 
     /// After inswapper failed to open `path` as Deep-Live-Cam's swapper (`error`), with
@@ -325,13 +377,14 @@ impl QualitySettings {
     pub(super) fn open_other_family(
         &self,
         path: &Path,
+        landmark_model: Option<&Path>,
         options: &SessionOptions,
         error: RuntimeError,
     ) -> Result<FaceFusionSwapper, StartError> {
         if self.family != SwapperFamily::Auto || !matches!(error, RuntimeError::WrongKind { .. }) {
             return Err(error.into());
         }
-        match self.open_facefusion(Some(path), path, options) {
+        match self.open_facefusion((Some(path), path), landmark_model, options) {
             Ok(swapper) => Ok(swapper),
             // Not a swapper at all: inswapper's contract says what the default path expects.
             Err(StartError::Runtime(RuntimeError::WrongKind { expected, .. })) if expected == CONTRACT => {

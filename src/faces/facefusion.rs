@@ -11,7 +11,14 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use crate::backend::Backend;
 use crate::face::Face;
+use crate::models::landmark::Landmark106;
+use crate::models::landmark68::Landmark68;
+use crate::models::occluder::Occluder;
+use crate::models::parser::Parser;
 use crate::models::swapper::{FamilySpec, Swapper};
 use crate::runtime::ModelSession;
 use crate::timing::StepTimes;
@@ -20,9 +27,10 @@ use crate::vision::boost::{explode, implode};
 use crate::vision::box_mask::{BoxMaskSettings, box_mask};
 use crate::vision::filter::BlurScratch;
 use crate::vision::float_paste::{FloatCrop, paste_float, paste_rect};
+use crate::vision::masks::{Areas, Regions, area_mask, landmarks_68_from_106};
 use crate::vision::paste::PackedPixels;
 use crate::vision::warp::warp_affine_rgb_replicate;
-use crate::vision::{Affine, FrameViewMut, RgbImage};
+use crate::vision::{Affine, FrameView, FrameViewMut, RgbImage};
 
 /// The mask kinds FaceFusion combines (`mask-types`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +55,22 @@ pub struct FaceFusionParams {
     /// Which masks to combine; none set means FaceFusion's default, the box mask.
     pub masks: MaskKinds,
     pub box_mask: BoxMaskSettings,
+}
+
+/// The models and names of the occlusion, region and area masks.
+#[derive(Default)]
+pub struct MaskModels {
+    /// XSeg, for the occlusion mask.
+    pub occluder: Option<Occluder>,
+    /// BiSeNet, for the region mask.
+    pub parser: Option<Parser>,
+    pub regions: Regions,
+    /// fan_68_5, for the area mask's 68 landmarks (FaceFusion's source of them).
+    pub landmark68: Option<Landmark68>,
+    /// The 106-point model for faces that arrive without 106-point landmarks, whose conversion
+    /// to 68 points stands in for fan_68_5 when it is not given.
+    pub landmark106: Option<Landmark106>,
+    pub areas: Areas,
 }
 
 /// The pixel-boost size `auto` picks: the smallest size the family allows that is at least the
@@ -117,6 +141,9 @@ struct Scratch {
 pub struct FaceFusionSwapper {
     swapper: Swapper,
     params: FaceFusionParams,
+    masks: MaskModels,
+    /// Runs the 106-point model's crop (host memory, like the rest of this path).
+    landmark_backend: Backend,
     box_masks: Vec<CachedBoxMask>,
     sources: Vec<CachedSource>,
     scratch: Scratch,
@@ -124,26 +151,28 @@ pub struct FaceFusionSwapper {
 }
 
 impl FaceFusionSwapper {
-    /// The path for `swapper` with the element's settings `params`; fails when the family does
-    /// not allow `params`' pixel boost.
-    pub fn new(swapper: Swapper, params: FaceFusionParams) -> Result<Self, String> {
+    /// The path for `swapper` with the element's settings `params` and the mask models; fails
+    /// when the family does not allow `params`' pixel boost or a chosen mask has no model.
+    pub fn new(swapper: Swapper, params: FaceFusionParams, masks: MaskModels) -> Result<Self, String> {
         let family = swapper.family();
         if params.pixel_boost != 0 && !family.allows_boost(params.pixel_boost as usize) {
             return Err(unsupported_boost(family, params.pixel_boost));
         }
-        let masks = params.masks;
-        if masks.occlusion || masks.region || masks.area {
-            return Err("property 'mask-types': occlusion, region and area masks are not in this build yet \
-                        (box is)"
-                .to_string());
+        if params.masks.occlusion && masks.occluder.is_none() {
+            return Err("mask-types=occlusion needs an XSeg model: set 'occluder-model'".to_string());
+        }
+        if params.masks.region && masks.parser.is_none() {
+            return Err("mask-types=region needs a BiSeNet face parser: set 'parser-model'".to_string());
         }
         Ok(FaceFusionSwapper {
             swapper,
             params,
+            masks,
+            landmark_backend: Backend::cpu(),
             box_masks: Vec::new(),
             sources: Vec::new(),
             scratch: Scratch::default(),
-            times: StepTimes::new(&["crop", "masks", "source", "swap tiles", "paste"]),
+            times: StepTimes::new(&["crop", "masks before", "source", "swap tiles", "masks after", "paste"]),
         })
     }
 
@@ -157,7 +186,49 @@ impl FaceFusionSwapper {
 
     /// Every session of the path, for the provider fallback warnings.
     pub fn models(&self) -> impl Iterator<Item = &ModelSession> {
-        std::iter::once(self.swapper.model()).chain(self.swapper.converter())
+        let masks = &self.masks;
+        std::iter::once(self.swapper.model())
+            .chain(self.swapper.converter())
+            .chain(masks.occluder.as_ref().map(Occluder::model))
+            .chain(masks.parser.as_ref().map(Parser::model))
+            .chain(masks.landmark68.as_ref().map(Landmark68::model))
+            .chain(masks.landmark106.as_ref().map(Landmark106::model))
+    }
+
+    /// Whether faces need 106-point landmarks: the area mask without fan_68_5.
+    pub fn needs_landmarks_106(&self) -> bool {
+        self.params.masks.area && self.masks.landmark68.is_none()
+    }
+
+    /// Whether the path can add 106-point landmarks itself (`landmark-model`).
+    pub fn has_landmarker(&self) -> bool {
+        self.masks.landmark106.is_some()
+    }
+
+    /// Computes the 106-point landmarks of the faces that arrive without them, where the area
+    /// mask takes its 68 points from them.
+    pub fn add_landmarks(&mut self, frame: &FrameView, faces: &mut [Face]) {
+        if !self.needs_landmarks_106() {
+            return;
+        }
+        let Some(landmarker) = self.masks.landmark106.as_mut() else { return };
+        for face in faces.iter_mut().filter(|f| f.landmarks_106.is_none()) {
+            face.landmarks_106 =
+                landmarker.landmarks(&mut self.landmark_backend, frame, &face.bbox).ok().map(Arc::from);
+        }
+    }
+
+    /// The 68 landmarks of `face` in frame coordinates: fan_68_5's, else converted from its
+    /// 106-point landmarks.
+    fn landmarks_68(&mut self, face: &Face) -> Result<[[f32; 2]; 68], String> {
+        if let Some(model) = self.masks.landmark68.as_mut() {
+            return model.landmarks(&face.landmarks);
+        }
+        face.landmarks_106.as_deref().and_then(landmarks_68_from_106).ok_or_else(|| {
+            "mask-types=area needs 68-point landmarks: set 'landmark-68-model' (fan_68_5.onnx), or give the faces \
+             106-point landmarks (landmark-model on dlcdetect or dlcswap)"
+                .to_string()
+        })
     }
 
     /// The mean time of each step since the last report (for the debug log).
@@ -219,9 +290,10 @@ impl FaceFusionSwapper {
         let mut mask = std::mem::take(&mut self.scratch.mask);
         mask.clear();
         mask.resize(side * side, 1.0);
-        if kinds.box_mask {
-            combine(&mut mask, self.box_mask(side, params.box_mask));
-        }
+        // (A face that fails here leaves the buffer to be allocated again: failures are rare.)
+        self.pre_swap_masks(kinds, side, &mut mask)?;
+        // The area's landmarks before the swap: a face without them fails before its model runs.
+        let landmarks_68 = if kinds.area { Some(self.landmarks_68(face)?) } else { None };
         let start = self.times.lap(1, start);
 
         let source = self.source_index(embedding)?;
@@ -233,6 +305,20 @@ impl FaceFusionSwapper {
             return Err(format!("the swapper returned {} values for {count} tiles of {size} px", swapped.len()));
         }
         let start = self.times.lap(3, start);
+
+        // Masks from the swapped crop.
+        if let Some(points) = landmarks_68 {
+            let in_crop = points.map(|[x, y]| {
+                let (u, v) = m.apply(x as f64, y as f64);
+                [u as f32, v as f32]
+            });
+            combine(&mut mask, &area_mask(side, &in_crop, &self.masks.areas));
+        }
+        if kinds.region {
+            let parser = self.masks.parser.as_mut().ok_or("mask-types=region needs 'parser-model'")?;
+            combine(&mut mask, &parser.mask(&self.scratch.swapped, side, &self.masks.regions)?);
+        }
+        let start = self.times.lap(4, start);
 
         let opacity = opacity.clamp(0.0, 1.0);
         for w in mask.iter_mut() {
@@ -250,7 +336,20 @@ impl FaceFusionSwapper {
             frame.write_region(rect, region, Some(weights));
         }
         self.scratch.mask = mask;
-        self.times.lap(4, start);
+        self.times.lap(5, start);
+        Ok(())
+    }
+
+    /// Combines into `mask` the masks FaceFusion makes from the crop before the swap: box and
+    /// occlusion.
+    fn pre_swap_masks(&mut self, kinds: MaskKinds, side: usize, mask: &mut [f32]) -> Result<(), String> {
+        if kinds.box_mask {
+            combine(mask, self.box_mask(side, self.params.box_mask));
+        }
+        if kinds.occlusion {
+            let occluder = self.masks.occluder.as_mut().ok_or("mask-types=occlusion needs 'occluder-model'")?;
+            combine(mask, &occluder.mask(&self.scratch.crop)?);
+        }
         Ok(())
     }
 }

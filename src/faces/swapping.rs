@@ -65,14 +65,24 @@ impl Swapping {
     pub fn has_landmarker(&self) -> bool {
         match self {
             Swapping::DeepLiveCam(s) => s.has_landmarker(),
-            Swapping::FaceFusion(_) => false,
+            Swapping::FaceFusion(s) => s.has_landmarker(),
+        }
+    }
+
+    /// Whether faces need 106-point landmarks with `mouth-mask` at `mouth_mask`: for the mouth
+    /// (Deep-Live-Cam), or for the area mask without fan_68_5 (FaceFusion).
+    pub fn wants_landmarks(&self, mouth_mask: u32) -> bool {
+        match self {
+            Swapping::DeepLiveCam(_) => mouth_mask > 0,
+            Swapping::FaceFusion(s) => s.needs_landmarks_106(),
         }
     }
 
     /// See [`FaceSwapper::add_landmarks`].
     pub fn add_landmarks(&mut self, frame: &FrameView, faces: &mut [Face]) {
-        if let Swapping::DeepLiveCam(s) = self {
-            s.add_landmarks(frame, faces);
+        match self {
+            Swapping::DeepLiveCam(s) => s.add_landmarks(frame, faces),
+            Swapping::FaceFusion(s) => s.add_landmarks(frame, faces),
         }
     }
 

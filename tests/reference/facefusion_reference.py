@@ -226,7 +226,7 @@ def swap(args):
         tiles = [swap_tile(swapper, args.family, t, source) for t in split_tiles(crop, model_size)]
         swapped = join_tiles(tiles, model_size)
         if "area" in mask_types:
-            lm68 = masks_module.landmarks_68(insightface.session(args.landmark_68), np.array(face["kps"]))
+            lm68 = masks_module.landmarks_68_5(insightface.session(args.landmark_68), kps)
             lm68_crop = cv2.transform(lm68.reshape(1, -1, 2), m).reshape(-1, 2)
             masks.append(masks_module.area_mask(boost, lm68_crop, args.areas.split(",")))
         if "region" in mask_types:
