@@ -311,6 +311,12 @@ mod tests {
     }
 
     #[test]
+    fn a_swapper_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        send::<Swapper>();
+    }
+
+    #[test]
     fn batching_needs_a_symbolic_batch_on_every_tensor() {
         let t =
             |name: &str, shape: &[i64]| TensorSpec { name: name.into(), element: Some(Float32), shape: shape.to_vec() };
