@@ -101,13 +101,11 @@ impl Swapper {
             SourceKind::Emap => Some(inswapper::read_emap(path)?),
             _ => None,
         };
-        let converter = match (family.needs_converter(), converter, family.converter) {
-            (false, ..) => None,
-            (true, Some(given), _) => Some(Converter::open(given, options)?),
-            (true, None, default_name) => {
-                let beside = path.with_file_name(default_name.unwrap_or("converter.onnx"));
-                Some(Converter::open(&beside, options)?)
-            }
+        // (The family table pairs a converter file with exactly the families that need one.)
+        let converter = match (family.converter, converter) {
+            (None, _) => None,
+            (Some(_), Some(given)) => Some(Converter::open(given, options)?),
+            (Some(default_name), None) => Some(Converter::open(&path.with_file_name(default_name), options)?),
         };
         let batched = batch_is_symbolic(&model.io);
         Ok(Swapper { model, family, emap, converter, batched, bound: None, scratch: Vec::new(), output: Vec::new() })
