@@ -8,11 +8,12 @@ from their documented formulas (tests/fixtures/make_models.py, swapper_families.
 Runtime, so that this checks the Rust code end to end.
 
 Usage:
-  facefusion_swapper.py --family F --model M [--converter C] --embedding E --tiles T --count N
-                        --out OUT --source-out SRC
-E: 512 float32 (the source face's raw ArcFace embedding); T: N x S x S x 3 uint8 RGB tiles;
-OUT: N x S x S x 3 float32 RGB in [0, 255]; SRC: the 512 float32 source tensor.
-F: inswapper | hyperswap | simswap | simswap_unofficial_512 | ghost | hififace.
+  facefusion_swapper.py --family F --model M [--converter C] (--embedding E | --source-crop P)
+                        --tiles T --count N --out OUT --source-out SRC
+E: 512 float32 (the source face's raw ArcFace embedding); P (blendswap, uniface): the source
+face's aligned crop, Q x Q x 3 uint8 RGB; T: N x S x S x 3 uint8 RGB tiles;
+OUT: N x S x S x 3 float32 RGB in [0, 255]; SRC: the source tensor, float32.
+F: inswapper | hyperswap | simswap | simswap_unofficial_512 | ghost | hififace | blendswap | uniface.
 """
 import argparse
 import sys
@@ -37,7 +38,11 @@ FAMILIES = {
     "simswap_unofficial_512": ("simswap", 512, [0.0] * 3, [1.0] * 3),
     "ghost": ("ghost", 256, [0.5] * 3, [0.5] * 3),
     "hififace": ("hififace", 256, [0.5] * 3, [0.5] * 3),
+    "blendswap": ("blendswap", 256, [0.0] * 3, [1.0] * 3),
+    "uniface": ("uniface", 256, [0.5] * 3, [0.5] * 3),
 }
+# family -> side of the source crop, for the families whose identity is a picture
+SOURCE_CROP = {"blendswap": 112, "uniface": 256}
 DENORMALISED = ("ghost", "hififace", "hyperswap", "uniface")
 
 
@@ -83,6 +88,13 @@ def source_tensor(family, model_path, converter_path, embedding):
     return source.astype(np.float32)
 
 
+def source_picture_tensor(crop_rgb):
+    """prepare_source_frame after the warp: the BGR crop to RGB, / 255, CHW, batch, float32."""
+    frame_bgr = crop_rgb[:, :, ::-1]
+    x = frame_bgr[:, :, ::-1] / 255.0
+    return np.expand_dims(x.transpose(2, 0, 1), axis=0).astype(np.float32)
+
+
 def swap_tile(family, model_path, source, tile_rgb):
     model_type, _, mean, std = FAMILIES[family]
     crop_bgr = tile_rgb[:, :, ::-1]
@@ -102,15 +114,21 @@ def swap_tile(family, model_path, source, tile_rgb):
 
 def main():
     parser = argparse.ArgumentParser()
-    for flag in ("--family", "--model", "--embedding", "--tiles", "--out", "--source-out"):
+    for flag in ("--family", "--model", "--tiles", "--out", "--source-out"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--converter")
+    parser.add_argument("--embedding")
+    parser.add_argument("--source-crop")
     parser.add_argument("--count", type=int, required=True)
     args = parser.parse_args()
     size = FAMILIES[args.family][1]
-    embedding = np.fromfile(args.embedding, np.float32)
     tiles = np.fromfile(args.tiles, np.uint8).reshape(args.count, size, size, 3)
-    source = source_tensor(args.family, args.model, args.converter, embedding)
+    if args.family in SOURCE_CROP:
+        side = SOURCE_CROP[args.family]
+        source = source_picture_tensor(np.fromfile(args.source_crop, np.uint8).reshape(side, side, 3))
+    else:
+        embedding = np.fromfile(args.embedding, np.float32)
+        source = source_tensor(args.family, args.model, args.converter, embedding)
     out = np.stack([swap_tile(args.family, args.model, source, tile) for tile in tiles])
     out.astype(np.float32).tofile(args.out)
     source.ravel().tofile(args.source_out)

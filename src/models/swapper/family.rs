@@ -22,10 +22,12 @@ pub enum SwapperFamilyChoice {
     SimswapUnofficial512,
     Ghost,
     Hififace,
+    Blendswap,
+    Uniface,
 }
 
 impl SwapperFamilyChoice {
-    pub const ALL: [SwapperFamilyChoice; 7] = [
+    pub const ALL: [SwapperFamilyChoice; 9] = [
         SwapperFamilyChoice::Auto,
         SwapperFamilyChoice::Inswapper,
         SwapperFamilyChoice::Hyperswap,
@@ -33,6 +35,8 @@ impl SwapperFamilyChoice {
         SwapperFamilyChoice::SimswapUnofficial512,
         SwapperFamilyChoice::Ghost,
         SwapperFamilyChoice::Hififace,
+        SwapperFamilyChoice::Blendswap,
+        SwapperFamilyChoice::Uniface,
     ];
 
     /// The choice's name on a gst-launch line.
@@ -45,6 +49,8 @@ impl SwapperFamilyChoice {
             SwapperFamilyChoice::SimswapUnofficial512 => "simswap-unofficial-512",
             SwapperFamilyChoice::Ghost => "ghost",
             SwapperFamilyChoice::Hififace => "hififace",
+            SwapperFamilyChoice::Blendswap => "blendswap",
+            SwapperFamilyChoice::Uniface => "uniface",
         }
     }
 
@@ -58,9 +64,10 @@ impl SwapperFamilyChoice {
     }
 }
 
-/// How a family's `source` input is made from the source face's raw ArcFace embedding `e`
-/// (FaceFusion's `prepare_source_embedding`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a family's `source` input is made: from the source face's raw ArcFace embedding `e`
+/// (FaceFusion's `prepare_source_embedding`), or from the source face's picture
+/// (`prepare_source_frame`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SourceKind {
     /// inswapper: `e · emap / ‖e‖`, `emap` the model file's last initializer (512×512); not
     /// renormalised after the product (InsightFace and Deep-Live-Cam renormalise).
@@ -71,6 +78,20 @@ pub enum SourceKind {
     ConverterRaw,
     /// simswap, hififace: `c / ‖c‖`.
     ConverterNormalized,
+    /// blendswap, uniface: the source face cropped from its picture at `size` px, aligned to
+    /// `template` like a target crop (bilinear, border replicated), RGB `x / 255` (no mean/std),
+    /// `[1,3,size,size]`.
+    Image { template: &'static Template, size: usize },
+}
+
+impl SourceKind {
+    /// The side of the source crop for picture sources; `None` for embeddings.
+    pub fn image_size(self) -> Option<usize> {
+        match self {
+            SourceKind::Image { size, .. } => Some(size),
+            _ => None,
+        }
+    }
 }
 
 /// What the model's output means (FaceFusion's `normalize_crop_frame`).
@@ -125,12 +146,21 @@ impl FamilySpec {
         self.boost_sizes.contains(&size)
     }
 
+    /// How many values the `source` input takes: 512, or 3 × side² for picture sources.
+    pub fn source_len(&self) -> usize {
+        self.source.image_size().map_or(EMBEDDING_LEN, |side| 3 * side * side)
+    }
+
     /// The contract of the family's model files, for error messages.
     pub fn contract(&self) -> String {
         let s = self.size;
+        let source = match self.source.image_size() {
+            Some(side) => format!("[1,3,{side},{side}]"),
+            None => format!("[1,{EMBEDDING_LEN}]"),
+        };
         format!(
-            "a {} face swapper: inputs 'source' [1,{EMBEDDING_LEN}] and 'target' [1,3,{s},{s}] (float32 or \
-             float16, batch 1 or symbolic), first output [1,3,{s},{s}]{}",
+            "a {} face swapper: inputs 'source' {source} and 'target' [1,3,{s},{s}] (float32 or float16, batch 1 or \
+             symbolic), first output [1,3,{s},{s}]{}",
             self.name,
             if self.source == SourceKind::Emap { ", and a 512×512 'emap' as the last graph initializer" } else { "" }
         )
@@ -140,12 +170,14 @@ impl FamilySpec {
 /// The contract every swapper file meets, for error messages.
 pub const CONTRACT: &str = "a face swapper: inputs 'source' [1,512] and 'target' [1,3,S,S] (float32 or float16, \
     batch 1 or symbolic) and a first output [1,3,S,S], S 128 (inswapper), 256 (hyperswap, simswap, ghost, \
-    hififace) or 512 (simswap_unofficial_512)";
+    hififace) or 512 (simswap_unofficial_512); or with 'source' a picture [1,3,112,112] (blendswap) or \
+    [1,3,256,256] (uniface) and S 256";
 
-/// The side S of a model with FaceFusion's swapper inputs: exactly `source` `[N,512]` and
-/// `target` `[N,3,S,S]` (FaceFusion feeds inputs by name and fails on others), and a first
-/// output `[N,3,S,S]`; `None` otherwise.
-pub fn swapper_side(io: &ModelIo) -> Option<usize> {
+/// The shape of a model with FaceFusion's swapper inputs: exactly `source` and `target`
+/// `[N,3,S,S]` (FaceFusion feeds inputs by name and fails on others), and a first output
+/// `[N,3,S,S]`. Returns S and, for a picture source `[N,3,P,P]`, P (`None` for an embedding
+/// source `[N,512]`); `None` for other models.
+pub fn swapper_shape(io: &ModelIo) -> Option<(usize, Option<usize>)> {
     let target = io.inputs.iter().find(|i| i.name == "target")?;
     let source = io.inputs.iter().find(|i| i.name == "source")?;
     let output = io.outputs.first()?;
@@ -156,32 +188,37 @@ pub fn swapper_side(io: &ModelIo) -> Option<usize> {
     let image = |t: &TensorSpec| {
         t.is_float() && t.shape.len() == 4 && t.dim_accepts(1, 3) && t.dim_accepts(2, side) && t.dim_accepts(3, side)
     };
+    let source_image = match source.shape.as_slice() {
+        [_, 3, h, w] if h == w && *h > 0 => Some(*h as usize),
+        [_, len] if *len == EMBEDDING_LEN as i64 => None,
+        _ => return None,
+    };
     let ok = io.inputs.len() == 2
         && image(target)
         && target.dim_accepts(0, 1)
         && source.is_float()
-        && source.shape.len() == 2
         && source.dim_accepts(0, 1)
-        && source.dim_accepts(1, EMBEDDING_LEN as i64)
         && image(output)
         && output.dim_accepts(0, 1);
-    ok.then_some(side as usize)
+    ok.then_some((side as usize, source_image))
 }
 
 /// The family of a swapper model: the one `choice` names, checked against the model's inputs and
 /// outputs; or with `Auto`, by this rule:
-/// 1. the families whose size is the model's S (128: inswapper; 512: simswap_unofficial_512;
-///    256: hyperswap, simswap, ghost, hififace);
+/// 1. the families whose size is the model's S and whose source has the model's `source` shape
+///    (128: inswapper; 512: simswap_unofficial_512; 256 with a picture source 112: blendswap,
+///    256: uniface; 256 with an embedding source: hyperswap, simswap, ghost, hififace);
 /// 2. if several, the one whose name the file name contains (`hyperswap_1a_256.onnx`);
 /// 3. else the one whose extra output the model has (hyperswap's second output `mask`);
 /// 4. else an error asking for `swapper-family`.
 pub fn recognise(io: &ModelIo, file_name: &str, choice: SwapperFamilyChoice) -> Result<&'static FamilySpec, String> {
-    let side = swapper_side(io);
+    let shape = swapper_shape(io);
+    let fits = |f: &FamilySpec| shape == Some((f.size, f.source.image_size()));
     if let Some(spec) = choice.spec() {
-        return (side == Some(spec.size)).then_some(spec).ok_or_else(|| spec.contract());
+        return fits(spec).then_some(spec).ok_or_else(|| spec.contract());
     }
-    let side = side.ok_or_else(|| CONTRACT.to_string())?;
-    let candidates: Vec<&'static FamilySpec> = FAMILIES.into_iter().filter(|f| f.size == side).collect();
+    let (side, _) = shape.ok_or_else(|| CONTRACT.to_string())?;
+    let candidates: Vec<&'static FamilySpec> = FAMILIES.into_iter().filter(|f| fits(f)).collect();
     if let [only] = candidates.as_slice() {
         return Ok(only);
     }
@@ -254,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn picture_sources_tell_blendswap_and_uniface() {
+        let with_source = |side: i64| {
+            let mut io = io(256, 1, false);
+            io.inputs[0] = spec("source", Float32, &[1, 3, side, side]);
+            io
+        };
+        assert_eq!(auto(&with_source(112), "model.onnx"), Ok("blendswap"));
+        assert_eq!(auto(&with_source(256), "model.onnx"), Ok("uniface"));
+        // The file name cannot make an embedding swapper of one.
+        assert!(auto(&io(256, 1, false), "blendswap_256.onnx").unwrap_err().contains("swapper-family"));
+        let err = recognise(&io(256, 1, false), "x.onnx", SwapperFamilyChoice::Uniface).unwrap_err();
+        assert!(err.contains("'source' [1,3,256,256]"), "{err}");
+        assert!(recognise(&with_source(112), "x.onnx", SwapperFamilyChoice::Ghost).is_err());
+    }
+
+    #[test]
     fn an_explicit_choice_settles_the_family_if_the_size_fits() {
         let ghost = recognise(&io(256, 1, false), "face_swapper.onnx", SwapperFamilyChoice::Ghost);
         assert_eq!(ghost.map(|f| f.name), Ok("ghost"));
@@ -278,13 +331,13 @@ mod tests {
         let mut renamed = io(256, 1, false);
         renamed.inputs[0].name = "embedding".into();
         assert!(auto(&renamed, "hyperswap.onnx").is_err());
-        // A third input, a batch of 2, an image source (blendswap, not supported), integer input.
+        // A third input, a batch of 2, a picture source of a size no family has, integer input.
         let mut third = io(256, 1, false);
         third.inputs.push(spec("weight", Float32, &[1]));
         assert!(auto(&third, "hyperswap.onnx").is_err());
         assert!(auto(&io(256, 2, false), "hyperswap.onnx").is_err());
         let mut image_source = io(256, 1, false);
-        image_source.inputs[0] = spec("source", Float32, &[1, 3, 112, 112]);
+        image_source.inputs[0] = spec("source", Float32, &[1, 3, 128, 128]);
         assert!(auto(&image_source, "blendswap_256.onnx").is_err());
         let mut integer = io(256, 1, false);
         integer.inputs[1].element = Some(Int64);
@@ -309,7 +362,7 @@ mod tests {
                 None => assert_eq!(choice, SwapperFamilyChoice::Auto),
             }
         }
-        assert!(SwapperFamilyChoice::from_nick("blendswap").is_none());
+        assert!(SwapperFamilyChoice::from_nick("deepswap").is_none());
     }
 
     #[test]
@@ -322,6 +375,8 @@ mod tests {
             ("simswap_unofficial_512", "arcface_112_v1", 512, [512, 1024], Some("crossface_simswap.onnx")),
             ("ghost", "arcface_112_v1", 256, [256, 1024], Some("crossface_ghost.onnx")),
             ("hififace", "mtcnn_512", 256, [256, 1024], Some("crossface_hififace.onnx")),
+            ("blendswap", "ffhq_512", 256, [256, 1024], None),
+            ("uniface", "ffhq_512", 256, [256, 1024], None),
         ];
         for (family, (name, template, size, boosts, converter)) in FAMILIES.iter().zip(want) {
             assert_eq!((family.name, family.template.name, family.size), (name, template, size));

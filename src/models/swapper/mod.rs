@@ -7,6 +7,7 @@
 //! A family is a [`FamilySpec`] in its own file, listed in [`FAMILIES`]; adding one means that
 //! file, its line in the table, its stand-in model (tests/fixtures/swapper_families.py) and its test.
 
+pub mod blendswap;
 mod converter;
 mod family;
 pub mod ghost;
@@ -15,6 +16,7 @@ pub mod hyperswap;
 pub mod inswapper;
 pub mod simswap;
 pub mod tiles;
+pub mod uniface;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,18 +28,20 @@ use crate::face::EMBEDDING_LEN;
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
 
 pub use converter::Converter;
-pub use family::{CONTRACT, FamilySpec, OutputSpace, SourceKind, SwapperFamilyChoice, recognise, swapper_side};
+pub use family::{CONTRACT, FamilySpec, OutputSpace, SourceKind, SwapperFamilyChoice, recognise, swapper_shape};
 
 use super::{NOT_BOUND, float_type};
 
 /// Every family [`Swapper`] knows, in the order [`recognise`] lists them.
-pub const FAMILIES: [&FamilySpec; 6] = [
+pub const FAMILIES: [&FamilySpec; 8] = [
     &inswapper::FAMILY,
     &hyperswap::FAMILY,
     &simswap::FAMILY_256,
     &simswap::FAMILY_UNOFFICIAL_512,
     &ghost::FAMILY,
     &hififace::FAMILY,
+    &blendswap::FAMILY,
+    &uniface::FAMILY,
 ];
 
 /// The property that names the swapper file.
@@ -97,13 +101,11 @@ impl Swapper {
             SourceKind::Emap => Some(inswapper::read_emap(path)?),
             _ => None,
         };
-        let converter = match (family.needs_converter(), converter, family.converter) {
-            (false, ..) => None,
-            (true, Some(given), _) => Some(Converter::open(given, options)?),
-            (true, None, default_name) => {
-                let beside = path.with_file_name(default_name.unwrap_or("converter.onnx"));
-                Some(Converter::open(&beside, options)?)
-            }
+        // (The family table pairs a converter file with exactly the families that need one.)
+        let converter = match (family.converter, converter) {
+            (None, _) => None,
+            (Some(_), Some(given)) => Some(Converter::open(given, options)?),
+            (Some(default_name), None) => Some(Converter::open(&path.with_file_name(default_name), options)?),
         };
         let batched = batch_is_symbolic(&model.io);
         Ok(Swapper { model, family, emap, converter, batched, bound: None, scratch: Vec::new(), output: Vec::new() })
@@ -151,11 +153,36 @@ impl Swapper {
             SourceKind::Normalized => unit_length(raw_embedding),
             SourceKind::ConverterRaw => converted(&mut self.converter),
             SourceKind::ConverterNormalized => unit_length(&converted(&mut self.converter)?),
+            SourceKind::Image { .. } => {
+                Err(format!("the {} swapper takes the source face's picture (source_image_tensor)", self.family.name))
+            }
         }
     }
 
-    /// Runs `count` tiles: `tiles` is count × S × S × 3 packed RGB u8 (the crop's own pixels,
-    /// already in RGB order); returns count × S × S × 3 packed RGB f32 in [0, 255]: FaceFusion's
+    /// FaceFusion's source tensor for the families whose identity is a picture (blendswap,
+    /// uniface; `prepare_source_frame`): `crop` is the source face aligned to the family's source
+    /// template (`SourceKind::Image`), side × side packed RGB u8; returns it planar, RGB `x / 255`.
+    pub fn source_image_tensor(&self, crop: &[u8]) -> Result<Vec<f32>, String> {
+        let Some(side) = self.family.source.image_size() else {
+            return Err(format!("the {} swapper takes an embedding (source_tensor)", self.family.name));
+        };
+        if crop.len() != side * side * 3 {
+            return Err(format!("source crop of {} bytes, expected {side}×{side}×3", crop.len()));
+        }
+        let plane = side * side;
+        let mut planar = vec![0.0f32; 3 * plane];
+        for (i, px) in crop.chunks_exact(3).enumerate() {
+            for (c, &value) in px.iter().enumerate() {
+                // float64 like numpy's `/ 255.0`, then float32 like its `astype`.
+                planar[c * plane + i] = (value as f64 / 255.0) as f32;
+            }
+        }
+        Ok(planar)
+    }
+
+    /// Runs `count` tiles with the identity `source` (from [`Swapper::source_tensor`] or
+    /// [`Swapper::source_image_tensor`]): `tiles` is count × S × S × 3 packed RGB u8 (the crop's
+    /// own pixels, already in RGB order); returns count × S × S × 3 packed RGB f32 in [0, 255]: FaceFusion's
     /// prepare_crop_frame → model → normalize_crop_frame (incl. clip(0,1)·255), not rounded.
     /// One batched run where the model's batch dim is symbolic, else one run per tile.
     pub fn run_tiles(&mut self, tiles: &[u8], count: usize, source: &[f32]) -> Result<&[f32], String> {
@@ -164,8 +191,9 @@ impl Swapper {
         if tiles.len() != count * tile_len {
             return Err(format!("{} tile bytes, expected {count} tiles of {size}×{size}×3", tiles.len()));
         }
-        if source.len() != EMBEDDING_LEN {
-            return Err(format!("source tensor has {} values, expected {EMBEDDING_LEN}", source.len()));
+        let source_len = self.family.source_len();
+        if source.len() != source_len {
+            return Err(format!("source tensor has {} values, expected {source_len}", source.len()));
         }
         self.output.resize(count * tile_len, 0.0);
         let batch = if self.batched { count.max(1) } else { 1 };
@@ -183,7 +211,11 @@ impl Swapper {
             let io = &self.model.io;
             let element_of = |name: &str| float_type(io.inputs.iter().find(|i| i.name == name));
             let target = host_tensor(&[n, 3, size, size], element_of("target"))?;
-            let source = host_tensor(&[n, EMBEDDING_LEN], element_of("source"))?;
+            let source_shape = match self.family.source.image_size() {
+                Some(side) => vec![n, 3, side, side],
+                None => vec![n, EMBEDDING_LEN],
+            };
+            let source = host_tensor(&source_shape, element_of("source"))?;
             let mut binding = self.model.binding()?;
             let output = io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
             ModelSession::bind_output_to_host(&mut binding, &output)?;
@@ -194,7 +226,7 @@ impl Swapper {
         };
         fill_host_f32(&mut bound.target, scratch, |values| tiles::prepare(family, tiles, n, size, values))?;
         fill_host_f32(&mut bound.source, scratch, |values| {
-            for row in values.chunks_exact_mut(EMBEDDING_LEN) {
+            for row in values.chunks_exact_mut(source.len()) {
                 row.copy_from_slice(source);
             }
         })?;
@@ -274,6 +306,12 @@ mod tests {
         let v = unit_length(&[3.0, 0.0, -4.0]).expect("a vector");
         assert_eq!(v, vec![0.6, 0.0, -0.8]);
         assert!(unit_length(&[0.0, 0.0]).unwrap_err().contains("no length"));
+    }
+
+    #[test]
+    fn a_swapper_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        send::<Swapper>();
     }
 
     #[test]
