@@ -348,3 +348,25 @@ fn bad_facefusion_settings_fail_start_naming_the_property() {
         assert!(text.contains("'converter-model'") && text.contains("crossface_ghost.onnx"), "{text}");
     }
 }
+
+#[test]
+fn deep_live_cam_settings_say_they_are_off_with_facefusion() {
+    let Some(setup) = setup() else { return };
+    let launch = |props: &str| {
+        common::run_launch(&format!(
+            "videotestsrc num-buffers=1 ! dlcdetect model-file={} ! dlcswap detector-model={} recognition-model={} \
+             source={} model-file={} mouth-mask=40 sharpness=1 {props} ! fakesink",
+            setup.detector.display(),
+            setup.detector.display(),
+            setup.arcface.display(),
+            setup.picture("newton.png"),
+            setup.inswapper.display(),
+        ))
+    };
+    let said = |log: &common::BusLog| log.warnings.iter().any(|w| w.contains("Deep-Live-Cam path only"));
+    let log = launch("mask-types=box");
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    let warning = log.warnings.iter().find(|w| w.contains("Deep-Live-Cam path only")).expect("a warning");
+    assert!(warning.contains("mouth-mask, sharpness") && !warning.contains("color-correction"), "{warning}");
+    assert!(!said(&launch("")), "the Deep-Live-Cam path uses them");
+}
