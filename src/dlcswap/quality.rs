@@ -204,7 +204,7 @@ impl QualitySettings {
                 .minimum(0.0)
                 .maximum(1.0)
                 .default_value(DEFAULT_MASK_BLUR)
-                .mutable_playing()
+                .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("mask-padding")
                 .nick("Mask padding")
