@@ -256,13 +256,57 @@ pub fn region_from_logits(
 /// blurring the whole crop (every pixel that box leaves out is 0 and stays 0), at a fraction of
 /// the cost.
 pub fn area_mask(side: usize, lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> Vec<f32> {
+    let mut mask = Vec::new();
+    draw_area_mask(side, &area_hull(lm68_in_crop, areas), &mut mask, &mut BlurScratch::default());
+    mask
+}
+
+/// The hull the area mask of `areas` fills: the landmarks truncated to integers as FaceFusion's
+/// `astype(int32)` does (saturating where numpy's cast is undefined).
+fn area_hull(lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> Vec<[i64; 2]> {
     let points: Vec<[i64; 2]> =
         areas.points().map(|i| lm68_in_crop[i]).map(|[x, y]| [x as i32 as i64, y as i32 as i64]).collect();
-    let hull = convex_hull(&points);
-    let mut mask = vec![0.0f32; side * side];
-    fill_convex_poly(&mut mask, side, side, &hull);
-    soften_bounded(&mut mask, side, &hull, &mut BlurScratch::default());
-    mask
+    convex_hull(&points)
+}
+
+fn draw_area_mask(side: usize, hull: &[[i64; 2]], mask: &mut Vec<f32>, blur: &mut BlurScratch) {
+    mask.clear();
+    mask.resize(side * side, 0.0);
+    fill_convex_poly(mask, side, side, hull);
+    soften_bounded(mask, side, hull, blur);
+}
+
+/// The area mask of one tracked face, kept from frame to frame: the mask depends only on the crop
+/// size, the areas and the integer hull, and an aligned crop holds a steady face's landmarks in
+/// place, so the hull often repeats and the mask is reused as it is (the same values
+/// [`area_mask`] gives). The occlusion and region masks cannot be kept: they depend on the
+/// crop's pixels, which change every frame.
+#[derive(Debug, Default)]
+pub struct AreaMaskCache {
+    key: Option<(usize, Areas, Vec<[i64; 2]>)>,
+    mask: Vec<f32>,
+    blur: BlurScratch,
+    reused: u64,
+}
+
+impl AreaMaskCache {
+    /// [`area_mask`], drawn again only when the crop size, the areas or the hull changed.
+    pub fn mask(&mut self, side: usize, lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> &[f32] {
+        let hull = area_hull(lm68_in_crop, areas);
+        match &self.key {
+            Some((s, a, h)) if *s == side && a == areas && *h == hull => self.reused += 1,
+            _ => {
+                draw_area_mask(side, &hull, &mut self.mask, &mut self.blur);
+                self.key = Some((side, *areas, hull));
+            }
+        }
+        &self.mask
+    }
+
+    /// How many calls returned the kept mask.
+    pub fn reused(&self) -> u64 {
+        self.reused
+    }
 }
 
 /// [`soften_with`] of a mask that is 0 outside the bounding box of `hull`: blurs that box and the
@@ -744,5 +788,28 @@ mod tests {
         assert!(landmarks_68_from_106(&points[..105]).is_none());
         points[7][0] = f32::NAN;
         assert!(landmarks_68_from_106(&points).is_none());
+    }
+
+    #[test]
+    fn the_area_cache_redraws_only_when_the_hull_changes() {
+        let mut lm = [[0.0f32; 2]; 68];
+        for (k, p) in lm.iter_mut().enumerate() {
+            let t = k as f32 * std::f32::consts::TAU / 68.0;
+            *p = [64.0 + 40.0 * t.cos(), 64.0 + 45.0 * t.sin()];
+        }
+        let areas = Areas::all();
+        let mut cache = AreaMaskCache::default();
+        assert_eq!(cache.mask(128, &lm, &areas), area_mask(128, &lm, &areas).as_slice());
+        // Moved by less than the truncation step: the same integer hull, the same mask.
+        let nudged = lm.map(|[x, y]| [x.trunc() + 0.9 * x.fract(), y]);
+        assert_eq!(cache.mask(128, &nudged, &areas), area_mask(128, &lm, &areas).as_slice());
+        assert_eq!(cache.reused(), 1);
+        // A whole pixel, another crop size or other areas: drawn again.
+        let moved = lm.map(|[x, y]| [x + 1.0, y]);
+        assert_eq!(cache.mask(128, &moved, &areas), area_mask(128, &moved, &areas).as_slice());
+        assert_eq!(cache.mask(256, &moved, &areas), area_mask(256, &moved, &areas).as_slice());
+        let mouth = Areas::parse("mouth").unwrap();
+        assert_eq!(cache.mask(256, &moved, &mouth), area_mask(256, &moved, &mouth).as_slice());
+        assert_eq!(cache.reused(), 1);
     }
 }
