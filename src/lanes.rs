@@ -27,12 +27,60 @@ pub const MAX_LANES: u32 = 4;
 pub fn property(blurb: &str) -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("lanes")
         .nick("Frames in flight")
-        .blurb(blurb)
+        .blurb(&format!(
+            "{blurb}. The lanes are made at start: a change while the element runs is refused with a warning"
+        ))
         .minimum(1)
         .maximum(MAX_LANES)
         .default_value(DEFAULT_LANES)
         .mutable_ready()
         .build()
+}
+
+/// The `lanes` property's value, and whether a run took it. The lanes are made when the element
+/// starts, so a change while it runs would only take effect at the next start: it is refused
+/// instead, and the value read back is always the number of lanes running.
+#[derive(Debug, Clone, Copy)]
+pub struct LanesSetting {
+    value: u32,
+    in_use: bool,
+}
+
+impl Default for LanesSetting {
+    fn default() -> Self {
+        LanesSetting { value: DEFAULT_LANES, in_use: false }
+    }
+}
+
+impl LanesSetting {
+    /// The value (read back by the property).
+    pub fn get(&self) -> u32 {
+        self.value
+    }
+
+    /// Sets the value, unless a run took it: then the error says why, for a warning on the bus.
+    pub fn set(&mut self, value: u32) -> Result<(), String> {
+        if self.in_use && value != self.value {
+            return Err(format!(
+                "'lanes' cannot change while the element runs: {} lanes keep running and 'lanes' stays {} \
+                 (set it in the NULL or READY state; {value} was asked for)",
+                self.value, self.value
+            ));
+        }
+        self.value = value;
+        Ok(())
+    }
+
+    /// A start takes the value: changes are refused from now on, until [`LanesSetting::release`].
+    pub fn take(&mut self) -> u32 {
+        self.in_use = true;
+        self.value
+    }
+
+    /// The element stopped (or failed to start): the value may change again.
+    pub fn release(&mut self) {
+        self.in_use = false;
+    }
 }
 
 /// How many copies of the per-frame work `lanes` asks for.

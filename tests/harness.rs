@@ -243,3 +243,132 @@ fn dlcenhance_meta_in_and_out_flushes_and_property_changes() {
     let out = h.push_and_pull(buffer(frame, 99, Some(vec![swapped_face, plain_face]))).unwrap();
     assert!(out.map_readable().unwrap().as_slice() == restored.as_slice());
 }
+
+/// The warnings `bus` holds, as their text.
+fn warnings(bus: &gst::Bus) -> Vec<String> {
+    std::iter::from_fn(|| bus.pop())
+        .filter_map(|msg| match msg.view() {
+            gst::MessageView::Warning(w) => Some(format!("{} ({:?})", w.error(), w.debug())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `lanes` is taken when the element starts: a change while it runs is refused with a warning,
+/// and the value read back stays the number of lanes running; stopped, it may change again.
+#[test]
+fn lanes_changed_while_running_are_refused_with_a_warning() {
+    let Some(m) = models() else { return };
+    let swap = gst::ElementFactory::make("dlcswap")
+        .property("model-file", m.inswapper.to_str().unwrap())
+        .property("detector-model", m.scrfd.to_str().unwrap())
+        .property("recognition-model", m.arcface.to_str().unwrap())
+        .property("source", m.face_picture.to_str().unwrap())
+        .build()
+        .unwrap();
+    let enhance =
+        gst::ElementFactory::make("dlcenhance").property("model-file", m.gfpgan.to_str().unwrap()).build().unwrap();
+    for element in [swap, enhance] {
+        let name = element.factory().unwrap().name();
+        let blurb = element.find_property("lanes").unwrap().blurb().unwrap_or_default().to_string();
+        assert!(blurb.contains("refused with a warning"), "{name}: gst-inspect says so: {blurb}");
+        element.set_property("lanes", 2u32);
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        let mut h = harness(&element);
+        let frame = white_block_frame(WIDTH, HEIGHT, 128, 96);
+        // Two lanes hold one frame in flight: the first comes out after the second.
+        h.push(buffer(frame.clone(), 0, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+        assert!(warnings(&bus).is_empty());
+
+        element.set_property("lanes", 3u32);
+        assert_eq!(element.property::<u32>("lanes"), 2, "{name}: the value read back is the lanes running");
+        let said = warnings(&bus);
+        assert!(
+            said.iter()
+                .any(|w| w.contains("'lanes' cannot change while the element runs")
+                    && w.contains("2 lanes keep running")),
+            "{name}: {said:?}"
+        );
+        // The same value again is no change.
+        element.set_property("lanes", 2u32);
+        assert!(warnings(&bus).is_empty(), "{name}");
+        // Frames still flow, through the two lanes.
+        h.push(buffer(frame.clone(), 33, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+        assert_eq!(h.pull().unwrap().pts(), Some(gst::ClockTime::ZERO), "{name}");
+        assert!(h.push_event(gst::event::Eos::new()));
+        assert_eq!(h.pull().unwrap().pts(), Some(gst::ClockTime::from_mseconds(33)), "{name}");
+
+        drop(h);
+        element.set_state(gst::State::Null).unwrap();
+        element.set_property("lanes", 3u32);
+        assert_eq!(element.property::<u32>("lanes"), 3, "{name}: stopped, lanes may change");
+        assert!(warnings(&bus).is_empty(), "{name}");
+    }
+}
+
+/// A face that cannot be recognised for `target=reference` is not swapped, and is said to be
+/// so on the bus, not skipped silently.
+#[test]
+fn dlcswap_warns_of_a_face_it_cannot_recognise() {
+    let Some(m) = models() else { return };
+    let element = gst::ElementFactory::make("dlcswap")
+        .property("model-file", m.inswapper.to_str().unwrap())
+        .property("detector-model", m.scrfd.to_str().unwrap())
+        .property("recognition-model", m.arcface.to_str().unwrap())
+        .property("source", m.face_picture.to_str().unwrap())
+        .property("reference", m.face_picture.to_str().unwrap())
+        .property_from_str("target", "reference")
+        .property("reference-distance", 4.0f64)
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = harness(&element);
+    let frame = white_block_frame(WIDTH, HEIGHT, 128, 96);
+    // Five keypoints on one point: no alignment for the recogniser.
+    let mut face = block_face(128.0, 96.0);
+    face.landmarks = [[128.0, 96.0]; 5];
+    let out = h.push_and_pull(buffer(frame.clone(), 0, Some(vec![face]))).unwrap();
+    assert!(!faces_of(&out)[0].flags.contains(FaceFlags::SWAPPED));
+    let said = warnings(&bus);
+    assert!(said.iter().any(|w| w.contains("could not be recognised") && w.contains("degenerate")), "{said:?}");
+    // A face it can recognise matches (reference-distance=4 matches any face) and is swapped.
+    let out = h.push_and_pull(buffer(frame, 33, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+    assert!(faces_of(&out)[0].flags.contains(FaceFlags::SWAPPED));
+}
+
+/// A `reference` picture computed while frames flow through two lanes leaves no frame's face
+/// unmatched: the picture worker has a recogniser of its own, and the lanes wait for theirs.
+#[test]
+fn dlcswap_lanes_match_every_frame_while_a_reference_is_computed() {
+    let Some(m) = models() else { return };
+    let element = gst::ElementFactory::make("dlcswap")
+        .property("model-file", m.inswapper.to_str().unwrap())
+        .property("detector-model", m.scrfd.to_str().unwrap())
+        .property("recognition-model", m.arcface.to_str().unwrap())
+        .property("source", m.face_picture.to_str().unwrap())
+        .property("reference", m.face_picture.to_str().unwrap())
+        .property_from_str("target", "reference")
+        // Any face matches: what is checked is that each face gets an embedding.
+        .property("reference-distance", 4.0f64)
+        .property("lanes", 2u32)
+        .build()
+        .unwrap();
+    let mut h = harness(&element);
+    let frame = white_block_frame(WIDTH, HEIGHT, 128, 96);
+    for i in 0..40u64 {
+        if i % 4 == 0 {
+            element.set_property("reference", m.face_picture.to_str().unwrap());
+        }
+        h.push(buffer(frame.clone(), i * 33, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let unswapped: Vec<u64> = (0..40u64)
+        .filter(|_| {
+            let out = h.pull().unwrap();
+            !faces_of(&out)[0].flags.contains(FaceFlags::SWAPPED)
+        })
+        .collect();
+    assert!(unswapped.is_empty(), "frames left unswapped: {unswapped:?}");
+}

@@ -45,7 +45,7 @@ use crate::element::{
     with_writable_frame,
 };
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
-use crate::lanes::{self, DEFAULT_LANES, InFlight};
+use crate::lanes::{self, DEFAULT_LANES, InFlight, LanesSetting};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::enhancer::{Enhancer, Family};
 use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path};
@@ -69,7 +69,7 @@ struct Settings {
     fidelity: f64,
     faces: FaceSelection,
     inference_interval: u32,
-    lanes: u32,
+    lanes: LanesSetting,
 }
 
 impl Default for Settings {
@@ -80,7 +80,7 @@ impl Default for Settings {
             fidelity: DEFAULT_FIDELITY,
             faces: DEFAULT_FACES,
             inference_interval: DEFAULT_INFERENCE_INTERVAL,
-            lanes: DEFAULT_LANES,
+            lanes: LanesSetting::default(),
         }
     }
 }
@@ -190,7 +190,12 @@ impl ObjectImpl for DlcEnhance {
             "fidelity" => settings.fidelity = value.get().unwrap_or(DEFAULT_FIDELITY),
             "faces" => settings.faces = value.get().unwrap_or(DEFAULT_FACES),
             "inference-interval" => settings.inference_interval = value.get().unwrap_or(DEFAULT_INFERENCE_INTERVAL),
-            "lanes" => settings.lanes = value.get().unwrap_or(DEFAULT_LANES),
+            "lanes" => {
+                if let Err(reason) = settings.lanes.set(value.get().unwrap_or(DEFAULT_LANES)) {
+                    drop(settings);
+                    gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", reason]);
+                }
+            }
             other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
         }
     }
@@ -206,7 +211,7 @@ impl ObjectImpl for DlcEnhance {
             "fidelity" => settings.fidelity.to_value(),
             "faces" => settings.faces.to_value(),
             "inference-interval" => settings.inference_interval.to_value(),
-            "lanes" => settings.lanes.to_value(),
+            "lanes" => settings.lanes.get().to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -257,7 +262,7 @@ impl DlcEnhance {
 
     /// The element's state and its restorers, one per lane.
     fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceEnhancer>), RuntimeError> {
-        let count = lanes::lane_count(settings.lanes);
+        let count = lanes::lane_count(settings.lanes.get());
         let mut enhancers = vec![self.open_enhancer(settings)?];
         for _ in 1..count {
             enhancers.push(self.open_enhancer(settings)?);
@@ -285,17 +290,13 @@ impl BaseTransformImpl for DlcEnhance {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().clone();
-        let gpu = gpu_work(false);
-        let opened = self.open(&settings);
-        drop(gpu);
-        let (state, enhancers) = opened.map_err(|e| {
-            gst::error!(CAT, imp = self, "{e}");
-            e.to_error_message()
-        })?;
-        *self.state.lock() = Some(state);
-        let lanes = enhancers.into_iter().map(|enhancer| Lane { enhancer, frames: 0, caps_epoch: 0 }).collect();
-        self.lanes.start(self, "dlcenhance-lane", "restoring", lanes, Self::warm_up, Self::process)
+        // The lanes made now stay until stop: `lanes` is refused from here on.
+        let settings = {
+            let mut settings = self.settings.lock();
+            settings.lanes.take();
+            settings.clone()
+        };
+        self.start_with(&settings).inspect_err(|_| self.settings.lock().lanes.release())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -304,6 +305,8 @@ impl BaseTransformImpl for DlcEnhance {
         self.lanes.stop();
         *self.state.lock() = None;
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
+        // The lanes are gone: `lanes` may change again.
+        self.settings.lock().lanes.release();
         Ok(())
     }
 
@@ -329,6 +332,20 @@ impl BaseTransformImpl for DlcEnhance {
 }
 
 impl DlcEnhance {
+    /// `start`, with the settings it took.
+    fn start_with(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
+        let gpu = gpu_work(false);
+        let opened = self.open(settings);
+        drop(gpu);
+        let (state, enhancers) = opened.map_err(|e| {
+            gst::error!(CAT, imp = self, "{e}");
+            e.to_error_message()
+        })?;
+        *self.state.lock() = Some(state);
+        let lanes = enhancers.into_iter().map(|enhancer| Lane { enhancer, frames: 0, caps_epoch: 0 }).collect();
+        self.lanes.start(self, "dlcenhance-lane", "restoring", lanes, Self::warm_up, Self::process)
+    }
+
     /// Warms `lane`'s restorer up on the GPU, on the thread that will run it.
     fn warm_up(&self, lane: &mut Lane) {
         let fidelity = self.settings.lock().fidelity;

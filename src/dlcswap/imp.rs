@@ -42,7 +42,7 @@ use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
 use super::quality::{self, QualitySettings};
-use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
+use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested, picture_identity};
 use super::{MaskMode, TargetMode};
 use crate::element::{
     Messages, WARM_UP_RUNS, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, log_warm_up,
@@ -54,7 +54,7 @@ use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedd
 use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
 use crate::faces::swapping::Swapping;
-use crate::lanes::{self, DEFAULT_LANES, InFlight};
+use crate::lanes::{self, DEFAULT_LANES, InFlight, LanesSetting};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::landmark::Landmark106;
 use crate::models::swapper::inswapper::Inswapper;
@@ -100,7 +100,7 @@ struct Settings {
     mouth_mask: u32,
     color_correction: bool,
     sharpness: f64,
-    lanes: u32,
+    lanes: LanesSetting,
     quality: QualitySettings,
 }
 
@@ -138,7 +138,7 @@ impl Default for Settings {
             mouth_mask: DEFAULT_MOUTH_MASK,
             color_correction: DEFAULT_COLOR_CORRECTION,
             sharpness: DEFAULT_SHARPNESS,
-            lanes: DEFAULT_LANES,
+            lanes: LanesSetting::default(),
             quality: QualitySettings::default(),
         }
     }
@@ -154,6 +154,10 @@ struct FrameParams {
 }
 
 struct State {
+    /// The recogniser that embeds the frames' faces for `target=reference` and `face-map`, one
+    /// for all lanes: a lane waits while another uses it. Lanes share the GPU (or the CPU cores)
+    /// anyway, so a copy per lane would buy little time for its memory; the picture worker has
+    /// its own (see `worker::Models`), so no lane ever waits for a picture.
     identity_models: Arc<Mutex<IdentityModels>>,
     /// Whether the swappers can add 106-point landmarks themselves (`landmark-model`).
     has_landmarker: bool,
@@ -162,6 +166,13 @@ struct State {
     warned_no_landmarks: bool,
     warned_no_reference: bool,
     failures: WarningLimiter,
+}
+
+/// The faces to swap on one frame and the latent to give each, and the faces that could not be
+/// recognised (so were matched to no reference or face-map picture), with the reason.
+struct Plan {
+    swaps: Vec<(usize, Arc<[f32]>)>,
+    unrecognised: Vec<(usize, String)>,
 }
 
 /// One swapper and the frames it handled (for its step-time reports).
@@ -336,7 +347,12 @@ impl ObjectImpl for DlcSwap {
             "mouth-mask" => settings.mouth_mask = value.get().unwrap_or(DEFAULT_MOUTH_MASK),
             "color-correction" => settings.color_correction = value.get().unwrap_or(DEFAULT_COLOR_CORRECTION),
             "sharpness" => settings.sharpness = value.get().unwrap_or(DEFAULT_SHARPNESS),
-            "lanes" => settings.lanes = value.get().unwrap_or(DEFAULT_LANES),
+            "lanes" => {
+                if let Err(reason) = settings.lanes.set(value.get().unwrap_or(DEFAULT_LANES)) {
+                    drop(settings);
+                    gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", reason]);
+                }
+            }
             other => gst::warning!(CAT, imp = self, "unknown property '{other}'"),
         }
     }
@@ -363,7 +379,7 @@ impl ObjectImpl for DlcSwap {
             "mouth-mask" => settings.mouth_mask.to_value(),
             "color-correction" => settings.color_correction.to_value(),
             "sharpness" => settings.sharpness.to_value(),
-            "lanes" => settings.lanes.to_value(),
+            "lanes" => settings.lanes.get().to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -408,13 +424,12 @@ impl DlcSwap {
         post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
     }
 
-    /// Raw ArcFace embedding of the largest face in `path`, with the picture named in any error.
-    pub(super) fn picture_identity(
-        models: &Mutex<IdentityModels>,
-        kind: &str,
-        path: &Path,
-    ) -> Result<Vec<f32>, String> {
-        models.lock().identity_of_image(path).map_err(|reason| format!("{kind} picture '{}': {reason}", path.display()))
+    /// The detector and recogniser files (the picture worker opens its own copy of them).
+    fn identity_model_paths(settings: &Settings) -> (PathBuf, PathBuf) {
+        (
+            resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL),
+            resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL),
+        )
     }
 
     /// The swapper file `model-file` means (the float16 export when `precision` prefers it).
@@ -460,7 +475,7 @@ impl DlcSwap {
     /// The element's state and its swappers, one per lane.
     fn open(&self, settings: &Settings) -> Result<(State, Vec<Swapping>), StartError> {
         let swapper_path = Self::swapper_path(settings);
-        let count = lanes::lane_count(settings.lanes);
+        let count = lanes::lane_count(settings.lanes.get());
         let mut swappers = Vec::with_capacity(count);
         for _ in 0..count {
             swappers.push(self.open_swapper(settings)?);
@@ -468,17 +483,16 @@ impl DlcSwap {
         let [swapper, ..] = swappers.as_slice() else {
             return Err(StartError::Picture("no swapper could be opened".to_string()));
         };
-        // The identity models run on the picture worker's thread: not on a lane's stream.
+        // The lanes' shared recogniser (and the detector of the pictures at start): not on a lane's
+        // stream.
         let options = settings.runtime.session_options();
-        let detector_path = resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL);
-        let recognizer_path = resolve_model_path(settings.recognition_model.as_deref(), DEFAULT_RECOGNITION_MODEL);
-        let models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
+        let (detector_path, recognizer_path) = Self::identity_model_paths(settings);
+        let mut models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
         check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.model());
         let pixels = swapper.backend_name();
         for model in swapper.models().chain(models.models()) {
             self.post_fallback(model);
         }
-        let models = Arc::new(Mutex::new(models));
         let projection = swapper.projection();
         let to_latent = |raw: &[f32], what: &str| {
             projection
@@ -502,18 +516,18 @@ impl DlcSwap {
             let entries = parse_face_map(&text, base)
                 .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;
             for entry in entries {
-                let reference = Self::picture_identity(&models, "face-map reference", &entry.reference)
+                let reference = picture_identity(&mut models, "face-map reference", &entry.reference)
                     .and_then(|raw| normalized_embedding(&raw))
                     .map_err(StartError::Picture)?;
                 let source =
-                    Self::picture_identity(&models, "face-map source", &entry.source).map_err(StartError::Picture)?;
+                    picture_identity(&mut models, "face-map source", &entry.source).map_err(StartError::Picture)?;
                 identities.face_map.push((Arc::from(reference), to_latent(&source, "face-map source")?));
             }
         } else {
             let source = settings.source.as_ref().ok_or_else(|| {
                 StartError::Picture("property 'source' is not set: give the picture whose face to use, e.g. source=face.jpg (or set face-map)".to_string())
             })?;
-            let embedding = Self::picture_identity(&models, "source", source).map_err(StartError::Picture)?;
+            let embedding = picture_identity(&mut models, "source", source).map_err(StartError::Picture)?;
             identities.source = Some(to_latent(&embedding, "source")?);
             if settings.target == TargetMode::Reference {
                 let reference = settings.reference.as_ref().ok_or_else(|| {
@@ -523,13 +537,15 @@ impl DlcSwap {
                     )
                 })?;
                 identities.reference = Some(Arc::from(
-                    Self::picture_identity(&models, "reference", reference)
+                    picture_identity(&mut models, "reference", reference)
                         .and_then(|raw| normalized_embedding(&raw))
                         .map_err(StartError::Picture)?,
                 ));
             }
         }
         *self.identities.lock() = identities;
+        // From here on the lanes embed the frames' faces with these.
+        let models = Arc::new(Mutex::new(models));
 
         let deep_live_cam_only = [
             ("mask", settings.mask != DEFAULT_MASK),
@@ -610,31 +626,29 @@ impl DlcSwap {
         }
     }
 
-    /// Pairs of (face index, source latent) to swap on this frame.
+    /// What to swap on this frame, and which faces could not be recognised.
     fn plan(
         &self,
         identity_models: &Mutex<IdentityModels>,
         frame: &FrameView,
         faces: &[Face],
         selection: &Selection,
-    ) -> Vec<(usize, Arc<[f32]>)> {
+    ) -> Plan {
         let identities = self.identities.lock().clone();
         let mut embeddings: Vec<Option<Arc<[f32]>>> = faces.iter().map(|f| f.embedding.clone()).collect();
-        // The recogniser is shared with the worker computing a new source or reference picture;
-        // rather than wait for it, faces without embeddings go unmatched for those few frames.
+        let mut unrecognised = Vec::new();
         if identities.needs_embeddings(selection) && embeddings.iter().any(Option::is_none) {
-            match identity_models.try_lock() {
-                Some(mut models) => {
-                    for (face, slot) in faces.iter().zip(embeddings.iter_mut()) {
-                        if slot.is_none() {
-                            *slot = models.embed(frame, &face.landmarks).ok().map(Arc::from);
-                        }
+            let mut models = identity_models.lock();
+            for (index, (face, slot)) in faces.iter().zip(embeddings.iter_mut()).enumerate() {
+                if slot.is_none() {
+                    match models.embed(frame, &face.landmarks) {
+                        Ok(embedding) => *slot = Some(Arc::from(embedding)),
+                        Err(reason) => unrecognised.push((index, reason)),
                     }
                 }
-                None => gst::debug!(CAT, imp = self, "recogniser busy with a new picture: faces unmatched this frame"),
             }
         }
-        identities.plan(faces, selection, |i| embeddings[i].clone())
+        Plan { swaps: identities.plan(faces, selection, |i| embeddings[i].clone()), unrecognised }
     }
 }
 
@@ -644,39 +658,13 @@ impl BaseTransformImpl for DlcSwap {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().clone();
-        let gpu = gpu_work(false);
-        let opened = self.open(&settings);
-        drop(gpu);
-        let (state, swappers) = opened.map_err(|e| match e {
-            StartError::Runtime(e) => {
-                gst::error!(CAT, imp = self, "{e}");
-                e.to_error_message()
-            }
-            StartError::Picture(reason) => {
-                gst::error!(CAT, imp = self, "{reason}");
-                gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
-            }
-        })?;
-        let projection = swappers.first().map_or(SourceProjection::RawEmbedding, Swapping::projection);
-        let models = Models { recognizer: state.identity_models.clone(), projection };
-        *self.state.lock() = Some(state);
-        let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
-        self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;
-        self.pictures.start(models, self.reporter());
-        // A picture set while the models opened found the element stopped and was left to this
-        // start, which had read the settings before: ask for it now.
-        let now = self.settings.lock();
-        let changed: Vec<(IdentityKind, Requested)> = IdentityKind::ALL
-            .into_iter()
-            .filter(|&kind| now.picture(kind) != settings.picture(kind))
-            .map(|kind| (kind, self.pictures.request(kind, now.picture(kind).clone())))
-            .collect();
-        drop(now);
-        for (kind, requested) in changed {
-            self.picture_requested(kind, requested);
-        }
-        Ok(())
+        // The lanes made now stay until stop: `lanes` is refused from here on.
+        let settings = {
+            let mut settings = self.settings.lock();
+            settings.lanes.take();
+            settings.clone()
+        };
+        self.start_with(&settings).inspect_err(|_| self.settings.lock().lanes.release())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
@@ -690,6 +678,8 @@ impl BaseTransformImpl for DlcSwap {
         drop(gpu);
         *self.identities.lock() = Identities::default();
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
+        // The lanes are gone: `lanes` may change again.
+        self.settings.lock().lanes.release();
         Ok(())
     }
 
@@ -715,6 +705,43 @@ impl BaseTransformImpl for DlcSwap {
 }
 
 impl DlcSwap {
+    /// `start`, with the settings it took.
+    fn start_with(&self, settings: &Settings) -> Result<(), gst::ErrorMessage> {
+        let gpu = gpu_work(false);
+        let opened = self.open(settings);
+        drop(gpu);
+        let (state, swappers) = opened.map_err(|e| match e {
+            StartError::Runtime(e) => {
+                gst::error!(CAT, imp = self, "{e}");
+                e.to_error_message()
+            }
+            StartError::Picture(reason) => {
+                gst::error!(CAT, imp = self, "{reason}");
+                gst::error_msg!(gst::ResourceError::Settings, ["{}", reason])
+            }
+        })?;
+        let projection = swappers.first().map_or(SourceProjection::RawEmbedding, Swapping::projection);
+        let (detector, recognizer) = Self::identity_model_paths(settings);
+        let models = Models::new(detector, recognizer, settings.runtime.session_options(), projection);
+        *self.state.lock() = Some(state);
+        let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
+        self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;
+        self.pictures.start(models, self.reporter());
+        // A picture set while the models opened found the element stopped and was left to this
+        // start, which had read the settings before: ask for it now.
+        let now = self.settings.lock();
+        let changed: Vec<(IdentityKind, Requested)> = IdentityKind::ALL
+            .into_iter()
+            .filter(|&kind| now.picture(kind) != settings.picture(kind))
+            .map(|kind| (kind, self.pictures.request(kind, now.picture(kind).clone())))
+            .collect();
+        drop(now);
+        for (kind, requested) in changed {
+            self.picture_requested(kind, requested);
+        }
+        Ok(())
+    }
+
     /// Warms `lane`'s swapper up on the GPU, on the thread that will run it.
     fn warm_up(&self, lane: &mut Lane) {
         let _gpu = gpu_work(false);
@@ -786,13 +813,15 @@ impl DlcSwap {
         }
 
         let mut failures = Vec::new();
+        let mut unrecognised = Vec::new();
         let swapped = with_writable_frame(buf, &info, messages, |view, _| {
             if lane.swapper.wants_landmarks(params.swap.mouth_mask) {
                 lane.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
             let plan = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);
-            let mut swapped = Vec::with_capacity(plan.len());
-            for (index, latent) in plan {
+            unrecognised = plan.unrecognised;
+            let mut swapped = Vec::with_capacity(plan.swaps.len());
+            for (index, latent) in plan.swaps {
                 match lane.swapper.swap_face(view, &faces[index], &latent, &params.swap) {
                     Ok(()) => swapped.push(index),
                     Err(reason) => failures.push((index, reason)),
@@ -800,9 +829,15 @@ impl DlcSwap {
             }
             swapped
         })?;
-        if !failures.is_empty()
+        if !(failures.is_empty() && unrecognised.is_empty())
             && let Some(state) = self.state.lock().as_mut()
         {
+            for (index, reason) in unrecognised {
+                gst::debug!(CAT, imp = self, "face {index} not recognised: {reason}");
+                let what = "a face could not be recognised, so it was not matched against the reference or face-map \
+                            pictures and was left as it is";
+                warn_face_failure(&mut state.failures, what, &reason, messages);
+            }
             for (index, reason) in failures {
                 gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
                 let what = "a face could not be swapped and was left as it is";

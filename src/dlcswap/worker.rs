@@ -9,7 +9,7 @@
 //! stored under one lock: a picture from before a stop can never overwrite the identity that the
 //! next start computed, and an older picture never overwrites a newer one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -17,6 +17,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::Identities;
+use crate::runtime::SessionOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum IdentityKind {
@@ -39,12 +40,36 @@ impl IdentityKind {
     }
 }
 
-/// The recogniser and the swapper's identity projection of a running element, lent to the
-/// worker for the pictures of that run.
+/// Opens a detector and recogniser for the worker's own use (see [`Models`]).
+type OpenModels = Arc<dyn Fn() -> Result<IdentityModels, String> + Send + Sync>;
+
+/// How the worker gets its detector and recogniser, and the swapper's identity projection, for
+/// the pictures of one run. The worker opens models of its own, on its thread at its first
+/// picture of the run (most runs change no picture), rather than borrow the element's: the lanes
+/// embed the frames' faces with those, and must never wait for a picture nor go without.
 #[derive(Clone)]
 pub(super) struct Models {
-    pub(super) recognizer: Arc<Mutex<IdentityModels>>,
-    pub(super) projection: SourceProjection,
+    open: OpenModels,
+    projection: SourceProjection,
+}
+
+impl Models {
+    /// The `detector` and `recognizer` files, opened with `options` when the worker first needs
+    /// them, and the swapper's identity projection.
+    pub(super) fn new(
+        detector: PathBuf,
+        recognizer: PathBuf,
+        options: SessionOptions,
+        projection: SourceProjection,
+    ) -> Self {
+        let open = move || IdentityModels::open(&detector, &recognizer, &options).map_err(|e| e.to_string());
+        Models { open: Arc::new(open), projection }
+    }
+}
+
+/// Raw ArcFace embedding of the largest face in the picture at `path`, with the picture named in any error.
+pub(super) fn picture_identity(models: &mut IdentityModels, kind: &str, path: &Path) -> Result<Vec<f32>, String> {
+    models.identity_of_image(path).map_err(|reason| format!("{kind} picture '{}': {reason}", path.display()))
 }
 
 /// What became of a property change, for the element to report once its locks are released.
@@ -218,6 +243,16 @@ fn join(thread: Option<JoinHandle<()>>) {
 
 /// The worker thread: the newest request of each kind, one at a time, until its epoch ends.
 fn work(shared: &Shared, epoch: u64, reporter: &Reporter) {
+    // The thread's own models, opened at its first picture; freed when the run ends.
+    let mut own: Option<IdentityModels> = None;
+    compute(shared, epoch, reporter, &mut own);
+    // Freeing GPU memory is GPU work too (see `gpu_work`).
+    let _gpu = crate::runtime::gpu_work(false);
+    drop(own);
+}
+
+/// The pictures of one epoch, computed with `own` (opened when first needed).
+fn compute(shared: &Shared, epoch: u64, reporter: &Reporter, own: &mut Option<IdentityModels>) {
     loop {
         let job = {
             let mut queue = shared.queue.lock();
@@ -233,7 +268,7 @@ fn work(shared: &Shared, epoch: u64, reporter: &Reporter) {
         };
         let result = {
             let _gpu = crate::runtime::gpu_work(false);
-            identity_of_caught(&job)
+            identity_of_caught(&job, own)
         };
         let report = {
             let queue = shared.queue.lock();
@@ -259,8 +294,8 @@ fn work(shared: &Shared, epoch: u64, reporter: &Reporter) {
 
 /// [`identity_of`], with a panic in the decoder or the models turned into a failure report: a
 /// panic would otherwise end this thread and lose the picture without a word to the user.
-fn identity_of_caught(job: &Job) -> Result<Arc<[f32]>, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| identity_of(job))).unwrap_or_else(|panic| {
+fn identity_of_caught(job: &Job, own: &mut Option<IdentityModels>) -> Result<Arc<[f32]>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| identity_of(job, own))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -275,9 +310,15 @@ fn identity_of_caught(job: &Job) -> Result<Arc<[f32]>, String> {
 }
 
 /// The identity of the job's picture: the swapper latent for a source, the embedding for a
-/// reference.
-fn identity_of(job: &Job) -> Result<Arc<[f32]>, String> {
-    let raw = super::imp::DlcSwap::picture_identity(&job.models.recognizer, job.kind.property(), &job.path)?;
+/// reference. Opens the worker's models first if this is its first picture.
+fn identity_of(job: &Job, own: &mut Option<IdentityModels>) -> Result<Arc<[f32]>, String> {
+    let models = match own {
+        Some(models) => models,
+        None => own.insert((job.models.open)().map_err(|reason| {
+            format!("{} picture '{}': cannot open the models: {reason}", job.kind.property(), job.path.display())
+        })?),
+    };
+    let raw = picture_identity(models, job.kind.property(), &job.path)?;
     match job.kind {
         IdentityKind::Source => {
             job.models.projection.apply(&raw).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())

@@ -137,14 +137,16 @@ impl FaceSwapper {
     }
 
     /// The InsightFace mask for a face of track `track` aligned by `m`, rebuilt only when the face's
-    /// scale or rotation changed noticeably (untracked faces, id 0, share one slot).
+    /// scale or rotation changed noticeably (untracked faces, id 0, share one slot). The mask is
+    /// snapped to its key, so what comes out is a function of this face alone, never of the
+    /// frames this swapper saw before: a lane swaps a frame to the same bytes as one lane does.
     fn insightface_mask(
         &mut self,
         track: u64,
         m: &Affine,
         (width, height): (usize, usize),
     ) -> Result<&CropMask, String> {
-        let shape = InsightfaceMask::of(m, CROP, width, height).ok_or("degenerate face landmarks")?;
+        let shape = InsightfaceMask::of(m, CROP, width, height).ok_or("degenerate face landmarks")?.snapped();
         let key = shape.key();
         let cached = self.masks.entry(track).or_insert_with(|| CachedMask { key, mask: shape.grid() });
         if cached.key != key {

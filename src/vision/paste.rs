@@ -249,6 +249,11 @@ pub fn ramp_width(s: usize) -> usize {
 /// coverage falls linearly to 0 over the next pixel outside.
 const THRESHOLD_REACH: f64 = 1.0 - 20.0 / 255.0;
 
+/// Steps per crop pixel of [`InsightfaceMask::key`] for the mask's edges and reach, and for its
+/// blur's sigma.
+const EDGE_STEPS: f64 = 16.0;
+const SIGMA_STEPS: f64 = 64.0;
+
 /// InsightFace's paste-back mask (`INSwapper.get(..., paste_back=True)`) described in crop space.
 ///
 /// The reference, in frame space: the warped white crop thresholded at 20 (a rotated square),
@@ -368,21 +373,38 @@ impl InsightfaceMask {
 
     /// A key that changes when the mask would change by more than a small fraction of a crop
     /// pixel: masks of the same key can be reused (the face's scale and rotation are steady).
+    /// Masks of one key are the same mask once [`InsightfaceMask::snapped`].
     pub fn key(&self) -> [i32; 10] {
         let q = |v: f64, steps: f64| (v * steps).round() as i32;
         let hard = [self.hard_lo[0], self.hard_lo[1], self.hard_hi[0], self.hard_hi[1]];
         [
             self.crop as i32,
             hard.iter().enumerate().map(|(i, &h)| i32::from(h) << i).sum(),
-            q(self.lo[0], 16.0),
-            q(self.lo[1], 16.0),
-            q(self.hi[0], 16.0),
-            q(self.hi[1], 16.0),
-            q(self.sigma[0], 64.0),
-            q(self.sigma[1], 64.0),
-            q(self.reach[0], 16.0),
-            q(self.reach[1], 16.0),
+            q(self.lo[0], EDGE_STEPS),
+            q(self.lo[1], EDGE_STEPS),
+            q(self.hi[0], EDGE_STEPS),
+            q(self.hi[1], EDGE_STEPS),
+            q(self.sigma[0], SIGMA_STEPS),
+            q(self.sigma[1], SIGMA_STEPS),
+            q(self.reach[0], EDGE_STEPS),
+            q(self.reach[1], EDGE_STEPS),
         ]
+    }
+
+    /// This mask with its edges, blur and reach rounded to the steps of [`InsightfaceMask::key`]
+    /// (1/16 crop pixel, sigma 1/64): the mask is then a function of its key alone. A cache that
+    /// keeps one mask per key gives the same weights whichever face of that key it met first, so
+    /// the pixels of a frame do not depend on the frames swapped before it (and lanes, each with
+    /// its own cache, paste as one lane does).
+    pub fn snapped(&self) -> InsightfaceMask {
+        let snap = |v: f64, steps: f64| (v * steps).round() / steps;
+        InsightfaceMask {
+            lo: self.lo.map(|v| snap(v, EDGE_STEPS)),
+            hi: self.hi.map(|v| snap(v, EDGE_STEPS)),
+            sigma: self.sigma.map(|v| snap(v, SIGMA_STEPS)),
+            reach: self.reach.map(|v| snap(v, EDGE_STEPS)),
+            ..*self
+        }
     }
 
     /// The weight grid: the product of the two axes' profiles at every grid cell.
@@ -796,6 +818,19 @@ pub(super) mod tests {
             (frame(300, 240), similarity(128.0 / 200.0, 0.0, 150.0, 3.0, 128.0)),    // half above the frame
             (frame(360, 360), similarity(128.0 / 200.0, std::f64::consts::FRAC_PI_4, 180.0, 180.0, 128.0)),
         ]
+    }
+
+    /// Two faces whose masks share a key get the same snapped mask, though their own masks
+    /// differ: a mask cache that met either first pastes the same pixels.
+    #[test]
+    fn insightface_masks_of_one_key_snap_to_one_mask() {
+        let shape =
+            |scale: f64| InsightfaceMask::of(&similarity(scale, 0.1, 320.0, 240.0, 128.0), 128, 640, 480).unwrap();
+        let (a, b) = (shape(128.0 / 200.0), shape(128.0 / 200.0 * 1.0002));
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.grid().weights(), b.grid().weights());
+        assert_eq!(a.snapped().grid().weights(), b.snapped().grid().weights());
+        assert_eq!(a.snapped().key(), a.key());
     }
 
     /// Keypoints all but on one point align with an enormous scale: the mask's reach overflowed
