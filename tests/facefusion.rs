@@ -171,6 +171,8 @@ fn equivalence(setup: &Setup, family: &str, swapper: &Path, props: &str, args: &
     assert!(run.faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)), "{props}: not every face swapped");
     let reference = setup.reference(&target, &run.faces, family, swapper, args);
     let stats = agreement(&run.original, &run.ours, &reference);
+    // DLC_DEBUG_DUMP=DIR keeps the frames and faces of the last comparison there, for a look at
+    // where the two swaps differ.
     if let Some(dir) = std::env::var_os("DLC_DEBUG_DUMP") {
         let dir = PathBuf::from(dir);
         let save = |name: &str, data: &[u8]| {
