@@ -54,8 +54,8 @@ use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, pa
 use crate::faces::swap::{FaceSwapper, SwapParams};
 use crate::lanes::{self, DEFAULT_LANES, InFlight};
 use crate::meta::{FaceFlags, FaceMeta};
-use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
+use crate::models::swapper::inswapper::{Inswapper, latent};
 use crate::runtime::{
     ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
     resolve_model_path,

@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::faces::identity::IdentityModels;
 use crate::faces::select::Identities;
-use crate::models::inswapper::latent;
+use crate::models::swapper::inswapper::latent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum IdentityKind {

@@ -17,6 +17,7 @@ pub mod masks;
 pub mod paste;
 mod resize;
 mod sample;
+pub mod templates;
 pub mod track;
 pub mod warp;
 
