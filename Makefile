@@ -23,7 +23,8 @@ setup:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)"; exit 1; }
 	bash scripts/setup-debian.sh
 
-$(FIXTURES)/.stamp: tests/fixtures/make_models.py | setup
+# Every generator in tests/fixtures/ (make_models.py imports the others) remakes the fixtures.
+$(FIXTURES)/.stamp: $(wildcard tests/fixtures/*.py) | setup
 	$(PYTHON) tests/fixtures/make_models.py $(FIXTURES) --check
 	touch $@
 

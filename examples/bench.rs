@@ -30,7 +30,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gst::prelude::*;
 use gstdlc::backend::{Backend, Crop};
-use gstdlc::models::{enhancer, inswapper};
+use gstdlc::models::enhancer;
+use gstdlc::models::swapper::inswapper;
 use gstdlc::vision::align::{ffhq_template, template, umeyama};
 use gstdlc::vision::letterbox::{LetterboxScratch, letterbox_blob};
 use gstdlc::vision::letterbox_plan::LetterboxPlan;

@@ -139,7 +139,7 @@ pub(crate) trait HasModel {
     fn session(&self) -> &ModelSession;
 }
 
-impl HasModel for crate::models::inswapper::Inswapper {
+impl HasModel for crate::models::swapper::inswapper::Inswapper {
     fn session(&self) -> &ModelSession {
         self.model()
     }

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use crate::face::{Face, FaceFlags};
 use crate::faces::select::parse_face_map;
-use crate::models::inswapper::Inswapper;
 use crate::models::scrfd::{ScrfdLayout, decode, nms};
+use crate::models::swapper::inswapper::Inswapper;
 use crate::vision::letterbox::letterbox_size;
 use crate::vision::paste::{InsightfaceMask, PackedPixels, crop_region, paste_crop};
 use crate::vision::track::Tracker;

@@ -41,6 +41,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
+use super::quality::{self, QualitySettings};
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested, picture_identity};
 use super::{MaskMode, TargetMode};
 use crate::element::{
@@ -49,13 +50,14 @@ use crate::element::{
     warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
-use crate::faces::identity::IdentityModels;
+use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
+use crate::faces::swapping::Swapping;
 use crate::lanes::{self, DEFAULT_LANES, InFlight, LanesSetting};
 use crate::meta::{FaceFlags, FaceMeta};
-use crate::models::inswapper::{Inswapper, latent};
 use crate::models::landmark::Landmark106;
+use crate::models::swapper::inswapper::Inswapper;
 use crate::runtime::{
     ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
     resolve_model_path, return_freed_memory,
@@ -99,6 +101,7 @@ struct Settings {
     color_correction: bool,
     sharpness: f64,
     lanes: LanesSetting,
+    quality: QualitySettings,
 }
 
 impl Settings {
@@ -136,6 +139,7 @@ impl Default for Settings {
             color_correction: DEFAULT_COLOR_CORRECTION,
             sharpness: DEFAULT_SHARPNESS,
             lanes: LanesSetting::default(),
+            quality: QualitySettings::default(),
         }
     }
 }
@@ -173,7 +177,7 @@ struct Plan {
 
 /// One swapper and the frames it handled (for its step-time reports).
 struct Lane {
-    swapper: FaceSwapper,
+    swapper: Swapping,
     frames: u64,
 }
 
@@ -215,7 +219,7 @@ impl ObjectImpl for DlcSwap {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut props = RuntimeSettings::properties(
                 DEFAULT_MODEL,
-                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export (inswapper_128_fp16.onnx, the default with precision=fp16, and with precision=auto on a GPU when the file is in the model directory)",
+                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export (inswapper_128_fp16.onnx, the default with precision=fp16, and with precision=auto on a GPU when the file is in the model directory), or a FaceFusion family's model (see swapper-family; unset with a family chosen: FaceFusion's file of that family, e.g. hyperswap_1a_256.onnx)",
             );
             props.extend([
                 glib::ParamSpecString::builder("source")
@@ -308,6 +312,7 @@ impl ObjectImpl for DlcSwap {
                      and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
                 ),
             ]);
+            props.extend(QualitySettings::properties());
             props
         });
         PROPERTIES.as_ref()
@@ -316,7 +321,7 @@ impl ObjectImpl for DlcSwap {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
         let mut settings = self.settings.lock();
-        if settings.runtime.set_property(name, value) {
+        if settings.runtime.set_property(name, value) || settings.quality.set_property(name, value) {
             return;
         }
         match name {
@@ -355,7 +360,8 @@ impl ObjectImpl for DlcSwap {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock();
         let name = pspec.name();
-        if let Some(value) = settings.runtime.property(name).or_else(|| self.active.lock().property(name)) {
+        let value = settings.runtime.property(name).or_else(|| settings.quality.property(name));
+        if let Some(value) = value.or_else(|| self.active.lock().property(name)) {
             return value;
         }
         match name {
@@ -411,8 +417,8 @@ impl ElementImpl for DlcSwap {
     }
 }
 
-/// Start-up failures: a model problem or a picture problem, both fatal at start.
-enum StartError {
+/// Start-up failures: a model problem or a picture (or setting) problem, both fatal at start.
+pub(super) enum StartError {
     Runtime(RuntimeError),
     Picture(String),
 }
@@ -445,10 +451,22 @@ impl DlcSwap {
 
     /// One swapper with its own pixel backend and, on CUDA, its own stream (see `ComputeStream`)
     /// shared by all its sessions; warmed up later, on the thread that runs it (`warm_up`).
-    fn open_swapper(&self, settings: &Settings) -> Result<FaceSwapper, StartError> {
+    fn open_swapper(&self, settings: &Settings) -> Result<Swapping, StartError> {
         let options = settings.runtime.session_options().with_own_stream();
         let swapper_path = Self::swapper_path(settings);
-        let swapper = Inswapper::open(&swapper_path, "model-file", &options)?;
+        let (quality, model_file) = (&settings.quality, settings.runtime.model_file.as_deref());
+        let landmark_model = settings.landmark_model.as_deref();
+        if quality.forces_facefusion() {
+            let opened = quality.open_facefusion((model_file, &swapper_path), landmark_model, &options);
+            return opened.map(Swapping::FaceFusion);
+        }
+        let swapper = match Inswapper::open(&swapper_path, "model-file", &options) {
+            Ok(swapper) => swapper,
+            Err(e) => {
+                let opened = quality.open_other_family(&swapper_path, landmark_model, &options, e);
+                return opened.map(Swapping::FaceFusion);
+            }
+        };
         let landmarker = match &settings.landmark_model {
             Some(p) => Some(Landmark106::open(p, "landmark-model", &options)?),
             None => None,
@@ -461,11 +479,11 @@ impl DlcSwap {
             }),
             None => swapper,
         };
-        Ok(FaceSwapper::new(swapper, landmarker, backend))
+        Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
     }
 
     /// The element's state and its swappers, one per lane.
-    fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceSwapper>), StartError> {
+    fn open(&self, settings: &Settings) -> Result<(State, Vec<Swapping>), StartError> {
         let swapper_path = Self::swapper_path(settings);
         let count = lanes::lane_count(settings.lanes.get());
         let mut swappers = Vec::with_capacity(count);
@@ -480,14 +498,15 @@ impl DlcSwap {
         let options = settings.runtime.session_options();
         let (detector_path, recognizer_path) = Self::identity_model_paths(settings);
         let mut models = IdentityModels::open(&detector_path, &recognizer_path, &options)?;
-        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.swapper().model());
+        check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, swapper.model());
         let pixels = swapper.backend_name();
         for model in swapper.models().chain(models.models()) {
             self.post_fallback(model);
         }
-        let emap = swapper.swapper().emap();
-        let to_latent = |embedding: &[f32], what: &str| {
-            latent(embedding, &emap)
+        let projection = swapper.projection();
+        let to_latent = |raw: &[f32], what: &str| {
+            projection
+                .apply(raw)
                 .map(Arc::from)
                 .ok_or_else(|| StartError::Picture(format!("{what}: the identity projection failed")))
         };
@@ -508,6 +527,7 @@ impl DlcSwap {
                 .map_err(|e| StartError::Picture(format!("face-map '{}': {e}", map_path.display())))?;
             for entry in entries {
                 let reference = picture_identity(&mut models, "face-map reference", &entry.reference)
+                    .and_then(|raw| normalized_embedding(&raw))
                     .map_err(StartError::Picture)?;
                 let source =
                     picture_identity(&mut models, "face-map source", &entry.source).map_err(StartError::Picture)?;
@@ -527,7 +547,9 @@ impl DlcSwap {
                     )
                 })?;
                 identities.reference = Some(Arc::from(
-                    picture_identity(&mut models, "reference", reference).map_err(StartError::Picture)?,
+                    picture_identity(&mut models, "reference", reference)
+                        .and_then(|raw| normalized_embedding(&raw))
+                        .map_err(StartError::Picture)?,
                 ));
             }
         }
@@ -535,7 +557,17 @@ impl DlcSwap {
         // From here on the lanes embed the frames' faces with these.
         let models = Arc::new(Mutex::new(models));
 
-        let provider = swapper.swapper().model().active_provider.nick();
+        let deep_live_cam_only = [
+            ("mask", settings.mask != DEFAULT_MASK),
+            ("mouth-mask", settings.mouth_mask > 0),
+            ("color-correction", settings.color_correction),
+            ("sharpness", settings.sharpness > 0.0),
+        ];
+        let follows_facefusion = matches!(swapper, Swapping::FaceFusion(_));
+        if let Some(reason) = quality::ignored_by_facefusion(follows_facefusion, &deep_live_cam_only) {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", reason));
+        }
+        let provider = swapper.model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
         publish_active(
             self.obj().upcast_ref(),
@@ -698,9 +730,9 @@ impl DlcSwap {
                 gst::error_msg!(gst::ResourceError::Settings, ("{}", reason))
             }
         })?;
-        let emap = swappers.first().map(|s| s.swapper().emap()).unwrap_or_default();
+        let projection = swappers.first().map_or(SourceProjection::RawEmbedding, Swapping::projection);
         let (detector, recognizer) = Self::identity_model_paths(settings);
-        let models = Models::new(detector, recognizer, settings.runtime.session_options(), emap);
+        let models = Models::new(detector, recognizer, settings.runtime.session_options(), projection);
         *self.state.lock() = Some(state);
         let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
         self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;
@@ -793,7 +825,7 @@ impl DlcSwap {
         let mut failures = Vec::new();
         let mut unrecognised = Vec::new();
         let swapped = with_writable_frame(buf, &info, messages, |view, _| {
-            if params.swap.mouth_mask > 0 {
+            if lane.swapper.wants_landmarks(params.swap.mouth_mask) {
                 lane.swapper.add_landmarks(&view.as_view(), &mut faces);
             }
             let plan = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);

@@ -6,6 +6,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod quality;
 mod worker;
 
 use crate::faces::select::Target;
@@ -70,5 +71,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     crate::runtime::RuntimeSettings::mark_plugin_api();
     MaskMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     TargetMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    quality::SwapperFamily::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    quality::MaskTypes::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "dlcswap", gst::Rank::NONE, DlcSwap::static_type())
 }

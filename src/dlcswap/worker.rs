@@ -15,9 +15,8 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::faces::identity::IdentityModels;
+use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::Identities;
-use crate::models::inswapper::latent;
 use crate::runtime::SessionOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,19 +50,24 @@ type OpenModels = Arc<dyn Fn() -> Result<IdentityModels, String> + Send + Sync>;
 #[derive(Clone)]
 pub(super) struct Models {
     open: OpenModels,
-    emap: Arc<[f32]>,
+    projection: SourceProjection,
 }
 
 impl Models {
     /// The `detector` and `recognizer` files, opened with `options` when the worker first needs
-    /// them, and the swapper's identity projection `emap`.
-    pub(super) fn new(detector: PathBuf, recognizer: PathBuf, options: SessionOptions, emap: Arc<[f32]>) -> Self {
+    /// them, and the swapper's identity projection.
+    pub(super) fn new(
+        detector: PathBuf,
+        recognizer: PathBuf,
+        options: SessionOptions,
+        projection: SourceProjection,
+    ) -> Self {
         let open = move || IdentityModels::open(&detector, &recognizer, &options).map_err(|e| e.to_string());
-        Models { open: Arc::new(open), emap }
+        Models { open: Arc::new(open), projection }
     }
 }
 
-/// Embedding of the largest face in the picture at `path`, with the picture named in any error.
+/// Raw ArcFace embedding of the largest face in the picture at `path`, with the picture named in any error.
 pub(super) fn picture_identity(models: &mut IdentityModels, kind: &str, path: &Path) -> Result<Vec<f32>, String> {
     models.identity_of_image(path).map_err(|reason| format!("{kind} picture '{}': {reason}", path.display()))
 }
@@ -314,11 +318,11 @@ fn identity_of(job: &Job, own: &mut Option<IdentityModels>) -> Result<Arc<[f32]>
             format!("{} picture '{}': cannot open the models: {reason}", job.kind.property(), job.path.display())
         })?),
     };
-    let embedding = picture_identity(models, job.kind.property(), &job.path)?;
+    let raw = picture_identity(models, job.kind.property(), &job.path)?;
     match job.kind {
         IdentityKind::Source => {
-            latent(&embedding, &job.models.emap).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())
+            job.models.projection.apply(&raw).map(Arc::from).ok_or_else(|| "identity projection failed".to_string())
         }
-        IdentityKind::Reference => Ok(Arc::from(embedding)),
+        IdentityKind::Reference => normalized_embedding(&raw).map(Arc::from),
     }
 }

@@ -3,10 +3,14 @@
 //! the source face (detector + ArcFace on a still picture).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::backend::Backend;
+use crate::face::EMBEDDING_LEN;
 use crate::models::arcface::ArcFace;
+pub use crate::models::arcface::normalized_embedding;
 use crate::models::scrfd::ScrfdDetector;
+use crate::models::swapper::inswapper::latent;
 use crate::runtime::{ModelSession, RuntimeError, SessionOptions};
 use crate::vision::{FrameView, RgbImage};
 
@@ -82,7 +86,8 @@ impl IdentityModels {
         self.recognizer.embed(&mut self.backend, frame, kps)
     }
 
-    /// The normalised embedding of the largest face in the picture at `path`.
+    /// The raw ArcFace embedding (before its L2 normalisation, see [`normalized_embedding`]) of
+    /// the largest face in the picture at `path`.
     pub fn identity_of_image(&mut self, path: &Path) -> Result<Vec<f32>, String> {
         let image = load_rgb_image(path)?;
         let view = FrameView::from_rgb(&image);
@@ -93,7 +98,31 @@ impl IdentityModels {
             .max_by(|a, b| a.area().total_cmp(&b.area()))
             .ok_or_else(|| format!("no face found in '{}'", path.display()))?;
         let kps = largest.kps.ok_or("the detector gives no keypoints")?;
-        self.recognizer.embed(&mut self.backend, &view, &kps)
+        self.recognizer.embed_raw(&mut self.backend, &view, &kps).map(<[f32]>::to_vec)
+    }
+}
+
+/// What a swapper takes as the identity of a source face, made from the face's raw ArcFace
+/// embedding once per picture.
+#[derive(Clone, Debug)]
+pub enum SourceProjection {
+    /// InsightFace's inswapper latent (Deep-Live-Cam): the normalised embedding times the model's
+    /// `emap`, normalised again (see [`latent`]).
+    InsightfaceLatent(Arc<[f32]>),
+    /// The raw embedding itself: FaceFusion's swappers make their source tensor from it.
+    RawEmbedding,
+}
+
+impl SourceProjection {
+    /// The identity input of the raw embedding `raw`; `None` for a zero, non-finite or
+    /// wrongly sized one.
+    pub fn apply(&self, raw: &[f32]) -> Option<Vec<f32>> {
+        match self {
+            SourceProjection::InsightfaceLatent(emap) => latent(&normalized_embedding(raw).ok()?, emap),
+            SourceProjection::RawEmbedding => {
+                (raw.len() == EMBEDDING_LEN && raw.iter().all(|v| v.is_finite())).then(|| raw.to_vec())
+            }
+        }
     }
 }
 

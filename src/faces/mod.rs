@@ -7,6 +7,8 @@
 
 pub mod detect;
 pub mod enhance;
+pub mod facefusion;
 pub mod identity;
 pub mod select;
 pub mod swap;
+pub mod swapping;

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use crate::backend::{Backend, Crop};
 use crate::face::Face;
-use crate::models::inswapper::{self, CROP, Inswapper};
 use crate::models::landmark::Landmark106;
+use crate::models::swapper::inswapper::{self, CROP, Inswapper};
 use crate::runtime::ModelSession;
 use crate::timing::StepTimes;
 use crate::vision::filter::{BlurScratch, unsharp_mask};

@@ -49,13 +49,29 @@ impl ArcFace {
 
     /// The normalised identity embedding of the face with keypoints `kps` in `frame`.
     pub fn embed(&mut self, backend: &mut Backend, frame: &FrameView, kps: &[[f32; 2]; 5]) -> Result<Vec<f32>, String> {
+        normalized_embedding(self.embed_raw(backend, frame, kps)?)
+    }
+
+    /// The model's output for the face with keypoints `kps` in `frame`, before the L2
+    /// normalisation: FaceFusion's embedding converters take it as it is.
+    pub fn embed_raw(
+        &mut self,
+        backend: &mut Backend,
+        frame: &FrameView,
+        kps: &[[f32; 2]; 5],
+    ) -> Result<&[f32], String> {
         let m = estimate_norm(kps, CROP).ok_or("degenerate face landmarks")?;
         let raw = self.crop.run(backend, frame, &m)?;
         if raw.len() != EMBEDDING_LEN {
             return Err(format!("embedding has {} values, expected {EMBEDDING_LEN}", raw.len()));
         }
-        l2_normalized(raw).ok_or_else(|| "embedding is all zeros".to_string())
+        Ok(raw)
     }
+}
+
+/// The L2-normalised embedding of a raw ArcFace output.
+pub fn normalized_embedding(raw: &[f32]) -> Result<Vec<f32>, String> {
+    l2_normalized(raw).ok_or_else(|| "embedding is all zeros".to_string())
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl Enhancer {
     }
 
     /// Runs the model `runs` times on its bound tensors as they are (see
-    /// [`crate::models::inswapper::Inswapper::warm_up`]).
+    /// [`crate::models::swapper::inswapper::Inswapper::warm_up`]).
     pub fn warm_up(&mut self, backend: &Backend, runs: usize, fidelity: f64) -> Result<(), String> {
         let names = self.input_names();
         self.bind(backend)?;

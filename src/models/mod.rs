@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The face models, each with its contract check, pre-processing, run and post-processing, as
-//! plain Rust over ONNX Runtime sessions (no GStreamer): SCRFD detection, ArcFace identity,
-//! inswapper, face restorers, 106-point landmarks. Pre-processing goes through the element's
-//! [`Backend`], which also provides the tensors the models are bound to.
+//! plain Rust over ONNX Runtime sessions (no GStreamer): SCRFD detection, ArcFace identity, the
+//! swappers (inswapper, FaceFusion's families), face restorers, 106-point landmarks, and
+//! FaceFusion's mask models (XSeg occluder, BiSeNet face parser, `fan_68_5` landmarks).
+//! Pre-processing goes through the element's [`Backend`], which also provides the tensors the
+//! models are bound to.
 
 pub mod arcface;
 pub mod enhancer;
-pub mod inswapper;
 pub mod landmark;
+pub mod landmark68;
+pub mod occluder;
+pub mod parser;
 pub mod scrfd;
+pub mod swapper;
 
 use ort::session::IoBinding;
 use ort::value::{DynTensor, TensorElementType};

@@ -390,7 +390,7 @@ impl ScrfdDetector {
     }
 
     /// Runs the model `runs` times for `det_size` on its bound tensors as they are (see
-    /// [`crate::models::inswapper::Inswapper::warm_up`]).
+    /// [`crate::models::swapper::inswapper::Inswapper::warm_up`]).
     pub fn warm_up(&mut self, backend: &Backend, det_size: usize, runs: usize) -> Result<(), String> {
         self.respecialize(det_size)?;
         self.fit_declared_outputs(det_size)?;

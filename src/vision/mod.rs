@@ -6,16 +6,21 @@
 //! [`FrameViewMut`] and call in. Each operation exists once and is unit-tested on its own.
 
 pub mod align;
+pub mod boost;
+pub mod box_mask;
 pub mod color;
 pub mod draw;
 pub mod filter;
+pub mod float_paste;
 pub mod frame;
 pub mod image;
 pub mod letterbox;
 pub mod letterbox_plan;
+pub mod masks;
 pub mod paste;
 mod resize;
 mod sample;
+pub mod templates;
 pub mod track;
 pub mod warp;
 

@@ -121,6 +121,107 @@ fn combine_portable(d0: &[i32], d1: &[i32], tap: Tap, out: &mut [u8]) {
     }
 }
 
+/// One output sample of a float resize along an axis: `s[i0]·w0 + s[i1]·w1`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FloatTap {
+    i0: usize,
+    i1: usize,
+    w0: f32,
+    w1: f32,
+}
+
+/// The taps of resizing `src_len` samples to `dst_len` as OpenCV does for float images: the
+/// source positions of [`axis_taps`], weights `1 − f` and `f` kept in `f32`.
+fn float_axis_taps(src_len: usize, dst_len: usize) -> Vec<FloatTap> {
+    let scale = 1.0 / (dst_len as f64 / src_len as f64);
+    let last = src_len.saturating_sub(1);
+    (0..dst_len)
+        .map(|d| {
+            let pos = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let floor = pos.floor();
+            let (i0, frac) = match floor {
+                f if f < 0.0 => (0, 0.0),
+                f if f as usize >= last => (last, 0.0),
+                f => (f as usize, pos - f),
+            };
+            FloatTap { i0, i1: (i0 + 1).min(last), w0: 1.0 - frac, w1: frac }
+        })
+        .collect()
+}
+
+/// `cv2.resize(src, (dst_w, dst_h), interpolation=cv2.INTER_LINEAR)` of a float image of
+/// `channels` interleaved channels (`src_w × src_h × channels` values): a horizontal then a
+/// vertical two-tap pass in `f32`. OpenCV's exact 2× reduction takes its area path, which averages
+/// the same four samples with the same weights. `out` is resized to fit.
+pub(super) fn resize_f32(
+    src: &[f32],
+    (src_w, src_h): (usize, usize),
+    channels: usize,
+    (dst_w, dst_h): (usize, usize),
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(dst_w * dst_h * channels, 0.0);
+    if src_w == 0 || src_h == 0 || src.len() < src_w * src_h * channels {
+        return;
+    }
+    let (x_taps, y_taps) = (float_axis_taps(src_w, dst_w), float_axis_taps(src_h, dst_h));
+    let row_len = dst_w * channels;
+    let horizontal = |y: usize, row: &mut [f32]| {
+        let line = &src[y * src_w * channels..(y + 1) * src_w * channels];
+        for (t, px) in x_taps.iter().zip(row.chunks_exact_mut(channels)) {
+            for (c, v) in px.iter_mut().enumerate() {
+                *v = line[t.i0 * channels + c] * t.w0 + line[t.i1 * channels + c] * t.w1;
+            }
+        }
+    };
+    let (mut h0, mut h1) = (vec![0.0f32; row_len], vec![0.0f32; row_len]);
+    for (t, out_row) in y_taps.iter().zip(out.chunks_exact_mut(row_len)) {
+        horizontal(t.i0, &mut h0);
+        horizontal(t.i1, &mut h1);
+        for ((o, &a), &b) in out_row.iter_mut().zip(&h0).zip(&h1) {
+            *o = a * t.w0 + b * t.w1;
+        }
+    }
+}
+
+/// `cv2.resize(src, (dst_w, dst_h), interpolation=cv2.INTER_LINEAR)` of a packed 8-bit
+/// three-channel image, with OpenCV's fixed-point arithmetic ([`axis_taps`], [`combine`]).
+/// `out` is resized to `dst_w × dst_h × 3` bytes.
+pub(super) fn resize_rgb8(
+    src: &[u8],
+    (src_w, src_h): (usize, usize),
+    (dst_w, dst_h): (usize, usize),
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.resize(dst_w * dst_h * 3, 0);
+    if src_w == 0 || src_h == 0 || src.len() < src_w * src_h * 3 {
+        return;
+    }
+    let (mut x_taps, mut y_taps) = (Vec::new(), Vec::new());
+    axis_taps(src_w, dst_w, &mut x_taps);
+    axis_taps(src_h, dst_h, &mut y_taps);
+    let mut passes: [[Vec<i32>; 3]; 2] = Default::default();
+    let mut channel_row = vec![0u8; dst_w];
+    for (t, out_row) in y_taps.iter().zip(out.chunks_exact_mut(dst_w * 3)) {
+        for (pass, y) in passes.iter_mut().zip([t.i0, t.i1]) {
+            let line = &src[y * src_w * 3..(y + 1) * src_w * 3];
+            let [r, g, b] = pass;
+            for plane in [&mut *r, &mut *g, &mut *b] {
+                plane.resize(dst_w, 0);
+            }
+            horizontal_pixels::<3>(line, &x_taps, [0, 1, 2], [r, g, b]);
+        }
+        for c in 0..3 {
+            combine(&passes[0][c], &passes[1][c], *t, &mut channel_row);
+            for (px, &v) in out_row.chunks_exact_mut(3).zip(&channel_row) {
+                px[c] = v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +281,33 @@ mod tests {
         // OpenCV drops bits on the way: (77·1000 + 78·1048) / 2048 = 77.51 comes out as 77.
         combine(&[77 * 2048], &[78 * 2048], Tap { i0: 0, i1: 1, w0: 1000, w1: 1048 }, &mut out[..1]);
         assert_eq!(out[0], 77);
+    }
+
+    #[test]
+    fn float_resize_is_opencvs_bilinear() {
+        let mut out = Vec::new();
+        // 2 → 4 on one axis: positions −0.25 (edge), 0.25, 0.75, 1.25 (edge); rows repeat.
+        resize_f32(&[0.0, 8.0, 0.0, 8.0], (2, 2), 1, (4, 1), &mut out);
+        assert_eq!(out, [0.0, 2.0, 6.0, 8.0]);
+        // 4 → 2: positions 0.5 and 2.5, the mean of each pair (OpenCV's area path gives the same).
+        resize_f32(&[1.0, 3.0, 5.0, 9.0], (4, 1), 1, (2, 1), &mut out);
+        assert_eq!(out, [2.0, 7.0]);
+        // Interleaved channels are resized apart, and the same size is a copy.
+        let src = [1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0];
+        resize_f32(&src, (2, 2), 2, (2, 2), &mut out);
+        assert_eq!(out, src);
+        resize_f32(&src, (2, 2), 2, (1, 1), &mut out);
+        assert_eq!(out, [2.5, 25.0]);
+    }
+
+    #[test]
+    fn rgb_resize_rounds_like_the_fixed_point_passes() {
+        // 2 × 1 → 4 × 1: 10·0.75 + 250·0.25 = 70 and 190 in the middle, the ends repeat.
+        let mut out = Vec::new();
+        resize_rgb8(&[10, 20, 30, 250, 240, 230], (2, 1), (4, 1), &mut out);
+        assert_eq!(out, [10, 20, 30, 70, 75, 80, 190, 185, 180, 250, 240, 230]);
+        // 2 × 2 → 1 × 1: the mean of four, per channel.
+        resize_rgb8(&[0, 0, 0, 100, 4, 8, 200, 8, 16, 100, 4, 8], (2, 2), (1, 1), &mut out);
+        assert_eq!(out, [100, 4, 8]);
     }
 }

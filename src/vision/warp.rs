@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Affine crops (`cv2.warpAffine` with bilinear sampling and a black border), as 8-bit RGB or
-//! straight into normalised NCHW model inputs.
+//! Affine crops (`cv2.warpAffine` with bilinear sampling and a black border, or FaceFusion's
+//! replicated border), as 8-bit RGB or straight into normalised NCHW model inputs.
 
 use super::align::Affine;
 use super::frame::{FrameView, PixelRow, PixelSource, Source, with_source};
@@ -18,7 +18,25 @@ use super::sample::{Tap, fixed};
 pub fn warp_affine_rgb(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: usize, size_h: usize) {
     out.reshape(size_w, size_h);
     let data = &mut out.data;
-    warp(src, m, (size_w, size_h), |i, rgb| data[i * 3..i * 3 + 3].copy_from_slice(&rgb));
+    warp(src, m, (size_w, size_h), Border::Black, |i, rgb| data[i * 3..i * 3 + 3].copy_from_slice(&rgb));
+}
+
+/// [`warp_affine_rgb`] with OpenCV's `BORDER_REPLICATE`, as FaceFusion crops faces: a sample
+/// outside the frame takes the nearest edge pixel, so a face at the frame's edge gets no black
+/// wedge in the model's input. A singular `m` gives a black image.
+pub fn warp_affine_rgb_replicate(src: &FrameView, m: &Affine, out: &mut RgbImage, size_w: usize, size_h: usize) {
+    out.reshape(size_w, size_h);
+    let data = &mut out.data;
+    warp(src, m, (size_w, size_h), Border::Replicate, |i, rgb| data[i * 3..i * 3 + 3].copy_from_slice(&rgb));
+}
+
+/// What a warp samples outside the frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Border {
+    /// Black (`BORDER_CONSTANT` 0).
+    Black,
+    /// The nearest edge pixel (`BORDER_REPLICATE`).
+    Replicate,
 }
 
 /// [`warp_affine_rgb`] straight into a normalised planar model input (`3 × size_h × size_w`,
@@ -38,21 +56,31 @@ pub fn warp_affine_planar(
     let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) * scale);
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
-    warp(src, m, (size_w, size_h), |i, rgb| {
+    warp(src, m, (size_w, size_h), Border::Black, |i, rgb| {
         r[i] = lut[rgb[0] as usize];
         g[i] = lut[rgb[1] as usize];
         b[i] = lut[rgb[2] as usize];
     });
 }
 
-/// The warp shared by both outputs: calls `put(pixel index, rgb)` for every output pixel in
+/// The warp shared by all outputs: calls `put(pixel index, rgb)` for every output pixel in
 /// row-major order (black for a singular or non-finite `m`).
-fn warp(src: &FrameView, m: &Affine, (size_w, size_h): (usize, usize), mut put: impl FnMut(usize, [u8; 3])) {
+fn warp(
+    src: &FrameView,
+    m: &Affine,
+    (size_w, size_h): (usize, usize),
+    border: Border,
+    mut put: impl FnMut(usize, [u8; 3]),
+) {
     let Some(inverse) = m.invert().filter(|inv| inv.m.iter().all(|v| v.is_finite())) else {
         (0..size_w * size_h).for_each(|i| put(i, [0; 3]));
         return;
     };
-    with_source!(src, |s| warp_into(&s, src.width, src.height, &inverse, (size_w, size_h), &mut put));
+    if src.width == 0 || src.height == 0 {
+        (0..size_w * size_h).for_each(|i| put(i, [0; 3]));
+        return;
+    }
+    with_source!(src, |s| warp_into(&s, src.width, src.height, &inverse, (size_w, size_h), border, &mut put));
 }
 
 fn warp_into<S: PixelSource>(
@@ -61,6 +89,7 @@ fn warp_into<S: PixelSource>(
     h: usize,
     inverse: &Affine,
     (out_w, out_h): (usize, usize),
+    border: Border,
     put: &mut impl FnMut(usize, [u8; 3]),
 ) {
     let [a, b, c, d, e, f] = inverse.m;
@@ -73,7 +102,8 @@ fn warp_into<S: PixelSource>(
             (xq, yq) = (xq + step_x, yq + step_y);
             let (x0, y0) = (tap.x, tap.y);
             let i = y * out_w + x;
-            if x0 < -1 || y0 < -1 || x0 >= wi || y0 >= hi {
+            let outside = x0 < -1 || y0 < -1 || x0 >= wi || y0 >= hi;
+            if outside && border == Border::Black {
                 put(i, [0; 3]);
                 continue;
             }
@@ -82,8 +112,10 @@ fn warp_into<S: PixelSource>(
                 let (r0, r1) = (s.row(y0), s.row(y0 + 1));
                 [r0.rgb(x0), r0.rgb(x0 + 1), r1.rgb(x0), r1.rgb(x0 + 1)]
             } else {
-                let at = |x: isize, y: isize| {
-                    if x >= 0 && y >= 0 && x < wi && y < hi { s.rgb(x as usize, y as usize) } else { [0; 3] }
+                let at = |x: isize, y: isize| match border {
+                    Border::Black if x >= 0 && y >= 0 && x < wi && y < hi => s.rgb(x as usize, y as usize),
+                    Border::Black => [0; 3],
+                    Border::Replicate => s.rgb(x.clamp(0, wi - 1) as usize, y.clamp(0, hi - 1) as usize),
                 };
                 [at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1)]
             };
@@ -130,6 +162,43 @@ mod tests {
                 let (fx, fy) = (x as i32 + 3, y as i32 - 2);
                 let expect = if fx < 8 && fy >= 0 { rgb.pixel(fx as usize, fy as usize) } else { [0; 3] };
                 assert_eq!(out.pixel(x, y), expect, "({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn replicated_border_takes_the_nearest_edge_pixel() {
+        let (frame, rgb) = same_picture_in(PixelFormat::Rgb, 8, 6);
+        let mut out = RgbImage::default();
+        // Crop (x, y) shows frame (x + 3, y − 2), clamped into the frame, including far outside.
+        for (tx, ty) in [(-3.0, 2.0), (40.0, -30.0)] {
+            warp_affine_rgb_replicate(&frame.view(), &translation(tx, ty), &mut out, 6, 5);
+            for y in 0..5 {
+                for x in 0..6 {
+                    let fx = (x as f64 - tx).clamp(0.0, 7.0) as usize;
+                    let fy = (y as f64 - ty).clamp(0.0, 5.0) as usize;
+                    assert_eq!(out.pixel(x, y), rgb.pixel(fx, fy), "({x}, {y}) shifted by ({tx}, {ty})");
+                }
+            }
+        }
+        // Half a pixel left of the first column: the edge pixel with itself, not with black.
+        warp_affine_rgb_replicate(&frame.view(), &translation(0.5, 0.0), &mut out, 2, 1);
+        assert_eq!(out.pixel(0, 0), rgb.pixel(0, 0));
+        // Inside the frame both borders agree, in every format.
+        let m = Affine { m: [0.9, -0.3, 2.2, 0.35, 0.8, -1.7] };
+        for format in ALL_FORMATS {
+            let (frame, _) = same_picture_in(format, 11, 9);
+            let (mut black, mut replicated) = (RgbImage::default(), RgbImage::default());
+            warp_affine_rgb(&frame.view(), &m, &mut black, 10, 10);
+            warp_affine_rgb_replicate(&frame.view(), &m, &mut replicated, 10, 10);
+            let inv = m.invert().unwrap();
+            for y in 0..10 {
+                for x in 0..10 {
+                    let (u, v) = inv.apply(x as f64, y as f64);
+                    if u >= 0.0 && v >= 0.0 && u < 10.0 && v < 8.0 {
+                        assert_eq!(black.pixel(x, y), replicated.pixel(x, y), "{format:?} ({x}, {y})");
+                    }
+                }
             }
         }
     }

@@ -2,7 +2,8 @@
 //! The `inswapper_128` identity swap, as InsightFace's `INSwapper.get` with Deep-Live-Cam's
 //! settings: 128-px similarity alignment, RGB `x / 255` input, latent = embedding × `emap`
 //! renormalised, output clipped and truncated to 8 bits. Float16 exports are fed and read in
-//! float16 (the tensors take the element types the model declares).
+//! float16 (the tensors take the element types the model declares). [`FAMILY`] describes the
+//! same model run the FaceFusion way, by [`super::Swapper`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,14 +14,34 @@ use ort::value::DynTensor;
 
 use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
 use crate::face::EMBEDDING_LEN;
+use crate::models::{NOT_BOUND, float_type, l2_normalized, run_on_backend};
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
 use crate::timing::StepTimes;
+use crate::vision::templates::ARCFACE_128;
 use crate::vision::{Affine, FrameView, estimate_norm};
 
-use super::{NOT_BOUND, float_type, l2_normalized, run_on_backend};
+use super::{FamilySpec, OutputSpace, SourceKind, SwapperFamilyChoice};
 
 /// Side of the aligned face crop the swapper works on.
 pub const CROP: usize = 128;
+
+/// inswapper_128 as FaceFusion runs it (the [`super::Swapper`] path): the same model and crop,
+/// but FaceFusion's latent (not renormalised) and pixel boost up to 1024.
+pub const FAMILY: FamilySpec = FamilySpec {
+    name: "inswapper",
+    choice: SwapperFamilyChoice::Inswapper,
+    models: &["inswapper_128", "inswapper_128_fp16"],
+    file_hint: "inswapper",
+    template: &ARCFACE_128,
+    size: CROP,
+    mean: [0.0; 3],
+    std: [1.0; 3],
+    output: OutputSpace::Unit,
+    boost_sizes: &[128, 256, 384, 512, 768, 1024],
+    source: SourceKind::Emap,
+    converter: None,
+    extra_output: None,
+};
 
 pub const CONTRACT: &str = "an inswapper_128 face swapper: inputs 'target' [1,3,128,128] and \
     'source' [1,512] (float32 or float16), output [1,3,128,128], and a 512×512 'emap' as the last \
@@ -47,6 +68,21 @@ pub fn check(io: &ModelIo) -> Result<(), String> {
         _ => false,
     };
     ok.then_some(()).ok_or_else(|| CONTRACT.to_string())
+}
+
+/// The identity projection `emap`: the last graph initializer of an inswapper file, 512×512.
+pub(crate) fn read_emap(path: &Path) -> Result<Arc<[f32]>, RuntimeError> {
+    let summary = read_graph_summary(path)
+        .map_err(|reason| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason })?;
+    match summary.last_initializer {
+        Some((_, dims, values)) if dims == [EMBEDDING_LEN as i64, EMBEDDING_LEN as i64] => Ok(Arc::from(values)),
+        other => {
+            let found = other.map_or("no initializers".to_string(), |(name, dims, _)| {
+                format!("last initializer '{name}' with dims {dims:?}")
+            });
+            Err(RuntimeError::WrongKind { path: path.to_path_buf(), expected: CONTRACT.to_string(), found })
+        }
+    }
 }
 
 /// The swapper's identity input: `embedding · emap`, L2-normalised (InsightFace and
@@ -90,21 +126,8 @@ pub struct Inswapper {
 impl Inswapper {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        let summary = read_graph_summary(&model.path)
-            .map_err(|reason| RuntimeError::ModelUnreadable { path: model.path.clone(), reason })?;
-        let emap = match summary.last_initializer {
-            Some((_, dims, values)) if dims == [EMBEDDING_LEN as i64, EMBEDDING_LEN as i64] => Arc::from(values),
-            other => {
-                let found = other.map_or("no initializers".to_string(), |(name, dims, _)| {
-                    format!("last initializer '{name}' with dims {dims:?}")
-                });
-                return Err(RuntimeError::WrongKind {
-                    path: path.to_path_buf(),
-                    expected: CONTRACT.to_string(),
-                    found,
-                });
-            }
-        };
+        // The model's resolved path (a bare name may have been found in the model directory).
+        let emap = read_emap(&model.path)?;
         Ok(Inswapper {
             model,
             emap,

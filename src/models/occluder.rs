@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The occlusion mask's model: DeepFaceLab's XSeg as FaceFusion exports it (`xseg_1.onnx`,
+//! `xseg_2`, `xseg_3`), which marks the pixels of a face crop that belong to the face (1) and
+//! those a hand, microphone, hair or glasses cover (0). FaceFusion 3.8.1 `face_masker.py`:
+//! the pre-swap crop resized to 256 × 256, BGR `/ 255` NHWC in, a 256 × 256 map out.
+
+use std::path::Path;
+
+use ort::value::DynTensor;
+
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
+use crate::vision::RgbImage;
+use crate::vision::filter::BlurScratch;
+use crate::vision::masks::{OCCLUDER_SIZE, occluder_input, occlusion_from_output};
+
+use super::float_type;
+
+pub const CONTRACT: &str = "an XSeg occluder (xseg_1.onnx): float input [N,256,256,3] (NHWC) and \
+    float output [N,256,256,1] or [N,256,256]";
+
+pub fn check(io: &ModelIo) -> Result<(), String> {
+    let side = OCCLUDER_SIZE as i64;
+    let ok = match (io.inputs.as_slice(), io.outputs.as_slice()) {
+        ([input], [output]) => {
+            input.is_float()
+                && input.shape.len() == 4
+                && [side, side, 3].iter().enumerate().all(|(i, &d)| input.dim_accepts(i + 1, d))
+                && output.is_float()
+                && match output.shape.len() {
+                    4 => [side, side, 1].iter().enumerate().all(|(i, &d)| output.dim_accepts(i + 1, d)),
+                    3 => output.dim_accepts(1, side) && output.dim_accepts(2, side),
+                    _ => false,
+                }
+        }
+        _ => false,
+    };
+    ok.then_some(()).ok_or_else(|| CONTRACT.to_string())
+}
+
+pub struct Occluder {
+    model: ModelSession,
+    input: Option<DynTensor>,
+    resized: Vec<u8>,
+    narrowed: Vec<f32>,
+    widened: Vec<f32>,
+    blur: BlurScratch,
+}
+
+impl Occluder {
+    pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        let model = ModelSession::open(path, property, options, check)?;
+        Ok(Occluder {
+            model,
+            input: None,
+            resized: Vec::new(),
+            narrowed: Vec::new(),
+            widened: Vec::new(),
+            blur: BlurScratch::default(),
+        })
+    }
+
+    pub fn model(&self) -> &ModelSession {
+        &self.model
+    }
+
+    /// FaceFusion's occlusion mask of a square face crop taken before the swap (RGB, at the
+    /// working size): `side × side` values in `[0, 1]`, 0 where something covers the face.
+    pub fn mask(&mut self, crop_rgb8: &RgbImage) -> Result<Vec<f32>, String> {
+        let side = crop_rgb8.width;
+        if side == 0 || crop_rgb8.height != side || crop_rgb8.data.len() != side * side * 3 {
+            return Err(format!("the occluder needs a square RGB crop, got {}×{}", crop_rgb8.width, crop_rgb8.height));
+        }
+        if self.input.is_none() {
+            let element = float_type(self.model.io.inputs.first());
+            self.input = Some(host_tensor(&[1, OCCLUDER_SIZE, OCCLUDER_SIZE, 3], element)?);
+        }
+        let Some(input) = self.input.as_mut() else { return Err(super::NOT_BOUND.to_string()) };
+        let resized = &mut self.resized;
+        fill_host_f32(input, &mut self.narrowed, |values| occluder_input(crop_rgb8, resized, values))?;
+        let mut binding = self.model.binding()?;
+        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        let output_name = self.model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+        binding.bind_input(&input_name, &*input).map_err(|e| format!("cannot bind input '{input_name}': {e}"))?;
+        ModelSession::bind_output_to_host(&mut binding, &output_name)?;
+        let outputs = self.model.run(&binding)?;
+        let values = read_host_f32(&outputs[0], &mut self.widened)?;
+        let expected = OCCLUDER_SIZE * OCCLUDER_SIZE;
+        if values.len() != expected {
+            return Err(format!("occluder output has {} values, expected {expected} (256×256)", values.len()));
+        }
+        Ok(occlusion_from_output(values, side, &mut self.blur))
+    }
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The region mask's model: a BiSeNet face parser trained on CelebAMask-HQ (19 classes), as
+//! FaceFusion uses it (`bisenet_resnet_34.onnx`, `bisenet_resnet_18.onnx`, exported by yakhyo's
+//! face-parsing). FaceFusion 3.8.1 `face_masker.py`: the swapped crop resized to 512 × 512, RGB
+//! with ImageNet normalisation NCHW in, `[19,512,512]` class scores out.
+
+use std::path::Path;
+
+use ort::value::DynTensor;
+
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
+use crate::vision::filter::BlurScratch;
+use crate::vision::masks::{PARSER_CLASSES, PARSER_SIZE, Regions, parser_input, region_from_logits};
+
+use super::float_type;
+
+pub const CONTRACT: &str = "a BiSeNet face parser with the 19 CelebAMask-HQ classes \
+    (bisenet_resnet_34.onnx): float input [N,3,512,512] and float output [N,19,512,512]";
+
+pub fn check(io: &ModelIo) -> Result<(), String> {
+    let side = PARSER_SIZE as i64;
+    let ok = match (io.inputs.as_slice(), io.outputs.as_slice()) {
+        ([input], [output]) => {
+            input.is_float()
+                && input.shape.len() == 4
+                && [3, side, side].iter().enumerate().all(|(i, &d)| input.dim_accepts(i + 1, d))
+                && output.is_float()
+                && output.shape.len() == 4
+                && [PARSER_CLASSES as i64, side, side].iter().enumerate().all(|(i, &d)| output.dim_accepts(i + 1, d))
+        }
+        _ => false,
+    };
+    ok.then_some(()).ok_or_else(|| CONTRACT.to_string())
+}
+
+pub struct Parser {
+    model: ModelSession,
+    input: Option<DynTensor>,
+    resized: Vec<f32>,
+    narrowed: Vec<f32>,
+    widened: Vec<f32>,
+    blur: BlurScratch,
+}
+
+impl Parser {
+    /// Opens a face parser; a model with another number of classes than 19 is refused with
+    /// [`RuntimeError::WrongKind`] (its message shows the classes the file declares).
+    pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
+        let model = ModelSession::open(path, property, options, check)?;
+        Ok(Parser {
+            model,
+            input: None,
+            resized: Vec::new(),
+            narrowed: Vec::new(),
+            widened: Vec::new(),
+            blur: BlurScratch::default(),
+        })
+    }
+
+    pub fn model(&self) -> &ModelSession {
+        &self.model
+    }
+
+    /// FaceFusion's region mask of a swapped face crop (`side × side × 3` RGB `f32` in
+    /// `[0, 255]`): `side × side` values in `[0, 1]`, 1 over the pixels whose most likely class
+    /// is one of `regions`.
+    pub fn mask(&mut self, swapped: &[f32], side: usize, regions: &Regions) -> Result<Vec<f32>, String> {
+        if side == 0 || swapped.len() != side * side * 3 {
+            return Err(format!(
+                "the face parser needs a {side}×{side} RGB crop ({} values), got {} values",
+                side * side * 3,
+                swapped.len()
+            ));
+        }
+        if self.input.is_none() {
+            let element = float_type(self.model.io.inputs.first());
+            self.input = Some(host_tensor(&[1, 3, PARSER_SIZE, PARSER_SIZE], element)?);
+        }
+        let Some(input) = self.input.as_mut() else { return Err(super::NOT_BOUND.to_string()) };
+        let resized = &mut self.resized;
+        fill_host_f32(input, &mut self.narrowed, |values| parser_input(swapped, side, resized, values))?;
+        let mut binding = self.model.binding()?;
+        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        let output_name = self.model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+        binding.bind_input(&input_name, &*input).map_err(|e| format!("cannot bind input '{input_name}': {e}"))?;
+        ModelSession::bind_output_to_host(&mut binding, &output_name)?;
+        let outputs = self.model.run(&binding)?;
+        let logits = read_host_f32(&outputs[0], &mut self.widened)?;
+        let expected = PARSER_CLASSES * PARSER_SIZE * PARSER_SIZE;
+        if logits.len() != expected {
+            // A model whose class axis is symbolic only shows its count here.
+            return Err(format!(
+                "face parser output has {} values, expected {expected} (19 classes × 512 × 512): {} classes",
+                logits.len(),
+                logits.len() as f64 / (PARSER_SIZE * PARSER_SIZE) as f64
+            ));
+        }
+        Ok(region_from_logits(logits, PARSER_CLASSES, regions, side, &mut self.blur))
+    }
+}
