@@ -8,7 +8,8 @@
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
-#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect)
+#   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect |
+#    quality | quality-test)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -67,6 +68,35 @@ case $part in
     for size in 1280x720 1920x1080 3840x2160; do
       "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes $size --chains detect --faces 1 \
         --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" --markdown-out "$out/detect.md" 2>&1 | grep -E '^\|'
+    done
+    ;;
+  quality)
+    # The FaceFusion path (issue 18) beside today's Deep-Live-Cam path, 1080p, one face, detect !
+    # swap: inswapper fp16 at pixel boost 128 (Deep-Live-Cam), 256 and 512; hyperswap fp16 with
+    # the box mask alone, then with each other mask, then occlusion + region. The mask models are
+    # float32 stand-ins (tests/fixtures/make_standins.py).
+    m=$models
+    row() {
+      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap --faces 1 \
+        --enhancer "$m/GFPGANv1.4_fp16.onnx" --markdown-out "$out/quality.md" "$@" 2>&1 \
+        | grep -E '^\||^CPU|^warning|^error|rror' | cut -c1-400
+    }
+    echo "== inswapper fp16, Deep-Live-Cam path"; row --swapper "$m/inswapper_128_fp16.onnx"
+    for boost in 256 512; do
+      echo "== inswapper fp16, pixel-boost=$boost"; row --swapper "$m/inswapper_128_fp16.onnx" --swap-props "pixel-boost=$boost"
+    done
+    hs=(--swapper "$m/hyperswap_1a_256_fp16.onnx")
+    masks="occluder-model=$m/xseg_1.onnx parser-model=$m/bisenet_resnet_34.onnx landmark-68-model=$m/fan_68_5.onnx"
+    echo "== hyperswap fp16, box"; row "${hs[@]}" --swap-props "mask-types=box"
+    for kinds in box+occlusion box+region box+area box+occlusion+region; do
+      echo "== hyperswap fp16, $kinds"; row "${hs[@]}" --swap-props "mask-types=$kinds $masks"
+    done
+    ;;
+  quality-test)
+    # The FaceFusion path's GPU = CPU and reference tests on CUDA (release test binaries).
+    for t in facefusion-test backends-test; do
+      DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
+        "$stage/$t" --test-threads=1 --nocapture 2>&1 | tee "$out/$t-cuda.txt" | grep -E "provider|test result|panicked|FAILED|mean|p99"
     done
     ;;
   interval)
