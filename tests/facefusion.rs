@@ -388,6 +388,12 @@ fn bad_facefusion_settings_fail_start_naming_the_property() {
         let text = start_error(&setup, &format!("mask-types=region parser-model={}", parser.display()));
         assert!(text.contains("bisenet_18_classes.onnx") && text.contains("19"), "{text}");
     }
+    // The families whose identity is a picture crop are refused at start, not face by face.
+    for name in ["blendswap_256.onnx", "uniface_256.onnx"] {
+        let model = common::fixture(name).unwrap_or_else(|| panic!("fixture {name} (make fixtures)"));
+        let text = start_error(&setup, &format!("model-file={}", model.display()));
+        assert!(text.contains("'model-file'") && text.contains("does not support"), "{name}: {text}");
+    }
     // A converter family without its converter: none beside the copied swapper file.
     if let Some(ghost) = common::fixture("ghost_256.onnx") {
         let alone = setup.dir.path().join("ghost_256.onnx");

@@ -20,7 +20,7 @@ use crate::models::landmark::Landmark106;
 use crate::models::landmark68::Landmark68;
 use crate::models::occluder::Occluder;
 use crate::models::parser::Parser;
-use crate::models::swapper::{FamilySpec, Swapper};
+use crate::models::swapper::{FamilySpec, SourceKind, Swapper};
 use crate::runtime::ModelSession;
 use crate::timing::StepTimes;
 use crate::vision::align::umeyama;
@@ -158,6 +158,15 @@ impl FaceFusionSwapper {
     /// when the family does not allow `params`' pixel boost or a chosen mask has no model.
     pub fn new(swapper: Swapper, params: FaceFusionParams, masks: MaskModels) -> Result<Self, String> {
         let family = swapper.family();
+        // blendswap and uniface take a crop of the source picture rather than an embedding: the
+        // identities this path gets are embeddings, so those families would fail on every face.
+        if let SourceKind::Image { .. } = family.source {
+            return Err(format!(
+                "'model-file': {} takes the source face's picture as its identity, which dlcswap does not \
+                 support yet; use an inswapper, hyperswap, simswap, ghost or hififace model",
+                family.name
+            ));
+        }
         if params.pixel_boost != 0 && !family.allows_boost(params.pixel_boost as usize) {
             return Err(unsupported_boost(family, params.pixel_boost));
         }
