@@ -9,6 +9,8 @@
 //! These pixel steps run on the CPU whatever runs the model (the GPU backend's graphs for them are
 //! later work); the model runs where its session does.
 
+mod graph;
+
 use std::time::Instant;
 
 use std::sync::Arc;
@@ -144,6 +146,9 @@ pub struct FaceFusionSwapper {
     masks: MaskModels,
     /// Runs the 106-point model's crop (host memory, like the rest of this path).
     landmark_backend: Backend,
+    /// Where the pixel steps run: the CPU code below, or the graphs of [`graph`].
+    pixels: Backend,
+    device: graph::DeviceState,
     box_masks: Vec<CachedBoxMask>,
     sources: Vec<CachedSource>,
     scratch: Scratch,
@@ -169,11 +174,25 @@ impl FaceFusionSwapper {
             params,
             masks,
             landmark_backend: Backend::cpu(),
+            pixels: Backend::cpu(),
+            device: graph::DeviceState::default(),
             box_masks: Vec::new(),
             sources: Vec::new(),
             scratch: Scratch::default(),
             times: StepTimes::new(&["crop", "masks before", "source", "swap tiles", "masks after", "paste"]),
         })
+    }
+
+    /// The path with its pixel steps on `pixels` (the element's backend): on the graph backend
+    /// they run where the models run, else on the CPU.
+    pub fn with_backend(mut self, pixels: Backend) -> Self {
+        self.pixels = pixels;
+        self
+    }
+
+    /// What runs the pixel steps (see [`Backend::name`]).
+    pub fn backend_name(&self) -> &'static str {
+        self.pixels.name()
     }
 
     pub fn family(&self) -> &'static FamilySpec {
@@ -274,6 +293,9 @@ impl FaceFusionSwapper {
         embedding: &[f32],
         opacity: f32,
     ) -> Result<(), String> {
+        if self.pixels.is_graph() {
+            return self.swap_face_on_graphs(frame, face, embedding, opacity);
+        }
         let start = Instant::now();
         let params = self.params;
         let family = self.family();

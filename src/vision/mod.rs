@@ -19,7 +19,7 @@ pub mod letterbox_plan;
 pub mod masks;
 pub mod paste;
 mod resize;
-mod sample;
+pub(crate) mod sample;
 pub mod templates;
 pub mod track;
 pub mod warp;
