@@ -145,7 +145,9 @@ fn the_tiles_graph_writes_the_cpu_tiles_exactly() {
                 let mut inputs = device_tensors(&backend, n, &[batch, 3, size, size], element);
                 let format = tile_format(family, factor, batched, element);
                 let mut graph_crop = RgbImage::default();
-                graph(&mut backend).boost_tiles_in(&face, &format, &mut inputs, Some(&mut graph_crop)).expect("tiles");
+                graph(&mut backend)
+                    .boost_tiles_in(&face, &format, &mut inputs, Some(&mut graph_crop), None)
+                    .expect("tiles");
                 let found = read(&mut backend, inputs);
                 let what = format!("{} at {side}, batched {batched}, {element:?}", family.name);
                 let wrong_bytes = crop.data.iter().zip(&graph_crop.data).filter(|(a, b)| a != b).count();

@@ -18,7 +18,7 @@ pub mod letterbox;
 pub mod letterbox_plan;
 pub mod masks;
 pub mod paste;
-mod resize;
+pub(crate) mod resize;
 pub(crate) mod sample;
 pub mod templates;
 pub mod track;

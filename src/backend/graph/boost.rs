@@ -11,8 +11,10 @@
 //! (`Tap::lerp_u8`), and the paste its float32 interpolation and float64 blend, so that both
 //! backends agree value for value on ONNX Runtime's CPU provider.
 
+use super::face_masks;
 use super::onnx::{Attr, Dim, Elem, Graph};
 use super::pixels::{element, unsqueeze};
+use crate::vision::masks::OCCLUDER_SIZE;
 
 /// Parameters of [`tiles_in`]: the column steps of the two fixed-point positions, then the
 /// lowest and highest region column and row a tap may read (the frame's edges).
@@ -82,8 +84,16 @@ fn lerp(g: &mut Graph, a: &str, b: &str, f: &str, one_minus_f: &str) -> String {
 /// `table[c][v]` (the family's normalisation of byte `v` in channel `c`, computed on the host as
 /// `models::swapper::tiles::prepare` does). Outputs `tiles [factor², 3, size, size]` when
 /// `batched`, else `tile0 … tile{factor²−1}` `[1, 3, size, size]`; and `crop [1, side, side, 3]`
-/// (the 8-bit crop, for a mask made on the host).
-pub fn tiles_in(size: usize, factor: usize, table: &[f32; 768], batched: bool, out: Elem) -> Vec<u8> {
+/// (the 8-bit crop, for a mask made on the host); with `occluder`, also `occluder [1, 256, 256,
+/// 3]` of that type, the occluder's input made from the crop (see [`face_masks::occluder_input`]).
+pub fn tiles_in(
+    size: usize,
+    factor: usize,
+    table: &[f32; 768],
+    batched: bool,
+    out: Elem,
+    occluder: Option<Elem>,
+) -> Vec<u8> {
     let side = size * factor;
     let (s, t, b) = (size as i64, factor as i64, side as i64);
     let mut g = Graph::new("gstdlc_boost_tiles_in");
@@ -133,6 +143,11 @@ pub fn tiles_in(size: usize, factor: usize, table: &[f32; 768], batched: bool, o
     let bytes = cast(&mut g, &pixels, Elem::Uint8);
     let crop = unsqueeze(&mut g, &bytes, &[0]);
     g.output(&crop, "crop", Elem::Uint8, &[Dim::Fixed(1), Dim::Fixed(b), Dim::Fixed(b), Dim::Fixed(3)]);
+    if let Some(elem) = occluder {
+        let input = face_masks::occluder_input(&mut g, &pixels, side, elem);
+        let n = Dim::Fixed(OCCLUDER_SIZE as i64);
+        g.output(&input, "occluder", elem, &[Dim::Fixed(1), n.clone(), n, Dim::Fixed(3)]);
+    }
     // Normalised by table, channel c's entries at 256·c.
     let channel_base = g.ints(&[0, 256, 512], &[3]);
     let index = g.op("Add", &[&pixels, &channel_base], vec![]);

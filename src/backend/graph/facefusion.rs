@@ -8,6 +8,7 @@
 use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use super::boost::{self, PASTE_PARAMS, TILES_PARAMS, TilesOutput};
+use super::face_masks;
 use super::{GraphBackend, ModelSession, elem_of, run_error};
 use crate::backend::FaceRegion;
 use crate::runtime::{host_tensor, tensor_shape};
@@ -17,7 +18,8 @@ use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage};
 
 /// How a swapper takes its tiles: the model's side, the pixel-boost factor, whether all tiles go
 /// in one batched input, the input's element type, and the family's normalisation of each byte
-/// (`table[256·c + v]` for byte `v` of channel `c`).
+/// (`table[256·c + v]` for byte `v` of channel `c`); and the element type of the occluder's
+/// input when the tiles graph makes it too.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TileFormat {
     pub size: usize,
@@ -25,6 +27,7 @@ pub struct TileFormat {
     pub batched: bool,
     pub element: TensorElementType,
     pub table: [f32; 768],
+    pub occluder: Option<TensorElementType>,
 }
 
 /// One face's place in the frame for the FaceFusion steps: the alignment (frame → crop at the
@@ -45,6 +48,9 @@ pub(super) struct Graphs {
     tiles_in: Vec<(TileFormat, ModelSession)>,
     tiles_out: Vec<((usize, usize, Vec<usize>, TensorElementType, TilesOutput), ModelSession)>,
     paste: Vec<(usize, ModelSession)>,
+    occlusion: Vec<((usize, usize, TensorElementType), ModelSession)>,
+    parser_input: Vec<((usize, TensorElementType), ModelSession)>,
+    region: Vec<((usize, Vec<u32>, TensorElementType), ModelSession)>,
 }
 
 /// The session whose key is `key` in `cache`, built by `build` on first use.
@@ -113,12 +119,14 @@ impl GraphBackend {
     /// Warps `face`'s crop and writes it as the swapper's input tiles into `inputs` (one
     /// `[factor², 3, size, size]` tensor when `format.batched`, else `factor²` `[1, 3, size,
     /// size]` tensors); with `crop`, also brings the 8-bit crop to host memory there.
+    /// With `format.occluder`, also writes the occluder's input into `occluder`.
     pub fn boost_tiles_in(
         &mut self,
         face: &BoostFace,
         format: &TileFormat,
         inputs: &mut [DynTensor],
         crop: Option<&mut RgbImage>,
+        occluder: Option<&mut DynTensor>,
     ) -> Result<(), String> {
         let (size, factor) = (format.size, format.factor);
         let side = size * factor;
@@ -140,8 +148,12 @@ impl GraphBackend {
         let rows = int64s(rows, vec![2, side])?;
         let params = int64s(params.to_vec(), vec![TILES_PARAMS])?;
         let out = elem_of(format.element)?;
+        let occluder_elem = format.occluder.map(elem_of).transpose()?;
+        if occluder_elem.is_some() != occluder.is_some() {
+            return Err("the occluder's input and the tile format disagree".to_string());
+        }
         let session = cached(&mut self.facefusion.tiles_in, format.clone(), "tiles graph", &self.options, || {
-            boost::tiles_in(size, factor, &format.table, format.batched, out)
+            boost::tiles_in(size, factor, &format.table, format.batched, out, occluder_elem)
         })?;
         let mut binding = session.binding()?;
         binding.bind_input("region", pixels).map_err(run_error("cannot bind the face region"))?;
@@ -154,6 +166,9 @@ impl GraphBackend {
                 let name = if count == 1 { "tile0".to_string() } else { format!("tile{k}") };
                 binding.bind_output(&name, input).map_err(run_error("cannot bind the swapper input"))?;
             }
+        }
+        if let Some(occluder) = occluder {
+            binding.bind_output("occluder", occluder).map_err(run_error("cannot bind the occluder's input"))?;
         }
         match crop {
             None => session.run_queued(&binding),
@@ -210,16 +225,86 @@ impl GraphBackend {
         session.run_queued(&binding)
     }
 
+    /// The `[1, 1, side, side]` tensor in `mask`, allocated when missing or of another size.
+    fn mask_tensor<'m>(&self, side: usize, mask: &'m mut Option<DynTensor>) -> Result<&'m mut DynTensor, String> {
+        if mask.as_ref().is_none_or(|t| tensor_shape(t) != [1, 1, side, side]) {
+            *mask = Some(self.tensor(&[1, 1, side, side], TensorElementType::Float32)?);
+        }
+        mask.as_mut().ok_or_else(|| "the mask has no device tensor".to_string())
+    }
+
+    /// The occlusion mask of a `side`-pixel crop from the occluder's `output` (made from the
+    /// input [`GraphBackend::boost_tiles_in`] wrote), into `mask`.
+    pub fn occlusion_mask(
+        &mut self,
+        output: &DynTensor,
+        side: usize,
+        mask: &mut Option<DynTensor>,
+    ) -> Result<(), String> {
+        let element = *output.data_type();
+        let input = elem_of(element)?;
+        let rank = tensor_shape(output).len();
+        let target = self.mask_tensor(side, mask)?;
+        let session =
+            cached(&mut self.facefusion.occlusion, (side, rank, element), "occlusion graph", &self.options, || {
+                face_masks::occlusion_mask(side, rank, input)
+            })?;
+        let mut binding = session.binding()?;
+        binding.bind_input("output", output).map_err(run_error("cannot bind the occluder's output"))?;
+        binding.bind_output("mask", target).map_err(run_error("cannot bind the mask"))?;
+        session.run_queued(&binding)
+    }
+
+    /// The face parser's input from the swapped float crop `crop`, into `input`.
+    pub fn parser_input(&mut self, crop: &DynTensor, input: &mut DynTensor) -> Result<(), String> {
+        let side = match tensor_shape(crop).as_slice() {
+            [1, 3, h, w] if h == w => *w,
+            other => return Err(format!("expected a float crop [1,3,S,S], found {other:?}")),
+        };
+        let element = *input.data_type();
+        let out = elem_of(element)?;
+        let session =
+            cached(&mut self.facefusion.parser_input, (side, element), "parser input graph", &self.options, || {
+                face_masks::parser_input(side, out)
+            })?;
+        let mut binding = session.binding()?;
+        binding.bind_input("crop", crop).map_err(run_error("cannot bind the crop"))?;
+        binding.bind_output("input", input).map_err(run_error("cannot bind the parser's input"))?;
+        session.run_queued(&binding)
+    }
+
+    /// The region mask of a `side`-pixel crop from the parser's `logits`: 1 where the most likely
+    /// class `c` has `selected[c]` 1, into `mask`.
+    pub fn region_mask(
+        &mut self,
+        logits: &DynTensor,
+        side: usize,
+        selected: &[f32],
+        mask: &mut Option<DynTensor>,
+    ) -> Result<(), String> {
+        let element = *logits.data_type();
+        let input = elem_of(element)?;
+        if tensor_shape(logits).get(1) != Some(&selected.len()) {
+            return Err(format!("parser logits {:?} for {} classes", tensor_shape(logits), selected.len()));
+        }
+        let target = self.mask_tensor(side, mask)?;
+        let key = (side, selected.iter().map(|v| v.to_bits()).collect(), element);
+        let session = cached(&mut self.facefusion.region, key, "region graph", &self.options, || {
+            face_masks::region_mask(side, selected, input)
+        })?;
+        let mut binding = session.binding()?;
+        binding.bind_input("logits", logits).map_err(run_error("cannot bind the parser's output"))?;
+        binding.bind_output("mask", target).map_err(run_error("cannot bind the mask"))?;
+        session.run_queued(&binding)
+    }
+
     /// Copies `weights` (`side × side`) into `mask` (`[1, 1, side, side]` in the models' memory,
     /// allocated here when missing or of another size).
     pub fn upload_mask(&mut self, weights: &[f32], side: usize, mask: &mut Option<DynTensor>) -> Result<(), String> {
         if weights.len() != side * side {
             return Err(format!("a mask of {} values for a {side}-pixel crop", weights.len()));
         }
-        if mask.as_ref().is_none_or(|t| tensor_shape(t) != [1, 1, side, side]) {
-            *mask = Some(self.tensor(&[1, 1, side, side], TensorElementType::Float32)?);
-        }
-        let device = mask.as_mut().ok_or("the mask has no device tensor")?;
+        let device = self.mask_tensor(side, mask)?;
         let host = Tensor::from_array((vec![1, 1, side, side], weights.to_vec().into_boxed_slice()))
             .map_err(|e| e.to_string())?
             .upcast();

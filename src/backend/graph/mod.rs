@@ -6,6 +6,7 @@
 //! backend on machines without a GPU.
 
 pub mod boost;
+pub mod face_masks;
 pub mod facefusion;
 pub mod onnx;
 pub mod pixels;

@@ -2,8 +2,8 @@
 //! [`FaceFusionSwapper::swap_face`] on the graph backend: the same steps and numerics as the CPU
 //! path, with the crop, the tiles, the swapped crop, the masks and the paste where the models
 //! are. The face's frame rectangle goes up once and comes back pasted. The box mask is uploaded
-//! once per size and setting, the area mask per face; the occlusion and region masks are made on
-//! the host from a copy of the crop and uploaded.
+//! once per size and setting, the area mask (drawn from landmarks on the host) per face; the
+//! occlusion and region masks are made on the device around their models.
 
 use std::time::Instant;
 
@@ -13,14 +13,15 @@ use super::{FaceFusionSwapper, MaskKinds, boost_size};
 use crate::backend::Backend;
 use crate::backend::graph::facefusion::TileFormat;
 use crate::face::Face;
+use crate::models::parser::Parser;
 use crate::models::swapper::tiles::{tile_format, tiles_output};
 use crate::vision::align::umeyama;
 use crate::vision::box_mask::BoxMaskSettings;
 use crate::vision::masks::area_mask;
-use crate::vision::{Affine, FrameViewMut, RgbImage};
+use crate::vision::{Affine, FrameViewMut};
 
-/// What the graph path keeps between faces: the masks and the crop in the models' memory, the
-/// tile format of the last boost size, host copies for the masks made on the host.
+/// What the graph path keeps between faces: the masks and the crop in the models' memory, and
+/// the tile format of the last boost size.
 #[derive(Default)]
 pub(super) struct DeviceState {
     /// The box mask and the size and setting it was made for.
@@ -32,9 +33,6 @@ pub(super) struct DeviceState {
     /// The swapped float crop.
     crop: Option<DynTensor>,
     format: Option<TileFormat>,
-    /// The 8-bit crop and the swapped float crop on the host, for the occluder and the parser.
-    host_crop: RgbImage,
-    host_swapped: Vec<f32>,
 }
 
 impl FaceFusionSwapper {
@@ -84,19 +82,27 @@ impl FaceFusionSwapper {
         let FaceFusionSwapper { swapper, pixels, device, masks, sources, times, .. } = self;
         let batched = swapper.batched();
         let inputs = swapper.device_inputs(pixels, factor * factor)?;
-        let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
         let element = *inputs.first().ok_or("no swapper inputs")?.data_type();
-        if device.format.as_ref().is_none_or(|f| f.factor != factor || f.size != size || f.element != element) {
-            device.format = Some(tile_format(family, factor, batched, element));
+        // The tiles graph also makes the occluder's input from the crop before the swap.
+        let occluder_input = match masks.occluder.as_mut().filter(|_| kinds.occlusion) {
+            Some(occluder) => Some(occluder.device_input(pixels)?),
+            None if kinds.occlusion => return Err("mask-types=occlusion needs 'occluder-model'".to_string()),
+            None => None,
+        };
+        let occluder_element = occluder_input.as_ref().map(|t| *t.data_type());
+        if device.format.as_ref().is_none_or(|f| {
+            f.factor != factor || f.size != size || f.element != element || f.occluder != occluder_element
+        }) {
+            device.format =
+                Some(TileFormat { occluder: occluder_element, ..tile_format(family, factor, batched, element) });
         }
         let format = device.format.as_ref().ok_or("no swapper inputs")?;
-        // The occluder reads the crop before the swap, on the host.
-        let host_crop = kinds.occlusion.then_some(&mut device.host_crop);
-        graphs.boost_tiles_in(&place, format, inputs, host_crop)?;
-        if kinds.occlusion {
-            let occluder = masks.occluder.as_mut().ok_or("mask-types=occlusion needs 'occluder-model'")?;
-            let weights = occluder.mask(&device.host_crop)?;
-            graphs.upload_mask(&weights, side, &mut device.occlusion)?;
+        let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
+        graphs.boost_tiles_in(&place, format, inputs, None, occluder_input)?;
+        if let Some(occluder) = masks.occluder.as_mut().filter(|_| kinds.occlusion) {
+            let output = occluder.run_device(pixels)?;
+            let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
+            graphs.occlusion_mask(output, side, &mut device.occlusion)?;
         }
         let start = times.lap(1, start);
         let outputs = swapper.run_device_tiles(pixels, &sources[source].tensor)?;
@@ -106,12 +112,16 @@ impl FaceFusionSwapper {
 
         let crop = device.crop.as_ref().ok_or("the swapped crop is missing")?;
         if kinds.region {
-            graphs.download_float_crop(crop, &mut device.host_swapped)?;
             let parser = masks.parser.as_mut().ok_or("mask-types=region needs 'parser-model'")?;
-            let weights = parser.mask(&device.host_swapped, side, &masks.regions)?;
-            graphs.upload_mask(&weights, side, &mut device.region)?;
+            let input = parser.device_input(pixels)?;
+            let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
+            graphs.parser_input(crop, input)?;
+            let logits = parser.run_device(pixels)?;
+            let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
+            graphs.region_mask(logits, side, &Parser::selected_classes(&masks.regions), &mut device.region)?;
         }
         let start = times.lap(4, start);
+        let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
 
         let chosen = [
             (kinds.box_mask, &device.box_mask),

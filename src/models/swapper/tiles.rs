@@ -40,7 +40,7 @@ pub fn tile_format(spec: &FamilySpec, factor: usize, batched: bool, element: Ten
     for (c, values) in input_table(spec).iter().enumerate() {
         table[256 * c..256 * (c + 1)].copy_from_slice(values);
     }
-    TileFormat { size: spec.size, factor, batched, element, table }
+    TileFormat { size: spec.size, factor, batched, element, table, occluder: None }
 }
 
 /// The graph backend's version of [`finish`] for `spec`.
