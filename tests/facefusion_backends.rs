@@ -297,6 +297,110 @@ fn the_float_paste_graph_pastes_as_the_cpu_does() {
     eprintln!("float paste (provider {}): {compared} pastes equal to the CPU path's", provider());
 }
 
+/// The occluder's input made by the tiles graph equals `vision::masks::occluder_input` of the
+/// CPU crop, and the occlusion and region masks made on the device from model outputs equal
+/// `occlusion_from_output` and `region_from_logits` (to float rounding: the blur is a
+/// convolution there), as does the parser's input made from the float crop.
+#[test]
+fn the_mask_graphs_make_the_cpu_masks() {
+    use gstdlc::models::parser::Parser;
+    use gstdlc::vision::masks::{
+        OCCLUDER_SIZE, PARSER_CLASSES, PARSER_SIZE, Regions, occluder_input, occlusion_from_output, parser_input,
+        region_from_logits,
+    };
+    let Some(mut backend) = graphs() else { return };
+    let picture = picture();
+    let view = FrameView::from_rgb(&picture);
+    let tolerance = if exact() { 1e-5 } else { 1e-3 };
+    let worst = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+    };
+    for (seed, (family, side)) in CASES.into_iter().enumerate() {
+        let (size, factor) = (family.size, side / family.size);
+        let m = &alignments(side)[seed % 3];
+        // The occluder's input, from the crop the tiles graph warps.
+        let mut crop = RgbImage::default();
+        warp_affine_rgb_replicate(&view, m, &mut crop, side, side);
+        let n = OCCLUDER_SIZE;
+        let mut expected = vec![0.0f32; n * n * 3];
+        occluder_input(&crop, &mut Vec::new(), &mut expected);
+        let face = load(&mut backend, &view, m, side);
+        let count = factor * factor;
+        let mut inputs = device_tensors(&backend, 1, &[count, 3, size, size], TensorElementType::Float32);
+        let mut occluder = backend.tensor(&[1, n, n, 3], TensorElementType::Float32).expect("tensor");
+        let format = gstdlc::backend::graph::facefusion::TileFormat {
+            occluder: Some(TensorElementType::Float32),
+            ..tile_format(family, factor, true, TensorElementType::Float32)
+        };
+        graph(&mut backend).boost_tiles_in(&face, &format, &mut inputs, None, Some(&mut occluder)).expect("tiles");
+        let found = read(&mut backend, vec![occluder]);
+        let differing = expected.iter().zip(&found).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        let what = format!("{} at {side}", family.name);
+        assert_eq!(differing, 0, "{what}: {differing} occluder input values differ");
+
+        // The occlusion mask from an XSeg-like output with values past [0, 1].
+        let output: Vec<f32> = outputs(n * n, 7 + seed as u32).iter().map(|v| (v - 0.5) * 3.0 + 0.5).collect();
+        let expected = occlusion_from_output(&output, side, &mut BlurScratch::default());
+        let mut raw = backend.tensor(&[1, n, n, 1], TensorElementType::Float32).expect("tensor");
+        backend.fill(&mut raw, &output).expect("fill");
+        let mut mask = None;
+        graph(&mut backend).occlusion_mask(&raw, side, &mut mask).expect("occlusion");
+        let found = read(&mut backend, vec![mask.expect("a mask")]);
+        let occlusion_error = worst(&expected, &found);
+        let partial = expected.iter().filter(|v| **v > 0.0 && **v < 1.0).count();
+        assert!(partial > side, "{what}: the occlusion mask should have soft edges");
+        assert!(occlusion_error <= tolerance, "{what}: occlusion masks differ by {occlusion_error}");
+
+        // The parser's input from a float crop.
+        let rgb: Vec<f32> =
+            outputs(side * side * 3, 20 + seed as u32).iter().map(|v| v.clamp(0.0, 1.0) * 255.0).collect();
+        let p = PARSER_SIZE;
+        let mut expected = vec![0.0f32; 3 * p * p];
+        parser_input(&rgb, side, &mut Vec::new(), &mut expected);
+        let mut float_crop = backend.tensor(&[1, 3, side, side], TensorElementType::Float32).expect("crop");
+        let planar: Vec<f32> = (0..3).flat_map(|c| rgb.iter().skip(c).step_by(3).copied()).collect();
+        backend.fill(&mut float_crop, &planar).expect("fill");
+        let mut input = backend.tensor(&[1, 3, p, p], TensorElementType::Float32).expect("tensor");
+        graph(&mut backend).parser_input(&float_crop, &mut input).expect("parser input");
+        let found = read(&mut backend, vec![input]);
+        let differing = expected.iter().zip(&found).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        if exact() {
+            assert_eq!(differing, 0, "{what}: {differing} parser input values differ");
+        } else {
+            assert!(worst(&expected, &found) <= 1e-4, "{what}: parser inputs differ");
+        }
+
+        // The region mask from logits whose winner changes across the picture.
+        let regions = Regions::parse("skin,nose,mouth,upper-lip").expect("regions");
+        let plane = p * p;
+        let mut logits = outputs(PARSER_CLASSES * plane, 40 + seed as u32);
+        for (i, v) in logits[plane..2 * plane].iter_mut().enumerate() {
+            // Class 1 (skin) wins in a disc in the middle.
+            let (x, y) = ((i % p) as f32 - 256.0, (i / p) as f32 - 256.0);
+            if x * x + y * y < 150.0 * 150.0 {
+                *v += 2.0;
+            }
+        }
+        let expected = region_from_logits(&logits, PARSER_CLASSES, &regions, side, &mut BlurScratch::default());
+        let mut raw = backend.tensor(&[1, PARSER_CLASSES, p, p], TensorElementType::Float32).expect("tensor");
+        backend.fill(&mut raw, &logits).expect("fill");
+        let mut mask = None;
+        let selected = Parser::selected_classes(&regions);
+        graph(&mut backend).region_mask(&raw, side, &selected, &mut mask).expect("region");
+        let found = read(&mut backend, vec![mask.expect("a mask")]);
+        let region_error = worst(&expected, &found);
+        let inside = expected.iter().filter(|v| **v > 0.99).count();
+        assert!(inside > side * side / 10, "{what}: the region mask should cover the disc");
+        assert!(region_error <= tolerance, "{what}: region masks differ by {region_error}");
+        eprintln!(
+            "masks (provider {}) {what}: occluder and parser inputs equal; occlusion mask within \
+             {occlusion_error:e}, region mask within {region_error:e}",
+            provider()
+        );
+    }
+}
+
 /// Three portraits of different sizes on a 1280×720 grey frame, packed RGB.
 fn portraits(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
     let (w, h) = (1280u32, 720u32);
