@@ -40,8 +40,8 @@ impl Setup {
         self.media.join(name).display().to_string()
     }
 
-    /// Three portraits at different scales and angles on one 1280×720 frame (faces of about
-    /// 110, 150 and 210 px between the eyes and the mouth's corners' template square).
+    /// Three portraits at different scales and angles on one 1280×720 frame (inswapper's crop
+    /// squares of about 95, 270 and 125 frame pixels).
     fn composite(&self) -> PathBuf {
         let out = self.dir.path().join("composite.png");
         if !out.exists() {
@@ -262,6 +262,52 @@ fn every_family_with_pixel_boost_and_masks_equals_the_reference() {
 }
 
 #[test]
+fn faces_at_the_frame_edge_replicate_its_pixels_into_the_crop() {
+    let Some(setup) = setup() else { return };
+    // Portraits cut by the frame's left and bottom edges: their 512-px crops reach far outside
+    // the frame, where FaceFusion repeats the edge pixels (a black border would darken the
+    // swapped face's edges through the model).
+    let target = setup.dir.path().join("edges.png");
+    common::run_reference(&[
+        "compose",
+        "--out",
+        target.to_str().unwrap(),
+        "--size",
+        "960x540",
+        "--place",
+        &format!("{}:-220:60:0.6:0", setup.picture("gauss.png")),
+        "--place",
+        &format!("{}:600:400:0.7:10", setup.picture("astronaut.png")),
+    ]);
+    // No blur: the box mask reaches the crop's edge, so the pixels at the frame's edge come from
+    // the model's view of the border.
+    let props = format!("model-file={} pixel-boost=512 mask-types=box mask-blur=0", setup.inswapper.display());
+    let run = setup.run(&target, "RGB", &props);
+    assert_eq!(run.faces.len(), 2, "two faces on the edge composite: {:?}", run.faces);
+    let args = ["--boost", "512", "--mask-blur", "0"];
+    let reference = setup.reference(&target, &run.faces, "inswapper", &setup.inswapper, &args);
+    let stats = agreement(&run.original, &run.ours, &reference);
+    // Along the frame's edges, where the border decides the model's input.
+    let (width, height) = (960, 540);
+    let near_edge: Vec<usize> = (0..width * height)
+        .filter(|i| i % width < 8 || i % width >= width - 8 || i / width < 8 || i / width >= height - 8)
+        .flat_map(|i| i * 3..i * 3 + 3)
+        .filter(|&b| run.ours[b] != run.original[b] || reference[b] != run.original[b])
+        .collect();
+    let edge_mean = near_edge.iter().map(|&b| run.ours[b].abs_diff(reference[b]) as f64).sum::<f64>()
+        / near_edge.len().max(1) as f64;
+    eprintln!(
+        "{} faces at the edges: {stats:?}; {} bytes at the edge, mean {edge_mean:.3}",
+        run.faces.len(),
+        near_edge.len()
+    );
+    assert!(stats.changed > 10_000 && stats.mean <= 1.0 && stats.p999 <= 8, "{stats:?}");
+    // The stand-in swapper sees only 3×3 neighbourhoods, so a black border changes just the last
+    // few pixels: measured mean 0.14 there with the replicated border, 0.40 with a black one.
+    assert!(near_edge.len() > 1000 && edge_mean <= 0.25, "at the frame's edge: mean {edge_mean}");
+}
+
+#[test]
 fn yuv_frames_take_the_same_swap() {
     let Some(setup) = setup() else { return };
     let target = setup.composite();
@@ -347,4 +393,26 @@ fn bad_facefusion_settings_fail_start_naming_the_property() {
         let text = start_error(&setup, &format!("model-file={} swapper-family=ghost", alone.display()));
         assert!(text.contains("'converter-model'") && text.contains("crossface_ghost.onnx"), "{text}");
     }
+}
+
+#[test]
+fn deep_live_cam_settings_say_they_are_off_with_facefusion() {
+    let Some(setup) = setup() else { return };
+    let launch = |props: &str| {
+        common::run_launch(&format!(
+            "videotestsrc num-buffers=1 ! dlcdetect model-file={} ! dlcswap detector-model={} recognition-model={} \
+             source={} model-file={} mouth-mask=40 sharpness=1 {props} ! fakesink",
+            setup.detector.display(),
+            setup.detector.display(),
+            setup.arcface.display(),
+            setup.picture("newton.png"),
+            setup.inswapper.display(),
+        ))
+    };
+    let said = |log: &common::BusLog| log.warnings.iter().any(|w| w.contains("Deep-Live-Cam path only"));
+    let log = launch("mask-types=box");
+    assert!(log.eos && log.errors.is_empty(), "{log:?}");
+    let warning = log.warnings.iter().find(|w| w.contains("Deep-Live-Cam path only")).expect("a warning");
+    assert!(warning.contains("mouth-mask, sharpness") && !warning.contains("color-correction"), "{warning}");
+    assert!(!said(&launch("")), "the Deep-Live-Cam path uses them");
 }

@@ -41,7 +41,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use super::quality::QualitySettings;
+use super::quality::{self, QualitySettings};
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested};
 use super::{MaskMode, TargetMode};
 use crate::element::{
@@ -537,6 +537,16 @@ impl DlcSwap {
         }
         *self.identities.lock() = identities;
 
+        let deep_live_cam_only = [
+            ("mask", settings.mask != DEFAULT_MASK),
+            ("mouth-mask", settings.mouth_mask > 0),
+            ("color-correction", settings.color_correction),
+            ("sharpness", settings.sharpness > 0.0),
+        ];
+        let follows_facefusion = matches!(swapper, Swapping::FaceFusion(_));
+        if let Some(reason) = quality::ignored_by_facefusion(follows_facefusion, &deep_live_cam_only) {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", reason]);
+        }
         let provider = swapper.model().active_provider.nick();
         gst::info!(CAT, imp = self, "swapper '{}' runs on {provider}", swapper_path.display());
         publish_active(

@@ -147,8 +147,9 @@ impl Default for QualitySettings {
 const RULE: &str = "A face follows Deep-Live-Cam (InsightFace's inswapper swap and paste-back, exactly as \
     without these properties) unless another family than inswapper, pixel-boost above the model's size, or \
     mask-types is set; then it follows FaceFusion 3.8.1 throughout (source tensor, crop with replicated \
-    border, masks combined by their minimum, float paste-back), with the box mask when mask-types is empty. \
-    The FaceFusion pixel steps run on the CPU (the model runs on its provider)";
+    border, masks combined by their minimum, float paste-back), with the box mask when mask-types is empty; \
+    mask, mouth-mask, color-correction and sharpness then do not apply (a warning says so). The FaceFusion \
+    pixel steps run on the CPU for now (the model runs on its provider)";
 
 impl QualitySettings {
     pub(super) fn properties() -> Vec<glib::ParamSpec> {
@@ -203,7 +204,7 @@ impl QualitySettings {
                 .minimum(0.0)
                 .maximum(1.0)
                 .default_value(DEFAULT_MASK_BLUR)
-                .mutable_playing()
+                .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("mask-padding")
                 .nick("Mask padding")
@@ -216,26 +217,28 @@ impl QualitySettings {
                 .build(),
             glib::ParamSpecString::builder("occluder-model")
                 .nick("Occluder model")
-                .blurb(
-                    "XSeg occluder (.onnx, e.g. xseg_1.onnx) for mask-types=occlusion: hands, microphones and \
-                     hair in front of the face stay. One model run per face",
-                )
+                .blurb(&format!(
+                    "XSeg occluder (.onnx) for mask-types=occlusion: hands, microphones and hair in front of the \
+                     face stay. One model run per face. Unset: '{DEFAULT_OCCLUDER_MODEL}' in the model directory"
+                ))
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("parser-model")
                 .nick("Parser model")
-                .blurb(
-                    "BiSeNet face parser (.onnx, 19 classes, e.g. bisenet_resnet_34.onnx) for mask-types=region. \
-                     One model run per face",
-                )
+                .blurb(&format!(
+                    "BiSeNet face parser (.onnx, 19 classes) for mask-types=region. One model run per face. Unset: \
+                     '{DEFAULT_PARSER_MODEL}' in the model directory"
+                ))
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("landmark-68-model")
                 .nick("68-point landmark model")
-                .blurb(
-                    "fan_68_5 (.onnx, 5 → 68 points) for mask-types=area, as FaceFusion derives its areas; \
-                     without it the faces' 106-point landmarks are converted (landmark-model)",
-                )
+                .blurb(&format!(
+                    "fan_68_5 (.onnx, 5 → 68 points) for mask-types=area, as FaceFusion derives its areas (one \
+                     tiny run per face). Unset: '{DEFAULT_LANDMARK_68_MODEL}' in the model directory when it is \
+                     there, else the faces' 106-point landmarks converted (dlcdetect's or this element's \
+                     landmark-model), which moves the areas a little (see models/README.md)"
+                ))
                 .mutable_ready()
                 .build(),
             glib::ParamSpecString::builder("mask-regions")
@@ -402,6 +405,19 @@ impl QualitySettings {
             box_mask: BoxMaskSettings { blur: self.mask_blur, padding: parse_padding(&self.mask_padding)? },
         })
     }
+}
+
+/// The warning for the Deep-Live-Cam settings in `set` (name, whether set) that faces following
+/// FaceFusion ignore; `None` when none is set or faces follow Deep-Live-Cam.
+pub(super) fn ignored_by_facefusion(follows_facefusion: bool, set: &[(&str, bool)]) -> Option<String> {
+    let names: Vec<&str> = set.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
+    (follows_facefusion && !names.is_empty()).then(|| {
+        format!(
+            "{} apply to the Deep-Live-Cam path only: faces follow FaceFusion (swapper-family, pixel-boost or \
+             mask-types), so they are off; use mask-types for FaceFusion's masks",
+            names.join(", ")
+        )
+    })
 }
 
 /// `mask-padding`: one to four percentages 0..100, CSS-style (one for all sides; top/bottom and

@@ -13,6 +13,7 @@ mod graph;
 
 use std::time::Instant;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::backend::Backend;
@@ -29,7 +30,7 @@ use crate::vision::boost::{explode, implode};
 use crate::vision::box_mask::{BoxMaskSettings, box_mask};
 use crate::vision::filter::BlurScratch;
 use crate::vision::float_paste::{FloatCrop, paste_float, paste_rect};
-use crate::vision::masks::{Areas, Regions, area_mask, landmarks_68_from_106};
+use crate::vision::masks::{AreaMaskCache, Areas, Regions, landmarks_68_from_106};
 use crate::vision::paste::PackedPixels;
 use crate::vision::warp::warp_affine_rgb_replicate;
 use crate::vision::{Affine, FrameView, FrameViewMut, RgbImage};
@@ -144,6 +145,8 @@ pub struct FaceFusionSwapper {
     swapper: Swapper,
     params: FaceFusionParams,
     masks: MaskModels,
+    /// Each track's area mask, kept while its hull repeats (untracked faces, id 0, share one).
+    area_masks: HashMap<u64, AreaMaskCache>,
     /// Runs the 106-point model's crop (host memory, like the rest of this path).
     landmark_backend: Backend,
     /// Where the pixel steps run: the CPU code below, or the graphs of [`graph`].
@@ -173,6 +176,7 @@ impl FaceFusionSwapper {
             swapper,
             params,
             masks,
+            area_masks: HashMap::new(),
             landmark_backend: Backend::cpu(),
             pixels: Backend::cpu(),
             device: graph::DeviceState::default(),
@@ -201,6 +205,11 @@ impl FaceFusionSwapper {
 
     pub fn model(&self) -> &ModelSession {
         self.swapper.model()
+    }
+
+    /// Forgets the area masks of tracks that are gone, so the cache stays as small as the scene.
+    pub fn begin_frame(&mut self, faces: &[Face]) {
+        self.area_masks.retain(|id, _| faces.iter().any(|f| f.track_id == *id));
     }
 
     /// Every session of the path, for the provider fallback warnings.
@@ -334,7 +343,8 @@ impl FaceFusionSwapper {
                 let (u, v) = m.apply(x as f64, y as f64);
                 [u as f32, v as f32]
             });
-            combine(&mut mask, &area_mask(side, &in_crop, &self.masks.areas));
+            let cache = self.area_masks.entry(face.track_id).or_default();
+            combine(&mut mask, cache.mask(side, &in_crop, &self.masks.areas));
         }
         if kinds.region {
             let parser = self.masks.parser.as_mut().ok_or("mask-types=region needs 'parser-model'")?;

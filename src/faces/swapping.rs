@@ -96,8 +96,9 @@ impl Swapping {
 
     /// Forgets what was kept for tracks that are gone.
     pub fn begin_frame(&mut self, faces: &[Face]) {
-        if let Swapping::DeepLiveCam(s) = self {
-            s.begin_frame(faces);
+        match self {
+            Swapping::DeepLiveCam(s) => s.begin_frame(faces),
+            Swapping::FaceFusion(s) => s.begin_frame(faces),
         }
     }
 

@@ -257,13 +257,57 @@ pub fn region_from_logits(
 /// blurring the whole crop (every pixel that box leaves out is 0 and stays 0), at a fraction of
 /// the cost.
 pub fn area_mask(side: usize, lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> Vec<f32> {
+    let mut mask = Vec::new();
+    draw_area_mask(side, &area_hull(lm68_in_crop, areas), &mut mask, &mut BlurScratch::default());
+    mask
+}
+
+/// The hull the area mask of `areas` fills: the landmarks truncated to integers as FaceFusion's
+/// `astype(int32)` does (saturating where numpy's cast is undefined).
+fn area_hull(lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> Vec<[i64; 2]> {
     let points: Vec<[i64; 2]> =
         areas.points().map(|i| lm68_in_crop[i]).map(|[x, y]| [x as i32 as i64, y as i32 as i64]).collect();
-    let hull = convex_hull(&points);
-    let mut mask = vec![0.0f32; side * side];
-    fill_convex_poly(&mut mask, side, side, &hull);
-    soften_bounded(&mut mask, side, &hull, &mut BlurScratch::default());
-    mask
+    convex_hull(&points)
+}
+
+fn draw_area_mask(side: usize, hull: &[[i64; 2]], mask: &mut Vec<f32>, blur: &mut BlurScratch) {
+    mask.clear();
+    mask.resize(side * side, 0.0);
+    fill_convex_poly(mask, side, side, hull);
+    soften_bounded(mask, side, hull, blur);
+}
+
+/// The area mask of one tracked face, kept from frame to frame: the mask depends only on the crop
+/// size, the areas and the integer hull, and an aligned crop holds a steady face's landmarks in
+/// place, so the hull often repeats and the mask is reused as it is (the same values
+/// [`area_mask`] gives). The occlusion and region masks cannot be kept: they depend on the
+/// crop's pixels, which change every frame.
+#[derive(Debug, Default)]
+pub struct AreaMaskCache {
+    key: Option<(usize, Areas, Vec<[i64; 2]>)>,
+    mask: Vec<f32>,
+    blur: BlurScratch,
+    reused: u64,
+}
+
+impl AreaMaskCache {
+    /// [`area_mask`], drawn again only when the crop size, the areas or the hull changed.
+    pub fn mask(&mut self, side: usize, lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> &[f32] {
+        let hull = area_hull(lm68_in_crop, areas);
+        match &self.key {
+            Some((s, a, h)) if *s == side && a == areas && *h == hull => self.reused += 1,
+            _ => {
+                draw_area_mask(side, &hull, &mut self.mask, &mut self.blur);
+                self.key = Some((side, *areas, hull));
+            }
+        }
+        &self.mask
+    }
+
+    /// How many calls returned the kept mask.
+    pub fn reused(&self) -> u64 {
+        self.reused
+    }
 }
 
 /// [`soften_with`] of a mask that is 0 outside the bounding box of `hull`: blurs that box and the
@@ -621,5 +665,152 @@ mod tests {
         let err = Areas::parse("forehead").unwrap_err();
         assert!(err.contains("'forehead'") && err.contains("lower-face"), "{err}");
         assert!(Areas::parse("").is_err());
+    }
+
+    /// The plane as rows of `#` (set) and `.` (0).
+    fn picture(plane: &[f32], w: usize) -> Vec<String> {
+        plane.chunks_exact(w).map(|row| row.iter().map(|&v| if v > 0.0 { '#' } else { '.' }).collect()).collect()
+    }
+
+    #[test]
+    fn convex_fill_matches_opencv() {
+        // What cv2.fillConvexPoly(np.zeros((h, w), np.float32), cv2.convexHull(points), 1.0) gives
+        // (OpenCV 4.13), for a triangle and for a quadrilateral reaching out of the plane.
+        let mut plane = vec![0.0f32; 11 * 10];
+        fill_convex_poly(&mut plane, 11, 10, &convex_hull(&[[1, 1], [9, 3], [4, 8]]));
+        let want = [
+            "...........",
+            ".###.......",
+            ".#######...",
+            "..########.",
+            "..#######..",
+            "...#####...",
+            "...####....",
+            "....##.....",
+            "....#......",
+            "...........",
+        ];
+        assert_eq!(picture(&plane, 11), want);
+        let mut plane = vec![0.0f32; 9 * 8];
+        fill_convex_poly(&mut plane, 9, 8, &convex_hull(&[[-3, 2], [6, -2], [8, 6], [2, 9]]));
+        let want =
+            ["..######.", "########.", "########.", "########.", "#########", "#########", "#########", ".#######."];
+        assert_eq!(picture(&plane, 9), want);
+    }
+
+    #[test]
+    fn hull_drops_inner_repeated_and_collinear_points() {
+        let hull = convex_hull(&[[0, 0], [5, 0], [10, 0], [10, 10], [0, 10], [5, 5], [0, 5], [10, 0]]);
+        let mut sorted = hull.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [[0, 0], [0, 10], [10, 0], [10, 10]]);
+        assert_eq!(convex_hull(&[[3, 3], [3, 3]]), [[3, 3]]);
+    }
+
+    #[test]
+    fn soften_fades_an_edge_to_zero_and_keeps_the_inside() {
+        // Left half 0, right half 1: the blurred step is Σ of the kernel over the ones; the
+        // softened value is 2·(that − ½) where it exceeds ½, else 0.
+        let side = 100;
+        let mut mask: Vec<f32> = (0..side * side).map(|i| if i % side >= 50 { 1.0 } else { 0.0 }).collect();
+        soften(&mut mask, side);
+        let k = crate::vision::filter::gaussian_kernel(0, SOFTEN_SIGMA);
+        assert_eq!(k.len(), 41);
+        for x in [45usize, 49, 50, 51, 55, 60, 69, 70, 80] {
+            let step: f32 = (0..41).filter(|&j| x + j >= 20 + 50).map(|j| k[j]).sum();
+            let want = ((step.clamp(0.5, 1.0) - 0.5) * 2.0).clamp(0.0, 1.0);
+            assert!((mask[40 * side + x] - want).abs() < 1e-5, "x {x}: {} vs {want}", mask[40 * side + x]);
+        }
+        assert_eq!(mask[40 * side + 49], 0.0);
+        assert!(mask[40 * side + 50] > 0.0 && mask[40 * side + 50] < 0.2);
+        assert!((mask[40 * side + 80] - 1.0).abs() < 1e-6);
+        // Out-of-range values are clipped first.
+        let mut mask = vec![3.0f32; 16 * 16];
+        soften(&mut mask, 16);
+        assert!(mask.iter().all(|&v| (v - 1.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn bounded_softening_equals_softening_the_whole_crop() {
+        // Hulls inside, at and over the crop's edges.
+        for (side, hull) in [
+            (128usize, vec![[40i64, 30], [90, 35], [80, 100], [45, 95]]),
+            (128, vec![[2, 3], [60, 1], [30, 50]]),
+            (96, vec![[-20, 40], [120, 10], [70, 130]]),
+            (64, vec![[30, 30], [34, 31], [31, 35]]),
+        ] {
+            let hull = convex_hull(&hull);
+            let mut whole = vec![0.0f32; side * side];
+            fill_convex_poly(&mut whole, side, side, &hull);
+            let mut bounded = whole.clone();
+            soften(&mut whole, side);
+            soften_bounded(&mut bounded, side, &hull, &mut BlurScratch::default());
+            let worst = whole.iter().zip(&bounded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst <= 1e-6, "{side} {hull:?}: {worst}");
+            // The smallest shape is narrower than the blur: softening erases it.
+            assert_eq!(whole.iter().any(|&v| v > 0.5), side > 64, "{side} {hull:?}");
+        }
+    }
+
+    #[test]
+    fn area_mask_covers_the_hull_of_the_chosen_areas() {
+        // Mouth points on a 60 × 40 ellipse around (64, 90) in a 128 crop, the rest far away.
+        let mut lm = [[5.0f32, 5.0]; 68];
+        for (k, p) in lm[48..68].iter_mut().enumerate() {
+            let t = k as f32 * std::f32::consts::TAU / 20.0;
+            *p = [64.0 + 30.0 * t.cos(), 90.0 + 20.0 * t.sin()];
+        }
+        let mask = area_mask(128, &lm, &Areas::parse("mouth").unwrap());
+        assert!(mask[90 * 128 + 64] > 0.999);
+        assert_eq!(mask[90 * 128 + 30], 0.0);
+        assert_eq!(mask[60 * 128 + 64], 0.0);
+        assert_eq!(mask[5 * 128 + 5], 0.0);
+        // With every area the hull reaches out to the other points at (5, 5) too.
+        let all = area_mask(128, &lm, &Areas::all());
+        assert!(all[56 * 128 + 40] > 0.99 && mask[56 * 128 + 40] == 0.0);
+    }
+
+    #[test]
+    fn the_106_point_contour_becomes_the_jaw_in_order() {
+        // InsightFace's 106-point contour from the image-left temple round the chin to the right
+        // temple, as its markup numbers it, laid on a U; the other points at the centre.
+        let contour = [1, 9, 10, 11, 12, 13, 14, 15, 16, 2, 3, 4, 5, 6, 7, 8, 0, 24, 23, 22, 21, 20, 19, 18, 32, 31];
+        let contour: Vec<usize> = contour.into_iter().chain([30, 29, 28, 27, 26, 25, 17]).collect();
+        let mut points = vec![[100.0f32, 100.0]; 106];
+        for (k, &i) in contour.iter().enumerate() {
+            let t = std::f32::consts::PI * (1.0 - k as f32 / 32.0);
+            points[i] = [100.0 + 80.0 * t.cos(), 60.0 + 90.0 * t.sin()];
+        }
+        let lm = landmarks_68_from_106(&points).unwrap();
+        for j in 0..16 {
+            assert!(lm[j + 1][0] > lm[j][0] + 1.0, "jaw {j} → {}: {:?} {:?}", j + 1, lm[j], lm[j + 1]);
+        }
+        assert_eq!(lm[8], [100.0, 150.0]);
+        assert!(landmarks_68_from_106(&points[..105]).is_none());
+        points[7][0] = f32::NAN;
+        assert!(landmarks_68_from_106(&points).is_none());
+    }
+
+    #[test]
+    fn the_area_cache_redraws_only_when_the_hull_changes() {
+        let mut lm = [[0.0f32; 2]; 68];
+        for (k, p) in lm.iter_mut().enumerate() {
+            let t = k as f32 * std::f32::consts::TAU / 68.0;
+            *p = [64.0 + 40.0 * t.cos(), 64.0 + 45.0 * t.sin()];
+        }
+        let areas = Areas::all();
+        let mut cache = AreaMaskCache::default();
+        assert_eq!(cache.mask(128, &lm, &areas), area_mask(128, &lm, &areas).as_slice());
+        // Moved by less than the truncation step: the same integer hull, the same mask.
+        let nudged = lm.map(|[x, y]| [x.trunc() + 0.9 * x.fract(), y]);
+        assert_eq!(cache.mask(128, &nudged, &areas), area_mask(128, &lm, &areas).as_slice());
+        assert_eq!(cache.reused(), 1);
+        // A whole pixel, another crop size or other areas: drawn again.
+        let moved = lm.map(|[x, y]| [x + 1.0, y]);
+        assert_eq!(cache.mask(128, &moved, &areas), area_mask(128, &moved, &areas).as_slice());
+        assert_eq!(cache.mask(256, &moved, &areas), area_mask(256, &moved, &areas).as_slice());
+        let mouth = Areas::parse("mouth").unwrap();
+        assert_eq!(cache.mask(256, &moved, &mouth), area_mask(256, &moved, &mouth).as_slice());
+        assert_eq!(cache.reused(), 1);
     }
 }

@@ -282,4 +282,32 @@ mod tests {
         combine(&[77 * 2048], &[78 * 2048], Tap { i0: 0, i1: 1, w0: 1000, w1: 1048 }, &mut out[..1]);
         assert_eq!(out[0], 77);
     }
+
+    #[test]
+    fn float_resize_is_opencvs_bilinear() {
+        let mut out = Vec::new();
+        // 2 → 4 on one axis: positions −0.25 (edge), 0.25, 0.75, 1.25 (edge); rows repeat.
+        resize_f32(&[0.0, 8.0, 0.0, 8.0], (2, 2), 1, (4, 1), &mut out);
+        assert_eq!(out, [0.0, 2.0, 6.0, 8.0]);
+        // 4 → 2: positions 0.5 and 2.5, the mean of each pair (OpenCV's area path gives the same).
+        resize_f32(&[1.0, 3.0, 5.0, 9.0], (4, 1), 1, (2, 1), &mut out);
+        assert_eq!(out, [2.0, 7.0]);
+        // Interleaved channels are resized apart, and the same size is a copy.
+        let src = [1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0];
+        resize_f32(&src, (2, 2), 2, (2, 2), &mut out);
+        assert_eq!(out, src);
+        resize_f32(&src, (2, 2), 2, (1, 1), &mut out);
+        assert_eq!(out, [2.5, 25.0]);
+    }
+
+    #[test]
+    fn rgb_resize_rounds_like_the_fixed_point_passes() {
+        // 2 × 1 → 4 × 1: 10·0.75 + 250·0.25 = 70 and 190 in the middle, the ends repeat.
+        let mut out = Vec::new();
+        resize_rgb8(&[10, 20, 30, 250, 240, 230], (2, 1), (4, 1), &mut out);
+        assert_eq!(out, [10, 20, 30, 70, 75, 80, 190, 185, 180, 250, 240, 230]);
+        // 2 × 2 → 1 × 1: the mean of four, per channel.
+        resize_rgb8(&[0, 0, 0, 100, 4, 8, 200, 8, 16, 100, 4, 8], (2, 2), (1, 1), &mut out);
+        assert_eq!(out, [100, 4, 8]);
+    }
 }

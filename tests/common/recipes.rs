@@ -128,7 +128,22 @@ pub fn default_models(dir: &Path, detector: &Path, [arcface, inswapper, gfpgan]:
     link(dir, "w600k_r50.onnx", arcface);
     link(dir, "inswapper_128.onnx", inswapper);
     link(dir, "GFPGANv1.4.onnx", gfpgan);
+    // FaceFusion's swapper and mask models, under FaceFusion's file names (README's "sharper
+    // faces" and "hands in front of the face"), where the fixtures have them.
+    for (name, fixture) in FACEFUSION_MODELS {
+        if let Some(path) = super::fixture(fixture) {
+            link(dir, name, &path);
+        }
+    }
 }
+
+/// FaceFusion's default file names and the fixture standing in for each.
+const FACEFUSION_MODELS: [(&str, &str); 4] = [
+    ("hyperswap_1a_256.onnx", "hyperswap_256.onnx"),
+    ("xseg_1.onnx", "xseg.onnx"),
+    ("bisenet_resnet_34.onnx", "bisenet.onnx"),
+    ("fan_68_5.onnx", "fan_68_5.onnx"),
+];
 
 /// The fixture models [`default_models`] needs, for [`super::real_faces`].
 pub const FIXTURE_MODELS: [&str; 3] = ["arcface.onnx", "inswapper.onnx", "gfpgan.onnx"];

@@ -98,9 +98,10 @@ impl SourceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputSpace {
     /// Taken as RGB in [0, 1] (inswapper, both simswaps, even simswap_256 whose input is
-    /// ImageNet-normalised).
+    /// ImageNet-normalised, blendswap).
     Unit,
-    /// De-normalised with the input's mean and std: `y · std + mean` (ghost, hififace, hyperswap).
+    /// De-normalised with the input's mean and std: `y · std + mean` (ghost, hififace,
+    /// hyperswap, uniface).
     Denormalized,
 }
 

@@ -2,7 +2,8 @@
 //! The `inswapper_128` identity swap, as InsightFace's `INSwapper.get` with Deep-Live-Cam's
 //! settings: 128-px similarity alignment, RGB `x / 255` input, latent = embedding × `emap`
 //! renormalised, output clipped and truncated to 8 bits. Float16 exports are fed and read in
-//! float16 (the tensors take the element types the model declares).
+//! float16 (the tensors take the element types the model declares). [`FAMILY`] describes the
+//! same model run the FaceFusion way, by [`super::Swapper`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +22,9 @@ use crate::vision::{Affine, FrameView, estimate_norm};
 
 use super::{FamilySpec, OutputSpace, SourceKind, SwapperFamilyChoice};
 
+/// Side of the aligned face crop the swapper works on.
+pub const CROP: usize = 128;
+
 /// inswapper_128 as FaceFusion runs it (the [`super::Swapper`] path): the same model and crop,
 /// but FaceFusion's latent (not renormalised) and pixel boost up to 1024.
 pub const FAMILY: FamilySpec = FamilySpec {
@@ -38,9 +42,6 @@ pub const FAMILY: FamilySpec = FamilySpec {
     converter: None,
     extra_output: None,
 };
-
-/// Side of the aligned face crop the swapper works on.
-pub const CROP: usize = 128;
 
 pub const CONTRACT: &str = "an inswapper_128 face swapper: inputs 'target' [1,3,128,128] and \
     'source' [1,512] (float32 or float16), output [1,3,128,128], and a 512×512 'emap' as the last \
