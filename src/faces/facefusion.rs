@@ -210,6 +210,7 @@ impl FaceFusionSwapper {
     /// Forgets the area masks of tracks that are gone, so the cache stays as small as the scene.
     pub fn begin_frame(&mut self, faces: &[Face]) {
         self.area_masks.retain(|id, _| faces.iter().any(|f| f.track_id == *id));
+        self.device.begin_frame(faces);
     }
 
     /// Every session of the path, for the provider fallback warnings.

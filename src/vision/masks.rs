@@ -304,6 +304,14 @@ impl AreaMaskCache {
         &self.mask
     }
 
+    /// [`AreaMaskCache::mask`], and whether it was drawn again (for a copy of the mask kept
+    /// elsewhere, e.g. in GPU memory, that then needs refreshing).
+    pub fn mask_redrawn(&mut self, side: usize, lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> (&[f32], bool) {
+        let reused = self.reused;
+        self.mask(side, lm68_in_crop, areas);
+        (&self.mask, self.reused == reused)
+    }
+
     /// How many calls returned the kept mask.
     pub fn reused(&self) -> u64 {
         self.reused

@@ -2,9 +2,10 @@
 //! [`FaceFusionSwapper::swap_face`] on the graph backend: the same steps and numerics as the CPU
 //! path, with the crop, the tiles, the swapped crop, the masks and the paste where the models
 //! are. The face's frame rectangle goes up once and comes back pasted. The box mask is uploaded
-//! once per size and setting, the area mask (drawn from landmarks on the host) per face; the
-//! occlusion and region masks are made on the device around their models.
+//! once per size and setting, a track's area mask (drawn from landmarks on the host) when it was
+//! drawn again; the occlusion and region masks are made on the device around their models.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use ort::value::DynTensor;
@@ -17,7 +18,6 @@ use crate::models::parser::Parser;
 use crate::models::swapper::tiles::{tile_format, tiles_output};
 use crate::vision::align::umeyama;
 use crate::vision::box_mask::BoxMaskSettings;
-use crate::vision::masks::area_mask;
 use crate::vision::{Affine, FrameViewMut};
 
 /// What the graph path keeps between faces: the masks and the crop in the models' memory, and
@@ -28,11 +28,20 @@ pub(super) struct DeviceState {
     box_mask: Option<DynTensor>,
     box_key: Option<(usize, BoxMaskSettings)>,
     occlusion: Option<DynTensor>,
-    area: Option<DynTensor>,
+    /// Each track's area mask, uploaded when its [`AreaMaskCache`](crate::vision::masks::AreaMaskCache)
+    /// drew it again.
+    areas: HashMap<u64, Option<DynTensor>>,
     region: Option<DynTensor>,
     /// The swapped float crop.
     crop: Option<DynTensor>,
     format: Option<TileFormat>,
+}
+
+impl DeviceState {
+    /// Forgets the area masks of tracks that are gone.
+    pub(super) fn begin_frame(&mut self, faces: &[Face]) {
+        self.areas.retain(|id, _| faces.iter().any(|f| f.track_id == *id));
+    }
 }
 
 impl FaceFusionSwapper {
@@ -59,7 +68,7 @@ impl FaceFusionSwapper {
         let Some(place) = graphs.load_boost_face(&frame.as_view(), &m, side)? else { return Ok(()) };
         let start = self.times.lap(0, start);
 
-        // Masks that need no pixels: the box (per size and setting) and the areas (per face).
+        // Masks that need no pixels: the box (per size and setting) and the area (per track).
         if kinds.box_mask && self.device.box_key != Some((side, params.box_mask)) {
             let weights = self.box_mask(side, params.box_mask).to_vec();
             let Backend::Graph(graphs) = &mut self.pixels else { return Err("no graph backend".to_string()) };
@@ -72,9 +81,13 @@ impl FaceFusionSwapper {
                 let (u, v) = m.apply(x as f64, y as f64);
                 [u as f32, v as f32]
             });
-            let weights = area_mask(side, &in_crop, &self.masks.areas);
-            let Backend::Graph(graphs) = &mut self.pixels else { return Err("no graph backend".to_string()) };
-            graphs.upload_mask(&weights, side, &mut self.device.area)?;
+            let cache = self.area_masks.entry(face.track_id).or_default();
+            let (weights, redrawn) = cache.mask_redrawn(side, &in_crop, &self.masks.areas);
+            let on_device = self.device.areas.entry(face.track_id).or_default();
+            if redrawn || on_device.is_none() {
+                let Backend::Graph(graphs) = &mut self.pixels else { return Err("no graph backend".to_string()) };
+                graphs.upload_mask(weights, side, on_device)?;
+            }
         }
         let source = self.source_index(embedding)?;
         let start = self.times.lap(2, start);
@@ -126,7 +139,7 @@ impl FaceFusionSwapper {
         let chosen = [
             (kinds.box_mask, &device.box_mask),
             (kinds.occlusion, &device.occlusion),
-            (kinds.area, &device.area),
+            (kinds.area, device.areas.get(&face.track_id).unwrap_or(&None)),
             (kinds.region, &device.region),
         ];
         let layers = chosen
