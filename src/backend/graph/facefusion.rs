@@ -42,20 +42,31 @@ pub struct BoostFace {
     frame: (usize, usize),
 }
 
+/// Sessions by the key their graph was built for.
+type Cache<K> = Vec<(K, ModelSession)>;
+
+/// The untile graph's key: model side, boost factor, the tiles in each output, their type, the
+/// output conversion.
+type UntileKey = (usize, usize, Vec<usize>, TensorElementType, TilesOutput);
+
 /// The graphs of the FaceFusion steps, built on first use per shape.
 #[derive(Default)]
 pub(super) struct Graphs {
-    tiles_in: Vec<(TileFormat, ModelSession)>,
-    tiles_out: Vec<((usize, usize, Vec<usize>, TensorElementType, TilesOutput), ModelSession)>,
-    paste: Vec<(usize, ModelSession)>,
-    occlusion: Vec<((usize, usize, TensorElementType), ModelSession)>,
-    parser_input: Vec<((usize, TensorElementType), ModelSession)>,
-    region: Vec<((usize, Vec<u32>, TensorElementType), ModelSession)>,
+    tiles_in: Cache<TileFormat>,
+    tiles_out: Cache<UntileKey>,
+    /// By mask count.
+    paste: Cache<usize>,
+    /// By crop side, output rank and type.
+    occlusion: Cache<(usize, usize, TensorElementType)>,
+    /// By crop side and input type.
+    parser_input: Cache<(usize, TensorElementType)>,
+    /// By crop side, selected classes (bits) and logits type.
+    region: Cache<(usize, Vec<u32>, TensorElementType)>,
 }
 
 /// The session whose key is `key` in `cache`, built by `build` on first use.
 fn cached<'c, K: PartialEq>(
-    cache: &'c mut Vec<(K, ModelSession)>,
+    cache: &'c mut Cache<K>,
     key: K,
     name: &str,
     options: &crate::runtime::SessionOptions,
