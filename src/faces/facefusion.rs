@@ -6,8 +6,9 @@
 //! crop, all masks combined by their per-pixel minimum, and the float crop pasted back through
 //! the combined mask with a float blend truncated to 8 bits.
 //!
-//! These pixel steps run on the CPU whatever runs the model (the GPU backend's graphs for them are
-//! later work); the model runs where its session does.
+//! The pixel steps below run on the CPU; with the graph backend (the element's `pixel-backend`)
+//! the same steps run as ONNX Runtime graphs next to the models ([`graph`]), with the same
+//! numerics.
 
 mod graph;
 
