@@ -344,8 +344,8 @@ pub fn float_paste(masks: usize) -> Vec<u8> {
     let one64 = g.doubles(&[1.0], &[]);
     let keep = g.op("Sub", &[&one64, &w64], vec![]);
     let blend = lerp(&mut g, &original, &colour, &w64, &keep);
+    // Weight 0 gives `frame·1 + crop·0`: the frame's own value (the crop is finite, see `bad`).
     let blend = g.op("Floor", &[&blend], vec![]);
-    let blend = g.op("Where", &[&written, &blend, &original], vec![]);
     let bytes = cast(&mut g, &blend, Elem::Uint8);
     let pasted = g.op("Transpose", &[&bytes], vec![Attr::Ints("perm", vec![0, 2, 3, 1])]);
     g.output(&pasted, "pasted", Elem::Uint8, &hw);
