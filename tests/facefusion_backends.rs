@@ -311,7 +311,9 @@ fn the_mask_graphs_make_the_cpu_masks() {
     let Some(mut backend) = graphs() else { return };
     let picture = picture();
     let view = FrameView::from_rgb(&picture);
-    let tolerance = if exact() { 1e-5 } else { 1e-3 };
+    // On a GPU the blur's convolutions may run in TF32 (cuDNN's default on recent GPUs): 10-bit
+    // products, about 1e-3 after the two passes, doubled by the soft threshold.
+    let tolerance = if exact() { 1e-5 } else { 4e-3 };
     let worst = |a: &[f32], b: &[f32]| {
         assert_eq!(a.len(), b.len());
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
