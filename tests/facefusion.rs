@@ -432,3 +432,72 @@ fn deep_live_cam_settings_say_they_are_off_with_facefusion() {
     assert!(warning.contains("mouth-mask, sharpness") && !warning.contains("color-correction"), "{warning}");
     assert!(!said(&launch("")), "the Deep-Live-Cam path uses them");
 }
+
+/// `appsrc ! dlcdetect ! dlcswap <props> ! appsink` fed the same picture frame after frame.
+struct Live {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    sink: gst_app::AppSink,
+    frame: Vec<u8>,
+    pushed: u64,
+}
+
+impl Live {
+    fn new(setup: &Setup, picture: &Path, props: &str) -> Live {
+        let image = image::open(picture).unwrap().to_rgb8();
+        let pipeline = common::pipeline(&format!(
+            "appsrc name=src format=time caps=video/x-raw,format=RGB,width={},height={},framerate=30/1 \
+             ! dlcdetect model-file={} ! dlcswap name=swap detector-model={} recognition-model={} model-file={} \
+             many-faces=true {props} ! appsink name=sink sync=false",
+            image.width(),
+            image.height(),
+            setup.detector.display(),
+            setup.detector.display(),
+            setup.arcface.display(),
+            setup.inswapper.display(),
+        ));
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Live {
+            src: pipeline.by_name("src").unwrap().downcast().unwrap(),
+            sink: pipeline.by_name("sink").unwrap().downcast().unwrap(),
+            pipeline,
+            frame: image.into_raw(),
+            pushed: 0,
+        }
+    }
+
+    fn next(&mut self) -> Vec<u8> {
+        let mut buffer = gst::Buffer::from_slice(self.frame.clone());
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(33 * self.pushed));
+        self.pushed += 1;
+        self.src.push_buffer(buffer).unwrap();
+        let sample = self.sink.try_pull_sample(gst::ClockTime::from_seconds(60)).expect("a frame");
+        sample.buffer().unwrap().map_readable().unwrap().to_vec()
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[test]
+fn a_source_changed_while_playing_takes_facefusion_identity() {
+    let Some(setup) = setup() else { return };
+    let target = setup.composite();
+    let props = "pixel-boost=256 mask-types=box";
+    let first = |source: &str| Live::new(&setup, &target, &format!("{props} source={source}")).next();
+    let (newton, gauss) = (setup.picture("newton.png"), setup.picture("gauss.png"));
+    let (as_newton, as_gauss) = (first(&newton), first(&gauss));
+    assert_ne!(as_newton, as_gauss, "two sources give the same swap");
+    // The picture worker computes the new identity (the raw embedding this path takes) while the
+    // frames go on; within a few seconds the frames are those of a start with the new source.
+    let mut live = Live::new(&setup, &target, &format!("{props} source={newton}"));
+    assert_eq!(live.next(), as_newton);
+    live.pipeline.by_name("swap").unwrap().set_property("source", &gauss);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while live.next() != as_gauss {
+        assert!(std::time::Instant::now() < deadline, "the new source never applied");
+    }
+}

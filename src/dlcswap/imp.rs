@@ -209,7 +209,7 @@ impl ObjectImpl for DlcSwap {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut props = RuntimeSettings::properties(
                 DEFAULT_MODEL,
-                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export (inswapper_128_fp16.onnx, the default with precision=fp16, and with precision=auto on a GPU when the file is in the model directory)",
+                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export (inswapper_128_fp16.onnx, the default with precision=fp16, and with precision=auto on a GPU when the file is in the model directory), or a FaceFusion family's model (see swapper-family; unset with a family chosen: FaceFusion's file of that family, e.g. hyperswap_1a_256.onnx)",
             );
             props.extend([
                 glib::ParamSpecString::builder("source")

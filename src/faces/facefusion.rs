@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::face::Face;
+use crate::face::{EMBEDDING_LEN, Face};
 use crate::models::landmark::Landmark106;
 use crate::models::landmark68::Landmark68;
 use crate::models::occluder::Occluder;
@@ -206,6 +206,24 @@ impl FaceFusionSwapper {
 
     pub fn model(&self) -> &ModelSession {
         self.swapper.model()
+    }
+
+    /// Runs the swapper `runs` times on blank tiles when it runs on an NVIDIA GPU, so that cuDNN's
+    /// algorithm search and ONNX Runtime's memory planning happen at start rather than on the
+    /// first face (on the thread that will run it). As many tiles as a fixed pixel boost makes, or
+    /// one with `auto`.
+    pub fn warm_up(&mut self, runs: usize) -> Result<(), String> {
+        if !self.swapper.model().on_nvidia_gpu() {
+            return Ok(());
+        }
+        let size = self.family().size;
+        let side = (self.params.pixel_boost as usize).max(size);
+        let count = (side / size).pow(2);
+        let (tiles, source) = (vec![0u8; count * size * size * 3], vec![0.0f32; EMBEDDING_LEN]);
+        for _ in 0..runs {
+            self.swapper.run_tiles(&tiles, count, &source)?;
+        }
+        Ok(())
     }
 
     /// Forgets the area masks of tracks that are gone, so the cache stays as small as the scene.

@@ -53,11 +53,11 @@ impl Swapping {
         }
     }
 
-    /// See [`FaceSwapper::warm_up`]; FaceFusion's path has its model's first run on the first face.
+    /// See [`FaceSwapper::warm_up`] and [`FaceFusionSwapper::warm_up`].
     pub fn warm_up(&mut self, runs: usize) -> Result<(), String> {
         match self {
             Swapping::DeepLiveCam(s) => s.warm_up(runs),
-            Swapping::FaceFusion(_) => Ok(()),
+            Swapping::FaceFusion(s) => s.warm_up(runs),
         }
     }
 
