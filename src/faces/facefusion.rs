@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::face::{EMBEDDING_LEN, Face};
+use crate::face::Face;
 use crate::models::landmark::Landmark106;
 use crate::models::landmark68::Landmark68;
 use crate::models::occluder::Occluder;
@@ -219,7 +219,16 @@ impl FaceFusionSwapper {
         let size = self.family().size;
         let side = (self.params.pixel_boost as usize).max(size);
         let count = (side / size).pow(2);
-        let (tiles, source) = (vec![0u8; count * size * size * 3], vec![0.0f32; EMBEDDING_LEN]);
+        let source = vec![0.0f32; self.family().source_len()];
+        if self.pixels.is_graph() {
+            // The tensors the graph path runs on (their values until the first face do not matter).
+            self.swapper.device_inputs(&self.pixels, count)?;
+            for _ in 0..runs {
+                self.swapper.run_device_tiles(&mut self.pixels, &source)?;
+            }
+            return Ok(());
+        }
+        let tiles = vec![0u8; count * size * size * 3];
         for _ in 0..runs {
             self.swapper.run_tiles(&tiles, count, &source)?;
         }
