@@ -11,8 +11,8 @@ use std::time::Instant;
 use ort::value::DynTensor;
 
 use super::{FaceFusionSwapper, MaskKinds, boost_size};
-use crate::backend::Backend;
 use crate::backend::graph::facefusion::TileFormat;
+use crate::backend::{Backend, GraphBackend};
 use crate::face::Face;
 use crate::models::parser::Parser;
 use crate::models::swapper::tiles::{tile_format, tiles_output};
@@ -35,6 +35,14 @@ pub(super) struct DeviceState {
     /// The swapped float crop.
     crop: Option<DynTensor>,
     format: Option<TileFormat>,
+}
+
+/// The graph backend in `pixels` (the path runs only when it is one).
+fn graphs(pixels: &mut Backend) -> Result<&mut GraphBackend, String> {
+    match pixels {
+        Backend::Graph(graphs) => Ok(graphs),
+        Backend::Cpu(_) => Err("the FaceFusion graphs need the graph backend".to_string()),
+    }
 }
 
 impl DeviceState {
@@ -62,17 +70,13 @@ impl FaceFusionSwapper {
         let m = Affine { m: unit.m.map(|v| v * side as f64) };
         let (size, factor) = (family.size, side / family.size);
         let kinds = if params.masks.is_empty() { MaskKinds { box_mask: true, ..params.masks } } else { params.masks };
-        let Backend::Graph(graphs) = &mut self.pixels else {
-            return Err("the FaceFusion graphs need the graph backend".to_string());
-        };
-        let Some(place) = graphs.load_boost_face(&frame.as_view(), &m, side)? else { return Ok(()) };
+        let Some(place) = graphs(&mut self.pixels)?.load_boost_face(&frame.as_view(), &m, side)? else { return Ok(()) };
         let start = self.times.lap(0, start);
 
         // Masks that need no pixels: the box (per size and setting) and the area (per track).
         if kinds.box_mask && self.device.box_key != Some((side, params.box_mask)) {
             let weights = self.box_mask(side, params.box_mask).to_vec();
-            let Backend::Graph(graphs) = &mut self.pixels else { return Err("no graph backend".to_string()) };
-            graphs.upload_mask(&weights, side, &mut self.device.box_mask)?;
+            graphs(&mut self.pixels)?.upload_mask(&weights, side, &mut self.device.box_mask)?;
             self.device.box_key = Some((side, params.box_mask));
         }
         if kinds.area {
@@ -85,8 +89,7 @@ impl FaceFusionSwapper {
             let (weights, redrawn) = cache.mask_redrawn(side, &in_crop, &self.masks.areas);
             let on_device = self.device.areas.entry(face.track_id).or_default();
             if redrawn || on_device.is_none() {
-                let Backend::Graph(graphs) = &mut self.pixels else { return Err("no graph backend".to_string()) };
-                graphs.upload_mask(weights, side, on_device)?;
+                graphs(&mut self.pixels)?.upload_mask(weights, side, on_device)?;
             }
         }
         let source = self.source_index(embedding)?;
@@ -110,31 +113,25 @@ impl FaceFusionSwapper {
                 Some(TileFormat { occluder: occluder_element, ..tile_format(family, factor, batched, element) });
         }
         let format = device.format.as_ref().ok_or("no swapper inputs")?;
-        let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
-        graphs.boost_tiles_in(&place, format, inputs, None, occluder_input)?;
+        graphs(pixels)?.boost_tiles_in(&place, format, inputs, None, occluder_input)?;
         if let Some(occluder) = masks.occluder.as_mut().filter(|_| kinds.occlusion) {
             let output = occluder.run_device(pixels)?;
-            let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
-            graphs.occlusion_mask(output, side, &mut device.occlusion)?;
+            graphs(pixels)?.occlusion_mask(output, side, &mut device.occlusion)?;
         }
         let start = times.lap(1, start);
         let outputs = swapper.run_device_tiles(pixels, &sources[source].tensor)?;
-        let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
-        graphs.boost_tiles_out(outputs, (size, factor), tiles_output(family), &mut device.crop)?;
+        graphs(pixels)?.boost_tiles_out(outputs, (size, factor), tiles_output(family), &mut device.crop)?;
         let start = times.lap(3, start);
 
         let crop = device.crop.as_ref().ok_or("the swapped crop is missing")?;
         if kinds.region {
             let parser = masks.parser.as_mut().ok_or("mask-types=region needs 'parser-model'")?;
             let input = parser.device_input(pixels)?;
-            let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
-            graphs.parser_input(crop, input)?;
+            graphs(pixels)?.parser_input(crop, input)?;
             let logits = parser.run_device(pixels)?;
-            let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
-            graphs.region_mask(logits, side, &Parser::selected_classes(&masks.regions), &mut device.region)?;
+            graphs(pixels)?.region_mask(logits, side, &Parser::selected_classes(&masks.regions), &mut device.region)?;
         }
         let start = times.lap(4, start);
-        let Backend::Graph(graphs) = pixels else { return Err("no graph backend".to_string()) };
 
         let chosen = [
             (kinds.box_mask, &device.box_mask),
@@ -147,7 +144,7 @@ impl FaceFusionSwapper {
             .filter(|(on, _)| *on)
             .map(|(_, mask)| mask.as_ref().ok_or("a mask was not made"))
             .collect::<Result<Vec<&DynTensor>, _>>()?;
-        graphs.boost_paste(frame, &place, crop, &layers, opacity)?;
+        graphs(pixels)?.boost_paste(frame, &place, crop, &layers, opacity)?;
         times.lap(5, start);
         Ok(())
     }
