@@ -24,7 +24,7 @@ use gstdlc::vision::masks::{
 const USAGE: &str = "\
 usage: mask-cost [--fixtures DIR] [--runs N]
 
-Prints, per crop side 128, 256, 512 and 1024, the median CPU ms of: the area mask (all three
+Prints, per crop side 128, 256, 384, 512, 768 and 1024, the median CPU ms of: the area mask (all three
 areas, hull + fill + softening); the softening alone (sigma 5 blur of the whole crop); the
 occluder's input (resize to 256, BGR /255) and output (resize to the crop, softening); the
 parser's input (resize to 512, ImageNet normalisation) and output (argmax of 19 x 512 x 512,
@@ -89,7 +89,7 @@ fn run() -> Result<(), String> {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut blur = BlurScratch::default();
-    for side in [128usize, 256, 512, 1024] {
+    for side in [128usize, 256, 384, 512, 768, 1024] {
         let s = side as f32;
         let crop = RgbImage::from_raw(side, side, (0..side * side * 3).map(|i| ((i * 7) % 251) as u8).collect())
             .ok_or("crop size")?;

@@ -186,6 +186,8 @@ fn equivalence(setup: &Setup, family: &str, swapper: &Path, props: &str, args: &
             .get_or_insert_with(|| (run.faces.clone(), setup.reference(&target, &run.faces, family, swapper, args)));
         assert_eq!(*faces, run.faces, "{props}: the same faces with either backend");
         let stats = agreement(&run.original, &run.ours, reference);
+        // DLC_DEBUG_DUMP=DIR keeps the frames and faces of the last comparison there, for a look
+        // at where the two swaps differ.
         if let Some(dir) = std::env::var_os("DLC_DEBUG_DUMP") {
             let dir = PathBuf::from(dir);
             let save = |name: &str, data: &[u8]| {

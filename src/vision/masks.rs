@@ -632,8 +632,9 @@ const FROM_106: [&[usize]; 68] = [
 
 /// The 68 landmarks FaceFusion's areas use, from InsightFace's 106 ([`FROM_106`]); `None` unless
 /// `points` holds 106 finite points. A fallback for faces without `landmark-68-model`: the
-/// 106-point model was trained on another markup, so its points sit where that markup puts them
-/// (see the report in models/README.md for how far that moves the area mask).
+/// 106-point model looks at the face where `fan_68_5` only places an average face by the five
+/// points, and was trained on another markup, so the mask follows the face's own jaw and lips
+/// (models/README.md, fan_68_5, says what that moves).
 pub fn landmarks_68_from_106(points: &[[f32; 2]]) -> Option<[[f32; 2]; 68]> {
     if points.len() != 106 || points.iter().flatten().any(|v| !v.is_finite()) {
         return None;
