@@ -116,14 +116,14 @@ pub fn tiles_in(
     let width = dim_int(&mut g, &region, 2);
     let flat_shape = g.ints(&[-1, 3], &[2]);
     let flat = g.op("Reshape", &[&region, &flat_shape], vec![]);
-    let mut corner = |y: &str, x: &str| {
-        let base = g.op("Mul", &[y, &width], vec![]);
-        let index = g.op("Add", &[&base, x], vec![]);
+    let row_starts: Vec<String> = ys.iter().map(|y| g.op("Mul", &[y, &width], vec![])).collect();
+    let mut corner = |k: usize, x: &str| {
+        let index = g.op("Add", &[&row_starts[k], x], vec![]);
         let bytes = g.op("Gather", &[&flat, &index], vec![Attr::Int("axis", 0)]);
         cast(&mut g, &bytes, Elem::Int64)
     };
-    let (p00, p01) = (corner(&ys[0], &xs[0]), corner(&ys[0], &xs[1]));
-    let (p10, p11) = (corner(&ys[1], &xs[0]), corner(&ys[1], &xs[1]));
+    let (p00, p01) = (corner(0, &xs[0]), corner(0, &xs[1]));
+    let (p10, p11) = (corner(1, &xs[0]), corner(1, &xs[1]));
     // Tap::lerp_u8: 8-bit fractions, integer weights, rounded.
     let eighth = g.ints(&[1 << 8], &[]);
     let ix = g.op("Div", &[&fx, &eighth], vec![]);
@@ -297,17 +297,17 @@ pub fn float_paste(masks: usize) -> Vec<u8> {
     let vs = [v0, v1];
     let clamped_u = [clamp_int(&mut g, &us[0], &zero_i, &last), clamp_int(&mut g, &us[1], &zero_i, &last)];
     let clamped_v = [clamp_int(&mut g, &vs[0], &zero_i, &last), clamp_int(&mut g, &vs[1], &zero_i, &last)];
-    let index = |g: &mut Graph, v: &str, u: &str| {
-        let base = g.op("Mul", &[v, &side], vec![]);
-        g.op("Add", &[&base, u], vec![])
-    };
+    // The four taps' indices into the crop (rows v0, v1 × columns u0, u1), computed once for the
+    // weights and the colours, and whether each tap lies inside the crop.
+    let rows_at: Vec<String> = clamped_v.iter().map(|v| g.op("Mul", &[v, &side], vec![])).collect();
+    let at: Vec<Vec<String>> =
+        rows_at.iter().map(|r| clamped_u.iter().map(|u| g.op("Add", &[r, u], vec![])).collect()).collect();
+    let inside_u: Vec<String> = (0..2).map(|l| g.op("Equal", &[&us[l], &clamped_u[l]], vec![])).collect();
+    let inside_v: Vec<String> = (0..2).map(|k| g.op("Equal", &[&vs[k], &clamped_v[k]], vec![])).collect();
     // Weights: zero outside the crop.
     let weight_at = |g: &mut Graph, k: usize, l: usize| {
-        let at = index(g, &clamped_v[k], &clamped_u[l]);
-        let value = g.op("Gather", &[&weights_flat, &at], vec![Attr::Int("axis", 0)]);
-        let inside_u = g.op("Equal", &[&us[l], &clamped_u[l]], vec![]);
-        let inside_v = g.op("Equal", &[&vs[k], &clamped_v[k]], vec![]);
-        let inside = g.op("And", &[&inside_u, &inside_v], vec![]);
+        let value = g.op("Gather", &[&weights_flat, &at[k][l]], vec![Attr::Int("axis", 0)]);
+        let inside = g.op("And", &[&inside_u[l], &inside_v[k]], vec![]);
         g.op("Where", &[&inside, &value, &zero], vec![])
     };
     let (w00, w01) = (weight_at(&mut g, 0, 0), weight_at(&mut g, 0, 1));
@@ -326,10 +326,8 @@ pub fn float_paste(masks: usize) -> Vec<u8> {
     let written = g.op("Greater", &[&weight, &zero], vec![]);
     let weight = g.op("Where", &[&written, &weight, &zero], vec![]);
     // Colours: the edge replicated.
-    let colour_at = |g: &mut Graph, k: usize, l: usize| {
-        let at = index(g, &clamped_v[k], &clamped_u[l]);
-        g.op("Gather", &[&colours_flat, &at], vec![Attr::Int("axis", 1)])
-    };
+    let colour_at =
+        |g: &mut Graph, k: usize, l: usize| g.op("Gather", &[&colours_flat, &at[k][l]], vec![Attr::Int("axis", 1)]);
     let (c00, c01) = (colour_at(&mut g, 0, 0), colour_at(&mut g, 0, 1));
     let (c10, c11) = (colour_at(&mut g, 1, 0), colour_at(&mut g, 1, 1));
     let top = lerp(&mut g, &c00, &c01, &fu, &rest_u);
