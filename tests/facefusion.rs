@@ -161,33 +161,49 @@ fn agreement(original: &[u8], ours: &[u8], reference: &[u8]) -> Agreement {
     Agreement { changed, mean, p999 }
 }
 
-/// Swaps the composite with dlcswap `props` and with the reference `args`, and checks that
-/// they agree: mean ≤ 1 and p99.9 ≤ 8 levels over the bytes either changed.
+/// The execution provider of dlcswap (`DLC_TEST_PROVIDER`, default `cpu`): `cuda` on a GPU
+/// machine runs the graph backend's pixel steps there.
+fn provider() -> String {
+    std::env::var("DLC_TEST_PROVIDER").unwrap_or_else(|_| "cpu".to_string())
+}
+
+/// Swaps the composite with dlcswap `props` and with the reference `args`, with the pixel steps
+/// on the CPU and as ONNX Runtime graphs, and checks that each agrees with the reference: mean
+/// ≤ 1 and p99.9 ≤ 8 levels over the bytes either changed.
 fn equivalence(setup: &Setup, family: &str, swapper: &Path, props: &str, args: &[&str]) {
     let target = setup.composite();
-    let props = format!("model-file={} {props}", swapper.display());
-    let run = setup.run(&target, "RGB", &props);
-    assert_eq!(run.faces.len(), 3, "three faces on the composite: {:?}", run.faces);
-    assert!(run.faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)), "{props}: not every face swapped");
-    let reference = setup.reference(&target, &run.faces, family, swapper, args);
-    let stats = agreement(&run.original, &run.ours, &reference);
-    // DLC_DEBUG_DUMP=DIR keeps the frames and faces of the last comparison there, for a look at
-    // where the two swaps differ.
-    if let Some(dir) = std::env::var_os("DLC_DEBUG_DUMP") {
-        let dir = PathBuf::from(dir);
-        let save = |name: &str, data: &[u8]| {
-            image::RgbImage::from_raw(1280, 720, data.to_vec()).unwrap().save(dir.join(name)).unwrap()
-        };
-        save("original.png", &run.original);
-        save("ours.png", &run.ours);
-        save("reference.png", &reference);
-        std::fs::copy(setup.dir.path().join("faces.json"), dir.join("faces.json")).unwrap();
+    let mut reference: Option<(Vec<Face>, Vec<u8>)> = None;
+    for backend in ["cpu", "onnx-runtime"] {
+        let props = format!(
+            "model-file={} {props} pixel-backend={backend} execution-provider={}",
+            swapper.display(),
+            provider()
+        );
+        let run = setup.run(&target, "RGB", &props);
+        assert_eq!(run.faces.len(), 3, "three faces on the composite: {:?}", run.faces);
+        assert!(run.faces.iter().all(|f| f.flags.contains(FaceFlags::SWAPPED)), "{props}: not every face swapped");
+        let (faces, reference) = reference
+            .get_or_insert_with(|| (run.faces.clone(), setup.reference(&target, &run.faces, family, swapper, args)));
+        assert_eq!(*faces, run.faces, "{props}: the same faces with either backend");
+        let stats = agreement(&run.original, &run.ours, reference);
+        // DLC_DEBUG_DUMP=DIR keeps the frames and faces of the last comparison there, for a look
+        // at where the two swaps differ.
+        if let Some(dir) = std::env::var_os("DLC_DEBUG_DUMP") {
+            let dir = PathBuf::from(dir);
+            let save = |name: &str, data: &[u8]| {
+                image::RgbImage::from_raw(1280, 720, data.to_vec()).unwrap().save(dir.join(name)).unwrap()
+            };
+            save("original.png", &run.original);
+            save(&format!("ours-{backend}.png"), &run.ours);
+            save("reference.png", reference);
+            std::fs::copy(setup.dir.path().join("faces.json"), dir.join("faces.json")).unwrap();
+        }
+        // Agreement only means something if the swap changed the faces a lot.
+        let (change, _) = common::differences(&run.original, reference);
+        eprintln!("{props} {args:?}: frame change {change:.3}, {stats:?}");
+        assert!(change > 0.2 && stats.changed > 10_000, "the reference swap barely changed the frame: {change}");
+        assert!(stats.mean <= 1.0 && stats.p999 <= 8, "{props}: {stats:?}");
     }
-    // Agreement only means something if the swap changed the faces a lot.
-    let (change, _) = common::differences(&run.original, &reference);
-    eprintln!("{props} {args:?}: frame change {change:.3}, {stats:?}");
-    assert!(change > 0.2 && stats.changed > 10_000, "the reference swap barely changed the frame: {change}");
-    assert!(stats.mean <= 1.0 && stats.p999 <= 8, "{props}: {stats:?}");
 }
 
 #[test]

@@ -50,6 +50,7 @@ use crate::element::{
     warn_missing_meta, with_writable_frame,
 };
 use crate::face::Face;
+use crate::faces::facefusion::FaceFusionSwapper;
 use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
@@ -456,15 +457,20 @@ impl DlcSwap {
         let swapper_path = Self::swapper_path(settings);
         let (quality, model_file) = (&settings.quality, settings.runtime.model_file.as_deref());
         let landmark_model = settings.landmark_model.as_deref();
+        let facefusion = |opened: FaceFusionSwapper| {
+            let backend =
+                pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, opened.model(), &options);
+            Swapping::FaceFusion(opened.with_backend(backend))
+        };
         if quality.forces_facefusion() {
             let opened = quality.open_facefusion((model_file, &swapper_path), landmark_model, &options);
-            return opened.map(Swapping::FaceFusion);
+            return opened.map(facefusion);
         }
         let swapper = match Inswapper::open(&swapper_path, "model-file", &options) {
             Ok(swapper) => swapper,
             Err(e) => {
                 let opened = quality.open_other_family(&swapper_path, landmark_model, &options, e);
-                return opened.map(Swapping::FaceFusion);
+                return opened.map(facefusion);
             }
         };
         let landmarker = match &settings.landmark_model {

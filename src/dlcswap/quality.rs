@@ -148,8 +148,8 @@ const RULE: &str = "A face follows Deep-Live-Cam (InsightFace's inswapper swap a
     without these properties) unless another family than inswapper, pixel-boost above the model's size, or \
     mask-types is set; then it follows FaceFusion 3.8.1 throughout (source tensor, crop with replicated \
     border, masks combined by their minimum, float paste-back), with the box mask when mask-types is empty; \
-    mask, mouth-mask, color-correction and sharpness then do not apply (a warning says so). The FaceFusion \
-    pixel steps run on the CPU for now (the model runs on its provider)";
+    mask, mouth-mask, color-correction and sharpness then do not apply (a warning says so). Its pixel steps \
+    (crop, tiles, masks, paste) run where pixel-backend says, as the Deep-Live-Cam path's do";
 
 impl QualitySettings {
     pub(super) fn properties() -> Vec<glib::ParamSpec> {

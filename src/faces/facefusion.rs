@@ -6,8 +6,11 @@
 //! crop, all masks combined by their per-pixel minimum, and the float crop pasted back through
 //! the combined mask with a float blend truncated to 8 bits.
 //!
-//! These pixel steps run on the CPU whatever runs the model (the GPU backend's graphs for them are
-//! later work); the model runs where its session does.
+//! The pixel steps below run on the CPU; with the graph backend (the element's `pixel-backend`)
+//! the same steps run as ONNX Runtime graphs next to the models ([`graph`]), with the same
+//! numerics.
+
+mod graph;
 
 use std::time::Instant;
 
@@ -15,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::face::{EMBEDDING_LEN, Face};
+use crate::face::Face;
 use crate::models::landmark::Landmark106;
 use crate::models::landmark68::Landmark68;
 use crate::models::occluder::Occluder;
@@ -147,6 +150,9 @@ pub struct FaceFusionSwapper {
     area_masks: HashMap<u64, AreaMaskCache>,
     /// Runs the 106-point model's crop (host memory, like the rest of this path).
     landmark_backend: Backend,
+    /// Where the pixel steps run: the CPU code below, or the graphs of [`graph`].
+    pixels: Backend,
+    device: graph::DeviceState,
     box_masks: Vec<CachedBoxMask>,
     sources: Vec<CachedSource>,
     scratch: Scratch,
@@ -182,11 +188,25 @@ impl FaceFusionSwapper {
             masks,
             area_masks: HashMap::new(),
             landmark_backend: Backend::cpu(),
+            pixels: Backend::cpu(),
+            device: graph::DeviceState::default(),
             box_masks: Vec::new(),
             sources: Vec::new(),
             scratch: Scratch::default(),
             times: StepTimes::new(&["crop", "masks before", "source", "swap tiles", "masks after", "paste"]),
         })
+    }
+
+    /// The path with its pixel steps on `pixels` (the element's backend): on the graph backend
+    /// they run where the models run, else on the CPU.
+    pub fn with_backend(mut self, pixels: Backend) -> Self {
+        self.pixels = pixels;
+        self
+    }
+
+    /// What runs the pixel steps (see [`Backend::name`]).
+    pub fn backend_name(&self) -> &'static str {
+        self.pixels.name()
     }
 
     pub fn family(&self) -> &'static FamilySpec {
@@ -208,7 +228,16 @@ impl FaceFusionSwapper {
         let size = self.family().size;
         let side = (self.params.pixel_boost as usize).max(size);
         let count = (side / size).pow(2);
-        let (tiles, source) = (vec![0u8; count * size * size * 3], vec![0.0f32; EMBEDDING_LEN]);
+        let source = vec![0.0f32; self.family().source_len()];
+        if self.pixels.is_graph() {
+            // The tensors the graph path runs on (their values until the first face do not matter).
+            self.swapper.device_inputs(&self.pixels, count)?;
+            for _ in 0..runs {
+                self.swapper.run_device_tiles(&mut self.pixels, &source)?;
+            }
+            return Ok(());
+        }
+        let tiles = vec![0u8; count * size * size * 3];
         for _ in 0..runs {
             self.swapper.run_tiles(&tiles, count, &source)?;
         }
@@ -218,6 +247,7 @@ impl FaceFusionSwapper {
     /// Forgets the area masks of tracks that are gone, so the cache stays as small as the scene.
     pub fn begin_frame(&mut self, faces: &[Face]) {
         self.area_masks.retain(|id, _| faces.iter().any(|f| f.track_id == *id));
+        self.device.begin_frame(faces);
     }
 
     /// Every session of the path, for the provider fallback warnings.
@@ -310,6 +340,9 @@ impl FaceFusionSwapper {
         embedding: &[f32],
         opacity: f32,
     ) -> Result<(), String> {
+        if self.pixels.is_graph() {
+            return self.swap_face_on_graphs(frame, face, embedding, opacity);
+        }
         let start = Instant::now();
         let params = self.params;
         let family = self.family();

@@ -45,11 +45,11 @@ impl Swapping {
         }
     }
 
-    /// What runs the pixel steps: FaceFusion's run on the CPU.
+    /// What runs the pixel steps.
     pub fn backend_name(&self) -> &'static str {
         match self {
             Swapping::DeepLiveCam(s) => s.backend_name(),
-            Swapping::FaceFusion(_) => "cpu",
+            Swapping::FaceFusion(s) => s.backend_name(),
         }
     }
 

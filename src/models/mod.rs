@@ -35,6 +35,43 @@ pub(crate) fn run_on_backend(model: &mut ModelSession, binding: &IoBinding, back
     if backend.on_gpu() { model.run_queued(binding) } else { model.run(binding).map(drop) }
 }
 
+/// The input and output of a one-input, one-output model where the pixel backend keeps them
+/// (the mask models on the graph backend: its graphs write the input and read the output).
+pub(crate) struct DeviceIo {
+    binding: IoBinding,
+    input: DynTensor,
+    output: DynTensor,
+}
+
+impl DeviceIo {
+    /// Tensors of the model's element types and the given shapes, the output bound.
+    pub(crate) fn new(
+        model: &ModelSession,
+        backend: &Backend,
+        input_shape: &[usize],
+        output_shape: &[usize],
+    ) -> Result<DeviceIo, String> {
+        let input = backend.tensor(input_shape, float_type(model.io.inputs.first()))?;
+        let mut output = backend.tensor(output_shape, float_type(model.io.outputs.first()))?;
+        let mut binding = model.binding()?;
+        let name = model.io.outputs.first().map(|o| o.name.as_str()).unwrap_or_default();
+        binding.bind_output(name, &mut output).map_err(|e| format!("cannot bind output '{name}': {e}"))?;
+        Ok(DeviceIo { binding, input, output })
+    }
+
+    pub(crate) fn input(&mut self) -> &mut DynTensor {
+        &mut self.input
+    }
+
+    /// Runs `model` on the input (see [`run_on_backend`]); returns the output.
+    pub(crate) fn run(&mut self, model: &mut ModelSession, backend: &Backend) -> Result<&DynTensor, String> {
+        let name = model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        self.binding.bind_input(&name, &self.input).map_err(|e| format!("cannot bind input '{name}': {e}"))?;
+        run_on_backend(model, &self.binding, backend)?;
+        Ok(&self.output)
+    }
+}
+
 /// Whether `io` is one float image input `[N,3,size,size]` and one float output `[N,len]`: the
 /// shape of the crop models (ArcFace, 106-point landmarks).
 pub(crate) fn is_crop_model(io: &ModelIo, size: i64, len: i64) -> bool {

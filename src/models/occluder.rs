@@ -13,7 +13,8 @@ use crate::vision::RgbImage;
 use crate::vision::filter::BlurScratch;
 use crate::vision::masks::{OCCLUDER_SIZE, occluder_input, occlusion_from_output};
 
-use super::float_type;
+use super::{DeviceIo, float_type};
+use crate::backend::Backend;
 
 pub const CONTRACT: &str = "an XSeg occluder (xseg_1.onnx): float input [N,256,256,3] (NHWC) and \
     float output [N,256,256,1] or [N,256,256]";
@@ -44,6 +45,7 @@ pub struct Occluder {
     narrowed: Vec<f32>,
     widened: Vec<f32>,
     blur: BlurScratch,
+    device: Option<DeviceIo>,
 }
 
 impl Occluder {
@@ -56,11 +58,35 @@ impl Occluder {
             narrowed: Vec::new(),
             widened: Vec::new(),
             blur: BlurScratch::default(),
+            device: None,
         })
     }
 
     pub fn model(&self) -> &ModelSession {
         &self.model
+    }
+
+    /// The occluder's input tensor on `backend` (`[1, 256, 256, 3]`), where the graph backend's
+    /// tiles graph writes it; run it with [`Occluder::run_device`].
+    pub fn device_input(&mut self, backend: &Backend) -> Result<&mut DynTensor, String> {
+        if self.device.is_none() {
+            let n = OCCLUDER_SIZE;
+            let output: &[usize] = if self.model.io.outputs.first().is_some_and(|o| o.shape.len() == 3) {
+                &[1, n, n]
+            } else {
+                &[1, n, n, 1]
+            };
+            self.device = Some(DeviceIo::new(&self.model, backend, &[1, n, n, 3], output)?);
+        }
+        let device = self.device.as_mut().ok_or_else(|| super::NOT_BOUND.to_string())?;
+        Ok(device.input())
+    }
+
+    /// Runs the occluder on [`Occluder::device_input`]; returns its raw output where the backend
+    /// keeps it (the graph backend makes the mask from it).
+    pub fn run_device(&mut self, backend: &Backend) -> Result<&DynTensor, String> {
+        let device = self.device.as_mut().ok_or_else(|| super::NOT_BOUND.to_string())?;
+        device.run(&mut self.model, backend)
     }
 
     /// FaceFusion's occlusion mask of a square face crop taken before the swap (RGB, at the

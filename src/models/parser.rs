@@ -12,7 +12,8 @@ use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_h
 use crate::vision::filter::BlurScratch;
 use crate::vision::masks::{PARSER_CLASSES, PARSER_SIZE, Regions, parser_input, region_from_logits};
 
-use super::float_type;
+use super::{DeviceIo, float_type};
+use crate::backend::Backend;
 
 pub const CONTRACT: &str = "a BiSeNet face parser with the 19 CelebAMask-HQ classes \
     (bisenet_resnet_34.onnx): float input [N,3,512,512] and float output [N,19,512,512]";
@@ -40,6 +41,7 @@ pub struct Parser {
     narrowed: Vec<f32>,
     widened: Vec<f32>,
     blur: BlurScratch,
+    device: Option<DeviceIo>,
 }
 
 impl Parser {
@@ -54,11 +56,35 @@ impl Parser {
             narrowed: Vec::new(),
             widened: Vec::new(),
             blur: BlurScratch::default(),
+            device: None,
         })
     }
 
     pub fn model(&self) -> &ModelSession {
         &self.model
+    }
+
+    /// The parser's input tensor on `backend` (`[1, 3, 512, 512]`), where the graph backend
+    /// writes it from the swapped crop; run it with [`Parser::run_device`].
+    pub fn device_input(&mut self, backend: &Backend) -> Result<&mut DynTensor, String> {
+        if self.device.is_none() {
+            let (n, classes) = (PARSER_SIZE, PARSER_CLASSES);
+            self.device = Some(DeviceIo::new(&self.model, backend, &[1, 3, n, n], &[1, classes, n, n])?);
+        }
+        let device = self.device.as_mut().ok_or_else(|| super::NOT_BOUND.to_string())?;
+        Ok(device.input())
+    }
+
+    /// Runs the parser on [`Parser::device_input`]; returns its logits (`[1, 19, 512, 512]`)
+    /// where the backend keeps them.
+    pub fn run_device(&mut self, backend: &Backend) -> Result<&DynTensor, String> {
+        let device = self.device.as_mut().ok_or_else(|| super::NOT_BOUND.to_string())?;
+        device.run(&mut self.model, backend)
+    }
+
+    /// 1 for each class the region mask keeps, 0 for the others.
+    pub fn selected_classes(regions: &Regions) -> Vec<f32> {
+        (0..PARSER_CLASSES).map(|c| if regions.contains_class(c) { 1.0 } else { 0.0 }).collect()
     }
 
     /// FaceFusion's region mask of a swapped face crop (`side × side × 3` RGB `f32` in

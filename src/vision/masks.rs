@@ -203,8 +203,9 @@ pub fn occlusion_from_output(output: &[f32], side: usize, blur: &mut BlurScratch
 
 /// Side of the face parser's (BiSeNet's) square input.
 pub const PARSER_SIZE: usize = 512;
-const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// The face parser's input normalisation (ImageNet's mean and deviation, on RGB `x / 255`).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// The face parser's input from the swapped crop (`side × side × 3` RGB `f32` in `[0, 255]`):
 /// `cv2.resize` to 512 × 512 (bilinear, float), `/ 255`, ImageNet mean and deviation, NCHW: `out`
@@ -301,6 +302,14 @@ impl AreaMaskCache {
             }
         }
         &self.mask
+    }
+
+    /// [`AreaMaskCache::mask`], and whether it was drawn again (for a copy of the mask kept
+    /// elsewhere, e.g. in GPU memory, that then needs refreshing).
+    pub fn mask_redrawn(&mut self, side: usize, lm68_in_crop: &[[f32; 2]; 68], areas: &Areas) -> (&[f32], bool) {
+        let reused = self.reused;
+        self.mask(side, lm68_in_crop, areas);
+        (&self.mask, self.reused == reused)
     }
 
     /// How many calls returned the kept mask.

@@ -18,7 +18,7 @@ const ONE: f32 = (1 << BITS) as f32;
 
 /// One output sample along an axis: `s[i0]·w0 + s[i1]·w1`, weights in units of 2⁻¹¹.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Tap {
+pub(crate) struct Tap {
     pub i0: usize,
     pub i1: usize,
     pub w0: i32,
@@ -41,7 +41,7 @@ impl Tap {
 /// positions before the first or past the last sample take that sample, and each weight is
 /// rounded to 11 bits on its own (ties to even). A tap whose second weight is 0 reads one sample
 /// twice, so that a caller caching source rows computes one.
-pub(super) fn axis_taps(src_len: usize, dst_len: usize, taps: &mut Vec<Tap>) {
+pub(crate) fn axis_taps(src_len: usize, dst_len: usize, taps: &mut Vec<Tap>) {
     let scale = 1.0 / (dst_len as f64 / src_len as f64);
     let last = src_len.saturating_sub(1);
     taps.clear();
@@ -123,16 +123,16 @@ fn combine_portable(d0: &[i32], d1: &[i32], tap: Tap, out: &mut [u8]) {
 
 /// One output sample of a float resize along an axis: `s[i0]·w0 + s[i1]·w1`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct FloatTap {
-    i0: usize,
-    i1: usize,
-    w0: f32,
-    w1: f32,
+pub(crate) struct FloatTap {
+    pub i0: usize,
+    pub i1: usize,
+    pub w0: f32,
+    pub w1: f32,
 }
 
 /// The taps of resizing `src_len` samples to `dst_len` as OpenCV does for float images: the
 /// source positions of [`axis_taps`], weights `1 − f` and `f` kept in `f32`.
-fn float_axis_taps(src_len: usize, dst_len: usize) -> Vec<FloatTap> {
+pub(crate) fn float_axis_taps(src_len: usize, dst_len: usize) -> Vec<FloatTap> {
     let scale = 1.0 / (dst_len as f64 / src_len as f64);
     let last = src_len.saturating_sub(1);
     (0..dst_len)

@@ -5,6 +5,9 @@
 //! graphs run on ONNX Runtime's CPU provider, which is how the tests compare them with the CPU
 //! backend on machines without a GPU.
 
+pub mod boost;
+pub mod face_masks;
+pub mod facefusion;
 pub mod onnx;
 pub mod pixels;
 
@@ -71,6 +74,8 @@ pub struct GraphBackend {
     pasted: RgbImage,
     /// A face region in host memory, on its way to the GPU.
     region_staging: Vec<u8>,
+    /// FaceFusion's steps ([`facefusion`]).
+    facefusion: facefusion::Graphs,
 }
 
 fn elem_of(element: TensorElementType) -> Result<Elem, String> {
@@ -142,6 +147,7 @@ impl GraphBackend {
             weights: Vec::new(),
             pasted: RgbImage::default(),
             region_staging: Vec::new(),
+            facefusion: facefusion::Graphs::default(),
         })
     }
 

@@ -20,6 +20,7 @@ pub enum Elem {
     Int64 = 7,
     Bool = 9,
     Float16 = 10,
+    Double = 11,
 }
 
 /// The opset the graphs are written against: GridSample needs 16; 17 is what the fixture models
@@ -110,6 +111,16 @@ impl Graph {
         });
     }
 
+    /// An operation with several outputs, named `outputs`.
+    pub fn node_multi(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) {
+        self.node(op, inputs, outputs, attrs);
+    }
+
+    /// Declares the existing value `name` a graph output.
+    pub fn declare_output(&mut self, name: &str, elem: Elem, dims: &[Dim]) {
+        self.graph.output.push(value_info(name, elem, dims));
+    }
+
     /// An operation with one output.
     pub fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<Attr>) -> String {
         let out = self.fresh(op);
@@ -132,6 +143,12 @@ impl Graph {
     /// A float constant of `dims`.
     pub fn floats(&mut self, values: &[f32], dims: &[i64]) -> String {
         self.constant(Elem::Float, dims, TensorProto { float_data: values.to_vec(), ..TensorProto::default() })
+    }
+
+    /// A float64 constant of `dims` (stored as raw little-endian bytes).
+    pub fn doubles(&mut self, values: &[f64], dims: &[i64]) -> String {
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.constant(Elem::Double, dims, TensorProto { raw_data: raw.into(), ..TensorProto::default() })
     }
 
     /// A float scalar constant.

@@ -22,13 +22,13 @@ pub const WARP_PARAMS: usize = 8;
 pub const PASTE_PARAMS: usize = 10;
 
 /// Scalar `i` of a float vector.
-fn element(g: &mut Graph, vector: &str, i: i64) -> String {
+pub(super) fn element(g: &mut Graph, vector: &str, i: i64) -> String {
     let index = g.ints(&[i], &[]);
     g.op("Gather", &[vector, &index], vec![Attr::Int("axis", 0)])
 }
 
 /// Dimension `i` of `tensor`'s shape, as a float scalar.
-fn dim(g: &mut Graph, tensor: &str, i: i64) -> String {
+pub(super) fn dim(g: &mut Graph, tensor: &str, i: i64) -> String {
     let shape = g.op("Shape", &[tensor], vec![]);
     let index = g.ints(&[i], &[]);
     let d = g.op("Gather", &[&shape, &index], vec![Attr::Int("axis", 0)]);
@@ -41,7 +41,7 @@ fn range(g: &mut Graph, n: &str) -> String {
     g.op("Range", &[&zero, n, &one], vec![])
 }
 
-fn unsqueeze(g: &mut Graph, x: &str, axes: &[i64]) -> String {
+pub(super) fn unsqueeze(g: &mut Graph, x: &str, axes: &[i64]) -> String {
     let axes = g.ints(axes, &[axes.len() as i64]);
     g.op("Unsqueeze", &[x, &axes], vec![])
 }

@@ -24,13 +24,14 @@ use std::sync::Arc;
 use ort::session::IoBinding;
 use ort::value::DynTensor;
 
+use crate::backend::Backend;
 use crate::face::EMBEDDING_LEN;
 use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
 
 pub use converter::Converter;
 pub use family::{CONTRACT, FamilySpec, OutputSpace, SourceKind, SwapperFamilyChoice, recognise, swapper_shape};
 
-use super::{NOT_BOUND, float_type};
+use super::{NOT_BOUND, float_type, run_on_backend};
 
 /// Every family [`Swapper`] knows, in the order [`recognise`] lists them.
 pub const FAMILIES: [&FamilySpec; 8] = [
@@ -63,6 +64,19 @@ struct Bound {
     source: DynTensor,
 }
 
+/// The tensors of one tile count where the pixel backend keeps them (see
+/// [`Swapper::device_inputs`]): one input and output of all tiles where the model is batched,
+/// else one of each per tile, run one after the other.
+struct DeviceBound {
+    count: usize,
+    inputs: Vec<DynTensor>,
+    outputs: Vec<DynTensor>,
+    source: DynTensor,
+    bindings: Vec<IoBinding>,
+    /// The identity `source` holds (uploaded when it changes).
+    uploaded: Vec<f32>,
+}
+
 /// A swapper of any family, run as FaceFusion runs it.
 pub struct Swapper {
     model: ModelSession,
@@ -72,6 +86,7 @@ pub struct Swapper {
     converter: Option<Converter>,
     batched: bool,
     bound: Option<Bound>,
+    device: Option<DeviceBound>,
     /// float16 staging of the inputs and outputs.
     scratch: Vec<f32>,
     output: Vec<f32>,
@@ -109,7 +124,17 @@ impl Swapper {
             (Some(default_name), None) => Some(Converter::open(&model.path.with_file_name(default_name), options)?),
         };
         let batched = batch_is_symbolic(&model.io);
-        Ok(Swapper { model, family, emap, converter, batched, bound: None, scratch: Vec::new(), output: Vec::new() })
+        Ok(Swapper {
+            model,
+            family,
+            emap,
+            converter,
+            batched,
+            bound: None,
+            device: None,
+            scratch: Vec::new(),
+            output: Vec::new(),
+        })
     }
 
     pub fn family(&self) -> &'static FamilySpec {
@@ -205,6 +230,69 @@ impl Swapper {
         Ok(&self.output)
     }
 
+    /// The swapper's input tensors for `count` tiles on `backend`, where the backend's tiles
+    /// graph writes them: one `[count, 3, S, S]` tensor where the model is batched, else `count`
+    /// `[1, 3, S, S]` tensors. Allocated and bound when the count changes; run them with
+    /// [`Swapper::run_device_tiles`].
+    pub fn device_inputs(&mut self, backend: &Backend, count: usize) -> Result<&mut [DynTensor], String> {
+        if count == 0 {
+            return Err("no tiles to swap".to_string());
+        }
+        if self.device.as_ref().is_none_or(|d| d.count != count) {
+            self.device = None;
+            let size = self.family.size;
+            let io = &self.model.io;
+            let element_of = |name: &str| float_type(io.inputs.iter().find(|i| i.name == name));
+            let (runs, batch) = if self.batched { (1, count) } else { (count, 1) };
+            let source_shape = match self.family.source.image_size() {
+                Some(side) => vec![batch, 3, side, side],
+                None => vec![batch, EMBEDDING_LEN],
+            };
+            let source = backend.tensor(&source_shape, element_of("source"))?;
+            let output_name = io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+            let (mut inputs, mut outputs, mut bindings) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..runs {
+                inputs.push(backend.tensor(&[batch, 3, size, size], element_of("target"))?);
+                let mut output = backend.tensor(&[batch, 3, size, size], float_type(io.outputs.first()))?;
+                let mut binding = self.model.binding()?;
+                binding
+                    .bind_output(&output_name, &mut output)
+                    .map_err(|e| format!("cannot bind output '{output_name}': {e}"))?;
+                outputs.push(output);
+                bindings.push(binding);
+            }
+            self.device = Some(DeviceBound { count, inputs, outputs, source, bindings, uploaded: Vec::new() });
+        }
+        let device = self.device.as_mut().ok_or_else(|| NOT_BOUND.to_string())?;
+        Ok(&mut device.inputs)
+    }
+
+    /// Runs the tiles that the backend wrote into [`Swapper::device_inputs`] with the identity
+    /// `source` (as for [`Swapper::run_tiles`]); returns the model outputs, in tile order, where
+    /// the backend keeps them (on a GPU, queued on the element's stream without waiting).
+    pub fn run_device_tiles(&mut self, backend: &mut Backend, source: &[f32]) -> Result<&[DynTensor], String> {
+        let source_len = self.family.source_len();
+        if source.len() != source_len {
+            return Err(format!("source tensor has {} values, expected {source_len}", source.len()));
+        }
+        let Swapper { model, device: Some(device), .. } = self else { return Err(NOT_BOUND.to_string()) };
+        // The identity changes rarely: uploaded then, one copy per tile of a batch.
+        if device.uploaded.as_slice() != source {
+            let copies = tensor_rows(&device.source);
+            let values: Vec<f32> = source.iter().copied().cycle().take(copies * source_len).collect();
+            backend.fill(&mut device.source, &values)?;
+            device.uploaded.clear();
+            device.uploaded.extend_from_slice(source);
+        }
+        for (binding, input) in device.bindings.iter_mut().zip(&device.inputs) {
+            for (name, value) in [("target", input), ("source", &device.source)] {
+                binding.bind_input(name, value).map_err(|e| format!("cannot bind input '{name}': {e}"))?;
+            }
+            run_on_backend(model, binding, backend)?;
+        }
+        Ok(&device.outputs)
+    }
+
     /// Runs `n` tiles in one run; writes their packed output at `self.output[at..]`.
     fn run_batch(&mut self, tiles: &[u8], n: usize, source: &[f32], at: usize) -> Result<(), String> {
         let size = self.family.size;
@@ -243,6 +331,11 @@ impl Swapper {
         tiles::finish(family, values, n, size, &mut output[at..at + want]);
         Ok(())
     }
+}
+
+/// The first dimension of a tensor (its batch).
+fn tensor_rows(tensor: &DynTensor) -> usize {
+    crate::runtime::tensor_shape(tensor).first().copied().unwrap_or(0)
 }
 
 /// FaceFusion's inswapper latent: `e · emap / ‖e‖`, not renormalised (`emap` row-major 512×512).

@@ -5,14 +5,16 @@
 //! `y · std + mean` for the de-normalised families), with FaceFusion's arithmetic: float64 for
 //! the input and the de-normalised output, float32 for outputs taken as they are.
 
+use ort::value::TensorElementType;
+
 use super::{FamilySpec, OutputSpace};
+use crate::backend::graph::boost::TilesOutput;
+use crate::backend::graph::facefusion::TileFormat;
 
 /// Writes `count` packed RGB tiles of side `size` (`tiles`, count × size × size × 3) into `planar`
 /// (count × 3 × size × size) as the family's model input.
 pub fn prepare(spec: &FamilySpec, tiles: &[u8], count: usize, size: usize, planar: &mut [f32]) {
-    // One value per channel and byte: the same float64 expression FaceFusion evaluates per pixel.
-    let table: [[f32; 256]; 3] =
-        std::array::from_fn(|c| std::array::from_fn(|p| ((p as f64 / 255.0 - spec.mean[c]) / spec.std[c]) as f32));
+    let table = input_table(spec);
     let plane = size * size;
     for (tile, out) in tiles.chunks_exact(plane * 3).zip(planar.chunks_exact_mut(plane * 3)).take(count) {
         let (r, rest) = out.split_at_mut(plane);
@@ -21,6 +23,32 @@ pub fn prepare(spec: &FamilySpec, tiles: &[u8], count: usize, size: usize, plana
             r[i] = table[0][px[0] as usize];
             g[i] = table[1][px[1] as usize];
             b[i] = table[2][px[2] as usize];
+        }
+    }
+}
+
+/// The family's model input value of each byte, per channel: the same float64 expression
+/// FaceFusion evaluates per pixel, `(v / 255 − mean) / std`, as float32.
+pub fn input_table(spec: &FamilySpec) -> [[f32; 256]; 3] {
+    std::array::from_fn(|c| std::array::from_fn(|p| ((p as f64 / 255.0 - spec.mean[c]) / spec.std[c]) as f32))
+}
+
+/// The graph backend's version of [`prepare`] for `spec` at the pixel-boost `factor`: its
+/// tiles graph writes the model input of `element` (one batched tensor when `batched`).
+pub fn tile_format(spec: &FamilySpec, factor: usize, batched: bool, element: TensorElementType) -> TileFormat {
+    let mut table = [0.0f32; 768];
+    for (c, values) in input_table(spec).iter().enumerate() {
+        table[256 * c..256 * (c + 1)].copy_from_slice(values);
+    }
+    TileFormat { size: spec.size, factor, batched, element, table, occluder: None }
+}
+
+/// The graph backend's version of [`finish`] for `spec`.
+pub fn tiles_output(spec: &FamilySpec) -> TilesOutput {
+    match spec.output {
+        OutputSpace::Unit => TilesOutput::Unit,
+        OutputSpace::Denormalized => {
+            TilesOutput::Denormalized { std: spec.std.map(f64::to_bits), mean: spec.mean.map(f64::to_bits) }
         }
     }
 }
