@@ -91,10 +91,13 @@ case $part in
     for kinds in box+occlusion box+region box+area box+occlusion+region; do
       echo "== hyperswap fp16, $kinds"; row "${hs[@]}" --swap-props "mask-types=$kinds $masks"
     done
+    # The same with the FaceFusion pixel steps on the CPU (the models still on CUDA).
+    echo "== hyperswap fp16, box+occlusion+region, pixel-backend=cpu"
+    row "${hs[@]}" --swap-props "mask-types=box+occlusion+region $masks pixel-backend=cpu"
     ;;
   quality-test)
     # The FaceFusion path's GPU = CPU and reference tests on CUDA (release test binaries).
-    for t in facefusion-test backends-test; do
+    for t in facefusion_backends-test backends-test; do
       DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
         "$stage/$t" --test-threads=1 --nocapture 2>&1 | tee "$out/$t-cuda.txt" | grep -E "provider|test result|panicked|FAILED|mean|p99"
     done
