@@ -175,8 +175,9 @@ impl QualitySettings {
                 .nick("Pixel boost")
                 .blurb(
                     "Side in pixels of the face crop, split into interleaved model-size tiles swapped together \
-                     (FaceFusion): inswapper 128, 256, 384, 512, 768, 1024; simswap_unofficial_512 512, 768, \
-                     1024; other 256-px families 256, 512, 768, 1024. 0 = auto: the smallest allowed size at \
+                     (FaceFusion): inswapper 128, 256, 384, 512, 768, 1024; simswap_unofficial_512 512, 1024 \
+                     (FaceFusion's 768 does not split into whole tiles); other 256-px families 256, 512, 768, \
+                     1024. 0 = auto: the smallest allowed size at \
                      least the face's size in the frame (the side, in frame pixels, of the square the family's \
                      template spans), else the largest; with the Deep-Live-Cam path, the model's size. Each \
                      doubling runs the model on 4× the tiles (4× the swap's GPU time)",
