@@ -9,6 +9,12 @@
  * keep their bytes. The source identity comes from an ArcFace model (`recognition-model`, default
  * `w600k_r50.onnx`) run on the face an SCRFD model (`detector-model`) finds in the picture.
  *
+ * With another swapper family (`swapper-family`, e.g. hyperswap), `pixel-boost` above the model's
+ * size, or `mask-types` set, each face follows FaceFusion 3.8.1 instead: the crop taken at up to
+ * 1024 px and swapped in interleaved model-size tiles, and box, occlusion (XSeg), region
+ * (BiSeNet) and area (68 landmarks) masks combined by their minimum, so hands, hair or a
+ * microphone in front of the face stay.
+ *
  * `target` chooses which faces to swap (the largest, the left-most, the best-scored, or those
  * that look like the `reference` picture); `many-faces=true` swaps every chosen face, and
  * `face-map` maps several people to several sources. `source` and `reference` can be changed
@@ -41,9 +47,12 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use parking_lot::Mutex;
 
-use super::quality::{self, QualitySettings};
+use super::TargetMode;
+use super::quality;
+use super::settings::{
+    DEFAULT_DETECTOR_MODEL, DEFAULT_MASK, DEFAULT_MODEL, DEFAULT_MODEL_FP16, DEFAULT_RECOGNITION_MODEL, Settings,
+};
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested, picture_identity};
-use super::{MaskMode, TargetMode};
 use crate::element::{
     Messages, WARM_UP_RUNS, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, log_warm_up,
     pad_templates, pixel_backend, post_provider_fallback, publish_active, report_step_times, warn_face_failure,
@@ -52,16 +61,15 @@ use crate::element::{
 use crate::face::Face;
 use crate::faces::facefusion::FaceFusionSwapper;
 use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
-use crate::faces::select::{DEFAULT_REFERENCE_DISTANCE, Identities, Selection, parse_face_map};
+use crate::faces::select::{Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
 use crate::faces::swapping::Swapping;
-use crate::lanes::{self, DEFAULT_LANES, InFlight, LanesSetting};
+use crate::lanes::{self, DEFAULT_LANES, InFlight};
 use crate::meta::{FaceFlags, FaceMeta};
 use crate::models::landmark::Landmark106;
 use crate::models::swapper::inswapper::Inswapper;
 use crate::runtime::{
-    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
-    resolve_model_path, return_freed_memory,
+    ActiveRuntime, ModelSession, RuntimeError, gpu_work, path_from_value, resolve_model_path, return_freed_memory,
 };
 use crate::video::WRITE_FORMATS;
 use crate::vision::FrameView;
@@ -69,81 +77,6 @@ use crate::warnings::WarningLimiter;
 
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("dlcswap", gst::DebugColorFlags::empty(), Some("gstdlc face swapper")));
-
-const DEFAULT_MODEL: &str = "inswapper_128.onnx";
-/// The float16 export, taken when `precision` asks for it (or allows it on a GPU) and
-/// `model-file` is unset.
-const DEFAULT_MODEL_FP16: &str = "inswapper_128_fp16.onnx";
-const DEFAULT_DETECTOR_MODEL: &str = "det_10g.onnx";
-const DEFAULT_RECOGNITION_MODEL: &str = "w600k_r50.onnx";
-const DEFAULT_MANY_FACES: bool = false;
-const DEFAULT_TARGET: TargetMode = TargetMode::Largest;
-const DEFAULT_MASK: MaskMode = MaskMode::Insightface;
-const DEFAULT_OPACITY: f64 = 1.0;
-const DEFAULT_MOUTH_MASK: u32 = 0;
-const DEFAULT_COLOR_CORRECTION: bool = false;
-const DEFAULT_SHARPNESS: f64 = 0.0;
-
-#[derive(Debug, Clone)]
-struct Settings {
-    runtime: RuntimeSettings,
-    detector_model: Option<PathBuf>,
-    recognition_model: Option<PathBuf>,
-    landmark_model: Option<PathBuf>,
-    source: Option<PathBuf>,
-    reference: Option<PathBuf>,
-    reference_distance: f64,
-    face_map: Option<PathBuf>,
-    many_faces: bool,
-    target: TargetMode,
-    mask: MaskMode,
-    opacity: f64,
-    mouth_mask: u32,
-    color_correction: bool,
-    sharpness: f64,
-    lanes: LanesSetting,
-    quality: QualitySettings,
-}
-
-impl Settings {
-    fn picture(&self, kind: IdentityKind) -> &Option<PathBuf> {
-        match kind {
-            IdentityKind::Source => &self.source,
-            IdentityKind::Reference => &self.reference,
-        }
-    }
-
-    fn picture_mut(&mut self, kind: IdentityKind) -> &mut Option<PathBuf> {
-        match kind {
-            IdentityKind::Source => &mut self.source,
-            IdentityKind::Reference => &mut self.reference,
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            runtime: RuntimeSettings::default(),
-            detector_model: None,
-            recognition_model: None,
-            landmark_model: None,
-            source: None,
-            reference: None,
-            reference_distance: DEFAULT_REFERENCE_DISTANCE,
-            face_map: None,
-            many_faces: DEFAULT_MANY_FACES,
-            target: DEFAULT_TARGET,
-            mask: DEFAULT_MASK,
-            opacity: DEFAULT_OPACITY,
-            mouth_mask: DEFAULT_MOUTH_MASK,
-            color_correction: DEFAULT_COLOR_CORRECTION,
-            sharpness: DEFAULT_SHARPNESS,
-            lanes: LanesSetting::default(),
-            quality: QualitySettings::default(),
-        }
-    }
-}
 
 /// Per-frame knobs, copied once per buffer.
 #[derive(Debug, Clone, Copy)]
@@ -217,112 +150,14 @@ impl ObjectSubclass for DlcSwap {
 
 impl ObjectImpl for DlcSwap {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let mut props = RuntimeSettings::properties(
-                DEFAULT_MODEL,
-                "Face swapper (.onnx): inswapper_128.onnx or its fp16 export (inswapper_128_fp16.onnx, the default with precision=fp16, and with precision=auto on a GPU when the file is in the model directory), or a FaceFusion family's model (see swapper-family; unset with a family chosen: FaceFusion's file of that family, e.g. hyperswap_1a_256.onnx)",
-            );
-            props.extend([
-                glib::ParamSpecString::builder("source")
-                    .nick("Source image")
-                    .blurb("PNG or JPEG picture whose largest face is put onto the target faces (required unless face-map is set). Can be changed while playing: the new face applies once computed")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("detector-model")
-                    .nick("Detector model")
-                    .blurb(&format!("SCRFD model used to find the face in the source/reference pictures. Unset: '{DEFAULT_DETECTOR_MODEL}' in the model directory"))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("recognition-model")
-                    .nick("Recognition model")
-                    .blurb(&format!("ArcFace model giving face identities (source, reference and target faces without embeddings). Unset: '{DEFAULT_RECOGNITION_MODEL}' in the model directory"))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("many-faces")
-                    .nick("Many faces")
-                    .blurb("Swap every selected face instead of only the first one chosen by 'target'")
-                    .default_value(DEFAULT_MANY_FACES)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("target", DEFAULT_TARGET)
-                    .nick("Target")
-                    .blurb("Which face(s) to swap: largest, left-most (Deep-Live-Cam), best-score, or reference (faces that look like the 'reference' picture)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("reference")
-                    .nick("Reference image")
-                    .blurb("PNG or JPEG picture of the person to replace, for target=reference. Can be changed while playing")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("reference-distance")
-                    .nick("Reference distance")
-                    .blurb("Largest squared embedding distance at which a face counts as the reference (or face-map) person; lower is stricter (0..4)")
-                    .minimum(0.0)
-                    .maximum(4.0)
-                    .default_value(DEFAULT_REFERENCE_DISTANCE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("face-map")
-                    .nick("Face map")
-                    .blurb("Text file mapping people to sources, one 'reference.jpg = source.jpg' per line ('#' comments, paths relative to the file): each face like a reference gets that source. Overrides source/target")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("mask", DEFAULT_MASK)
-                    .nick("Blend mask")
-                    .blurb("How the swapped face is blended in: insightface (reference, eroded and blurred crop) or ellipse (Deep-Live-Cam's soft ellipse)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("opacity")
-                    .nick("Opacity")
-                    .blurb("Strength of the swap: 1 = full swap, 0 = original frame")
-                    .minimum(0.0)
-                    .maximum(1.0)
-                    .default_value(DEFAULT_OPACITY)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("mouth-mask")
-                    .nick("Mouth mask")
-                    .blurb("Keep the original mouth (0 = off, 1..100 = size of the kept area). Needs 106-point landmarks: dlcdetect landmark-model or this element's landmark-model")
-                    .maximum(100)
-                    .default_value(DEFAULT_MOUTH_MASK)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("landmark-model")
-                    .nick("Landmark model")
-                    .blurb("Optional 2d106det.onnx for mouth-mask when the faces arrive without 106-point landmarks")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("color-correction")
-                    .nick("Colour correction")
-                    .blurb("Match the swapped face's colours (LAB mean and spread) to the original face, against skin-tone and lighting mismatch")
-                    .default_value(DEFAULT_COLOR_CORRECTION)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("sharpness")
-                    .nick("Sharpness")
-                    .blurb("Unsharp-mask amount for the 128-px swapped face (0 = off, 5 = strongest)")
-                    .minimum(0.0)
-                    .maximum(5.0)
-                    .default_value(DEFAULT_SHARPNESS)
-                    .mutable_playing()
-                    .build(),
-                lanes::property(
-                    "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
-                     stream): with 2, one frame's model runs on the GPU while another is cropped and \
-                     pasted on the CPU, for more frames per second at the cost of one frame of latency \
-                     and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
-                ),
-            ]);
-            props.extend(QualitySettings::properties());
-            props
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(Settings::properties);
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
         let mut settings = self.settings.lock();
-        if settings.runtime.set_property(name, value) || settings.quality.set_property(name, value) {
+        if settings.set_plain(name, value) {
             return;
         }
         match name {
@@ -336,18 +171,6 @@ impl ObjectImpl for DlcSwap {
                 drop(settings);
                 self.picture_requested(kind, requested);
             }
-            "detector-model" => settings.detector_model = path_from_value(value),
-            "recognition-model" => settings.recognition_model = path_from_value(value),
-            "landmark-model" => settings.landmark_model = path_from_value(value),
-            "face-map" => settings.face_map = path_from_value(value),
-            "reference-distance" => settings.reference_distance = value.get().unwrap_or(DEFAULT_REFERENCE_DISTANCE),
-            "many-faces" => settings.many_faces = value.get().unwrap_or(DEFAULT_MANY_FACES),
-            "target" => settings.target = value.get().unwrap_or(DEFAULT_TARGET),
-            "mask" => settings.mask = value.get().unwrap_or(DEFAULT_MASK),
-            "opacity" => settings.opacity = value.get().unwrap_or(DEFAULT_OPACITY),
-            "mouth-mask" => settings.mouth_mask = value.get().unwrap_or(DEFAULT_MOUTH_MASK),
-            "color-correction" => settings.color_correction = value.get().unwrap_or(DEFAULT_COLOR_CORRECTION),
-            "sharpness" => settings.sharpness = value.get().unwrap_or(DEFAULT_SHARPNESS),
             "lanes" => {
                 if let Err(reason) = settings.lanes.set(value.get().unwrap_or(DEFAULT_LANES)) {
                     drop(settings);
@@ -361,28 +184,10 @@ impl ObjectImpl for DlcSwap {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock();
         let name = pspec.name();
-        let value = settings.runtime.property(name).or_else(|| settings.quality.property(name));
-        if let Some(value) = value.or_else(|| self.active.lock().property(name)) {
-            return value;
-        }
-        match name {
-            "source" => path_to_value(&settings.source),
-            "reference" => path_to_value(&settings.reference),
-            "detector-model" => path_to_value(&settings.detector_model),
-            "recognition-model" => path_to_value(&settings.recognition_model),
-            "landmark-model" => path_to_value(&settings.landmark_model),
-            "face-map" => path_to_value(&settings.face_map),
-            "reference-distance" => settings.reference_distance.to_value(),
-            "many-faces" => settings.many_faces.to_value(),
-            "target" => settings.target.to_value(),
-            "mask" => settings.mask.to_value(),
-            "opacity" => settings.opacity.to_value(),
-            "mouth-mask" => settings.mouth_mask.to_value(),
-            "color-correction" => settings.color_correction.to_value(),
-            "sharpness" => settings.sharpness.to_value(),
-            "lanes" => settings.lanes.get().to_value(),
-            _ => pspec.default_value().clone(),
-        }
+        settings
+            .plain(name)
+            .or_else(|| self.active.lock().property(name))
+            .unwrap_or_else(|| pspec.default_value().clone())
     }
 }
 
@@ -392,10 +197,12 @@ impl ElementImpl for DlcSwap {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
-                "Face swapper (inswapper_128)",
+                "Face swapper (inswapper_128, hyperswap, simswap, ghost, hififace)",
                 "Filter/Effect/Video",
                 "Replaces the faces that an upstream dlcdetect put on the buffer with the face in the \
-                 'source' picture (inswapper_128), in place; pixels outside the faces stay untouched.",
+                 'source' picture, in place, as Deep-Live-Cam (inswapper_128) or FaceFusion (swapper \
+                 families, pixel boost, occlusion/region/area masks) does; pixels outside the faces stay \
+                 untouched.",
                 "gstdlc developers",
             )
         });

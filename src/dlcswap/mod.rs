@@ -7,6 +7,7 @@ use gst::prelude::*;
 
 mod imp;
 mod quality;
+mod settings;
 mod worker;
 
 use crate::faces::select::Target;
