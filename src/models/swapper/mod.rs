@@ -71,6 +71,10 @@ struct DeviceBound {
     count: usize,
     inputs: Vec<DynTensor>,
     outputs: Vec<DynTensor>,
+    /// The outputs FaceFusion ignores (hyperswap's `mask`), bound to tensors of the backend too:
+    /// left unbound, ONNX Runtime would allocate and free them at every run, on a GPU through
+    /// pinned host memory, which CUDA forbids while another thread captures a CUDA graph.
+    _ignored_outputs: Vec<DynTensor>,
     source: DynTensor,
     bindings: Vec<IoBinding>,
     /// The identity `source` holds (uploaded when it changes).
@@ -251,6 +255,7 @@ impl Swapper {
             let source = backend.tensor(&source_shape, element_of("source"))?;
             let output_name = io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
             let (mut inputs, mut outputs, mut bindings) = (Vec::new(), Vec::new(), Vec::new());
+            let mut ignored_outputs = Vec::new();
             for _ in 0..runs {
                 inputs.push(backend.tensor(&[batch, 3, size, size], element_of("target"))?);
                 let mut output = backend.tensor(&[batch, 3, size, size], float_type(io.outputs.first()))?;
@@ -258,10 +263,38 @@ impl Swapper {
                 binding
                     .bind_output(&output_name, &mut output)
                     .map_err(|e| format!("cannot bind output '{output_name}': {e}"))?;
+                for other in io.outputs.iter().skip(1) {
+                    // The declared shape with the batch of this run; other symbolic sides are
+                    // the model's size (hyperswap's mask: [N,1,S,S]).
+                    let shape: Vec<usize> = (other.shape.iter().enumerate())
+                        .map(|(i, &d)| {
+                            if i == 0 {
+                                batch
+                            } else if d > 0 {
+                                d as usize
+                            } else {
+                                size
+                            }
+                        })
+                        .collect();
+                    let mut tensor = backend.tensor(&shape, float_type(Some(other)))?;
+                    binding
+                        .bind_output(other.name.as_str(), &mut tensor)
+                        .map_err(|e| format!("cannot bind output '{}': {e}", other.name))?;
+                    ignored_outputs.push(tensor);
+                }
                 outputs.push(output);
                 bindings.push(binding);
             }
-            self.device = Some(DeviceBound { count, inputs, outputs, source, bindings, uploaded: Vec::new() });
+            self.device = Some(DeviceBound {
+                count,
+                inputs,
+                outputs,
+                _ignored_outputs: ignored_outputs,
+                source,
+                bindings,
+                uploaded: Vec::new(),
+            });
         }
         let device = self.device.as_mut().ok_or_else(|| NOT_BOUND.to_string())?;
         Ok(&mut device.inputs)
