@@ -49,6 +49,20 @@ impl MaskKinds {
     pub fn is_empty(&self) -> bool {
         !(self.box_mask || self.occlusion || self.region || self.area)
     }
+
+    /// The masks a face gets: these, or FaceFusion's default (the box mask) when none is set.
+    fn or_box(self) -> MaskKinds {
+        if self.is_empty() { MaskKinds { box_mask: true, ..self } } else { self }
+    }
+}
+
+/// Where one face's crop lies: the frame → crop matrix at the boost size `side`, and the tiles
+/// it splits into (`factor`² tiles of the model's `size`).
+struct BoostGeometry {
+    m: Affine,
+    side: usize,
+    size: usize,
+    factor: usize,
 }
 
 /// The FaceFusion knobs of one frame.
@@ -302,6 +316,17 @@ impl FaceFusionSwapper {
         self.times.take_report()
     }
 
+    /// The crop of `face`: aligned to the family's template at the boost size the settings and
+    /// the face's size give.
+    fn geometry(&self, face: &Face) -> Result<BoostGeometry, String> {
+        let family = self.family();
+        let kps = face.landmarks.map(|[x, y]| [x as f64, y as f64]);
+        let unit = umeyama(&kps, &family.template.points).ok_or("degenerate face landmarks")?;
+        let side = boost_size(family, self.params.pixel_boost, &unit)?;
+        let m = Affine { m: unit.m.map(|v| v * side as f64) };
+        Ok(BoostGeometry { m, side, size: family.size, factor: side / family.size })
+    }
+
     /// The box mask for a `side`-pixel crop, built once per size and setting.
     fn box_mask(&mut self, side: usize, settings: BoxMaskSettings) -> &[f32] {
         let found = self.box_masks.iter().position(|c| c.side == side && c.settings == settings);
@@ -345,17 +370,12 @@ impl FaceFusionSwapper {
         }
         let start = Instant::now();
         let params = self.params;
-        let family = self.family();
-        let kps = face.landmarks.map(|[x, y]| [x as f64, y as f64]);
-        let unit = umeyama(&kps, &family.template.points).ok_or("degenerate face landmarks")?;
-        let side = boost_size(family, params.pixel_boost, &unit)?;
-        let m = Affine { m: unit.m.map(|v| v * side as f64) };
-        let (size, factor) = (family.size, side / family.size);
+        let BoostGeometry { m, side, size, factor } = self.geometry(face)?;
         warp_affine_rgb_replicate(&frame.as_view(), &m, &mut self.scratch.crop, side, side);
         let start = self.times.lap(0, start);
 
         // Masks from the crop before the swap.
-        let kinds = if params.masks.is_empty() { MaskKinds { box_mask: true, ..params.masks } } else { params.masks };
+        let kinds = params.masks.or_box();
         let mut mask = std::mem::take(&mut self.scratch.mask);
         mask.clear();
         mask.resize(side * side, 1.0);

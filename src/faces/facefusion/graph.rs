@@ -10,15 +10,14 @@ use std::time::Instant;
 
 use ort::value::DynTensor;
 
-use super::{FaceFusionSwapper, MaskKinds, boost_size};
+use super::{BoostGeometry, FaceFusionSwapper};
 use crate::backend::graph::facefusion::TileFormat;
 use crate::backend::{Backend, GraphBackend};
 use crate::face::Face;
 use crate::models::parser::Parser;
 use crate::models::swapper::tiles::{tile_format, tiles_output};
-use crate::vision::align::umeyama;
+use crate::vision::FrameViewMut;
 use crate::vision::box_mask::BoxMaskSettings;
-use crate::vision::{Affine, FrameViewMut};
 
 /// What the graph path keeps between faces: the masks and the crop in the models' memory, and
 /// the tile format of the last boost size.
@@ -64,12 +63,8 @@ impl FaceFusionSwapper {
         let start = Instant::now();
         let params = self.params;
         let family = self.family();
-        let kps = face.landmarks.map(|[x, y]| [x as f64, y as f64]);
-        let unit = umeyama(&kps, &family.template.points).ok_or("degenerate face landmarks")?;
-        let side = boost_size(family, params.pixel_boost, &unit)?;
-        let m = Affine { m: unit.m.map(|v| v * side as f64) };
-        let (size, factor) = (family.size, side / family.size);
-        let kinds = if params.masks.is_empty() { MaskKinds { box_mask: true, ..params.masks } } else { params.masks };
+        let BoostGeometry { m, side, size, factor } = self.geometry(face)?;
+        let kinds = params.masks.or_box();
         let Some(place) = graphs(&mut self.pixels)?.load_boost_face(&frame.as_view(), &m, side)? else { return Ok(()) };
         let start = self.times.lap(0, start);
 
