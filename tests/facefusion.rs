@@ -400,10 +400,9 @@ fn bad_facefusion_settings_fail_start_naming_the_property() {
     let missing = setup.dir.path().join("xseg_missing.onnx");
     let text = start_error(&setup, &format!("mask-types=occlusion occluder-model={}", missing.display()));
     assert!(text.contains("'occluder-model'") && text.contains("xseg_missing.onnx"), "{text}");
-    if let Some(parser) = common::fixture("bisenet_18_classes.onnx") {
-        let text = start_error(&setup, &format!("mask-types=region parser-model={}", parser.display()));
-        assert!(text.contains("bisenet_18_classes.onnx") && text.contains("19"), "{text}");
-    }
+    let parser = common::fixture("bisenet_18_classes.onnx").expect("fixture bisenet_18_classes.onnx (make fixtures)");
+    let text = start_error(&setup, &format!("mask-types=region parser-model={}", parser.display()));
+    assert!(text.contains("bisenet_18_classes.onnx") && text.contains("19"), "{text}");
     // The families whose identity is a picture crop are refused at start, not face by face.
     for name in ["blendswap_256.onnx", "uniface_256.onnx"] {
         let model = common::fixture(name).unwrap_or_else(|| panic!("fixture {name} (make fixtures)"));
@@ -411,12 +410,11 @@ fn bad_facefusion_settings_fail_start_naming_the_property() {
         assert!(text.contains("'model-file'") && text.contains("does not support"), "{name}: {text}");
     }
     // A converter family without its converter: none beside the copied swapper file.
-    if let Some(ghost) = common::fixture("ghost_256.onnx") {
-        let alone = setup.dir.path().join("ghost_256.onnx");
-        std::fs::copy(&ghost, &alone).unwrap();
-        let text = start_error(&setup, &format!("model-file={} swapper-family=ghost", alone.display()));
-        assert!(text.contains("'converter-model'") && text.contains("crossface_ghost.onnx"), "{text}");
-    }
+    let ghost = common::fixture("ghost_256.onnx").expect("fixture ghost_256.onnx (make fixtures)");
+    let alone = setup.dir.path().join("ghost_256.onnx");
+    std::fs::copy(&ghost, &alone).unwrap();
+    let text = start_error(&setup, &format!("model-file={} swapper-family=ghost", alone.display()));
+    assert!(text.contains("'converter-model'") && text.contains("crossface_ghost.onnx"), "{text}");
 }
 
 #[test]
