@@ -34,20 +34,6 @@ fn setup() -> Option<Setup> {
     Some(Setup { detector, arcface, media })
 }
 
-/// Three portraits of different sizes on a 1280×720 grey frame, packed RGB.
-fn frame(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
-    let (w, h) = (1280u32, 720u32);
-    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([110, 110, 110]));
-    for (name, x, y, size) in
-        [("gauss.png", 40, 60, 420), ("astronaut.png", 480, 120, 560), ("newton.png", 980, 300, 300)]
-    {
-        let picture = image::open(media.join(name)).expect("test picture").to_rgb8();
-        let scaled = image::imageops::resize(&picture, size, size, image::imageops::FilterType::Triangle);
-        image::imageops::overlay(&mut canvas, &scaled, x, y);
-    }
-    (canvas.into_raw(), w as usize, h as usize)
-}
-
 /// Pushes `frame` through `appsrc ! <chain> ! videoconvert ! RGB appsink`; returns the output
 /// frame and its faces.
 fn run(frame: &(Vec<u8>, usize, usize), chain: &str) -> (Vec<u8>, Vec<Face>) {
@@ -100,7 +86,7 @@ fn compare(frame: &(Vec<u8>, usize, usize), what: &str, chain: impl Fn(&str) -> 
 #[test]
 fn detection_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };
-    let frame = frame(&setup.media);
+    let frame = common::three_portraits(&setup.media);
     let detect = |backend: &str| {
         format!(
             "dlcdetect model-file={} execution-provider={} pixel-backend={backend}",
@@ -134,7 +120,7 @@ fn detection_is_the_same_with_either_backend() {
 #[test]
 fn the_fixed_size_detector_follows_det_size_changes() {
     let Some(setup) = setup() else { return };
-    let (data, w, h) = frame(&setup.media);
+    let (data, w, h) = common::three_portraits(&setup.media);
     let detect = |backend: &str, det_size: u32| {
         format!(
             "dlcdetect name=detect model-file={} execution-provider={} pixel-backend={backend} det-size={det_size}",
@@ -178,7 +164,7 @@ fn the_fixed_size_detector_follows_det_size_changes() {
 #[test]
 fn swap_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };
-    let frame = frame(&setup.media);
+    let frame = common::three_portraits(&setup.media);
     let source = setup.media.join("newton.png");
     for (swapper, mask, format) in [
         ("inswapper.onnx", "insightface", "RGB"),
@@ -205,7 +191,7 @@ fn swap_is_the_same_with_either_backend() {
 #[test]
 fn restoration_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };
-    let frame = frame(&setup.media);
+    let frame = common::three_portraits(&setup.media);
     for (model, format) in [("gfpgan.onnx", "RGB"), ("gfpgan_1024.onnx", "NV12"), ("codeformer.onnx", "RGBx")] {
         let model = require!(common::fixture(model), format!("fixture {model} missing"));
         let chain = |backend: &str| {

@@ -107,3 +107,87 @@ fn refused_cuda_memory_stops_negotiation_and_host_memory_flows() {
     assert!(!cuda.eos && cuda.error_text().contains("not-negotiated"), "{cuda:?}");
     assert!(cuda.warnings.iter().any(|w| w.contains(CUDA_MEMORY) && w.contains("cudadownload")), "{cuda:?}");
 }
+
+/// Mean and largest difference allowed between the frames of the host-memory and CUDA-memory
+/// runs (8-bit levels): the tolerances of GPU = CPU in tests/backends.rs.
+const MEAN_TOLERANCE: f64 = 0.05;
+const MAX_TOLERANCE: u8 = 6;
+
+/// Pushes `frame` as `format` through `chain`, in host memory or (`cuda`) uploaded with
+/// `cudaupload` and downloaded after it; returns the output frame (packed RGB) and its faces.
+fn run_chain(frame: &(Vec<u8>, usize, usize), format: &str, chain: &str, cuda: bool) -> (Vec<u8>, Vec<gstdlc::Face>) {
+    let (data, w, h) = frame;
+    let (upload, download) = if cuda {
+        (format!("! cudaupload ! video/x-raw({CUDA_MEMORY}) "), "! cudadownload ")
+    } else {
+        (String::new(), "")
+    };
+    let pipeline = common::pipeline(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=30/1 \
+         ! videoconvert ! video/x-raw,format={format} {upload}! {chain} {download}! videoconvert \
+         ! video/x-raw,format=RGB ! appsink name=sink sync=false"
+    ));
+    let src = pipeline.by_name("src").expect("appsrc").downcast::<gst_app::AppSrc>().expect("an appsrc");
+    let sink = pipeline.by_name("sink").expect("appsink").downcast::<gst_app::AppSink>().expect("an appsink");
+    pipeline.set_state(gst::State::Playing).expect("plays");
+    src.push_buffer(gst::Buffer::from_slice(data.clone())).expect("queued");
+    src.end_of_stream().expect("EOS queued");
+    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120));
+    let problems = common::drain_errors(&pipeline);
+    pipeline.set_state(gst::State::Null).expect("stops");
+    assert!(problems.is_empty(), "{chain} (CUDA memory: {cuda}): {problems:?}");
+    let sample = sample.unwrap_or_else(|| panic!("no frame from {chain} (CUDA memory: {cuda})"));
+    let info = gst_video::VideoInfo::from_caps(sample.caps().expect("caps")).expect("video info");
+    let buffer = sample.buffer().expect("buffer");
+    let map = buffer.map_readable().expect("readable");
+    let stride = info.stride()[0] as usize;
+    let bytes = (0..*h).flat_map(|y| map[y * stride..y * stride + w * 3].to_vec()).collect();
+    let faces = buffer.meta::<gstdlc::FaceMeta>().map(|m| m.faces().to_vec()).unwrap_or_default();
+    (bytes, faces)
+}
+
+/// On the GPU machine (`DLC_CUDA_MEMORY=1`, `DLC_TEST_PROVIDER=cuda`): detect ! swap ! enhance
+/// on frames in CUDA memory gives the faces and pixels of the same chain on host memory.
+#[test]
+fn cuda_memory_gives_the_faces_and_frames_of_host_memory() {
+    common::init();
+    if !cuda_expected() {
+        eprintln!("skipped: needs a process that accepts CUDA memory (GPU machine, DLC_CUDA_MEMORY=1)");
+        return;
+    }
+    let Some((detector, media, [arcface, swapper, restorer])) =
+        common::real_faces(["arcface.onnx", "inswapper_fp16.onnx", "gfpgan.onnx"])
+    else {
+        return;
+    };
+    let provider = std::env::var("DLC_TEST_PROVIDER").unwrap_or_else(|_| "cpu".to_string());
+    let chain = format!(
+        "dlcdetect model-file={det} execution-provider={provider} ! dlcswap source={source} many-faces=true \
+         detector-model={det} recognition-model={arc} model-file={swap} execution-provider={provider} \
+         ! dlcenhance model-file={restore} execution-provider={provider}",
+        det = detector.display(),
+        source = media.join("newton.png").display(),
+        arc = arcface.display(),
+        swap = swapper.display(),
+        restore = restorer.display(),
+    );
+    let frame = common::three_portraits(&media);
+    for format in ["NV12", "RGBA"] {
+        let (host, host_faces) = run_chain(&frame, format, &chain, false);
+        let (cuda, cuda_faces) = run_chain(&frame, format, &chain, true);
+        assert_eq!(host_faces.len(), 3, "{format}: {host_faces:?}");
+        assert_eq!(host_faces.len(), cuda_faces.len(), "{format}");
+        for (a, b) in host_faces.iter().zip(&cuda_faces) {
+            let box_error = a.bbox.iter().zip(b.bbox).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+            assert!(box_error <= 1.0, "{format}: {a:?} vs {b:?}");
+        }
+        let (change, _) = common::differences(&host, &frame.0);
+        let (mean, max) = common::differences(&host, &cuda);
+        eprintln!(
+            "{format} (provider {provider}): the chain changed the frame by {change:.3} on average; host and CUDA \
+             memory differ by {mean:.4} on average, {max} at most"
+        );
+        assert!(change > 0.2, "{format}: the chain changed the frame");
+        assert!(mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE, "{format}: mean {mean}, max {max}");
+    }
+}
