@@ -36,9 +36,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub fn availability() -> &'static Result<(), String> {
     static AVAILABILITY: OnceLock<Result<(), String>> = OnceLock::new();
     AVAILABILITY.get_or_init(|| {
-        let decided = check(std::env::var(OPT_IN).ok().as_deref());
+        let opt_in = std::env::var(OPT_IN).ok();
+        let decided = check(opt_in.as_deref());
         match &decided {
             Ok(()) => gst::info!(CAT, "frames in CUDA memory are accepted ({CUDA_MEMORY_FEATURE})"),
+            // Asked for and not possible: said where GStreamer's warnings are shown.
+            Err(reason) if opt_in.is_some() => gst::warning!(CAT, "frames in CUDA memory are not accepted: {reason}"),
             Err(reason) => gst::info!(CAT, "frames in CUDA memory are not accepted: {reason}"),
         }
         decided
