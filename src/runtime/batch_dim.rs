@@ -332,7 +332,10 @@ fn fields(message: &[u8]) -> Result<Vec<Field<'_>>, String> {
 }
 
 /// `message` with `edit` applied to each of its fields, the fields it keeps copied as they were.
-fn rewrite(message: &[u8], edit: &mut dyn FnMut(u32, u8, &[u8]) -> Result<Edit, String>) -> Result<Vec<u8>, String> {
+/// Decides what happens to one field, from its number, wire type and payload.
+type FieldEdit<'e> = dyn FnMut(u32, u8, &[u8]) -> Result<Edit, String> + 'e;
+
+fn rewrite(message: &[u8], edit: &mut FieldEdit<'_>) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(message.len());
     for f in fields(message)? {
         let key = (u64::from(f.number) << 3) | u64::from(f.wire);
