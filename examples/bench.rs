@@ -41,10 +41,14 @@ use gstdlc::vision::{FrameView, FrameViewMut, PixelFormat, YuvMatrix, estimate_n
 use ort::value::TensorElementType;
 use parking_lot::Mutex;
 
+#[path = "bench/streams.rs"]
+mod streams;
+
 const SIZES: [(usize, usize); 2] = [(1280, 720), (1920, 1080)];
 
 const USAGE: &str = "\
 usage: bench run [OPTIONS]
+       bench streams --streams LIST [--video FILE.mp4 [--decoder D]] [OPTIONS of run]
        bench frame [--picture P.png] [--size WxH] [--faces 1|4] --out F.png
        bench overhead
        bench --help
@@ -109,6 +113,22 @@ pool and the main thread share the program's name), whole run including start-up
 Percentiles are nearest-rank. A bus error, or a pipeline that does not deliver exactly N buffers,
 stops the run with exit code 1; every bus warning and each element's active-provider is printed.
 
+bench streams: N streams at once in one process, for each N of --streams (e.g. 1,4,16,32): one
+pipeline of N independent branches `SOURCE ! CHAIN ! fakesink sync=false`, each with its own
+elements, started together. The chain is the longest of --chains (default swap), with the first
+--sizes and --faces; SOURCE is the benchmark frame frozen for warm-up + frames buffers (paced by
+--pace like run), or with --video FILE an H.264 MP4 through `qtdemux ! h264parse ! DECODER`
+(--decoder, default `avdec_h264`; e.g. 'nvh264dec ! cudadownload'). No priming run: the first
+stream pays the process's start-up, which the first-frame times show. Per N:
+  aggregate fps      all streams' frames while every stream is past its warm-up (from the moment
+                     the last one passed it to the moment the first one ended) / that time
+  per stream fps     each stream's frames after its warm-up / their time span; min and mean
+  latency p50/p99    leaving the source -> reaching the stream's fakesink, after warm-up, all streams
+  CPU ms/frame       process user+sys from the steady moment to the end / frames in that time
+  GPU %, GPU MiB     nvidia-smi utilization.gpu (mean) and memory.used (peak) during the steady
+                     part, and the memory added since before the pipeline was made
+  first frame        seconds from PLAYING to each stream's first frame: the first and the last stream
+
 bench frame: writes the benchmark frame: 1 face = the portrait scaled to the frame height
 (at most its width), centred on grey; 4 faces = a 2x2 grid, each cell the portrait scaled to the
 cell height, centred in its cell. Defaults: --picture as above, --size 1920x1080, --faces 1.
@@ -133,6 +153,7 @@ fn command(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("run") => run(RunOptions::parse(&args[1..])?),
         Some("frame") => frame_command(&args[1..]),
+        Some("streams") => streams_command(&args[1..]),
         Some("overhead") if args.len() > 1 => Err("bench overhead takes no options".into()),
         Some("overhead") => overhead(),
         Some("help") => {
@@ -1101,6 +1122,78 @@ fn run(o: RunOptions) -> Result<(), String> {
             .append(true)
             .open(out)
             .and_then(|mut f| writeln!(f, "\n{report}"))
+            .map_err(|e| format!("cannot append to {}: {e}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// `bench streams`: the options of `run` plus `--streams`, `--video` and `--decoder`.
+fn streams_command(args: &[String]) -> Result<(), String> {
+    let (mut counts, mut video, mut decoder) = (Vec::new(), None, "avdec_h264".to_string());
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        if !matches!(name, "--streams" | "--video" | "--decoder") {
+            rest.push(arg.clone());
+            continue;
+        }
+        let value = inline.or_else(|| args.next().cloned()).ok_or(format!("{name} needs a value"))?;
+        match name {
+            "--streams" => counts = parse_list(&value, |v| parse_number::<usize>("streams", v))?,
+            "--video" => video = Some(existing_file(Path::new(&value), "video", "")?),
+            _ => decoder = value,
+        }
+    }
+    if counts.is_empty() || counts.contains(&0) {
+        return Err("--streams LIST is required, each count at least 1 (e.g. --streams 1,4,16)".into());
+    }
+    if !rest.iter().any(|a| a.starts_with("--chains")) {
+        rest.extend(["--chains".to_string(), "swap".to_string()]);
+    }
+    let o = RunOptions::parse(&rest)?;
+    let longest = o.chains.iter().copied().max().unwrap_or(Chain::Swap);
+    let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    // SAFETY: single-threaded here; nothing reads the environment concurrently.
+    unsafe { std::env::set_var("GST_REGISTRY", scratch.path().join("registry.bin")) };
+    let plugin = load_plugin(&o.plugin, longest.factories())?;
+    let source = match video {
+        Some(file) => streams::StreamSource::Video { file, decoder },
+        None => streams::StreamSource::Picture,
+    };
+    let gpu = gpu_name(o.gpu_id.unwrap_or(0));
+    let header = format!(
+        "bench streams, {}; CPU {}; GPU {}; {}\nplugin {} (version {}); execution-provider={}; chain {} ({}x{}, {} face(s)); {} frames after {} warm-up per stream; swapper {}; source {}\n\n",
+        utc_now(),
+        cpu_model(),
+        gpu.as_deref().unwrap_or("none"),
+        gst::version_string(),
+        o.plugin.display(),
+        plugin.version(),
+        o.provider,
+        longest.name(),
+        o.sizes[0].0,
+        o.sizes[0].1,
+        o.faces[0],
+        o.frames,
+        o.warmup,
+        file_name(&o.swapper),
+        match &source {
+            streams::StreamSource::Picture => format!("frozen {}", file_name(&o.picture)),
+            streams::StreamSource::Video { file, decoder } => format!("{} through {decoder}", file_name(file)),
+        }
+    );
+    print!("{header}");
+    let table = streams::run_streams(&o, &counts, &source, scratch.path())?;
+    if let Some(out) = &o.markdown_out {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .and_then(|mut f| writeln!(f, "\n{header}{table}"))
             .map_err(|e| format!("cannot append to {}: {e}", out.display()))?;
     }
     Ok(())

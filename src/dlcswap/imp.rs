@@ -265,6 +265,11 @@ impl DlcSwap {
         let (quality, model_file) = (&settings.quality, settings.runtime.model_file.as_deref());
         let landmark_model = settings.landmark_model.as_deref();
         let facefusion = |opened: FaceFusionSwapper| {
+            match opened.tile_batching() {
+                Some(Ok(how)) => gst::info!(CAT, imp = self, "pixel-boost tiles: {how}"),
+                Some(Err(why)) => gst::info!(CAT, imp = self, "pixel-boost tiles run one by one: {why}"),
+                None => {}
+            }
             let backend =
                 pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, opened.model(), &options);
             Swapping::FaceFusion(opened.with_backend(backend))
