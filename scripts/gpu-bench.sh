@@ -122,6 +122,22 @@ case $part in
         --feed h264 --memory $memory --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" \
         --markdown-out "$out/cuda-memory.md" 2>&1 | grep -E '^\||^CPU|^warning|^error|rror|frames decoded' | cut -c1-400
     done
+    # (c) N streams of a 1080p H.264 clip (30 + 300 frames of the benchmark frame) through
+    # nvh264dec, host then CUDA memory (STREAMS: the stream counts, default 1,4).
+    clip=/tmp/dlc-cuda-memory-1080p.mp4
+    if [ ! -f $clip ]; then
+      "$stage/bench" frame --picture "$media/astronaut.png" --size 1920x1080 --faces 1 --out /tmp/dlc-cuda-memory-frame.png
+      gst-launch-1.0 -q filesrc location=/tmp/dlc-cuda-memory-frame.png ! pngdec ! imagefreeze num-buffers=330 \
+        ! video/x-raw,framerate=30/1 ! videoconvert ! video/x-raw,format=I420 \
+        ! x264enc speed-preset=ultrafast bitrate=20000 key-int-max=30 ! h264parse ! mp4mux ! filesink location=$clip
+    fi
+    echo "== (c) streams from $clip, host then CUDA memory"
+    for decoder in "nvh264dec ! video/x-raw" "nvh264dec ! video/x-raw(memory:CUDAMemory)"; do
+      echo "-- decoder: $decoder"
+      "$stage/bench" streams --streams "${STREAMS:-1,4}" --video $clip --decoder "$decoder" --plugin "$stage/plugin/libgstdlc.so" \
+        "${common[@]}" --sizes 1920x1080 --faces 1 --swapper "$models/inswapper_128_fp16.onnx" \
+        --markdown-out "$out/cuda-memory.md" 2>&1 | grep -E '^\||rror' | grep -v '^|---' | cut -c1-300
+    done
     ;;
   interval)
     "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap,enhance \
