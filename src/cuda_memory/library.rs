@@ -20,8 +20,7 @@ type LoadLibrary = unsafe extern "C" fn() -> glib::ffi::gboolean;
 /// The opened library and the functions read from it.
 pub struct GstCuda {
     load_library: LoadLibrary,
-    /// Kept open for as long as the process runs: GStreamer's CUDA elements and memory, once
-    /// created, call into it.
+    /// Open while this value lives (the caller keeps it for the whole process).
     _library: libloading::Library,
 }
 

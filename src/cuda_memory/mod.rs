@@ -57,7 +57,9 @@ fn check(opt_in: Option<&str>) -> Result<(), String> {
              accepted only with {OPT_IN}=1"
         ));
     }
-    let library = library::GstCuda::open()?;
+    // Never closed, whatever the outcome: once its code has run, GLib may keep pointers into it,
+    // and GStreamer's CUDA memory calls into it for as long as frames flow.
+    let library: &'static library::GstCuda = Box::leak(Box::new(library::GstCuda::open()?));
     if !library.load_driver() {
         return Err(format!("{} cannot load the CUDA driver (libcuda.so.1)", library::LIBRARY));
     }
@@ -65,8 +67,6 @@ fn check(opt_in: Option<&str>) -> Result<(), String> {
     if devices == 0 {
         return Err("the CUDA driver sees no device".to_string());
     }
-    // Kept open: GStreamer's CUDA memory calls into it for as long as frames flow.
-    std::mem::forget(library);
     Ok(())
 }
 
