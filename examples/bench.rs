@@ -404,6 +404,9 @@ impl RunOptions {
         if o.frames == 0 || o.warmup == 0 {
             return Err("--frames and --warmup must be at least 1".into());
         }
+        if o.cuda_memory && std::env::var("DLC_CUDA_MEMORY").as_deref() != Ok("1") {
+            return Err("--memory cuda: the elements take CUDA memory only with DLC_CUDA_MEMORY=1 set".into());
+        }
         if o.feed == Feed::H264 && o.pace != 0 {
             return Err("--pace paces the picture feed only (a clip plays as fast as it decodes)".into());
         }
