@@ -16,6 +16,15 @@
 //! the extra element; the path that reads the frame where it lies on the GPU (issue 19) is not
 //! built yet, which is why the caps stay behind `DLC_CUDA_MEMORY=1` until the GPU run of
 //! `scripts/gpu-bench.sh cuda-memory` has shown the outputs equal to host memory's.
+//!
+//! What the device path needs, for whoever builds it: map with `GST_MAP_CUDA`
+//! (`GST_MAP_FLAG_LAST << 1` in 1.22) only after `gst_is_cuda_memory` said the memory is CUDA
+//! memory (on system memory the flag is ignored and the pointer is a host one); the device planes
+//! and strides as a frame kind of their own beside [`crate::vision::FrameView`] (device pointers
+//! must never become Rust slices); the letterbox plan's rows and each face region copied with
+//! `cuMemcpy2DAsync` on the element's stream, and the YUV layouts turned into RGB by the pixel
+//! graphs rather than by `FrameView`; the paste writing into the device planes; the stream
+//! synchronised before the frame is unmapped; and the context answer described in the README.
 
 pub mod library;
 
