@@ -291,12 +291,19 @@ impl DlcSwap {
         };
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
-        let swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
+        let mut swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
             Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, swapper, || {
                 Inswapper::open(&swapper_path, "model-file", &graph)
             }),
             None => swapper,
         };
+        // Faces of other elements and lanes on the same GPU run in batches with this one's.
+        if backend.on_gpu() {
+            match swapper.share_batches(&options) {
+                Ok(how) => gst::info!(CAT, imp = self, "faces batched with other users of {how}"),
+                Err(why) => gst::info!(CAT, imp = self, "faces run one by one: {why}"),
+            }
+        }
         Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
     }
 
