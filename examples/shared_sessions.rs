@@ -2,7 +2,7 @@
 //! What each added pipeline costs in one process: starts N pipelines `videotestsrc ! dlcdetect !
 //! queue ! dlcswap ! fakesink` one after the other (each once the one before has passed its
 //! first frame), times each from PLAYING to its first frame at the sink, lets them all run to
-//! EOS, and prints the process's peak resident size (VmHWM) and the model sessions opened.
+//! EOS, and prints the process's peak resident size (VmHWM) and the model sessions it loaded.
 //!
 //!   shared_sessions --pipelines N --swapper FILE [--detector FILE] [--recognizer FILE]
 //!                   [--source PICTURE] [--provider NICK] [--frames N]
@@ -141,10 +141,12 @@ fn run(o: &Options) -> Result<(), String> {
     let peak = status_kib("VmHWM");
     let ms: Vec<String> = first_frames.iter().map(|d| format!("{:.0}", d.as_secs_f64() * 1e3)).collect();
     println!(
-        "pipelines {}: peak RSS {:.0} MB (before the first pipeline {:.0} MB); PLAYING -> first frame, ms: {}",
+        "pipelines {}: peak RSS {:.0} MB (before the first pipeline {:.0} MB); model sessions loaded {}; \
+         PLAYING -> first frame, ms: {}",
         o.pipelines,
         peak as f64 / 1024.0,
         before as f64 / 1024.0,
+        gstdlc::runtime::model_sessions_loaded(),
         ms.join(" ")
     );
     for pipeline in &pipelines {

@@ -128,6 +128,12 @@ impl Stream {
     }
 }
 
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
 /// What one pipeline alone makes of the frame.
 fn reference(setup: &Setup, swapper: &Path) -> Vec<u8> {
     let alone = setup.pipeline(swapper, "");
