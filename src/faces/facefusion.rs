@@ -248,8 +248,9 @@ impl FaceFusionSwapper {
         if self.pixels.is_graph() {
             // The tensors the graph path runs on (their values until the first face do not matter).
             self.swapper.device_inputs(&self.pixels, count)?;
-            return warm_up
-                .once(|| (0..runs).try_for_each(|_| self.swapper.run_device_tiles(&mut self.pixels, &source).map(drop)));
+            return warm_up.once(|| {
+                (0..runs).try_for_each(|_| self.swapper.run_device_tiles(&mut self.pixels, &source).map(drop))
+            });
         }
         let tiles = vec![0u8; count * size * size * 3];
         warm_up.once(|| (0..runs).try_for_each(|_| self.swapper.run_tiles(&tiles, count, &source).map(drop)))

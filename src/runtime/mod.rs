@@ -26,12 +26,12 @@ pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
 pub use memory::return_freed_memory;
 pub use model::{
-    ModelIo, ModelOutputs, ModelSession, SessionOptions, SharedWarmUp, TensorSpec, default_cache_dir, default_models_dir,
-    resolve_model_path,
+    ModelIo, ModelOutputs, ModelSession, SessionOptions, SharedWarmUp, TensorSpec, default_cache_dir,
+    default_models_dir, resolve_model_path,
 };
 pub use onnx_graph::{GraphSummary, read_graph_summary};
 pub use provider::{ExecutionProvider, PixelBackend, Precision};
 pub use settings::{ActiveRuntime, RuntimeSettings};
-pub use shared::{model_sessions_loaded, model_sessions_open, open_sessions_of};
 pub(crate) use settings::{path_from_value, path_to_value};
+pub use shared::{model_sessions_loaded, open_sessions_of};
 pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

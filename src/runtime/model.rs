@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
-
 use std::sync::Arc;
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
@@ -202,7 +201,7 @@ impl SharedWarmUp {
 const CAPTURING_RUN: u32 = 3;
 
 /// What a model run returned for the outputs bound to a device rather than to a tensor, by
-/// position and by name.
+/// position and by name (ONNX Runtime's outputs, no longer tied to the session being held).
 pub struct ModelOutputs {
     names: Vec<String>,
     values: Vec<DynValue>,
@@ -214,16 +213,8 @@ impl ModelOutputs {
         ModelOutputs { names, values }
     }
 
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// The output named `name`.
-    pub fn get(&self, name: &str) -> Option<&DynValue> {
+    fn get(&self, name: &str) -> Option<&DynValue> {
         self.names.iter().position(|n| n == name).map(|i| &self.values[i])
     }
 }
@@ -249,7 +240,9 @@ impl std::ops::Index<&str> for ModelOutputs {
 impl ModelSession {
     /// A binding of this session's inputs and outputs to tensors.
     pub fn binding(&self) -> Result<IoBinding, String> {
-        self.shared.peek(|session| session.create_binding()).map_err(|e| format!("cannot bind the model's tensors: {e}"))
+        self.shared
+            .peek(|session| session.create_binding())
+            .map_err(|e| format!("cannot bind the model's tensors: {e}"))
     }
 
     /// Runs the model on the tensors `binding` holds and waits for it; outputs bound to tensors
@@ -374,13 +367,13 @@ impl ModelSession {
             Ok(_) => {}
         }
         let key = SessionKey::new(path, options).map_err(|e| unreadable(e.to_string()))?;
-        let (shared, _) = shared::open_shared(key, || {
+        let shared = shared::open_shared(key, || {
             // A session shared by elements computes on a stream of its own, ordered with each
-            // element's stream by events; without one (no driver) its runs wait for the GPU.
-            let own_stream = options
-                .compute_stream
-                .as_ref()
-                .and_then(|element| ComputeStream::new(options.gpu_id, element.priority()).ok());
+            // element's stream by events. Should no stream be made, it computes on the first
+            // user's: the events order the other users' streams with that one just the same.
+            let own_stream = options.compute_stream.as_ref().map(|element| {
+                ComputeStream::new(options.gpu_id, element.priority()).unwrap_or_else(|_| element.clone())
+            });
             let session_options = SessionOptions { compute_stream: own_stream, ..options.clone() };
             let shown = path.display().to_string();
             Self::load(path, &shown, &session_options, |builder| builder.commit_from_file(path))

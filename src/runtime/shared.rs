@@ -122,8 +122,6 @@ pub(crate) struct SharedSession {
     /// Whether a user has warmed the session up; held while one does, so that the others wait
     /// for that warm-up rather than make their own.
     warmed: Mutex<bool>,
-    /// Counted in [`open_sessions_of`] (model files, not pixel graphs).
-    registered: bool,
 }
 
 impl SharedSession {
@@ -154,7 +152,6 @@ impl SharedSession {
             cuda_graph: options.cuda_graph && active_provider == ExecutionProvider::Cuda,
             runs_per_thread: Mutex::new(Vec::new()),
             warmed: Mutex::new(false),
-            registered: false,
         }
     }
 
@@ -201,14 +198,6 @@ impl SharedSession {
     }
 }
 
-impl Drop for SharedSession {
-    fn drop(&mut self) {
-        if self.registered {
-            LIVE_MODEL_SESSIONS.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// The sessions of one key: a slot locked while its session loads, so that a second user of the
 /// same key waits for that load instead of making its own, while other keys load meanwhile.
 #[derive(Default)]
@@ -216,14 +205,13 @@ struct Slot(Mutex<Weak<SharedSession>>);
 
 static REGISTRY: Mutex<Option<HashMap<SessionKey, Arc<Slot>>>> = Mutex::new(None);
 static MODEL_SESSIONS_LOADED: AtomicU64 = AtomicU64::new(0);
-static LIVE_MODEL_SESSIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The session of `key`: the open one when there is one, else the one `load` makes (then kept,
-/// weakly, for the next user). The returned flag says whether it was already open.
+/// weakly, for the next user).
 pub(crate) fn open_shared(
     key: SessionKey,
     load: impl FnOnce() -> Result<SharedSession, RuntimeError>,
-) -> Result<(Arc<SharedSession>, bool), RuntimeError> {
+) -> Result<Arc<SharedSession>, RuntimeError> {
     let slot = {
         let mut registry = REGISTRY.lock();
         let registry = registry.get_or_insert_with(HashMap::new);
@@ -235,26 +223,18 @@ pub(crate) fn open_shared(
     };
     let mut current = slot.0.lock();
     if let Some(shared) = current.upgrade() {
-        return Ok((shared, true));
+        return Ok(shared);
     }
-    let mut shared = load()?;
-    shared.registered = true;
+    let shared = Arc::new(load()?);
     MODEL_SESSIONS_LOADED.fetch_add(1, Ordering::Relaxed);
-    LIVE_MODEL_SESSIONS.fetch_add(1, Ordering::Relaxed);
-    let shared = Arc::new(shared);
     *current = Arc::downgrade(&shared);
-    Ok((shared, false))
+    Ok(shared)
 }
 
 /// How many model-file sessions the process has loaded so far (pixel graphs not counted): with
 /// sessions shared, a second pipeline of the same models adds none.
 pub fn model_sessions_loaded() -> u64 {
     MODEL_SESSIONS_LOADED.load(Ordering::Relaxed)
-}
-
-/// How many model-file sessions are open now.
-pub fn model_sessions_open() -> u64 {
-    LIVE_MODEL_SESSIONS.load(Ordering::Relaxed)
 }
 
 /// How many sessions of the file at `path` are open now (one per set of options that change
