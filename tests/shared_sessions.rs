@@ -137,10 +137,9 @@ impl Stream {
     fn pull(&self) -> Vec<u8> {
         let sink = self.pipeline.by_name("sink").and_then(|s| s.downcast::<gst_app::AppSink>().ok()).expect("sink");
         let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(60));
-        if let Some(bus) = self.pipeline.bus() {
-            while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
-                panic!("the pipeline reported: {message:?}");
-            }
+        let problems = [gst::MessageType::Error, gst::MessageType::Warning];
+        if let Some(message) = self.pipeline.bus().and_then(|bus| bus.pop_filtered(&problems)) {
+            panic!("the pipeline reported: {message:?}");
         }
         let buffer = sample.expect("a frame within 60 s").buffer_owned().expect("a buffer");
         buffer.map_readable().expect("a readable buffer").as_slice().to_vec()
@@ -329,13 +328,17 @@ fn options_that_change_results_do_not_share() {
     assert_eq!(open_sessions_of(&setup.scrfd), 6, "one session per set of options");
 
     // Warmed up once for all users of a session, by the first that asks.
-    let mut warm_ups = 0;
+    let warm_ups = std::cell::Cell::new(0);
+    let count = || {
+        warm_ups.set(warm_ups.get() + 1);
+        Ok(())
+    };
     for user in [&first, &same] {
-        user.shared_warm_up().once(|| Ok(warm_ups += 1)).expect("the warm-up runs");
+        user.shared_warm_up().once(count).expect("the warm-up runs");
     }
-    assert_eq!(warm_ups, 1, "a second user of a warm session warmed it up again");
-    others[0].shared_warm_up().once(|| Ok(warm_ups += 1)).expect("the warm-up runs");
-    assert_eq!(warm_ups, 2, "another session was taken for warm");
+    assert_eq!(warm_ups.get(), 1, "a second user of a warm session warmed it up again");
+    others[0].shared_warm_up().once(count).expect("the warm-up runs");
+    assert_eq!(warm_ups.get(), 2, "another session was taken for warm");
 
     drop((first, same, others));
     assert_eq!(open_sessions_of(&setup.scrfd), 0, "the sessions closed with their last users");
