@@ -213,6 +213,15 @@ impl ModelOutputs {
         ModelOutputs { names, values }
     }
 
+    /// How many outputs came back (those bound to a device).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// The output named `name`.
     fn get(&self, name: &str) -> Option<&DynValue> {
         self.names.iter().position(|n| n == name).map(|i| &self.values[i])
