@@ -41,7 +41,8 @@ pub struct SessionOptions {
     pub dimension_overrides: Vec<(String, i64)>,
     /// The CUDA stream of the element's own work (CUDA provider), see [`ComputeStream`]: the
     /// pixel graphs compute on it; a model file's session, shared between elements, computes on a
-    /// stream of its own of the same priority, ordered with this one run by run.
+    /// stream of its own of the same priority, ordered with this one run by run (one replayed as a
+    /// CUDA graph, which is not shared, on this one).
     pub compute_stream: Option<ComputeStream>,
 }
 
@@ -379,9 +380,12 @@ impl ModelSession {
         let shared = shared::open_shared(key, || {
             // A session shared by elements computes on a stream of its own, ordered with each
             // element's stream by events. Should no stream be made, it computes on the first
-            // user's: the events order the other users' streams with that one just the same.
-            let own_stream = options.compute_stream.as_ref().map(|element| {
-                ComputeStream::new(options.gpu_id, element.priority()).unwrap_or_else(|_| element.clone())
+            // user's: the events order the other users' streams with that one just the same. A
+            // session replayed as a CUDA graph has one user (see `shared`): it computes on that
+            // user's stream, with nothing to order.
+            let own_stream = options.compute_stream.as_ref().map(|element| match options.cuda_graph {
+                true => element.clone(),
+                false => ComputeStream::new(options.gpu_id, element.priority()).unwrap_or_else(|_| element.clone()),
             });
             let session_options = SessionOptions { compute_stream: own_stream, ..options.clone() };
             let shown = path.display().to_string();
