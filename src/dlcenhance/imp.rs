@@ -10,7 +10,7 @@
  *
  * `faces=swapped` restores only the faces `dlcswap` replaced. With `inference-interval=N` each
  * face is restored on every Nth frame and the cached result is re-pasted in between. With
- * `lanes=N` that many frames are restored at once, each by its own copy of the restorer. Frames
+ * `lanes=N` that many frames are restored at once, each on tensors of its own. Frames
  * without `FaceMeta` pass unchanged, with one warning on the bus.
  *
  * ## Example pipelines
@@ -166,10 +166,11 @@ impl ObjectImpl for DlcEnhance {
                     .mutable_playing()
                     .build(),
                 lanes::property(
-                    "Frames restored at once, each by its own copy of the restorer (on CUDA with its own \
-                     stream): with several faces per frame, or a GPU one thread does not keep busy, 2 or \
-                     more restore more frames per second, at the cost of one frame of latency and one \
-                     more restorer in GPU memory per extra lane. With inference-interval each lane keeps \
+                    "Frames restored at once, each on tensors of its own (on CUDA with its own stream) \
+                     with the restorer session all elements share: with several faces per frame, or a \
+                     GPU one thread does not keep busy, 2 or more restore more frames per second, at the \
+                     cost of one frame of latency per extra lane, and one more restorer in GPU memory \
+                     where it replays a CUDA graph (a captured model is not shared). With inference-interval each lane keeps \
                      its own restored faces, so a re-pasted face can be up to lanes x (interval - 1) \
                      frames old; 1 restores one frame at a time",
                 ),

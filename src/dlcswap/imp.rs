@@ -91,7 +91,8 @@ struct State {
     /// The recogniser that embeds the frames' faces for `target=reference` and `face-map`, one
     /// for all lanes: a lane waits while another uses it. Lanes share the GPU (or the CPU cores)
     /// anyway, so a copy per lane would buy little time for its memory; the picture worker has
-    /// its own (see `worker::Models`), so no lane ever waits for a picture.
+    /// handles of its own (see `worker::Models`), so no lane waits for a whole picture, only, at
+    /// most, for one run of the model session they share.
     identity_models: Arc<Mutex<IdentityModels>>,
     /// Whether the swappers can add 106-point landmarks themselves (`landmark-model`).
     has_landmarker: bool,
@@ -242,7 +243,7 @@ impl DlcSwap {
         post_provider_fallback(self.obj().upcast_ref(), *CAT, model);
     }
 
-    /// The detector and recogniser files (the picture worker opens its own copy of them).
+    /// The detector and recogniser files (the picture worker opens handles of its own to them).
     fn identity_model_paths(settings: &Settings) -> (PathBuf, PathBuf) {
         (
             resolve_model_path(settings.detector_model.as_deref(), DEFAULT_DETECTOR_MODEL),

@@ -183,10 +183,12 @@ impl Settings {
                     .mutable_playing()
                     .build(),
                 lanes::property(
-                    "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
-                     stream): with 2, one frame's model runs on the GPU while another is cropped and \
-                     pasted on the CPU, for more frames per second at the cost of one frame of latency \
-                     and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
+                    "Frames swapped at once, each on tensors of its own (on CUDA with its own stream) \
+                     with the swapper session all elements share: with 2, one frame's model runs on the \
+                     GPU while another is cropped and pasted on the CPU, for more frames per second at \
+                     the cost of one frame of latency per extra lane, and one more swapper in GPU memory \
+                     where it replays a CUDA graph (a captured model is not shared); 1 swaps one frame \
+                     at a time",
                 ),
             ]);
         props.extend(QualitySettings::properties());

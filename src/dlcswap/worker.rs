@@ -46,7 +46,8 @@ type OpenModels = Arc<dyn Fn() -> Result<IdentityModels, String> + Send + Sync>;
 /// How the worker gets its detector and recogniser, and the swapper's identity projection, for
 /// the pictures of one run. The worker opens models of its own, on its thread at its first
 /// picture of the run (most runs change no picture), rather than borrow the element's: the lanes
-/// embed the frames' faces with those, and must never wait for a picture nor go without.
+/// embed the frames' faces with those, and must never wait for a picture nor go without. (Both
+/// are handles to the process's one session of each file: a lane waits at most for one run.)
 #[derive(Clone)]
 pub(super) struct Models {
     open: OpenModels,

@@ -249,19 +249,17 @@ impl FaceFusionSwapper {
         let side = (self.params.pixel_boost as usize).max(size);
         let count = (side / size).pow(2);
         let source = vec![0.0f32; self.family().source_len()];
+        // Once per shared session: another element's start may have warmed it up already.
+        let warm_up = self.swapper.model().shared_warm_up();
         if self.pixels.is_graph() {
             // The tensors the graph path runs on (their values until the first face do not matter).
             self.swapper.device_inputs(&self.pixels, count)?;
-            for _ in 0..runs {
-                self.swapper.run_device_tiles(&mut self.pixels, &source)?;
-            }
-            return Ok(());
+            return warm_up.once(|| {
+                (0..runs).try_for_each(|_| self.swapper.run_device_tiles(&mut self.pixels, &source).map(drop))
+            });
         }
         let tiles = vec![0u8; count * size * size * 3];
-        for _ in 0..runs {
-            self.swapper.run_tiles(&tiles, count, &source)?;
-        }
-        Ok(())
+        warm_up.once(|| (0..runs).try_for_each(|_| self.swapper.run_tiles(&tiles, count, &source).map(drop)))
     }
 
     /// Forgets the area masks of tracks that are gone, so the cache stays as small as the scene.

@@ -191,10 +191,7 @@ impl Enhancer {
         self.bind(backend)?;
         let Enhancer { model, bound: Some(bound), .. } = self else { return Err(NOT_BOUND.to_string()) };
         bound.bind_inputs(&names, fidelity)?;
-        for _ in 0..runs {
-            model.run(&bound.binding)?;
-        }
-        Ok(())
+        model.warm_up(&bound.binding, runs)
     }
 
     /// Restores the face aligned by `m` in `frame` (its pixels in `region`); returns the model

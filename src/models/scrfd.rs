@@ -402,10 +402,7 @@ impl ScrfdDetector {
             .binding
             .bind_input(input_name.as_str(), &bound.input)
             .map_err(|e| format!("cannot bind the input: {e}"))?;
-        for _ in 0..runs {
-            model.run(&bound.binding)?;
-        }
-        Ok(())
+        model.warm_up(&bound.binding, runs)
     }
 
     /// Detects faces in `frame`; results sorted by score, after NMS.

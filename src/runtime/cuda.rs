@@ -43,17 +43,23 @@ fn set_blocking_sync(gpu_id: u32) -> Result<(), String> {
 /// the order they were queued, so a run whose outputs stay on the GPU need not wait for it to
 /// finish: the next run comes after it anyway, and only a run whose outputs the CPU reads waits
 /// (see [`super::ModelSession::run_queued`]). With a stream per session, every run has to wait.
+///
+/// A model session shared between elements ([`super::ModelSession`]) computes on a stream of its
+/// own instead, ordered with each element's stream by events ([`StreamOrder`]).
 #[derive(Clone)]
-pub struct ComputeStream(std::sync::Arc<cudarc::driver::CudaStream>);
+pub struct ComputeStream {
+    stream: std::sync::Arc<cudarc::driver::CudaStream>,
+    priority: StreamPriority,
+}
 
 impl std::fmt::Debug for ComputeStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ComputeStream({:?})", self.0.cu_stream())
+        write!(f, "ComputeStream({:?}, {:?})", self.stream.cu_stream(), self.priority)
     }
 }
 
 /// How the GPU schedules a stream's work against other streams' waiting work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StreamPriority {
     Normal,
     /// The device's highest priority.
@@ -80,7 +86,7 @@ impl ComputeStream {
                     context.new_stream_with_priority(highest)
                 }
             };
-            stream.map(ComputeStream).map_err(|e| e.to_string())
+            stream.map(|stream| ComputeStream { stream, priority }).map_err(|e| e.to_string())
         })
         .unwrap_or_else(|_| Err("the CUDA driver could not be used".to_string()))
     }
@@ -96,20 +102,20 @@ impl ComputeStream {
         if !on_gpu || *target.data_type() != ort::value::TensorElementType::Uint8 || values != bytes.len() {
             return Err(format!("cannot upload {} bytes into this tensor", bytes.len()));
         }
-        self.0.context().bind_to_thread().map_err(|e| e.to_string())?;
+        self.stream.context().bind_to_thread().map_err(|e| e.to_string())?;
         // SAFETY: `target` is CUDA memory of `bytes.len()` bytes (checked above) in the context
         // just made current; the copy is ordered on this stream before the runs that read it,
         // and the driver stages pageable `bytes` before returning, so they may then change.
         unsafe {
             let device = target.data_ptr_mut() as cudarc::driver::sys::CUdeviceptr;
-            cudarc::driver::result::memcpy_htod_async(device, bytes, self.0.cu_stream())
+            cudarc::driver::result::memcpy_htod_async(device, bytes, self.stream.cu_stream())
         }
         .map_err(|e| format!("cannot upload to the GPU: {e}"))
     }
 
     /// Waits until the work queued on this stream so far is done.
     pub fn synchronize(&self) -> Result<(), String> {
-        self.0.synchronize().map_err(|e| format!("cannot wait for the GPU: {e}"))
+        self.stream.synchronize().map_err(|e| format!("cannot wait for the GPU: {e}"))
     }
 
     /// Queues a copy of `bytes` bytes from device address `from` to device address `to` on this
@@ -119,15 +125,61 @@ impl ComputeStream {
     /// Both ranges must be device memory of this stream's context, valid and not otherwise
     /// written until the copy is done (the stream synchronised or a later run on it ordered).
     pub unsafe fn copy_on_device(&self, from: usize, to: usize, bytes: usize) -> Result<(), String> {
-        self.0.context().bind_to_thread().map_err(|e| e.to_string())?;
+        self.stream.context().bind_to_thread().map_err(|e| e.to_string())?;
         // SAFETY: the caller guarantees both ranges (see above).
-        unsafe { cudarc::driver::result::memcpy_dtod_async(to as _, from as _, bytes, self.0.cu_stream()) }
+        unsafe { cudarc::driver::result::memcpy_dtod_async(to as _, from as _, bytes, self.stream.cu_stream()) }
             .map_err(|e| format!("cannot copy on the GPU: {e}"))
     }
 
     /// The raw `CUstream`, for ONNX Runtime's `user_compute_stream`.
     pub fn raw(&self) -> *mut () {
-        self.0.cu_stream() as *mut ()
+        self.stream.cu_stream() as *mut ()
+    }
+
+    pub fn priority(&self) -> StreamPriority {
+        self.priority
+    }
+
+    /// Whether `self` and `other` are the same CUDA stream.
+    pub fn same_as(&self, other: &ComputeStream) -> bool {
+        self.stream.cu_stream() == other.stream.cu_stream()
+    }
+}
+
+/// The order between an element's stream and the stream of a model session it shares with other
+/// elements: the session's run starts once the element's work queued before it (the pixel graphs
+/// that fill the model's inputs) is done, and the element's work queued after it (the graphs that
+/// read the outputs) starts once the run is done. Neither side's CPU thread waits: each stream
+/// waits for an event recorded on the other. The two events are made once, so that no CUDA call
+/// that could disturb another thread's graph capture happens per run.
+pub(crate) struct StreamOrder {
+    element: ComputeStream,
+    session: ComputeStream,
+    inputs_written: cudarc::driver::CudaEvent,
+    outputs_written: cudarc::driver::CudaEvent,
+}
+
+impl StreamOrder {
+    pub(crate) fn new(element: &ComputeStream, session: &ComputeStream) -> Result<StreamOrder, String> {
+        let event = |stream: &ComputeStream| stream.stream.context().new_event(None).map_err(|e| e.to_string());
+        Ok(StreamOrder {
+            inputs_written: event(element)?,
+            outputs_written: event(session)?,
+            element: element.clone(),
+            session: session.clone(),
+        })
+    }
+
+    /// Before the session's run is queued: the session's stream waits for the element's work so far.
+    pub(crate) fn before_run(&self) -> Result<(), String> {
+        self.inputs_written.record(&self.element.stream).map_err(|e| format!("cannot record a CUDA event: {e}"))?;
+        self.session.stream.wait(&self.inputs_written).map_err(|e| format!("cannot wait for a CUDA event: {e}"))
+    }
+
+    /// After the session's run is queued: the element's later work waits for it.
+    pub(crate) fn after_run(&self) -> Result<(), String> {
+        self.outputs_written.record(&self.session.stream).map_err(|e| format!("cannot record a CUDA event: {e}"))?;
+        self.element.stream.wait(&self.outputs_written).map_err(|e| format!("cannot wait for a CUDA event: {e}"))
     }
 }
 

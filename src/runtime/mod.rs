@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Everything about ONNX Runtime in one place: finding and loading the library (one environment
 //! per process), choosing execution providers with an honest report of what actually runs, the
-//! model directory, and checking a model file against the contract its element expects.
+//! model directory, checking a model file against the contract its element expects, and sharing
+//! one session per model file and options between all the elements of the process.
 //!
 //! The elements never touch `ort` set-up directly: they describe what they want in
 //! [`SessionOptions`] and get back a [`ModelSession`] or a [`RuntimeError`] whose text names the
@@ -18,6 +19,7 @@ pub(crate) mod onnx_graph;
 pub(crate) mod onnx_proto;
 mod provider;
 mod settings;
+mod shared;
 mod tensor;
 
 pub use batch_dim::{BATCH_SYMBOL, BatchRewrite, batch_tolerance, check_batched, make_batch_symbolic};
@@ -28,10 +30,12 @@ pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
 pub use memory::return_freed_memory;
 pub use model::{
-    ModelIo, ModelSession, SessionOptions, TensorSpec, default_cache_dir, default_models_dir, resolve_model_path,
+    ModelIo, ModelOutputs, ModelSession, SessionOptions, SharedWarmUp, TensorSpec, default_cache_dir,
+    default_models_dir, resolve_model_path,
 };
 pub use onnx_graph::{GraphSummary, read_graph_summary};
 pub use provider::{ExecutionProvider, PixelBackend, Precision};
 pub use settings::{ActiveRuntime, RuntimeSettings};
 pub(crate) use settings::{path_from_value, path_to_value};
+pub use shared::{model_sessions_loaded, open_sessions_of};
 pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

@@ -4,12 +4,15 @@
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::SessionBuilder;
 use ort::session::{IoBinding, RunOptions, Session, SessionOutputs};
-use ort::value::{TensorElementType, ValueType};
+use ort::value::{DynValue, TensorElementType, ValueType};
 
+use super::cuda::StreamOrder;
+use super::shared::{self, SessionKey, SharedSession};
 use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, StreamPriority, environment};
 
 /// What an element asks of ONNX Runtime for one model.
@@ -36,7 +39,10 @@ pub struct SessionOptions {
     /// known, ONNX Runtime folds the model's shape computations away, which leaves every node on
     /// the GPU and lets a CUDA graph capture the model.
     pub dimension_overrides: Vec<(String, i64)>,
-    /// The CUDA stream the element's sessions share (CUDA provider), see [`ComputeStream`].
+    /// The CUDA stream of the element's own work (CUDA provider), see [`ComputeStream`]: the
+    /// pixel graphs compute on it; a model file's session, shared between elements, computes on a
+    /// stream of its own of the same priority, ordered with this one run by run (one replayed as a
+    /// CUDA graph, which is not shared, on this one).
     pub compute_stream: Option<ComputeStream>,
 }
 
@@ -158,86 +164,159 @@ impl ModelIo {
     }
 }
 
-/// A loaded model: its session, where it came from, and which provider really runs it. The
-/// models run it through an [`IoBinding`] of tensors they keep from frame to frame.
+/// A model an element runs: a handle to the process's session of that model file and options
+/// (see [`super::shared`]: one per model per GPU per process, shared by every element that opens
+/// the same file with options that give the same results), where it came from, and which provider
+/// really runs it. The models run it through an [`IoBinding`] of tensors they keep from frame to
+/// frame; those stay each user's own.
 pub struct ModelSession {
-    session: Session,
+    shared: Arc<SharedSession>,
     pub path: PathBuf,
     pub io: ModelIo,
     pub active_provider: ExecutionProvider,
     /// Why the provider asked for is not the one running, when that happened. The element posts
     /// it as a warning: a silent CPU fallback is what users of the Python tool complain about.
     pub fallback: Option<String>,
-    gpu_id: u32,
-    /// Run options that skip the wait for the GPU, when the session computes on its element's
-    /// shared stream, with that stream (kept alive as long as the session).
-    queued: Option<(RunOptions, ComputeStream)>,
-    /// Whether ONNX Runtime captures the model as a CUDA graph, and the runs made on each thread
-    /// (it captures per thread, see [`ModelSession::may_capture_here`]).
-    cuda_graph: bool,
-    runs_per_thread: Vec<(std::thread::ThreadId, u32)>,
+    /// When the session computes on a CUDA stream of its own, the order between it and the
+    /// stream of the element this handle belongs to (see [`StreamOrder`]).
+    order: Option<StreamOrder>,
+}
+
+/// The warm-up of a shared session: the first user to ask runs it, users that ask meanwhile wait
+/// for it, and users that come later skip it. Warming up pays the first run's set-up (cuDNN's
+/// algorithm search, ONNX Runtime's memory planning) before the first frame; it is the session's,
+/// not the user's. (A CUDA graph is captured per thread, later, on the first frames: see
+/// [`ModelSession::may_capture_here`].)
+pub struct SharedWarmUp(Arc<SharedSession>);
+
+impl SharedWarmUp {
+    /// Runs `warm_up` unless the session is warm (see [`SharedWarmUp`]); a failed warm-up leaves
+    /// it cold, for the next user to try.
+    pub fn once(&self, warm_up: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+        self.0.warm_up_once(warm_up)
+    }
 }
 
 /// The run of a session on a thread at which ONNX Runtime's CUDA provider captures its CUDA graph
 /// (two regular runs first, for its memory allocations).
 const CAPTURING_RUN: u32 = 3;
 
+/// What a model run returned for the outputs bound to a device rather than to a tensor, by
+/// position and by name (ONNX Runtime's outputs, no longer tied to the session being held).
+pub struct ModelOutputs {
+    names: Vec<String>,
+    values: Vec<DynValue>,
+}
+
+impl ModelOutputs {
+    fn of(outputs: SessionOutputs<'_>) -> ModelOutputs {
+        let (names, values) = outputs.into_iter().map(|(name, value)| (name.to_string(), value)).unzip();
+        ModelOutputs { names, values }
+    }
+
+    /// How many outputs came back (those bound to a device).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The output named `name`.
+    fn get(&self, name: &str) -> Option<&DynValue> {
+        self.names.iter().position(|n| n == name).map(|i| &self.values[i])
+    }
+}
+
+impl std::ops::Index<usize> for ModelOutputs {
+    type Output = DynValue;
+
+    fn index(&self, index: usize) -> &DynValue {
+        &self.values[index]
+    }
+}
+
+impl std::ops::Index<&str> for ModelOutputs {
+    type Output = DynValue;
+
+    /// The output named `name`; like a map's index, panics when there is none: the graphs index
+    /// only outputs they bound to a device.
+    fn index(&self, name: &str) -> &DynValue {
+        self.get(name).unwrap_or_else(|| panic!("the model has no output '{name}' bound to a device"))
+    }
+}
+
 impl ModelSession {
     /// A binding of this session's inputs and outputs to tensors.
     pub fn binding(&self) -> Result<IoBinding, String> {
-        self.session.create_binding().map_err(|e| format!("cannot bind the model's tensors: {e}"))
+        self.shared
+            .peek(|session| session.create_binding())
+            .map_err(|e| format!("cannot bind the model's tensors: {e}"))
     }
 
-    /// Runs the model on the tensors `binding` holds; outputs bound to tensors are written in
-    /// place, outputs bound to a device come back in the returned values.
-    pub fn run<'b, 's: 'b>(&'s mut self, binding: &'b IoBinding) -> Result<SessionOutputs<'b>, String> {
-        self.count_run();
-        self.session.run_binding(binding).map_err(|e| format!("inference failed: {e}"))
+    /// Runs the model on the tensors `binding` holds and waits for it; outputs bound to tensors
+    /// are written in place, outputs bound to a device come back in the returned values.
+    pub fn run(&mut self, binding: &IoBinding) -> Result<ModelOutputs, String> {
+        self.run_ordered(|session| session.run_binding(binding).map(ModelOutputs::of))
+    }
+
+    /// Runs the model like [`ModelSession::run`] but, when the session computes on a CUDA stream,
+    /// returns without waiting for the GPU: for runs whose outputs stay in GPU memory and are read
+    /// by later work on the element's stream, which is ordered after the run. Outputs bound to
+    /// host memory must come from [`ModelSession::run`].
+    pub fn run_queued(&mut self, binding: &IoBinding) -> Result<(), String> {
+        let queued = self.shared.queued.as_ref().map(|(options, _)| options);
+        self.run_ordered(|session| match queued {
+            Some(options) => session.run_binding_with_options(binding, options).map(drop),
+            None => session.run_binding(binding).map(drop),
+        })
+    }
+
+    /// `run` on the session, after the element's work queued so far and before its work queued
+    /// next (see [`StreamOrder`]), with the session held so that no other user's run comes in
+    /// between.
+    fn run_ordered<T>(&self, run: impl FnOnce(&mut Session) -> ort::Result<T>) -> Result<T, String> {
+        self.shared.with_session(|session| {
+            if let Some(order) = &self.order {
+                order.before_run()?;
+            }
+            let result = run(session).map_err(|e| format!("inference failed: {e}"))?;
+            if let Some(order) = &self.order {
+                order.after_run()?;
+            }
+            Ok(result)
+        })
+    }
+
+    /// Runs the model `runs` times on `binding` to warm it up (cuDNN's algorithm search, ONNX
+    /// Runtime's memory planning), unless another user of the shared session already did (see
+    /// [`SharedWarmUp`]).
+    pub fn warm_up(&mut self, binding: &IoBinding, runs: usize) -> Result<(), String> {
+        self.shared_warm_up().once(|| (0..runs).try_for_each(|_| self.run(binding).map(drop)))
+    }
+
+    /// The session's warm-up, made once for all its users (for models that warm up through
+    /// runs of their own rather than [`ModelSession::warm_up`]).
+    pub fn shared_warm_up(&self) -> SharedWarmUp {
+        SharedWarmUp(self.shared.clone())
     }
 
     /// Whether this session's next run on the calling thread may capture a CUDA graph: the
     /// CUDA provider keeps one graph per thread and captures it at the third run there. The
     /// elements then take the GPU work lock exclusively ([`super::gpu_work`]).
     pub fn may_capture_here(&self) -> bool {
-        let here = std::thread::current().id();
-        self.cuda_graph
-            && self
-                .runs_per_thread
-                .iter()
-                .find(|(thread, _)| *thread == here)
-                .is_none_or(|(_, runs)| *runs < CAPTURING_RUN)
-    }
-
-    fn count_run(&mut self) {
-        if !self.cuda_graph {
-            return;
-        }
-        let here = std::thread::current().id();
-        match self.runs_per_thread.iter_mut().find(|(thread, _)| *thread == here) {
-            Some((_, runs)) => *runs = runs.saturating_add(1),
-            None => self.runs_per_thread.push((here, 1)),
-        }
+        self.shared.cuda_graph && self.shared.runs_here() < CAPTURING_RUN
     }
 
     /// The symbolic names of input `index`'s dimensions (empty for fixed or unnamed ones).
     pub fn input_symbols(&self, index: usize) -> Vec<String> {
-        match self.session.inputs().get(index).map(|i| i.dtype()) {
-            Some(ValueType::Tensor { dimension_symbols, .. }) => dimension_symbols.iter().cloned().collect(),
-            _ => Vec::new(),
-        }
+        self.shared.input_symbols.get(index).cloned().unwrap_or_default()
     }
 
-    /// Runs the model like [`ModelSession::run`] but, when the session computes on its element's
-    /// shared CUDA stream, returns without waiting for the GPU: for runs whose outputs stay in GPU
-    /// memory and are read by a later run on the same stream. Outputs bound to host memory must
-    /// come from [`ModelSession::run`].
-    pub fn run_queued(&mut self, binding: &IoBinding) -> Result<(), String> {
-        self.count_run();
-        match &self.queued {
-            Some((options, _)) => self.session.run_binding_with_options(binding, options).map(drop),
-            None => self.session.run_binding(binding).map(drop),
-        }
-        .map_err(|e| format!("inference failed: {e}"))
+    /// Whether this handle shares its session with `other` (the same loaded model).
+    pub fn shares_session_with(&self, other: &ModelSession) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Whether the session runs on an NVIDIA GPU (CUDA or TensorRT provider).
@@ -251,10 +330,16 @@ impl ModelSession {
         if !self.on_nvidia_gpu() {
             return Ok(Allocator::default());
         }
-        let info =
-            MemoryInfo::new(AllocationDevice::CUDA, self.gpu_id as i32, AllocatorType::Device, MemoryType::Default)
-                .map_err(|e| e.to_string())?;
-        Allocator::new(&self.session, info).map_err(|e| format!("cannot allocate GPU memory: {e}"))
+        let info = MemoryInfo::new(
+            AllocationDevice::CUDA,
+            self.shared.gpu_id as i32,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(|e| e.to_string())?;
+        self.shared
+            .peek(|session| Allocator::new(session, info))
+            .map_err(|e| format!("cannot allocate GPU memory: {e}"))
     }
 
     /// Binds output `name` to memory ONNX Runtime allocates in host memory, for outputs whose
@@ -265,7 +350,8 @@ impl ModelSession {
         binding.bind_output_to_device(name, &host).map_err(|e| format!("cannot bind output '{name}': {e}"))
     }
 
-    /// Loads `path` with `options`, then lets `check` judge the model's inputs and outputs
+    /// Opens `path` with `options` (or takes the process's open session of it, see
+    /// [`super::shared`]), then lets `check` judge the model's inputs and outputs
     /// (`Err(expected)` describes the contract that was not met).
     pub fn open(
         path: &Path,
@@ -290,12 +376,60 @@ impl ModelSession {
             }
             Ok(_) => {}
         }
-        Self::load(path, &path.display().to_string(), options, |builder| builder.commit_from_file(path), check)
+        let key = SessionKey::new(path, options).map_err(|e| unreadable(e.to_string()))?;
+        let shared = shared::open_shared(key, || {
+            // A session shared by elements computes on a stream of its own, ordered with each
+            // element's stream by events. Should no stream be made, it computes on the first
+            // user's: the events order the other users' streams with that one just the same. A
+            // session replayed as a CUDA graph has one user (see `shared`): it computes on that
+            // user's stream, with nothing to order.
+            let own_stream = options.compute_stream.as_ref().map(|element| match options.cuda_graph {
+                true => element.clone(),
+                false => ComputeStream::new(options.gpu_id, element.priority()).unwrap_or_else(|_| element.clone()),
+            });
+            let session_options = SessionOptions { compute_stream: own_stream, ..options.clone() };
+            let shown = path.display().to_string();
+            Self::load(path, &shown, &session_options, |builder| builder.commit_from_file(path))
+        })?;
+        Self::handle(shared, path, options, check)
     }
 
-    /// Loads an ONNX model held in memory (the pixel graphs), named `name` in messages.
+    /// Loads an ONNX model held in memory (the pixel graphs), named `name` in messages. Not
+    /// shared: it computes on the stream `options` give, the element's own.
     pub fn open_memory(name: &str, bytes: &[u8], options: &SessionOptions) -> Result<ModelSession, RuntimeError> {
-        Self::load(Path::new(name), name, options, |builder| builder.commit_from_memory(bytes), |_| Ok(()))
+        let path = Path::new(name);
+        let shared = Self::load(path, name, options, |builder| builder.commit_from_memory(bytes))?;
+        Self::handle(Arc::new(shared), path, options, |_| Ok(()))
+    }
+
+    /// A handle to `shared` for a user whose own work runs on `options.compute_stream`, once
+    /// `check` accepts the model.
+    fn handle(
+        shared: Arc<SharedSession>,
+        path: &Path,
+        options: &SessionOptions,
+        check: impl FnOnce(&ModelIo) -> Result<(), String>,
+    ) -> Result<ModelSession, RuntimeError> {
+        check(&shared.io).map_err(|expected| RuntimeError::WrongKind {
+            path: path.to_path_buf(),
+            expected,
+            found: shared.io.to_string(),
+        })?;
+        let order = match (&shared.queued, &options.compute_stream) {
+            (Some((_, session)), Some(element)) if !session.same_as(element) => Some(
+                StreamOrder::new(element, session)
+                    .map_err(|reason| RuntimeError::Session { path: path.to_path_buf(), reason })?,
+            ),
+            _ => None,
+        };
+        Ok(ModelSession {
+            path: path.to_path_buf(),
+            io: shared.io.clone(),
+            active_provider: shared.active_provider,
+            fallback: shared.fallback.clone(),
+            shared,
+            order,
+        })
     }
 
     /// Commits a session with the first provider that registers and runs the model, else on the
@@ -305,8 +439,7 @@ impl ModelSession {
         shown: &str,
         options: &SessionOptions,
         commit: impl Fn(&mut SessionBuilder) -> ort::Result<Session>,
-        check: impl FnOnce(&ModelIo) -> Result<(), String>,
-    ) -> Result<ModelSession, RuntimeError> {
+    ) -> Result<SharedSession, RuntimeError> {
         let env = environment()?;
         let session_error = |e: ort::Error| RuntimeError::Session { path: path.to_path_buf(), reason: e.to_string() };
 
@@ -328,7 +461,7 @@ impl ModelSession {
                 continue;
             }
             match commit(&mut builder) {
-                Ok(session) => return Self::checked(session, path, provider, None, options, check),
+                Ok(session) => return Self::shared(session, path, provider, None, options),
                 // A provider can register and still fail on this model (missing cuDNN, an
                 // unsupported operator): the CPU may still run it.
                 Err(e) => failures.push(format!("{}: {e}", provider.nick())),
@@ -345,23 +478,17 @@ impl ModelSession {
                 failures.join("; ")
             )
         });
-        Self::checked(session, path, ExecutionProvider::Cpu, fallback, options, check)
+        Self::shared(session, path, ExecutionProvider::Cpu, fallback, options)
     }
 
-    fn checked(
+    fn shared(
         session: Session,
         path: &Path,
         active_provider: ExecutionProvider,
         fallback: Option<String>,
         options: &SessionOptions,
-        check: impl FnOnce(&ModelIo) -> Result<(), String>,
-    ) -> Result<ModelSession, RuntimeError> {
+    ) -> Result<SharedSession, RuntimeError> {
         let io = ModelIo::of(&session);
-        check(&io).map_err(|expected| RuntimeError::WrongKind {
-            path: path.to_path_buf(),
-            expected,
-            found: io.to_string(),
-        })?;
         let queued = match (&options.compute_stream, active_provider) {
             (Some(stream), ExecutionProvider::Cuda) => {
                 let run_options = RunOptions::new()
@@ -371,17 +498,7 @@ impl ModelSession {
             }
             _ => None,
         };
-        Ok(ModelSession {
-            session,
-            path: path.to_path_buf(),
-            io,
-            active_provider,
-            fallback,
-            gpu_id: options.gpu_id,
-            queued,
-            cuda_graph: options.cuda_graph && active_provider == ExecutionProvider::Cuda,
-            runs_per_thread: Vec::new(),
-        })
+        Ok(SharedSession::new(session, io, active_provider, fallback, options, queued))
     }
 }
 

@@ -100,7 +100,8 @@ impl RuntimeSettings {
                     "CPU threads ONNX Runtime may use inside one model run. 0: the pool all sessions \
                      of the process share, one thread per physical core, started once. Another value \
                      gives each of the element's models a pool of its own, started and ended with \
-                     the element",
+                     the model's session (shared with the elements that open the same model with \
+                     the same settings)",
                 )
                 .maximum(256)
                 .default_value(DEFAULT_THREADS)
@@ -141,7 +142,9 @@ impl RuntimeSettings {
                 .blurb(
                     "On CUDA with the GPU pixel backend, replay the models (detector at its \
                      det-size, swapper, restorer) as a captured CUDA graph instead of launching \
-                     their kernels one by one; models that cannot be captured run normally",
+                     their kernels one by one; models that cannot be captured run normally. A \
+                     replayed model is not shared with other elements: each element and lane holds \
+                     its own copy in GPU memory",
                 )
                 .default_value(DEFAULT_CUDA_GRAPH)
                 .mutable_ready()

@@ -196,10 +196,7 @@ impl Inswapper {
         for (name, value) in [("target", &bound.target), ("source", &bound.source)] {
             bound.binding.bind_input(name, value).map_err(|e| format!("cannot bind input '{name}': {e}"))?;
         }
-        for _ in 0..runs {
-            model.run(&bound.binding)?;
-        }
-        Ok(())
+        model.warm_up(&bound.binding, runs)
     }
 
     /// Swaps the face aligned by `m` in `frame` (its pixels in `region`) to the identity
