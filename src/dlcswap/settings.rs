@@ -182,13 +182,13 @@ impl Settings {
                     .default_value(DEFAULT_SHARPNESS)
                     .mutable_playing()
                     .build(),
-                lanes::property(
-                    "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
+            ]);
+        props.extend(lanes::properties(
+            "Frames swapped at once, each by its own copy of the swapper (on CUDA with its own \
                      stream): with 2, one frame's model runs on the GPU while another is cropped and \
                      pasted on the CPU, for more frames per second at the cost of one frame of latency \
                      and one more swapper in GPU memory per extra lane; 1 swaps one frame at a time",
-                ),
-            ]);
+        ));
         props.extend(QualitySettings::properties());
         props
     }
