@@ -75,7 +75,8 @@ pub fn properties(blurb: &str) -> [glib::ParamSpec; 2] {
             .nick("Frames in flight")
             .blurb(&format!(
                 "{blurb}. auto (the default): 1 when the model runs on the CPU (or OpenVINO); on a GPU \
-                 {AUTO_MAX_LANES} lanes are made and warmed up at start, and at the first frame {AUTO_MAX_LANES} \
+                 {AUTO_MAX_LANES} lanes ({AUTO_MAX_LANES} copies of the model in GPU memory) are made and warmed up at \
+                 start, and at the first frame {AUTO_MAX_LANES} \
                  work when the source is not live, 1 when it is (the latency query), one more whenever the mean \
                  time of a frame over a second exceeds the frame interval times the lanes working; \
                  'lanes-active' reads what runs. The lanes are made at start: a change while the element runs \
