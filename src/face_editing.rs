@@ -24,6 +24,9 @@ use crate::warnings::WarningLimiter;
 
 /// One lane's copy of an element's per-frame work (a swapper, a restorer).
 pub(crate) trait FaceLane: Send + 'static {
+    /// What the warm-up takes from the element's settings (dlcenhance: CodeFormer's fidelity).
+    type WarmUpSettings;
+
     /// The model that edits the faces: its provider decides what `lanes=auto` opens.
     fn model(&self) -> &ModelSession;
 
@@ -33,9 +36,6 @@ pub(crate) trait FaceLane: Send + 'static {
 
     /// Warms the lane's models up ([`WARM_UP_RUNS`] runs), on the thread that will run them.
     fn warm_up(&mut self, runs: usize, settings: &Self::WarmUpSettings) -> Result<(), String>;
-
-    /// What the warm-up takes from the element's settings (dlcenhance: CodeFormer's fidelity).
-    type WarmUpSettings;
 
     /// Called on every frame that has face metadata, before any face is edited: the lane drops
     /// what it kept for faces that left.
@@ -147,14 +147,22 @@ impl<L: FaceLane, R: Send + 'static> FaceEditing<L, R> {
     }
 
     /// Opens the lanes `mode` asks for with `open`: the first one, then as many more as `mode`
-    /// wants once the first one's provider is known (see [`lanes_to_open`]).
-    pub(crate) fn open_lanes<E>(mode: LanesMode, mut open: impl FnMut() -> Result<L, E>) -> Result<Vec<L>, E> {
+    /// wants once the first one's provider is known (see [`lanes_to_open`]). A lane that cannot
+    /// be opened fails the start when its number was asked for; `auto` keeps the lanes it has and
+    /// says why it has fewer (a GPU short of memory for three copies still runs with one).
+    pub(crate) fn open_lanes<E: std::fmt::Display>(
+        element: &gst::Element,
+        cat: gst::DebugCategory,
+        mode: LanesMode,
+        mut open: impl FnMut() -> Result<L, E>,
+    ) -> Result<Vec<L>, E> {
         let first = open()?;
         let count = lanes_to_open(mode, accelerated(first.model().active_provider));
-        let mut lanes = Vec::with_capacity(count);
-        lanes.push(first);
-        for _ in 1..count {
-            lanes.push(open()?);
+        let mut lanes = vec![first];
+        if let Some(e) = open_more(&mut lanes, count, mode == LanesMode::Auto, open)? {
+            let reason = format!("lanes=auto: {} of {count} lanes could be made, going on with them: {e}", lanes.len());
+            gst::warning!(cat, obj = element, "{reason}");
+            gst::element_warning!(element, gst::ResourceError::NoSpaceLeft, ("{}", reason));
         }
         Ok(lanes)
     }
@@ -241,6 +249,25 @@ impl<L: FaceLane, R: Send + 'static> FaceEditing<L, R> {
     }
 }
 
+/// Adds lanes made by `open` to `lanes` until there are `count`. The first failure ends it: an
+/// error when `may_stop_short` is false, else the lanes made so far stay and the reason is
+/// returned.
+fn open_more<L, E>(
+    lanes: &mut Vec<L>,
+    count: usize,
+    may_stop_short: bool,
+    mut open: impl FnMut() -> Result<L, E>,
+) -> Result<Option<E>, E> {
+    while lanes.len() < count {
+        match open() {
+            Ok(lane) => lanes.push(lane),
+            Err(e) if may_stop_short => return Ok(Some(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// Warms `lane` up on the GPU, on the thread that will run it.
 fn warm_up<T>(imp: &T, lane: &mut Lane<T::Lane>)
 where
@@ -320,4 +347,29 @@ where
     }
     report_step_times(element.upcast_ref(), **T::CAT, &mut lane.frames, || lane.work.take_report());
     Ok(edited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lanes asked for by number are all made or the start fails; `auto` keeps those it made.
+    #[test]
+    fn auto_keeps_the_lanes_it_could_make() {
+        let opener = |works: usize| {
+            let mut made = 0;
+            move || {
+                made += 1;
+                if made <= works { Ok(made) } else { Err(format!("lane {made}: out of memory")) }
+            }
+        };
+        let mut lanes = vec![0];
+        assert_eq!(open_more(&mut lanes, 3, false, opener(5)), Ok(None));
+        assert_eq!(lanes, [0, 1, 2]);
+        let mut lanes = vec![0];
+        assert_eq!(open_more(&mut lanes, 3, false, opener(1)), Err("lane 2: out of memory".to_string()));
+        let mut lanes = vec![0];
+        assert_eq!(open_more(&mut lanes, 3, true, opener(1)), Ok(Some("lane 2: out of memory".to_string())));
+        assert_eq!(lanes, [0, 1], "auto goes on with the lanes it has");
+    }
 }

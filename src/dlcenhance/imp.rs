@@ -254,7 +254,9 @@ impl DlcEnhance {
     /// The restorers, one per lane.
     fn open(&self, settings: &Settings) -> Result<Vec<FaceEnhancer>, RuntimeError> {
         let enhancers =
-            FaceEditing::<FaceEnhancer, ()>::open_lanes(settings.lanes.get(), || self.open_enhancer(settings))?;
+            FaceEditing::<FaceEnhancer, ()>::open_lanes(self.obj().upcast_ref(), *CAT, settings.lanes.get(), || {
+                self.open_enhancer(settings)
+            })?;
         let (enhancer, count) = (&enhancers[0], enhancers.len());
         check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, enhancer.model());
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());

@@ -219,6 +219,15 @@ pub(super) enum StartError {
     Picture(String),
 }
 
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Runtime(e) => e.fmt(f),
+            StartError::Picture(reason) => f.write_str(reason),
+        }
+    }
+}
+
 impl From<RuntimeError> for StartError {
     fn from(e: RuntimeError) -> Self {
         StartError::Runtime(e)
@@ -287,7 +296,9 @@ impl DlcSwap {
     fn open(&self, settings: &Settings) -> Result<(SwapRun, Vec<Swapping>), StartError> {
         let swapper_path = Self::swapper_path(settings);
         let swappers =
-            FaceEditing::<Swapping, SwapRun>::open_lanes(settings.lanes.get(), || self.open_swapper(settings))?;
+            FaceEditing::<Swapping, SwapRun>::open_lanes(self.obj().upcast_ref(), *CAT, settings.lanes.get(), || {
+                self.open_swapper(settings)
+            })?;
         let [swapper, ..] = swappers.as_slice() else {
             return Err(StartError::Picture("no swapper could be opened".to_string()));
         };
