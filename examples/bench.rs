@@ -6,7 +6,8 @@
 //!       Times the elements in real pipelines, always the same way so that figures compare
 //!       across runs, machines, plugin builds and other implementations:
 //!       `filesrc location=FRAME.png ! pngdec ! imagefreeze num-buffers=N ! CHAIN ! fakesink
-//!       sync=false`, one fresh pipeline with N = warm-up + frames (the long run) and one with
+//!       sync=false` (or a decoded H.264 clip of the frame, in host or CUDA memory: `--feed`,
+//!       `--memory`), one fresh pipeline with N = warm-up + frames (the long run) and one with
 //!       N = warm-up (the short run) per row, all in one process. The plugin is loaded from a
 //!       file (`--plugin`), so one bench binary can measure an older and a newer build. Prints a
 //!       markdown table: fps, frame time p50/p99, input-to-output latency p50/p99, process CPU
@@ -40,16 +41,20 @@ use gstdlc::vision::{FrameView, FrameViewMut, PixelFormat, YuvMatrix, estimate_n
 use ort::value::TensorElementType;
 use parking_lot::Mutex;
 
+#[path = "bench/streams.rs"]
+mod streams;
+
 const SIZES: [(usize, usize); 2] = [(1280, 720), (1920, 1080)];
 
 const USAGE: &str = "\
 usage: bench run [OPTIONS]
+       bench streams --streams LIST [--video FILE.mp4 [--decoder D]] [OPTIONS of run]
        bench frame [--picture P.png] [--size WxH] [--faces 1|4] --out F.png
        bench overhead
        bench --help
 
 bench run: times `filesrc location=FRAME.png ! pngdec ! imagefreeze num-buffers=N ! CHAIN !
-fakesink sync=false` for every chain, frame size and face count, each as a long run
+fakesink sync=false` (or, with --feed h264, N frames decoded from a clip) for every chain, frame size and face count, each as a long run
 (N = warm-up + frames) and a short run (N = warm-up), fresh pipelines in one process, after one
 unmeasured priming run that pays the process's one-time start-up (library loading, GPU context).
 Prints a markdown table; every figure is printed, nothing is asserted.
@@ -78,6 +83,16 @@ Prints a markdown table; every figure is printed, nothing is asserted.
   --swap-props P       extra properties for dlcswap (many-faces=true is added when faces > 1)
   --enhance-props P    extra properties for dlcenhance
   --markdown-out FILE  also append the header, table and notes to FILE
+  --feed KIND          where the frames come from (default picture):
+                         picture  filesrc FRAME.png ! pngdec ! imagefreeze num-buffers=N
+                         h264     an H.264 clip of N copies of the frame (x264enc, made before the
+                                  runs) played by filesrc ! qtdemux ! h264parse ! DECODER
+  --decoder NAME       the H.264 decoder of --feed h264 (default nvh264dec)
+  --memory KIND        the memory the elements get their frames in (default host):
+                         host     video/x-raw (nvh264dec copies its frames to host memory)
+                         cuda     video/x-raw(memory:CUDAMemory): the decoder's CUDA frames, or the
+                                  picture through videoconvert ! cudaupload; needs DLC_CUDA_MEMORY=1
+                                  (see the README)
   --pace FPS           make the source live at FPS frames per second, like a camera (default 0:
                        it runs free, and in the chains with queues latency includes the time
                        frames wait in full queues)
@@ -97,6 +112,22 @@ threads are named after their element and pad, dlcswap's lanes dlcswap-lane-N; O
 pool and the main thread share the program's name), whole run including start-up, per buffer.
 Percentiles are nearest-rank. A bus error, or a pipeline that does not deliver exactly N buffers,
 stops the run with exit code 1; every bus warning and each element's active-provider is printed.
+
+bench streams: N streams at once in one process, for each N of --streams (e.g. 1,4,16,32): one
+pipeline of N independent branches `SOURCE ! CHAIN ! fakesink sync=false`, each with its own
+elements, started together. The chain is the longest of --chains (default swap), with the first
+--sizes and --faces; SOURCE is the benchmark frame frozen for warm-up + frames buffers (paced by
+--pace like run), or with --video FILE an H.264 MP4 through `qtdemux ! h264parse ! DECODER`
+(--decoder, default `avdec_h264`; e.g. 'nvh264dec ! cudadownload'). No priming run: the first
+stream pays the process's start-up, which the first-frame times show. Per N:
+  aggregate fps      all streams' frames while every stream is past its warm-up (from the moment
+                     the last one passed it to the moment the first one ended) / that time
+  per stream fps     each stream's frames after its warm-up / their time span; min and mean
+  latency p50/p99    leaving the source -> reaching the stream's fakesink, after warm-up, all streams
+  CPU ms/frame       process user+sys from the steady moment to the end / frames in that time
+  GPU %, GPU MiB     nvidia-smi utilization.gpu (mean) and memory.used (peak) during the steady
+                     part, and the memory added since before the pipeline was made
+  first frame        seconds from PLAYING to each stream's first frame: the first and the last stream
 
 bench frame: writes the benchmark frame: 1 face = the portrait scaled to the frame height
 (at most its width), centred on grey; 4 faces = a 2x2 grid, each cell the portrait scaled to the
@@ -122,6 +153,7 @@ fn command(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("run") => run(RunOptions::parse(&args[1..])?),
         Some("frame") => frame_command(&args[1..]),
+        Some("streams") => streams_command(&args[1..]),
         Some("overhead") if args.len() > 1 => Err("bench overhead takes no options".into()),
         Some("overhead") => overhead(),
         Some("help") => {
@@ -261,12 +293,25 @@ struct RunOptions {
     markdown_out: Option<PathBuf>,
     /// Frames per second of a live source (0: the source runs free).
     pace: u32,
+    feed: Feed,
+    decoder: String,
+    /// The elements get CUDA memory (`memory:CUDAMemory`) rather than host memory.
+    cuda_memory: bool,
+}
+
+/// Where a run's frames come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feed {
+    /// The frame picture repeated by imagefreeze.
+    Picture,
+    /// An H.264 clip of the frame, decoded.
+    H264,
 }
 
 const DEFAULT_PICTURE: &str = "../shared/testdata/media/astronaut.png";
 const FIXTURE_HINT: &str = " (the fixture models come from `make fixtures`)";
 
-const RUN_OPTIONS: [&str; 19] = [
+const RUN_OPTIONS: [&str; 22] = [
     "plugin",
     "picture",
     "sizes",
@@ -286,6 +331,9 @@ const RUN_OPTIONS: [&str; 19] = [
     "enhance-props",
     "markdown-out",
     "pace",
+    "feed",
+    "decoder",
+    "memory",
 ];
 
 impl RunOptions {
@@ -310,6 +358,9 @@ impl RunOptions {
             enhance_props: Vec::new(),
             markdown_out: None,
             pace: 0,
+            feed: Feed::Picture,
+            decoder: "nvh264dec".into(),
+            cuda_memory: false,
         };
         for (name, value) in parse_options(args, &RUN_OPTIONS)? {
             match name.as_str() {
@@ -332,11 +383,32 @@ impl RunOptions {
                 "enhance-props" => o.enhance_props.extend(parse_props(&name, &value)?),
                 "markdown-out" => o.markdown_out = Some(value.into()),
                 "pace" => o.pace = parse_number(&name, &value)?,
+                "feed" => {
+                    o.feed = match value.trim() {
+                        "picture" => Feed::Picture,
+                        "h264" => Feed::H264,
+                        other => return Err(format!("--feed '{other}': picture or h264")),
+                    }
+                }
+                "decoder" => o.decoder = value.trim().to_string(),
+                "memory" => {
+                    o.cuda_memory = match value.trim() {
+                        "host" => false,
+                        "cuda" => true,
+                        other => return Err(format!("--memory '{other}': host or cuda")),
+                    }
+                }
                 _ => return Err(format!("unknown option --{name}")),
             }
         }
         if o.frames == 0 || o.warmup == 0 {
             return Err("--frames and --warmup must be at least 1".into());
+        }
+        if o.cuda_memory && std::env::var("DLC_CUDA_MEMORY").as_deref() != Ok("1") {
+            return Err("--memory cuda: the elements take CUDA memory only with DLC_CUDA_MEMORY=1 set".into());
+        }
+        if o.feed == Feed::H264 && o.pace != 0 {
+            return Err("--pace paces the picture feed only (a clip plays as fast as it decodes)".into());
         }
         if o.provider.is_empty() || o.provider.contains(char::is_whitespace) {
             return Err(format!("--provider '{}' is not a provider name", o.provider));
@@ -385,6 +457,64 @@ impl RunOptions {
         }
         elements.join(" ! queue ! ")
     }
+}
+
+impl RunOptions {
+    /// The launch text up to the chain for a run of `buffers` frames: the picture `frame`
+    /// repeated, or `clip` (`buffers` frames of it in H.264) decoded. The element whose src pad
+    /// marks a frame's start for the latency is named `bench_src`.
+    fn source_launch(&self, frame: &Path, clip: &Path, buffers: usize) -> String {
+        let memory = if self.cuda_memory { "video/x-raw(memory:CUDAMemory)" } else { "video/x-raw" };
+        match self.feed {
+            Feed::Picture => {
+                // A paced source is live, like a camera: frames leave it at the frame rate whether
+                // or not the chain is ready, so nothing waits in full queues unless the chain is
+                // too slow.
+                let freeze = match self.pace {
+                    0 => format!("imagefreeze name=bench_src num-buffers={buffers}"),
+                    fps => format!(
+                        "imagefreeze name=bench_src is-live=true num-buffers={buffers} ! video/x-raw,framerate={fps}/1"
+                    ),
+                };
+                let upload =
+                    if self.cuda_memory { format!(" ! videoconvert ! cudaupload ! {memory}") } else { String::new() };
+                format!("filesrc {} ! pngdec ! {freeze}{upload}", launch_prop("location", frame))
+            }
+            Feed::H264 => format!(
+                "filesrc {} ! qtdemux ! h264parse ! {} name=bench_src ! {memory}",
+                launch_prop("location", clip),
+                self.decoder
+            ),
+        }
+    }
+}
+
+/// Encodes `buffers` copies of the picture `frame` as an H.264 clip (MP4, 30 fps) at `clip`.
+fn encode_clip(frame: &Path, buffers: usize, clip: &Path) -> Result<(), String> {
+    let launch = format!(
+        "filesrc {} ! pngdec ! imagefreeze num-buffers={buffers} ! video/x-raw,framerate=30/1 ! videoconvert \
+         ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast bitrate=20000 key-int-max=30 ! h264parse \
+         ! mp4mux ! filesink {}",
+        launch_prop("location", frame),
+        launch_prop("location", clip)
+    );
+    let pipeline = gst::parse::launch(&launch).map_err(|e| format!("pipeline `{launch}`: {e}"))?;
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    pipeline.set_state(gst::State::Playing).map_err(|_| format!("`{launch}` does not start"))?;
+    let outcome = loop {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(120)) else {
+            break Err(format!("`{launch}` stalled"));
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break Ok(()),
+            gst::MessageView::Error(e) => {
+                break Err(format!("{}\n  in `{launch}`", message_text(msg.src(), &e.error(), e.debug().as_deref())));
+            }
+            _ => {}
+        }
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    outcome
 }
 
 /// `name=path` for a launch line, quoted when the path has characters the parser would split on.
@@ -582,23 +712,13 @@ fn message_text(src: Option<&gst::Object>, error: &gst::glib::Error, debug: Opti
 /// Runs `filesrc ! pngdec ! imagefreeze num-buffers=buffers ! chain ! fakesink sync=false` to
 /// EOS. With `gpu`, samples that GPU's utilisation once `sample_after` buffers reached the sink.
 fn run_pipeline(
-    frame: &Path,
+    source: &str,
     chain: &str,
     buffers: usize,
     sample_after: usize,
     gpu: Option<u32>,
-    pace: u32,
 ) -> Result<PipelineRun, String> {
-    // A paced source is live, like a camera: frames leave it at the frame rate whether or not
-    // the chain is ready, so nothing waits in full queues unless the chain is too slow.
-    let source = match pace {
-        0 => format!("imagefreeze name=bench_src num-buffers={buffers}"),
-        fps => format!("imagefreeze name=bench_src is-live=true num-buffers={buffers} ! video/x-raw,framerate={fps}/1"),
-    };
-    let launch = format!(
-        "filesrc {} ! pngdec ! {source} ! {chain} ! fakesink name=bench_sink sync=false",
-        launch_prop("location", frame)
-    );
+    let launch = format!("{source} ! {chain} ! fakesink name=bench_sink sync=false");
     let (start, start_cpu, start_threads) = (Instant::now(), process_cpu_time(), thread_cpu_times());
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline `{launch}`: {e}"))?
@@ -910,7 +1030,7 @@ fn run(o: RunOptions) -> Result<(), String> {
     let mut report = format!(
         "bench run, {}; CPU {}; GPU {}; {}{}\n\
          plugin {} (version {}); execution-provider={}{}\n\
-         {}; picture {}; {} frames after {} warm-up (long run {} buffers, short run {}); {}\n\n",
+         {}; picture {}; {} frames after {} warm-up (long run {} buffers, short run {}); {}; {}\n\n",
         utc_now(),
         cpu_model(),
         gpu_name.as_deref().unwrap_or("none"),
@@ -929,21 +1049,36 @@ fn run(o: RunOptions) -> Result<(), String> {
         match o.pace {
             0 => "the source runs free".to_string(),
             fps => format!("a live source at {fps} fps"),
+        },
+        match (o.feed, o.cuda_memory) {
+            (Feed::Picture, false) => "frames from imagefreeze in host memory".to_string(),
+            (Feed::Picture, true) => "frames from imagefreeze uploaded by cudaupload, in CUDA memory".to_string(),
+            (Feed::H264, false) => format!("frames decoded by {} from an H.264 clip, in host memory", o.decoder),
+            (Feed::H264, true) => format!("frames decoded by {} from an H.264 clip, in CUDA memory", o.decoder),
         }
     );
     report += "| chain | frame | faces | fps | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
     report += "|---|---|---|---|---|---|---|---|---|\n";
     let picture = open_picture(&o.picture)?;
     let frame_path = |(w, h): (u32, u32), faces: u32| scratch.path().join(format!("frame-{w}x{h}-{faces}.png"));
+    let clip_path = |(w, h): (u32, u32), faces: u32, buffers: usize| {
+        scratch.path().join(format!("clip-{w}x{h}-{faces}-{buffers}.mp4"))
+    };
     for &size in &o.sizes {
         for &faces in &o.faces {
             write_frame(&picture, size, faces, &frame_path(size, faces))?;
+            if o.feed == Feed::H264 {
+                for buffers in [o.warmup, o.warmup + o.frames] {
+                    encode_clip(&frame_path(size, faces), buffers, &clip_path(size, faces, buffers))?;
+                }
+            }
         }
     }
+    let source =
+        |size, faces, buffers| o.source_launch(&frame_path(size, faces), &clip_path(size, faces, buffers), buffers);
 
     let (size0, faces0) = (o.sizes[0], o.faces[0]);
-    let priming =
-        run_pipeline(&frame_path(size0, faces0), &o.chain_launch(longest, faces0), o.warmup, 0, None, o.pace)?;
+    let priming = run_pipeline(&source(size0, faces0, o.warmup), &o.chain_launch(longest, faces0), o.warmup, 0, None)?;
     eprintln!("priming run ({} chain, not measured): {:.1} s", longest.name(), priming.wall.as_secs_f64());
     print!("{report}");
     let _ = std::io::stdout().flush();
@@ -954,11 +1089,11 @@ fn run(o: RunOptions) -> Result<(), String> {
         for &size in &o.sizes {
             for &faces in &o.faces {
                 let launch = o.chain_launch(chain, faces);
-                let frame = frame_path(size, faces);
                 let label = format!("{} | {}x{} | {faces}", chain.name(), size.0, size.1);
                 eprintln!("{} {}x{} {faces} face(s): {launch}", chain.name(), size.0, size.1);
-                let short = run_pipeline(&frame, &launch, o.warmup, usize::MAX, None, o.pace)?;
-                let long = run_pipeline(&frame, &launch, o.warmup + o.frames, o.warmup, gpu_sampled, o.pace)?;
+                let short = run_pipeline(&source(size, faces, o.warmup), &launch, o.warmup, usize::MAX, None)?;
+                let (buffers, warmup) = (o.warmup + o.frames, o.warmup);
+                let long = run_pipeline(&source(size, faces, buffers), &launch, buffers, warmup, gpu_sampled)?;
                 let row = table_row(&label, &short, &long, o.frames, o.warmup);
                 println!("{row}");
                 let _ = std::io::stdout().flush();
@@ -990,6 +1125,78 @@ fn run(o: RunOptions) -> Result<(), String> {
             .append(true)
             .open(out)
             .and_then(|mut f| writeln!(f, "\n{report}"))
+            .map_err(|e| format!("cannot append to {}: {e}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// `bench streams`: the options of `run` plus `--streams`, `--video` and `--decoder`.
+fn streams_command(args: &[String]) -> Result<(), String> {
+    let (mut counts, mut video, mut decoder) = (Vec::new(), None, "avdec_h264".to_string());
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        if !matches!(name, "--streams" | "--video" | "--decoder") {
+            rest.push(arg.clone());
+            continue;
+        }
+        let value = inline.or_else(|| args.next().cloned()).ok_or(format!("{name} needs a value"))?;
+        match name {
+            "--streams" => counts = parse_list(&value, |v| parse_number::<usize>("streams", v))?,
+            "--video" => video = Some(existing_file(Path::new(&value), "video", "")?),
+            _ => decoder = value,
+        }
+    }
+    if counts.is_empty() || counts.contains(&0) {
+        return Err("--streams LIST is required, each count at least 1 (e.g. --streams 1,4,16)".into());
+    }
+    if !rest.iter().any(|a| a.starts_with("--chains")) {
+        rest.extend(["--chains".to_string(), "swap".to_string()]);
+    }
+    let o = RunOptions::parse(&rest)?;
+    let longest = o.chains.iter().copied().max().unwrap_or(Chain::Swap);
+    let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    // SAFETY: single-threaded here; nothing reads the environment concurrently.
+    unsafe { std::env::set_var("GST_REGISTRY", scratch.path().join("registry.bin")) };
+    let plugin = load_plugin(&o.plugin, longest.factories())?;
+    let source = match video {
+        Some(file) => streams::StreamSource::Video { file, decoder },
+        None => streams::StreamSource::Picture,
+    };
+    let gpu = gpu_name(o.gpu_id.unwrap_or(0));
+    let header = format!(
+        "bench streams, {}; CPU {}; GPU {}; {}\nplugin {} (version {}); execution-provider={}; chain {} ({}x{}, {} face(s)); {} frames after {} warm-up per stream; swapper {}; source {}\n\n",
+        utc_now(),
+        cpu_model(),
+        gpu.as_deref().unwrap_or("none"),
+        gst::version_string(),
+        o.plugin.display(),
+        plugin.version(),
+        o.provider,
+        longest.name(),
+        o.sizes[0].0,
+        o.sizes[0].1,
+        o.faces[0],
+        o.frames,
+        o.warmup,
+        file_name(&o.swapper),
+        match &source {
+            streams::StreamSource::Picture => format!("frozen {}", file_name(&o.picture)),
+            streams::StreamSource::Video { file, decoder } => format!("{} through {decoder}", file_name(file)),
+        }
+    );
+    print!("{header}");
+    let table = streams::run_streams(&o, &counts, &source, scratch.path())?;
+    if let Some(out) = &o.markdown_out {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .and_then(|mut f| writeln!(f, "\n{header}{table}"))
             .map_err(|e| format!("cannot append to {}: {e}", out.display()))?;
     }
     Ok(())

@@ -7,9 +7,10 @@
 #   bench, backends-test   target/release/examples/bench, the release build of tests/backends.rs
 #   testdata/              models/det_2.5g.onnx and media/*.png from ../shared/testdata
 #   fixtures/              arcface, inswapper(_fp16), gfpgan(_1024), codeformer fixture models
+#   cuda_memory-test       the release build of tests/cuda_memory.rs (the cuda-memory part)
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
 #   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect |
-#    quality | quality-test)
+#    quality | quality-test | cuda-memory)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -100,6 +101,42 @@ case $part in
     for t in facefusion_backends-test backends-test; do
       DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
         "$stage/$t" --test-threads=1 --nocapture 2>&1 | tee "$out/$t-cuda.txt" | grep -E "provider|test result|panicked|FAILED|mean|p99"
+    done
+    ;;
+  cuda-memory)
+    # Frames in CUDA memory (issue 19, opted in with DLC_CUDA_MEMORY=1). (a) The caps the
+    # elements offer, then detect ! swap ! enhance on frames cudaupload put in CUDA memory against
+    # the same chain on host memory: faces and pixels within the GPU = CPU tolerances. (b) Rows
+    # fed by nvh264dec from an H.264 clip of the 1080p frame, its frames in host memory (the
+    # decoder copies them out) and in CUDA memory, fp16 stand-ins, one face.
+    export DLC_CUDA_MEMORY=1
+    echo "== caps of dlcdetect with DLC_CUDA_MEMORY=1"
+    GST_PLUGIN_PATH=$stage/plugin gst-inspect-1.0 dlcdetect 2>&1 | grep -E "template:|video/x-raw"
+    echo "== (a) host memory = CUDA memory"
+    DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
+      "$stage/cuda_memory-test" --test-threads=1 --nocapture 2>&1 | tee "$out/cuda_memory-cuda.txt" \
+      | grep -E "differ by|skipped|test result|panicked|FAILED"
+    echo "== (b) nvh264dec rows, host then CUDA memory"
+    for memory in host cuda; do
+      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --faces 1 \
+        --feed h264 --memory $memory --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" \
+        --markdown-out "$out/cuda-memory.md" 2>&1 | grep -E '^\||^CPU|^warning|^error|rror|frames decoded' | cut -c1-400
+    done
+    # (c) N streams of a 1080p H.264 clip (30 + 300 frames of the benchmark frame) through
+    # nvh264dec, host then CUDA memory (STREAMS: the stream counts, default 1,4).
+    clip=/tmp/dlc-cuda-memory-1080p.mp4
+    if [ ! -f $clip ]; then
+      "$stage/bench" frame --picture "$media/astronaut.png" --size 1920x1080 --faces 1 --out /tmp/dlc-cuda-memory-frame.png
+      gst-launch-1.0 -q filesrc location=/tmp/dlc-cuda-memory-frame.png ! pngdec ! imagefreeze num-buffers=330 \
+        ! video/x-raw,framerate=30/1 ! videoconvert ! video/x-raw,format=I420 \
+        ! x264enc speed-preset=ultrafast bitrate=20000 key-int-max=30 ! h264parse ! mp4mux ! filesink location=$clip
+    fi
+    echo "== (c) streams from $clip, host then CUDA memory"
+    for decoder in "nvh264dec ! video/x-raw" "nvh264dec ! video/x-raw(memory:CUDAMemory)"; do
+      echo "-- decoder: $decoder"
+      "$stage/bench" streams --streams "${STREAMS:-1,4}" --video $clip --decoder "$decoder" --plugin "$stage/plugin/libgstdlc.so" \
+        "${common[@]}" --sizes 1920x1080 --faces 1 --swapper "$models/inswapper_128_fp16.onnx" \
+        --markdown-out "$out/cuda-memory.md" 2>&1 | grep -E '^\||rror' | grep -v '^|---' | cut -c1-300
     done
     ;;
   interval)

@@ -14,15 +14,26 @@ use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::FrameViewMut;
 use crate::warnings::WarningLimiter;
 
-/// Always-present src and sink templates with the same raw-video caps (in-place filters).
+/// Always-present src and sink templates with the same raw-video caps (in-place filters), in
+/// host memory and, where this process accepts it, CUDA memory ([`crate::cuda_memory`]).
 pub(crate) fn pad_templates(formats: &[gst_video::VideoFormat]) -> Vec<gst::PadTemplate> {
-    let caps = raw_caps(formats);
+    let caps = crate::cuda_memory::with_cuda_memory(raw_caps(formats));
     [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
         .into_iter()
         .map(|(name, direction)| {
             gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).expect("valid pad template")
         })
         .collect()
+}
+
+/// `accept_caps` of the elements, before GStreamer's own check: caps asking for CUDA memory
+/// where this process does not accept it are refused with a warning that says why (GStreamer
+/// alone would only report not-negotiated upstream).
+pub(crate) fn accept_memory(element: &gst::Element, caps: &gst::Caps) -> bool {
+    let Some(reason) = crate::cuda_memory::refusal(caps) else { return true };
+    gst::warning!(gst::CAT_CAPS, obj = element, "{reason}");
+    gst::element_warning!(element, gst::CoreError::Negotiation, ("{}", reason));
+    false
 }
 
 /// Stores what now runs in `active` and notifies the `active-*` properties whose value changed.

@@ -11,6 +11,7 @@ use gst::glib;
 
 pub mod backend;
 pub mod capi;
+mod cuda_memory;
 mod dlcdetect;
 mod dlcenhance;
 mod dlcoverlay;
@@ -37,6 +38,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     if let Some(dir) = plugin.filename().and_then(|f| f.parent().map(|d| d.to_path_buf())) {
         runtime::set_plugin_dir(dir);
     }
+    // The pad templates depend on it: the registry is rebuilt when it changes.
+    plugin.add_dependency(&[cuda_memory::OPT_IN], &[] as &[&str], &[] as &[&str], gst::PluginDependencyFlags::empty());
     dlcdetect::register(plugin)?;
     dlcswap::register(plugin)?;
     dlcenhance::register(plugin)?;

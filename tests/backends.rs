@@ -34,20 +34,6 @@ fn setup() -> Option<Setup> {
     Some(Setup { detector, arcface, media })
 }
 
-/// Three portraits of different sizes on a 1280×720 grey frame, packed RGB.
-fn frame(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
-    let (w, h) = (1280u32, 720u32);
-    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([110, 110, 110]));
-    for (name, x, y, size) in
-        [("gauss.png", 40, 60, 420), ("astronaut.png", 480, 120, 560), ("newton.png", 980, 300, 300)]
-    {
-        let picture = image::open(media.join(name)).expect("test picture").to_rgb8();
-        let scaled = image::imageops::resize(&picture, size, size, image::imageops::FilterType::Triangle);
-        image::imageops::overlay(&mut canvas, &scaled, x, y);
-    }
-    (canvas.into_raw(), w as usize, h as usize)
-}
-
 /// Pushes `frame` through `appsrc ! <chain> ! videoconvert ! RGB appsink`; returns the output
 /// frame and its faces.
 fn run(frame: &(Vec<u8>, usize, usize), chain: &str) -> (Vec<u8>, Vec<Face>) {
@@ -100,7 +86,7 @@ fn compare(frame: &(Vec<u8>, usize, usize), what: &str, chain: impl Fn(&str) -> 
 #[test]
 fn detection_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };
-    let frame = frame(&setup.media);
+    let frame = common::three_portraits(&setup.media);
     let detect = |backend: &str| {
         format!(
             "dlcdetect model-file={} execution-provider={} pixel-backend={backend}",
@@ -134,7 +120,7 @@ fn detection_is_the_same_with_either_backend() {
 #[test]
 fn the_fixed_size_detector_follows_det_size_changes() {
     let Some(setup) = setup() else { return };
-    let (data, w, h) = frame(&setup.media);
+    let (data, w, h) = common::three_portraits(&setup.media);
     let detect = |backend: &str, det_size: u32| {
         format!(
             "dlcdetect name=detect model-file={} execution-provider={} pixel-backend={backend} det-size={det_size}",
@@ -178,7 +164,7 @@ fn the_fixed_size_detector_follows_det_size_changes() {
 #[test]
 fn swap_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };
-    let frame = frame(&setup.media);
+    let frame = common::three_portraits(&setup.media);
     let source = setup.media.join("newton.png");
     for (swapper, mask, format) in [
         ("inswapper.onnx", "insightface", "RGB"),
@@ -202,10 +188,82 @@ fn swap_is_the_same_with_either_backend() {
     }
 }
 
+/// Two streams' dlcswap elements on one swapper file: on a GPU their faces run in batches through
+/// the process's shared batcher (`Batcher`), and each stream must still get its own faces.
+#[test]
+fn swaps_of_two_streams_batched_together_match_the_cpu_steps() {
+    let Some(setup) = setup() else { return };
+    let frame = common::three_portraits(&setup.media);
+    let swapper = require!(common::fixture("inswapper_fp16.onnx"), "fixture inswapper_fp16.onnx missing");
+    let swap = |backend: &str, source: &str| {
+        format!(
+            "dlcswap source={src} many-faces=true detector-model={det} recognition-model={arc} model-file={swap} \
+             execution-provider={p} pixel-backend={backend}",
+            src = setup.media.join(source).display(),
+            det = setup.detector.display(),
+            p = provider(),
+            arc = setup.arcface.display(),
+            swap = swapper.display(),
+        )
+    };
+    let (data, w, h) = &frame;
+    let two_streams = |backend: &str| {
+        let pipeline = common::pipeline(&format!(
+            "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=30/1 \
+             ! dlcdetect model-file={det} execution-provider={p} ! tee name=t \
+             t. ! queue ! {a} ! appsink name=a sync=false  t. ! queue ! {b} ! appsink name=b sync=false",
+            det = setup.detector.display(),
+            p = provider(),
+            a = swap(backend, "newton.png"),
+            b = swap(backend, "gauss.png"),
+        ));
+        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        for i in 0..3u64 {
+            let mut buffer = gst::Buffer::from_slice(data.clone());
+            buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(i * 33));
+            src.push_buffer(buffer).unwrap();
+        }
+        src.end_of_stream().unwrap();
+        let frames: Vec<Vec<Vec<u8>>> = ["a", "b"]
+            .iter()
+            .map(|name| {
+                let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
+                (0..3)
+                    .map(|_| {
+                        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120)).expect("a frame");
+                        sample.buffer().unwrap().map_readable().unwrap().to_vec()
+                    })
+                    .collect()
+            })
+            .collect();
+        pipeline.set_state(gst::State::Null).unwrap();
+        frames
+    };
+    let cpu = two_streams("cpu");
+    let graphs = two_streams("onnx-runtime");
+    for (stream, (cpu, graphs)) in cpu.iter().zip(&graphs).enumerate() {
+        for (i, (c, g)) in cpu.iter().zip(graphs).enumerate() {
+            let (mean, max) = common::differences(c, g);
+            eprintln!(
+                "stream {stream} frame {i} (provider {}): backends differ by {mean:.4} on average, {max} at most",
+                provider()
+            );
+            assert!(
+                mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE,
+                "stream {stream} frame {i}: mean {mean}, max {max}"
+            );
+        }
+    }
+    // The two sources give two different swaps: a batch that mixed them up would show here.
+    let (mean, _) = common::differences(&cpu[0][0], &cpu[1][0]);
+    assert!(mean > 0.2, "the two streams' faces should differ");
+}
+
 #[test]
 fn restoration_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };
-    let frame = frame(&setup.media);
+    let frame = common::three_portraits(&setup.media);
     for (model, format) in [("gfpgan.onnx", "RGB"), ("gfpgan_1024.onnx", "NV12"), ("codeformer.onnx", "RGBx")] {
         let model = require!(common::fixture(model), format!("fixture {model} missing"));
         let chain = |backend: &str| {

@@ -259,6 +259,32 @@ fn ghost_with_a_symbolic_batch_runs_all_tiles_at_once_with_the_same_result() {
 }
 
 #[test]
+fn a_fixed_batch_made_symbolic_runs_all_tiles_at_once_with_the_same_result() {
+    // The fixtures fix their batch at 1 (as the real exports do) and reshape their identity
+    // through a constant [1, C, 1, 1]: the rewrite makes both follow the batch.
+    for (file, converter, count) in [
+        ("inswapper.onnx", None, 16),
+        ("hyperswap_256.onnx", None, 4),
+        ("ghost_256.onnx", Some("crossface_ghost.onnx"), 4),
+    ] {
+        let Some([path]) = fixtures([file]) else { return };
+        let converter = converter.and_then(|c| fixtures([c])).map(|[c]| c);
+        let open = || Swapper::open(&path, SwapperFamilyChoice::Auto, converter.as_deref(), &options()).expect("opens");
+        let (mut one_by_one, mut at_once) = (open(), open());
+        assert!(!one_by_one.batched() && one_by_one.batching().is_none(), "{file}: no batching tried on the CPU");
+        let how = at_once.batch_tiles(&options(), 4).expect("the batch is made symbolic");
+        assert!(at_once.batched() && how.contains("a batch of 4 equals single runs"), "{file}: {how}");
+        let source = one_by_one.source_tensor(&embedding(9)).expect("a source tensor");
+        let size = one_by_one.family().size;
+        let input = tiles(count, size, 11);
+        let a = one_by_one.run_tiles(&input, count, &source).expect("runs").to_vec();
+        let b = at_once.run_tiles(&input, count, &source).expect("runs").to_vec();
+        let diff = max_abs_diff(&a, &b);
+        assert!(diff <= 1e-3, "{file}: batched tiles differ from single runs by {diff} levels");
+    }
+}
+
+#[test]
 fn hififace_matches_facefusion() {
     check_family("hififace_256.onnx", "hififace", Some("crossface_hififace.onnx"), 4, F32_TOLERANCE);
 }

@@ -147,6 +147,15 @@ impl Backend {
         }
     }
 
+    /// Waits until the work this backend queued on the GPU is done (for a model run elsewhere,
+    /// such as a shared [`crate::runtime::Batcher`], that reads what it wrote).
+    pub fn finish_queued(&self) -> Result<(), String> {
+        match self {
+            Backend::Cpu(_) => Ok(()),
+            Backend::Graph(b) => b.finish_queued(),
+        }
+    }
+
     /// Prepares the frame rectangle `rect` for one face's warps and paste-back.
     pub fn load_region(&mut self, frame: &FrameView, rect: Rect) -> Result<FaceRegion, String> {
         match self {

@@ -481,6 +481,10 @@ impl BaseTransformImpl for DlcDetect {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
+    fn accept_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> bool {
+        crate::element::accept_memory(self.obj().upcast_ref(), caps) && self.parent_accept_caps(direction, caps)
+    }
+
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().clone();
         let gpu = gpu_work(false);

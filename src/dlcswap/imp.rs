@@ -262,6 +262,11 @@ impl DlcSwap {
         let (quality, model_file) = (&settings.quality, settings.runtime.model_file.as_deref());
         let landmark_model = settings.landmark_model.as_deref();
         let facefusion = |opened: FaceFusionSwapper| {
+            match opened.tile_batching() {
+                Some(Ok(how)) => gst::info!(CAT, imp = self, "pixel-boost tiles: {how}"),
+                Some(Err(why)) => gst::info!(CAT, imp = self, "pixel-boost tiles run one by one: {why}"),
+                None => {}
+            }
             let backend =
                 pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, opened.model(), &options);
             Swapping::FaceFusion(opened.with_backend(backend))
@@ -283,12 +288,19 @@ impl DlcSwap {
         };
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
-        let swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
+        let mut swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
             Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, swapper, || {
                 Inswapper::open(&swapper_path, "model-file", &graph)
             }),
             None => swapper,
         };
+        // Faces of other elements and lanes on the same GPU run in batches with this one's.
+        if backend.on_gpu() {
+            match swapper.share_batches(&options) {
+                Ok(how) => gst::info!(CAT, imp = self, "faces batched with other users of {how}"),
+                Err(why) => gst::info!(CAT, imp = self, "faces run one by one: {why}"),
+            }
+        }
         Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
     }
 
@@ -449,6 +461,10 @@ impl BaseTransformImpl for DlcSwap {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn accept_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> bool {
+        crate::element::accept_memory(self.obj().upcast_ref(), caps) && self.parent_accept_caps(direction, caps)
+    }
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         // The lanes made now stay until stop: `lanes` is refused from here on.

@@ -231,6 +231,12 @@ impl FaceFusionSwapper {
         self.swapper.model()
     }
 
+    /// Whether the swapper runs a face's tiles as one batch, or why not (see
+    /// [`Swapper::batch_tiles`]; `None`: not tried, as on the CPU).
+    pub fn tile_batching(&self) -> Option<&Result<String, String>> {
+        self.swapper.batching()
+    }
+
     /// Runs the swapper `runs` times on blank tiles when it runs on an NVIDIA GPU, so that cuDNN's
     /// algorithm search and ONNX Runtime's memory planning happen at start rather than on the
     /// first face (on the thread that will run it). As many tiles as a fixed pixel boost makes, or

@@ -107,6 +107,24 @@ impl ComputeStream {
         .map_err(|e| format!("cannot upload to the GPU: {e}"))
     }
 
+    /// Waits until the work queued on this stream so far is done.
+    pub fn synchronize(&self) -> Result<(), String> {
+        self.0.synchronize().map_err(|e| format!("cannot wait for the GPU: {e}"))
+    }
+
+    /// Queues a copy of `bytes` bytes from device address `from` to device address `to` on this
+    /// stream.
+    ///
+    /// # Safety
+    /// Both ranges must be device memory of this stream's context, valid and not otherwise
+    /// written until the copy is done (the stream synchronised or a later run on it ordered).
+    pub unsafe fn copy_on_device(&self, from: usize, to: usize, bytes: usize) -> Result<(), String> {
+        self.0.context().bind_to_thread().map_err(|e| e.to_string())?;
+        // SAFETY: the caller guarantees both ranges (see above).
+        unsafe { cudarc::driver::result::memcpy_dtod_async(to as _, from as _, bytes, self.0.cu_stream()) }
+            .map_err(|e| format!("cannot copy on the GPU: {e}"))
+    }
+
     /// The raw `CUstream`, for ONNX Runtime's `user_compute_stream`.
     pub fn raw(&self) -> *mut () {
         self.0.cu_stream() as *mut ()

@@ -7,6 +7,8 @@
 //! [`SessionOptions`] and get back a [`ModelSession`] or a [`RuntimeError`] whose text names the
 //! file, the variable or the provider at fault.
 
+mod batch_dim;
+mod batcher;
 mod cuda;
 mod environment;
 mod error;
@@ -18,6 +20,8 @@ mod provider;
 mod settings;
 mod tensor;
 
+pub use batch_dim::{BATCH_SYMBOL, BatchRewrite, batch_tolerance, check_batched, make_batch_symbolic};
+pub use batcher::{BatchUser, Batcher, MAX_BATCH, MAX_WAIT};
 pub use cuda::{ComputeStream, GpuWork, StreamPriority, gpu_work, prefer_blocking_sync};
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};

@@ -200,6 +200,20 @@ pub fn run_reference(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
+/// Three portraits of different sizes on a 1280×720 grey frame, packed RGB.
+pub fn three_portraits(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
+    let (w, h) = (1280u32, 720u32);
+    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([110, 110, 110]));
+    for (name, x, y, size) in
+        [("gauss.png", 40, 60, 420), ("astronaut.png", 480, 120, 560), ("newton.png", 980, 300, 300)]
+    {
+        let picture = image::open(media.join(name)).expect("test picture").to_rgb8();
+        let scaled = image::imageops::resize(&picture, size, size, image::imageops::FilterType::Triangle);
+        image::imageops::overlay(&mut canvas, &scaled, x, y);
+    }
+    (canvas.into_raw(), w as usize, h as usize)
+}
+
 /// Pulls every buffer from an appsink until EOS, failing on bus errors.
 pub fn pull_all(pipeline: &gst::Pipeline, sink_name: &str) -> Vec<gst::Buffer> {
     let sink = pipeline.by_name(sink_name).expect("sink exists").downcast::<gst_app::AppSink>().expect("an appsink");

@@ -165,6 +165,11 @@ impl GraphBackend {
             .filter(|_| self.on_gpu() && self.options.provider == ExecutionProvider::Cuda)
     }
 
+    /// Waits for the work queued on the element's stream (none queued without one).
+    pub fn finish_queued(&self) -> Result<(), String> {
+        self.own_stream().map_or(Ok(()), ComputeStream::synchronize)
+    }
+
     pub fn tensor(&self, shape: &[usize], element: TensorElementType) -> Result<DynTensor, String> {
         DynTensor::new(&self.allocator, element, shape.to_vec())
             .map_err(|e| format!("cannot allocate a {element:?} tensor {shape:?}: {e}"))

@@ -15,7 +15,7 @@ use ort::value::DynTensor;
 use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
 use crate::face::EMBEDDING_LEN;
 use crate::models::{NOT_BOUND, float_type, l2_normalized, run_on_backend};
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
+use crate::runtime::{BatchUser, Batcher, ModelIo, ModelSession, RuntimeError, SessionOptions, read_graph_summary};
 use crate::timing::StepTimes;
 use crate::vision::templates::ARCFACE_128;
 use crate::vision::{Affine, FrameView, estimate_norm};
@@ -120,6 +120,9 @@ pub struct Inswapper {
     bound: Option<Bound>,
     /// The latent `bound.source` holds.
     uploaded_latent: Vec<f32>,
+    /// The process's batcher of this model, when faces are run together with other elements'
+    /// (see [`Inswapper::share_batches`]).
+    batches: Option<BatchUser>,
     times: StepTimes,
 }
 
@@ -133,6 +136,7 @@ impl Inswapper {
             emap,
             bound: None,
             uploaded_latent: Vec::new(),
+            batches: None,
             times: StepTimes::new(&["crop", "swapper run"]),
         })
     }
@@ -152,6 +156,17 @@ impl Inswapper {
     }
 
     /// The alignment of a face with keypoints `kps` (frame → 128-px crop).
+    /// Joins the process's [`Batcher`] of this model file and options: from then on, while
+    /// another element (or lane) uses it too, this swapper's faces run in batches with theirs;
+    /// alone, it keeps running its own session. Fails when the model cannot batch (the
+    /// swapper then runs as before). Returns what the batcher is, for the log.
+    pub fn share_batches(&mut self, options: &SessionOptions) -> Result<String, String> {
+        let batcher = Batcher::shared(&self.model.path, options, check)?;
+        let description = batcher.description.clone();
+        self.batches = Some(batcher.user());
+        Ok(description)
+    }
+
     pub fn alignment(kps: &[[f32; 2]; 5]) -> Option<Affine> {
         estimate_norm(kps, CROP)
     }
@@ -202,7 +217,7 @@ impl Inswapper {
         }
         let start = Instant::now();
         self.bind(backend)?;
-        let Inswapper { model, bound: Some(bound), uploaded_latent, times, .. } = self else {
+        let Inswapper { model, bound: Some(bound), uploaded_latent, times, batches, .. } = self else {
             return Err(NOT_BOUND.to_string());
         };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.target)?;
@@ -219,7 +234,17 @@ impl Inswapper {
         bind(&mut bound.binding, "target", &bound.target)?;
         bind(&mut bound.binding, "source", &bound.source)?;
         let start = times.lap(0, start);
-        run_on_backend(model, &bound.binding, backend)?;
+        match batches.as_ref().filter(|user| user.batcher().users() > 1) {
+            Some(user) => {
+                // The batcher reads the inputs from its own stream: they must be complete.
+                backend.finish_queued()?;
+                let inputs: Vec<&DynTensor> = (user.batcher().io.inputs.iter())
+                    .map(|i| if i.name == "source" { &bound.source } else { &bound.target })
+                    .collect();
+                user.run(&inputs, &mut [&mut bound.output])?;
+            }
+            None => run_on_backend(model, &bound.binding, backend)?,
+        }
         times.lap(1, start);
         Ok(&bound.output)
     }

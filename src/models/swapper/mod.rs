@@ -26,7 +26,10 @@ use ort::value::DynTensor;
 
 use crate::backend::Backend;
 use crate::face::EMBEDDING_LEN;
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
+use crate::runtime::{
+    ModelIo, ModelSession, RuntimeError, SessionOptions, batch_tolerance, check_batched, fill_host_f32, host_tensor,
+    make_batch_symbolic, read_host_f32,
+};
 
 pub use converter::Converter;
 pub use family::{CONTRACT, FamilySpec, OutputSpace, SourceKind, SwapperFamilyChoice, recognise, swapper_shape};
@@ -44,6 +47,9 @@ pub const FAMILIES: [&FamilySpec; 8] = [
     &blendswap::FAMILY,
     &uniface::FAMILY,
 ];
+
+/// How many tiles [`Swapper::batch_tiles`] checks at open (a 256-px boost of a 128-px model).
+const BATCH_CHECK_TILES: usize = 4;
 
 /// The property that names the swapper file.
 pub const MODEL_PROPERTY: &str = "model-file";
@@ -89,6 +95,8 @@ pub struct Swapper {
     emap: Option<Arc<[f32]>>,
     converter: Option<Converter>,
     batched: bool,
+    /// Whether [`Swapper::open`] made the batch symbolic, or why not (`None`: not tried).
+    batching: Option<Result<String, String>>,
     bound: Option<Bound>,
     device: Option<DeviceBound>,
     /// float16 staging of the inputs and outputs.
@@ -128,17 +136,87 @@ impl Swapper {
             (Some(default_name), None) => Some(Converter::open(&model.path.with_file_name(default_name), options)?),
         };
         let batched = batch_is_symbolic(&model.io);
-        Ok(Swapper {
+        let mut swapper = Swapper {
             model,
             family,
             emap,
             converter,
             batched,
+            batching: None,
             bound: None,
             device: None,
             scratch: Vec::new(),
             output: Vec::new(),
-        })
+        };
+        // A face's pixel-boost tiles in one run: worth a second open and a check on a GPU, where
+        // one tile leaves most of the card idle; on the CPU a batch costs what its tiles cost.
+        if !batched && swapper.model.on_nvidia_gpu() && family.boost_sizes.iter().any(|&b| b > family.size) {
+            swapper.batching = Some(swapper.batch_tiles(options, BATCH_CHECK_TILES));
+        }
+        Ok(swapper)
+    }
+
+    /// Replaces the session by one of the same file with a symbolic batch
+    /// ([`make_batch_symbolic`]) when a batch of `n` tiles then gives what `n` single runs give
+    /// (within [`batch_tolerance`]); else keeps the session as it is. Either way the result says
+    /// what happened, for the element's log. Exports fix the batch at 1 although their graphs
+    /// rarely depend on it; the check catches those that do.
+    pub fn batch_tiles(&mut self, options: &SessionOptions, n: usize) -> Result<String, String> {
+        if self.batched {
+            return Ok("the model's batch is already symbolic".to_string());
+        }
+        let bytes = std::fs::read(&self.model.path).map_err(|e| format!("cannot read the model again: {e}"))?;
+        let (rewritten, rewrite) = make_batch_symbolic(&bytes)?;
+        drop(bytes);
+        let name = format!("{} (batch made symbolic)", self.model.path.display());
+        let mut batched = ModelSession::open_memory(&name, &rewritten, options).map_err(|e| e.to_string())?;
+        let size = self.family.size;
+        let source_shape = match self.family.source.image_size() {
+            Some(side) => vec![1, 3, side, side],
+            None => vec![1, EMBEDDING_LEN],
+        };
+        // Different values per tile and per identity, so that a graph mixing batch items shows.
+        let mut state = 0x2545_f491_u32;
+        let mut noise = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+                })
+                .collect()
+        };
+        let inputs: Vec<(Vec<usize>, Vec<f32>)> = (batched.io.inputs.iter())
+            .map(|input| {
+                let shape = if input.name == "source" { source_shape.clone() } else { vec![1, 3, size, size] };
+                let len = n * shape.iter().product::<usize>();
+                (shape, noise(len))
+            })
+            .collect();
+        let float16 =
+            batched.io.outputs.first().is_some_and(|o| float_type(Some(o)) == ort::value::TensorElementType::Float16);
+        let worst = check_batched(&mut batched, n, &inputs)?;
+        if worst > batch_tolerance(float16) {
+            return Err(format!(
+                "a batch of {n} tiles differs from single runs by up to {worst} (tolerance {}):                  the graph mixes batch items; tiles run one after the other",
+                batch_tolerance(float16)
+            ));
+        }
+        self.model = batched;
+        self.batched = true;
+        self.bound = None;
+        self.device = None;
+        Ok(format!(
+            "tiles run as one batch: batch of {} made symbolic ({} reshape shapes), a batch of {n} equals single runs              within {worst}",
+            rewrite.tensors.join(", "),
+            rewrite.reshape_shapes.len()
+        ))
+    }
+
+    /// What [`Swapper::open`] did about batching tiles, where it tried (see [`Swapper::batch_tiles`]).
+    pub fn batching(&self) -> Option<&Result<String, String>> {
+        self.batching.as_ref()
     }
 
     pub fn family(&self) -> &'static FamilySpec {

@@ -1,0 +1,595 @@
+// SPDX-License-Identifier: MPL-2.0
+//! One model's runs for many callers, batched. On a GPU a one-face run of a swapper leaves most
+//! of the card idle (its kernels are sized for one 128-px face): sixteen streams each running
+//! their own faces saturate the card's scheduling long before its compute. A [`Batcher`] owns
+//! one session of the model with a symbolic batch ([`super::make_batch_symbolic`], checked
+//! against single runs) and a thread that runs it; callers from any element, lane or pipeline
+//! hand it one item each and wait, and the thread runs what has arrived together.
+//!
+//! How long an item waits for company is bounded: the thread runs as soon as every registered
+//! user has an item waiting, or the batch is full, or [`MAX_WAIT`] has passed since the first
+//! item arrived. A live stream therefore pays at most that much latency, and a lone user none.
+//!
+//! Batchers are shared per process, one per model file and session options
+//! ([`Batcher::shared`]), and close when their last user goes.
+//!
+//! Memory: items are copied into the batch's tensors and the results out of them, on the GPU
+//! with device-to-device copies on the batcher's own stream (a 128-px face is 96 KiB in float16).
+//! A caller's inputs must be complete when it calls [`BatchUser::run`] (its stream synchronised),
+//! and its outputs are complete when the call returns.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ort::memory::AllocationDevice;
+use ort::session::IoBinding;
+use ort::value::{DynTensor, TensorElementType};
+
+use super::{
+    ComputeStream, ExecutionProvider, ModelIo, ModelSession, SessionOptions, StreamPriority, batch_tolerance,
+    check_batched, gpu_work, make_batch_symbolic, tensor_shape,
+};
+
+/// The longest an item waits for others before its batch runs.
+pub const MAX_WAIT: Duration = Duration::from_millis(2);
+
+/// The most items one run takes.
+pub const MAX_BATCH: usize = 16;
+
+/// Items [`Batcher::shared`] compares, batched against single runs, before trusting a batch.
+const CHECK_ITEMS: usize = 3;
+
+static BATCHERS: Mutex<Vec<(String, Weak<Batcher>)>> = Mutex::new(Vec::new());
+
+/// One item: where each of its input and output tensors lies (their lengths are the batcher's
+/// item sizes, checked when the item is queued).
+struct Request {
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    done: mpsc::SyncSender<Result<(), String>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Request>,
+    closing: bool,
+}
+
+/// The part of a batcher its thread shares.
+struct Shared {
+    queue: Mutex<Queue>,
+    arrived: Condvar,
+    users: AtomicUsize,
+    runs: AtomicU64,
+    items: AtomicU64,
+}
+
+/// A shared, batching session of one model (see the module text).
+pub struct Batcher {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The model's inputs and outputs (batch dimension symbolic).
+    pub io: ModelIo,
+    /// Bytes of one item per input and per output, in the model's order.
+    input_bytes: Vec<usize>,
+    output_bytes: Vec<usize>,
+    on_gpu: bool,
+    /// What the batcher was made from, for the log.
+    pub description: String,
+}
+
+impl Batcher {
+    /// The process's batcher for the model at `path` with `options`, opened when there is none
+    /// yet. `check` judges the model's inputs and outputs as the caller's own open does. Fails
+    /// when the model cannot batch: a non-batch dimension is symbolic, the rewrite finds no
+    /// batch to free, or a batch differs from single runs.
+    pub fn shared(
+        path: &Path,
+        options: &SessionOptions,
+        check: impl Fn(&ModelIo) -> Result<(), String>,
+    ) -> Result<Arc<Batcher>, String> {
+        let key = batcher_key(path, options);
+        let mut batchers = BATCHERS.lock().map_err(|_| "the batcher registry is poisoned".to_string())?;
+        batchers.retain(|(_, b)| b.strong_count() > 0);
+        if let Some(existing) = batchers.iter().find(|(k, _)| *k == key).and_then(|(_, b)| b.upgrade()) {
+            return Ok(existing);
+        }
+        let batcher = Arc::new(Batcher::open(path, options, check)?);
+        batchers.push((key, Arc::downgrade(&batcher)));
+        Ok(batcher)
+    }
+
+    fn open(
+        path: &Path,
+        options: &SessionOptions,
+        check: impl Fn(&ModelIo) -> Result<(), String>,
+    ) -> Result<Batcher, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+        let (bytes, rewritten) = match make_batch_symbolic(&bytes) {
+            Ok((rewritten, _)) => (rewritten, true),
+            // Already symbolic, or nothing to free: the session says which below.
+            Err(_) => (bytes, false),
+        };
+        // A stream of the batcher's own (runs from many elements cannot share one of theirs),
+        // and no CUDA graph: a graph replays one batch size at fixed addresses.
+        let stream = match options.provider {
+            ExecutionProvider::Cuda | ExecutionProvider::Auto => {
+                ComputeStream::new(options.gpu_id, StreamPriority::Normal).ok()
+            }
+            _ => None,
+        };
+        let session_options = SessionOptions {
+            cuda_graph: false,
+            dimension_overrides: Vec::new(),
+            compute_stream: stream.clone(),
+            ..options.clone()
+        };
+        let name = format!("{} (batched)", path.display());
+        let mut model = ModelSession::open_memory(&name, &bytes, &session_options).map_err(|e| e.to_string())?;
+        drop(bytes);
+        check(&model.io).map_err(|expected| format!("expected {expected}, found {}", model.io))?;
+        let item_shape = |shape: &[i64]| -> Result<Vec<usize>, String> {
+            match shape.split_first() {
+                Some((batch, rest)) if *batch < 0 && rest.iter().all(|d| *d > 0) => {
+                    Ok(std::iter::once(1).chain(rest.iter().map(|d| *d as usize)).collect())
+                }
+                _ => Err(format!("the model's tensors are not [batch, fixed…]: {}", model.io)),
+            }
+        };
+        let input_shapes: Vec<Vec<usize>> =
+            model.io.inputs.iter().map(|i| item_shape(&i.shape)).collect::<Result<_, _>>()?;
+        let output_shapes: Vec<Vec<usize>> =
+            model.io.outputs.iter().map(|o| item_shape(&o.shape)).collect::<Result<_, _>>()?;
+        let bytes_of = |shapes: &[Vec<usize>], specs: &[super::TensorSpec]| -> Vec<usize> {
+            shapes
+                .iter()
+                .zip(specs)
+                .map(|(s, spec)| s.iter().product::<usize>() * element_bytes(spec.element))
+                .collect()
+        };
+        let input_bytes = bytes_of(&input_shapes, &model.io.inputs);
+        let output_bytes = bytes_of(&output_shapes, &model.io.outputs);
+
+        // Different values per item, so that a graph mixing batch items shows.
+        let mut state = 0x9e37_79b9_u32;
+        let inputs: Vec<(Vec<usize>, Vec<f32>)> = input_shapes
+            .iter()
+            .map(|shape| {
+                let values = (0..CHECK_ITEMS * shape.iter().product::<usize>())
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 17;
+                        state ^= state << 5;
+                        (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+                    })
+                    .collect();
+                (shape.clone(), values)
+            })
+            .collect();
+        let float16 = model.io.outputs.iter().any(|o| o.element == Some(TensorElementType::Float16));
+        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)?;
+        if worst > batch_tolerance(float16) {
+            return Err(format!(
+                "a batch of {CHECK_ITEMS} differs from single runs by up to {worst}: the graph mixes batch items"
+            ));
+        }
+        let on_gpu = model.on_nvidia_gpu();
+        let description = format!(
+            "{} on {}, batch {}, up to {MAX_BATCH} items per run (a batch equals single runs within {worst})",
+            path.display(),
+            model.active_provider.nick(),
+            if rewritten { "made symbolic" } else { "symbolic in the file" },
+        );
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            arrived: Condvar::new(),
+            users: AtomicUsize::new(0),
+            runs: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+        });
+        let io = model.io.clone();
+        let runner = Runner {
+            shared: shared.clone(),
+            model,
+            stream: stream.filter(|_| on_gpu),
+            input_bytes: input_bytes.clone(),
+            output_bytes: output_bytes.clone(),
+            input_shapes,
+            output_shapes,
+            bound: HashMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("dlc-batcher".to_string())
+            .spawn(move || runner.serve())
+            .map_err(|e| format!("cannot start the batcher's thread: {e}"))?;
+        Ok(Batcher { shared, thread: Mutex::new(Some(thread)), io, input_bytes, output_bytes, on_gpu, description })
+    }
+
+    /// A user of this batcher: while it lives, batches wait for its items too.
+    pub fn user(self: &Arc<Self>) -> BatchUser {
+        self.shared.users.fetch_add(1, Ordering::SeqCst);
+        BatchUser { batcher: self.clone() }
+    }
+
+    /// How many users it has now.
+    pub fn users(&self) -> usize {
+        self.shared.users.load(Ordering::SeqCst)
+    }
+
+    /// Runs and items so far (items / runs = the mean batch).
+    pub fn counts(&self) -> (u64, u64) {
+        (self.shared.runs.load(Ordering::SeqCst), self.shared.items.load(Ordering::SeqCst))
+    }
+
+    /// Whether items must be in GPU memory.
+    pub fn on_gpu(&self) -> bool {
+        self.on_gpu
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        if let Ok(mut queue) = self.shared.queue.lock() {
+            queue.closing = true;
+        }
+        self.shared.arrived.notify_all();
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One caller's handle on a [`Batcher`].
+pub struct BatchUser {
+    batcher: Arc<Batcher>,
+}
+
+impl BatchUser {
+    pub fn batcher(&self) -> &Batcher {
+        &self.batcher
+    }
+
+    /// Runs the model on one item: `inputs` and `outputs` are the item's tensors (batch 1), in the
+    /// model's input and output order, in GPU memory when the batcher runs on a GPU (complete:
+    /// the stream that wrote them synchronised), else in host memory. Returns once the outputs
+    /// hold the item's results.
+    pub fn run(&self, inputs: &[&DynTensor], outputs: &mut [&mut DynTensor]) -> Result<(), String> {
+        let b = &self.batcher;
+        let address = |tensor: &DynTensor, bytes: usize, what: &str| -> Result<usize, String> {
+            let on_gpu = tensor.memory_info().allocation_device() == AllocationDevice::CUDA;
+            let len = tensor_shape(tensor).iter().product::<usize>() * element_bytes(Some(*tensor.data_type()));
+            if on_gpu != b.on_gpu || len != bytes {
+                return Err(format!(
+                    "{what}: {len} bytes in {} memory, the batcher takes {bytes} bytes in {} memory",
+                    if on_gpu { "GPU" } else { "host" },
+                    if b.on_gpu { "GPU" } else { "host" }
+                ));
+            }
+            Ok(tensor.data_ptr() as usize)
+        };
+        if inputs.len() != b.input_bytes.len() || outputs.len() != b.output_bytes.len() {
+            return Err(format!(
+                "{} inputs and {} outputs for a model of {} and {}",
+                inputs.len(),
+                outputs.len(),
+                b.input_bytes.len(),
+                b.output_bytes.len()
+            ));
+        }
+        let inputs = (inputs.iter().zip(&b.input_bytes))
+            .map(|(t, &bytes)| address(t, bytes, "input"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = (outputs.iter_mut().zip(&b.output_bytes))
+            .map(|(t, &bytes)| address(t, bytes, "output"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (done, finished) = mpsc::sync_channel(1);
+        {
+            let mut queue = b.shared.queue.lock().map_err(|_| "the batcher's queue is poisoned".to_string())?;
+            queue.pending.push(Request { inputs, outputs, done });
+        }
+        b.shared.arrived.notify_all();
+        // The tensors stay borrowed until the answer: the batcher's thread reads and writes them
+        // only before it answers (see `Runner::serve`).
+        finished.recv().map_err(|_| "the batcher's thread stopped".to_string())?
+    }
+}
+
+impl Drop for BatchUser {
+    fn drop(&mut self) {
+        self.batcher.shared.users.fetch_sub(1, Ordering::SeqCst);
+        // A batch waiting for this user's item need not wait any longer.
+        self.batcher.shared.arrived.notify_all();
+    }
+}
+
+/// The tensors of one batch size, bound.
+struct Bound {
+    binding: IoBinding,
+    inputs: Vec<DynTensor>,
+    outputs: Vec<DynTensor>,
+}
+
+/// The batcher's thread: the session and its tensors.
+struct Runner {
+    shared: Arc<Shared>,
+    model: ModelSession,
+    stream: Option<ComputeStream>,
+    input_bytes: Vec<usize>,
+    output_bytes: Vec<usize>,
+    input_shapes: Vec<Vec<usize>>,
+    output_shapes: Vec<Vec<usize>>,
+    /// Per batch size (powers of two up to MAX_BATCH: a few sizes, each allocated once).
+    bound: HashMap<usize, Bound>,
+}
+
+impl Runner {
+    fn serve(mut self) {
+        self.warm_up();
+        while let Some(batch) = self.next_batch() {
+            let result = self.run(&batch);
+            self.shared.runs.fetch_add(1, Ordering::SeqCst);
+            self.shared.items.fetch_add(batch.len() as u64, Ordering::SeqCst);
+            for request in batch {
+                // After this the caller may reuse or free its tensors.
+                let _ = request.done.send(result.clone());
+            }
+        }
+    }
+
+    /// On a GPU, one run of each batch size before the first items: cuDNN picks its kernels per
+    /// input shape at the first run of it, which would otherwise delay the batches that meet a
+    /// new size. (The first items wait for it, once per process.)
+    fn warm_up(&mut self) {
+        if self.stream.is_none() {
+            return;
+        }
+        let mut size = 1;
+        while size <= MAX_BATCH {
+            let _gpu = gpu_work(false);
+            if self.bind(size).is_ok()
+                && let Some(bound) = self.bound.get_mut(&size)
+            {
+                let bound_inputs = self.model.io.inputs.iter().zip(&bound.inputs);
+                if bound_inputs.into_iter().all(|(spec, t)| bound.binding.bind_input(&spec.name, t).is_ok()) {
+                    let _ = self.model.run(&bound.binding);
+                }
+            }
+            size *= 2;
+        }
+    }
+
+    /// Waits for the next batch (see the module text for when it runs); `None` when closing.
+    fn next_batch(&self) -> Option<Vec<Request>> {
+        let mut queue = self.shared.queue.lock().ok()?;
+        while queue.pending.is_empty() {
+            if queue.closing {
+                return None;
+            }
+            queue = self.shared.arrived.wait(queue).ok()?;
+        }
+        let first = Instant::now();
+        loop {
+            let users = self.shared.users.load(Ordering::SeqCst).max(1);
+            let waited = first.elapsed();
+            if queue.pending.len() >= users.min(MAX_BATCH) || waited >= MAX_WAIT || queue.closing {
+                break;
+            }
+            queue = self.shared.arrived.wait_timeout(queue, MAX_WAIT - waited).ok()?.0;
+        }
+        let take = queue.pending.len().min(MAX_BATCH);
+        Some(queue.pending.drain(..take).collect())
+    }
+
+    fn run(&mut self, batch: &[Request]) -> Result<(), String> {
+        let size = batch.len().next_power_of_two().min(MAX_BATCH);
+        let _gpu = self.stream.is_some().then(|| gpu_work(false));
+        self.bind(size)?;
+        let Runner { model, stream, bound, input_bytes, output_bytes, .. } = self;
+        let bound = bound.get_mut(&size).ok_or("the batch's tensors are not bound")?;
+        let stream = stream.as_ref();
+        let copy = |from: usize, to: usize, bytes: usize| -> Result<(), String> {
+            match stream {
+                // SAFETY: both ranges are GPU memory of the bytes given: the batch's tensors,
+                // and a caller's, checked in `BatchUser::run` and kept alive by the caller until
+                // it is answered, after the stream is synchronised below.
+                Some(stream) => unsafe { stream.copy_on_device(from, to, bytes) },
+                None => {
+                    // SAFETY: as above, in host memory; the ranges belong to different tensors.
+                    unsafe { std::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, bytes) };
+                    Ok(())
+                }
+            }
+        };
+        for (slot, request) in batch.iter().enumerate() {
+            for ((&from, tensor), &bytes) in request.inputs.iter().zip(&mut bound.inputs).zip(input_bytes.iter()) {
+                copy(from, tensor.data_ptr_mut() as usize + slot * bytes, bytes)?;
+            }
+        }
+        for (spec, tensor) in model.io.inputs.iter().zip(&bound.inputs) {
+            bound.binding.bind_input(&spec.name, tensor).map_err(|e| format!("cannot bind '{}': {e}", spec.name))?;
+        }
+        // Computes on the batcher's stream (the copies above come first) and waits for it.
+        model.run(&bound.binding)?;
+        for (slot, request) in batch.iter().enumerate() {
+            for ((&to, tensor), &bytes) in request.outputs.iter().zip(&bound.outputs).zip(output_bytes.iter()) {
+                copy(tensor.data_ptr() as usize + slot * bytes, to, bytes)?;
+            }
+        }
+        match stream {
+            Some(stream) => stream.synchronize(),
+            None => Ok(()),
+        }
+    }
+
+    fn bind(&mut self, size: usize) -> Result<(), String> {
+        if self.bound.contains_key(&size) {
+            return Ok(());
+        }
+        let allocator = self.model.device_allocator()?;
+        let tensor = |shape: &[usize], element: Option<TensorElementType>| -> Result<DynTensor, String> {
+            let mut shape = shape.to_vec();
+            shape[0] = size;
+            let element = element.unwrap_or(TensorElementType::Float32);
+            DynTensor::new(&allocator, element, shape).map_err(|e| format!("cannot allocate a batch tensor: {e}"))
+        };
+        let inputs = (self.input_shapes.iter().zip(&self.model.io.inputs))
+            .map(|(shape, spec)| tensor(shape, spec.element))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut outputs = (self.output_shapes.iter().zip(&self.model.io.outputs))
+            .map(|(shape, spec)| tensor(shape, spec.element))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut binding = self.model.binding()?;
+        for (spec, tensor) in self.model.io.outputs.iter().zip(&mut outputs) {
+            binding.bind_output(&spec.name, tensor).map_err(|e| format!("cannot bind '{}': {e}", spec.name))?;
+        }
+        self.bound.insert(size, Bound { binding, inputs, outputs });
+        Ok(())
+    }
+}
+
+fn element_bytes(element: Option<TensorElementType>) -> usize {
+    match element {
+        Some(TensorElementType::Float16 | TensorElementType::Bfloat16) => 2,
+        Some(TensorElementType::Float64 | TensorElementType::Int64) => 8,
+        Some(TensorElementType::Uint8 | TensorElementType::Int8 | TensorElementType::Bool) => 1,
+        _ => 4,
+    }
+}
+
+/// Batchers are shared between users of the same file with the same result-changing options
+/// (the element's own stream is not one of them: the batcher has its own).
+fn batcher_key(path: &Path, options: &SessionOptions) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    format!(
+        "{}|{modified:?}|{:?}|{}|{:?}|{}|{}|{:?}",
+        path.display(),
+        options.provider,
+        options.gpu_id,
+        options.precision,
+        options.threads,
+        options.spin_wait,
+        options.tensorrt_cache
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::graph::onnx::{Dim, Elem, Graph};
+    use crate::runtime::{fill_host_f32, host_tensor, read_host_f32};
+
+    /// `out = tanh(target · 0.5 + reshape(source · w))`, its batch fixed at 1.
+    fn model_file(dir: &Path) -> std::path::PathBuf {
+        let mut g = Graph::new("batcher_test");
+        let target = g.input("target", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(2), Dim::Fixed(2)]);
+        let source = g.input("source", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(3)]);
+        let w = g.floats(&[1.0, -2.0, 0.5, 3.0, 0.25, -1.0], &[3, 2]);
+        let half = g.scalar(0.5);
+        let scaled = g.op("Mul", &[&target, &half], Vec::new());
+        let style = g.op("MatMul", &[&source, &w], Vec::new());
+        let shape = g.ints(&[1, 2, 1, 1], &[4]);
+        let style4 = g.op("Reshape", &[&style, &shape], Vec::new());
+        let sum = g.op("Add", &[&scaled, &style4], Vec::new());
+        let out = g.op("Tanh", &[&sum], Vec::new());
+        g.output(&out, "output", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(2), Dim::Fixed(2)]);
+        let path = dir.join("batcher_test.onnx");
+        std::fs::write(&path, g.encode()).expect("written");
+        path
+    }
+
+    fn cpu() -> SessionOptions {
+        SessionOptions { provider: ExecutionProvider::Cpu, ..SessionOptions::default() }
+    }
+
+    fn item(seed: usize) -> (Vec<f32>, Vec<f32>) {
+        let target = (0..8).map(|i| ((i * 7 + seed * 13) % 11) as f32 * 0.2 - 1.0).collect();
+        let source = (0..3).map(|i| ((i * 5 + seed * 3) % 7) as f32 * 0.3 - 0.9).collect();
+        (target, source)
+    }
+
+    /// The item run alone, on a session of the original file.
+    fn single(path: &Path, (target, source): &(Vec<f32>, Vec<f32>)) -> Vec<f32> {
+        let mut model = ModelSession::open(path, "model-file", &cpu(), |_| Ok(())).expect("opens");
+        let mut scratch = Vec::new();
+        let mut t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+        fill_host_f32(&mut t, &mut scratch, |v| v.copy_from_slice(target)).unwrap();
+        let mut s = host_tensor(&[1, 3], TensorElementType::Float32).unwrap();
+        fill_host_f32(&mut s, &mut scratch, |v| v.copy_from_slice(source)).unwrap();
+        let mut binding = model.binding().unwrap();
+        binding.bind_input("target", &t).unwrap();
+        binding.bind_input("source", &s).unwrap();
+        ModelSession::bind_output_to_host(&mut binding, "output").unwrap();
+        let outputs = model.run(&binding).unwrap();
+        read_host_f32(&outputs[0], &mut scratch).unwrap().to_vec()
+    }
+
+    #[test]
+    fn items_from_many_threads_run_together_and_get_their_own_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = model_file(dir.path());
+        let batcher = Batcher::shared(&path, &cpu(), |_| Ok(())).expect("a batcher");
+        // One batcher per file and options.
+        assert!(Arc::ptr_eq(&batcher, &Batcher::shared(&path, &cpu(), |_| Ok(())).unwrap()));
+        let users = 4;
+        let rounds = 20;
+        let results: Vec<Vec<(usize, Vec<f32>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..users)
+                .map(|u| {
+                    let user = batcher.user();
+                    scope.spawn(move || {
+                        let mut scratch = Vec::new();
+                        let mut out = Vec::new();
+                        for r in 0..rounds {
+                            let seed = u * rounds + r;
+                            let (target, source) = item(seed);
+                            let mut t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+                            fill_host_f32(&mut t, &mut scratch, |v| v.copy_from_slice(&target)).unwrap();
+                            let mut s = host_tensor(&[1, 3], TensorElementType::Float32).unwrap();
+                            fill_host_f32(&mut s, &mut scratch, |v| v.copy_from_slice(&source)).unwrap();
+                            let mut o = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+                            user.run(&[&t, &s], &mut [&mut o]).expect("a run");
+                            out.push((seed, read_host_f32(&o, &mut scratch).unwrap().to_vec()));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (seed, got) in results.into_iter().flatten() {
+            let want = single(&path, &item(seed));
+            let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(diff <= 1e-6, "item {seed}: batched result off by {diff}");
+        }
+        let (runs, items) = batcher.counts();
+        assert_eq!(items, (users * rounds) as u64);
+        // Four users submitting at once: most runs carry several items.
+        assert!(runs < items * 3 / 4, "{runs} runs for {items} items: no batching");
+        assert_eq!(batcher.users(), 0);
+    }
+
+    #[test]
+    fn wrong_tensors_are_refused_before_they_are_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = model_file(dir.path());
+        let batcher = Batcher::shared(&path, &cpu(), |_| Ok(())).expect("a batcher");
+        let user = batcher.user();
+        let t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+        let s = host_tensor(&[1, 4], TensorElementType::Float32).unwrap();
+        let mut o = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+        assert!(user.run(&[&t, &s], &mut [&mut o]).unwrap_err().contains("input: 16 bytes"));
+        assert!(user.run(&[&t], &mut [&mut o]).unwrap_err().contains("1 inputs"));
+        // A contract the model does not meet is the caller's error.
+        let other = tempfile::tempdir().unwrap();
+        let copy = other.path().join("copy.onnx");
+        std::fs::copy(&path, &copy).unwrap();
+        let err = Batcher::shared(&copy, &cpu(), |_| Err("a detector".to_string())).err().unwrap();
+        assert!(err.contains("expected a detector"), "{err}");
+    }
+}
