@@ -37,8 +37,8 @@ Options:
   --face-map FILE      replace several people: lines 'reference.jpg = source.jpg' (dlcswap face-map)
   --many-faces         replace every face, not only the largest
   --enhance            restore the swapped faces with dlcenhance (GFPGAN)
-  --lanes N            frames swapped (and restored) at once, 1 to 4 (default 1): 2 or 3 make a
-                       GPU transcode faster (dlcswap/dlcenhance lanes), at one model copy each
+  --lanes N            frames swapped (and restored) at once, auto (default) or 1 to 4: auto takes
+                       3 on a GPU and 1 on the CPU (dlcswap/dlcenhance lanes), one model copy each
   --encoder NAME       auto (default), nvh264enc, nvh265enc, amfh264enc, vah264enc, vaapih264enc
                        or x264enc. auto takes the first of nvh264enc, amfh264enc, vah264enc,
                        vaapih264enc, x264enc that is installed and opens on this machine
@@ -125,7 +125,8 @@ struct Options {
     face_map: Option<PathBuf>,
     many_faces: bool,
     enhance: bool,
-    lanes: u32,
+    /// `auto` or 1 to 4, as the elements' `lanes` reads it.
+    lanes: String,
     encoder: String,
     /// kbit/s; `None`: from the frame size and rate.
     bitrate: Option<u32>,
@@ -162,9 +163,9 @@ impl Options {
         if source.is_none() && face_map.is_none() {
             return Err("--source FACE is missing: the picture of the face to put in (or --face-map)".into());
         }
-        let lanes = args.number("lanes", 1u32)?;
-        if !(1..=4).contains(&lanes) {
-            return Err(format!("--lanes {lanes}: give 1 to 4"));
+        let lanes = args.value("lanes").unwrap_or("auto").to_string();
+        if !["auto", "1", "2", "3", "4"].contains(&lanes.as_str()) {
+            return Err(format!("--lanes {lanes}: give auto or 1 to 4"));
         }
         let encoder = args.value("encoder").unwrap_or("auto").to_string();
         if encoder != "auto" && !ENCODERS.contains(&encoder.as_str()) {
@@ -335,14 +336,14 @@ impl Transcode {
             support::set_from_str(&swap, "target", "reference")?;
         }
         swap.set_property("many-faces", options.many_faces);
-        swap.set_property("lanes", options.lanes);
+        support::set_from_str(&swap, "lanes", &options.lanes)?;
 
         let mut video =
             vec![support::make("queue")?, support::make("videoconvert")?, detect, support::make("queue")?, swap];
         if options.enhance {
             video.push(support::make("queue")?);
             let enhance = models.enhance()?;
-            enhance.set_property("lanes", options.lanes);
+            support::set_from_str(&enhance, "lanes", &options.lanes)?;
             video.push(enhance);
         }
         let encoder = support::make(encoder_name)?;

@@ -9,7 +9,6 @@ use gst::prelude::*;
 use parking_lot::Mutex;
 
 use crate::backend::{Backend, GraphBackend};
-use crate::meta::{FaceFlags, FaceMeta};
 use crate::runtime::{ActiveRuntime, ExecutionProvider, ModelSession, PixelBackend, Precision, SessionOptions};
 use crate::video::{frame_view_mut, raw_caps};
 use crate::vision::FrameViewMut;
@@ -266,22 +265,6 @@ pub(crate) fn warn_face_failure(limiter: &mut WarningLimiter, what: &str, reason
             ["{}: {} ({} similar warnings suppressed)", what, reason, suppressed]
         );
     }
-}
-
-/// `transform_ip` of the elements that edit faces in place: `work` edits the faces of `buf`
-/// (holding the element's locks) and returns which it changed; what it decided to post is
-/// posted once it has returned, and so released the locks; then those faces are marked `flag`.
-pub(crate) fn edit_faces_in_place(
-    element: &gst::Element,
-    buf: &mut gst::BufferRef,
-    flag: FaceFlags,
-    work: impl FnOnce(&mut gst::BufferRef, &mut Messages) -> Result<Vec<usize>, gst::FlowError>,
-) -> Result<gst::FlowSuccess, gst::FlowError> {
-    let mut messages = Messages::default();
-    let edited = work(buf, &mut messages);
-    messages.post(element);
-    FaceMeta::mark(buf, &edited?, flag);
-    Ok(gst::FlowSuccess::Ok)
 }
 
 /// Why a buffer of `size` bytes could not be mapped as a frame of `info` (for `access`): most

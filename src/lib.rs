@@ -18,6 +18,7 @@ mod dlcoverlay;
 mod dlcswap;
 mod element;
 pub mod face;
+mod face_editing;
 pub mod faces;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -333,7 +333,7 @@ fn transcode_refuses_bad_input() {
         (transcode_args(&clip, &out, &black, &model_args, &[]), "no face found"),
         (transcode_args(&clip, &avi, &picture, &model_args, &[]), ".mp4, .m4v, .mov or .mkv"),
         (transcode_args(&clip, &out, &picture, &model_args, &["--encoder", "h264"]), "--encoder 'h264' is not one of"),
-        (transcode_args(&clip, &out, &picture, &model_args, &["--lanes", "9"]), "--lanes 9: give 1 to 4"),
+        (transcode_args(&clip, &out, &picture, &model_args, &["--lanes", "9"]), "--lanes 9: give auto or 1 to 4"),
         (vec![clip.to_str().unwrap(), out.to_str().unwrap()], "--source FACE is missing"),
     ];
     for (args, expected) in cases {

@@ -254,11 +254,14 @@ fn warnings(bus: &gst::Bus) -> Vec<String> {
         .collect()
 }
 
-/// `lanes` is taken when the element starts: a change while it runs is refused with a warning,
-/// and the value read back stays the number of lanes running; stopped, it may change again.
-#[test]
-fn lanes_changed_while_running_are_refused_with_a_warning() {
-    let Some(m) = models() else { return };
+/// The `lanes` property's value as its nick: `auto`, `1` … `4`.
+fn lanes_nick(element: &gst::Element) -> String {
+    let value = element.property_value("lanes");
+    gst::glib::EnumValue::from_value(&value).map(|(_, v)| v.nick().to_string()).unwrap()
+}
+
+/// dlcswap and dlcenhance built on the fixture models, with nothing else set.
+fn editing_elements(m: &Models) -> [gst::Element; 2] {
     let swap = gst::ElementFactory::make("dlcswap")
         .property("model-file", m.inswapper.to_str().unwrap())
         .property("detector-model", m.scrfd.to_str().unwrap())
@@ -268,11 +271,19 @@ fn lanes_changed_while_running_are_refused_with_a_warning() {
         .unwrap();
     let enhance =
         gst::ElementFactory::make("dlcenhance").property("model-file", m.gfpgan.to_str().unwrap()).build().unwrap();
-    for element in [swap, enhance] {
+    [swap, enhance]
+}
+
+/// `lanes` is taken when the element starts: a change while it runs is refused with a warning,
+/// and the value read back stays the one running; stopped, it may change again.
+#[test]
+fn lanes_changed_while_running_are_refused_with_a_warning() {
+    let Some(m) = models() else { return };
+    for element in editing_elements(&m) {
         let name = element.factory().unwrap().name();
         let blurb = element.find_property("lanes").unwrap().blurb().unwrap_or_default().to_string();
         assert!(blurb.contains("refused with a warning"), "{name}: gst-inspect says so: {blurb}");
-        element.set_property("lanes", 2u32);
+        element.set_property_from_str("lanes", "2");
         let bus = gst::Bus::new();
         element.set_bus(Some(&bus));
         let mut h = harness(&element);
@@ -280,18 +291,23 @@ fn lanes_changed_while_running_are_refused_with_a_warning() {
         // Two lanes hold one frame in flight: the first comes out after the second.
         h.push(buffer(frame.clone(), 0, Some(vec![block_face(128.0, 96.0)]))).unwrap();
         assert!(warnings(&bus).is_empty());
+        assert_eq!(element.property::<u32>("lanes-active"), 2, "{name}");
 
-        element.set_property("lanes", 3u32);
-        assert_eq!(element.property::<u32>("lanes"), 2, "{name}: the value read back is the lanes running");
+        element.set_property_from_str("lanes", "3");
+        assert_eq!(lanes_nick(&element), "2", "{name}: the value read back is the one running");
+        assert_eq!(element.property::<u32>("lanes-active"), 2, "{name}");
         let said = warnings(&bus);
         assert!(
             said.iter()
                 .any(|w| w.contains("'lanes' cannot change while the element runs")
-                    && w.contains("2 lanes keep running")),
+                    && w.contains("lanes=2 keeps running")),
             "{name}: {said:?}"
         );
+        element.set_property_from_str("lanes", "auto");
+        assert_eq!(lanes_nick(&element), "2", "{name}: auto is refused as well");
+        assert_eq!(warnings(&bus).len(), 1, "{name}");
         // The same value again is no change.
-        element.set_property("lanes", 2u32);
+        element.set_property_from_str("lanes", "2");
         assert!(warnings(&bus).is_empty(), "{name}");
         // Frames still flow, through the two lanes.
         h.push(buffer(frame.clone(), 33, Some(vec![block_face(128.0, 96.0)]))).unwrap();
@@ -301,9 +317,65 @@ fn lanes_changed_while_running_are_refused_with_a_warning() {
 
         drop(h);
         element.set_state(gst::State::Null).unwrap();
-        element.set_property("lanes", 3u32);
-        assert_eq!(element.property::<u32>("lanes"), 3, "{name}: stopped, lanes may change");
+        assert_eq!(element.property::<u32>("lanes-active"), 0, "{name}: stopped, no lane works");
+        element.set_property_from_str("lanes", "3");
+        assert_eq!(lanes_nick(&element), "3", "{name}: stopped, lanes may change");
         assert!(warnings(&bus).is_empty(), "{name}");
+    }
+}
+
+/// `lanes=auto` is the default; on the CPU provider it makes one lane, which works on the
+/// streaming thread (no frame held back: each frame comes out as it goes in), and says so in
+/// `lanes-active`, while `lanes` still reads `auto`. A number still sets that many lanes.
+#[test]
+fn lanes_auto_is_the_default_and_makes_one_lane_on_the_cpu() {
+    let Some(m) = models() else { return };
+    for element in editing_elements(&m) {
+        let name = element.factory().unwrap().name();
+        assert_eq!(lanes_nick(&element), "auto", "{name}: the default");
+        assert_eq!(element.property::<u32>("lanes-active"), 0, "{name}: not started");
+        let mut h = harness(&element);
+        let frame = white_block_frame(WIDTH, HEIGHT, 128, 96);
+        let out = h.push_and_pull(buffer(frame.clone(), 0, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+        assert_eq!(out.pts(), Some(gst::ClockTime::ZERO), "{name}");
+        assert_eq!(element.property::<String>("active-provider"), "cpu", "{name}");
+        assert_eq!(element.property::<u32>("lanes-active"), 1, "{name}: auto on the CPU");
+        assert_eq!(lanes_nick(&element), "auto", "{name}: what was asked for reads back");
+        drop(h);
+        element.set_state(gst::State::Null).unwrap();
+
+        element.set_property_from_str("lanes", "3");
+        let mut h = harness(&element);
+        h.push(buffer(frame.clone(), 0, Some(vec![block_face(128.0, 96.0)]))).unwrap();
+        assert_eq!(element.property::<u32>("lanes-active"), 3, "{name}: an explicit number");
+        assert!(h.try_pull().is_none(), "{name}: three lanes hold the frame until two more come");
+        drop(h);
+        element.set_state(gst::State::Null).unwrap();
+    }
+}
+
+/// A C program's `g_object_set (element, "lanes", 3, NULL)` passes an int, as it did when
+/// `lanes` was a number; the enum takes it as three lanes, and 0 as auto.
+#[test]
+fn lanes_set_from_c_with_a_number() {
+    use gst::glib::translate::ToGlibPtr;
+    let Some(m) = models() else { return };
+    for element in editing_elements(&m) {
+        for (number, nick) in [(3, "3"), (0, "auto"), (1, "1")] {
+            // SAFETY: `element` is a live GObject with an enum property "lanes"; the varargs are
+            // one name/int pair ended by NULL, as g_object_set expects.
+            unsafe {
+                let object: *mut gst::glib::gobject_ffi::GObject =
+                    element.upcast_ref::<gst::glib::Object>().to_glib_none().0;
+                gst::glib::gobject_ffi::g_object_set(
+                    object,
+                    c"lanes".as_ptr(),
+                    number as std::ffi::c_int,
+                    std::ptr::null::<std::ffi::c_char>(),
+                );
+            }
+            assert_eq!(lanes_nick(&element), nick);
+        }
     }
 }
 
@@ -352,7 +424,7 @@ fn dlcswap_lanes_match_every_frame_while_a_reference_is_computed() {
         .property_from_str("target", "reference")
         // Any face matches: what is checked is that each face gets an embedding.
         .property("reference-distance", 4.0f64)
-        .property("lanes", 2u32)
+        .property_from_str("lanes", "2")
         .build()
         .unwrap();
     let mut h = harness(&element);

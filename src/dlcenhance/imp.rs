@@ -10,7 +10,8 @@
  *
  * `faces=swapped` restores only the faces `dlcswap` replaced. With `inference-interval=N` each
  * face is restored on every Nth frame and the cached result is re-pasted in between. With
- * `lanes=N` that many frames are restored at once, each on tensors of its own. Frames
+ * `lanes=N` that many frames are restored at once, each on tensors of its own; the default
+ * `lanes=auto` takes 3 on a GPU from a file and 1 on the CPU or from a live source. Frames
  * without `FaceMeta` pass unchanged, with one warning on the bus.
  *
  * ## Example pipelines
@@ -40,17 +41,19 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    Messages, WARM_UP_RUNS, as_cuda_graph, check_precision, edit_faces_in_place, log_warm_up, pad_templates,
-    pixel_backend, post_provider_fallback, publish_active, report_step_times, warn_face_failure, warn_missing_meta,
-    with_writable_frame,
+    Messages, as_cuda_graph, check_precision, pad_templates, pixel_backend, post_provider_fallback, publish_active,
 };
+use crate::face::Face;
+use crate::face_editing::{FaceEditing, FaceEditor, FaceFailure, FaceLane};
 use crate::faces::enhance::{EnhanceParams, FaceEnhancer};
-use crate::lanes::{self, DEFAULT_LANES, InFlight, LanesSetting};
-use crate::meta::{FaceFlags, FaceMeta};
+use crate::lanes::{self, LanesSetting};
+use crate::meta::FaceFlags;
 use crate::models::enhancer::{Enhancer, Family};
-use crate::runtime::{ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path, return_freed_memory};
+use crate::runtime::{
+    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, gpu_work, resolve_model_path, return_freed_memory,
+};
 use crate::video::WRITE_FORMATS;
-use crate::warnings::WarningLimiter;
+use crate::vision::FrameViewMut;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("dlcenhance", gst::DebugColorFlags::empty(), Some("gstdlc face restorer"))
@@ -85,39 +88,16 @@ impl Default for Settings {
     }
 }
 
-struct State {
-    info: Option<gst_video::VideoInfo>,
-    /// Counts the caps set: a lane whose restorer last saw other caps forgets its cached faces.
-    caps_epoch: u64,
-    warned_no_meta: bool,
-    failures: WarningLimiter,
-}
-
-/// One restorer, the frames it handled (for its step-time reports) and the caps its cache of
-/// restored faces belongs to.
-struct Lane {
-    enhancer: FaceEnhancer,
-    frames: u64,
-    caps_epoch: u64,
-}
-
 pub struct DlcEnhance {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    /// The restorers, one per lane (the single lane is locked before `state`, never while `state`
-    /// is held).
-    lanes: InFlight<Lane>,
+    /// The restorers, one per lane, and the run's state (nothing beyond the core's).
+    editing: FaceEditing<FaceEnhancer, ()>,
     active: Mutex<ActiveRuntime>,
 }
 
 impl Default for DlcEnhance {
     fn default() -> Self {
-        DlcEnhance {
-            settings: Mutex::default(),
-            state: Mutex::default(),
-            lanes: InFlight::new(*CAT),
-            active: Mutex::default(),
-        }
+        DlcEnhance { settings: Mutex::default(), editing: FaceEditing::new(*CAT), active: Mutex::default() }
     }
 }
 
@@ -165,16 +145,16 @@ impl ObjectImpl for DlcEnhance {
                     .default_value(DEFAULT_INFERENCE_INTERVAL)
                     .mutable_playing()
                     .build(),
-                lanes::property(
-                    "Frames restored at once, each on tensors of its own (on CUDA with its own stream) \
+            ]);
+            props.extend(lanes::properties(
+                "Frames restored at once, each on tensors of its own (on CUDA with its own stream) \
                      with the restorer session all elements share: with several faces per frame, or a \
                      GPU one thread does not keep busy, 2 or more restore more frames per second, at the \
                      cost of one frame of latency per extra lane, and one more restorer in GPU memory \
                      where it replays a CUDA graph (a captured model is not shared). With inference-interval each lane keeps \
                      its own restored faces, so a re-pasted face can be up to lanes x (interval - 1) \
                      frames old; 1 restores one frame at a time",
-                ),
-            ]);
+            ));
             props
         });
         PROPERTIES.as_ref()
@@ -192,7 +172,7 @@ impl ObjectImpl for DlcEnhance {
             "faces" => settings.faces = value.get().unwrap_or(DEFAULT_FACES),
             "inference-interval" => settings.inference_interval = value.get().unwrap_or(DEFAULT_INFERENCE_INTERVAL),
             "lanes" => {
-                if let Err(reason) = settings.lanes.set(value.get().unwrap_or(DEFAULT_LANES)) {
+                if let Err(reason) = settings.lanes.set(value.get().unwrap_or_default()) {
                     drop(settings);
                     gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", reason));
                 }
@@ -213,6 +193,7 @@ impl ObjectImpl for DlcEnhance {
             "faces" => settings.faces.to_value(),
             "inference-interval" => settings.inference_interval.to_value(),
             "lanes" => settings.lanes.get().to_value(),
+            "lanes-active" => self.editing.lanes_active().to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -271,14 +252,13 @@ impl DlcEnhance {
         Ok(FaceEnhancer::new(enhancer, backend))
     }
 
-    /// The element's state and its restorers, one per lane.
-    fn open(&self, settings: &Settings) -> Result<(State, Vec<FaceEnhancer>), RuntimeError> {
-        let count = lanes::lane_count(settings.lanes.get());
-        let mut enhancers = vec![self.open_enhancer(settings)?];
-        for _ in 1..count {
-            enhancers.push(self.open_enhancer(settings)?);
-        }
-        let enhancer = &enhancers[0];
+    /// The restorers, one per lane.
+    fn open(&self, settings: &Settings) -> Result<Vec<FaceEnhancer>, RuntimeError> {
+        let enhancers =
+            FaceEditing::<FaceEnhancer, ()>::open_lanes(self.obj().upcast_ref(), *CAT, settings.lanes.get(), || {
+                self.open_enhancer(settings)
+            })?;
+        let (enhancer, count) = (&enhancers[0], enhancers.len());
         check_precision(self.obj().upcast_ref(), *CAT, settings.runtime.precision, enhancer.model());
         post_provider_fallback(self.obj().upcast_ref(), *CAT, enhancer.model());
         let provider = enhancer.model().active_provider.nick();
@@ -290,8 +270,7 @@ impl DlcEnhance {
             &self.active,
             ActiveRuntime { provider: Some(provider), pixel_backend: Some(enhancer.backend_name()) },
         );
-        let state = State { info: None, caps_epoch: 0, warned_no_meta: false, failures: WarningLimiter::default() };
-        Ok((state, enhancers))
+        Ok(enhancers)
     }
 }
 
@@ -315,10 +294,7 @@ impl BaseTransformImpl for DlcEnhance {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Not under the GPU work lock: a lane may be waiting for it to finish its frame (the
-        // lanes free their models under it themselves).
-        self.lanes.stop();
-        *self.state.lock() = None;
+        self.editing.stop(self.obj().upcast_ref());
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         // The lanes are gone: `lanes` may change again.
         self.settings.lock().lanes.release();
@@ -326,23 +302,23 @@ impl BaseTransformImpl for DlcEnhance {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.lanes.with_single(|lane| self.process(lane, buf))
+        self.editing.transform_ip(self, buf)
     }
 
     fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.lanes.submit_input_buffer(self, is_discont, inbuf)
+        self.editing.submit_input_buffer(self, is_discont, inbuf)
     }
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
-        self.lanes.generate_output(self)
+        self.editing.generate_output(self)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        self.lanes.sink_event(self, event)
+        self.editing.sink_event(self, event)
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        self.lanes.query(self, direction, query)
+        self.editing.query(self, direction, query)
     }
 }
 
@@ -352,99 +328,114 @@ impl DlcEnhance {
         let gpu = gpu_work(false);
         let opened = self.open(settings);
         drop(gpu);
-        let (state, enhancers) = opened.map_err(|e| {
+        let enhancers = opened.map_err(|e| {
             gst::error!(CAT, imp = self, "{e}");
             e.to_error_message()
         })?;
-        *self.state.lock() = Some(state);
-        let lanes = enhancers.into_iter().map(|enhancer| Lane { enhancer, frames: 0, caps_epoch: 0 }).collect();
-        self.lanes.start(self, "dlcenhance-lane", "restoring", lanes, Self::warm_up, Self::process)
+        self.editing.start(self, settings.lanes.get(), (), enhancers)
+    }
+}
+
+impl FaceLane for FaceEnhancer {
+    /// CodeFormer's fidelity.
+    type WarmUpSettings = f64;
+
+    fn model(&self) -> &ModelSession {
+        FaceEnhancer::model(self)
     }
 
-    /// Warms `lane`'s restorer up on the GPU, on the thread that will run it.
-    fn warm_up(&self, lane: &mut Lane) {
-        let fidelity = self.settings.lock().fidelity;
-        let _gpu = gpu_work(false);
-        log_warm_up(self.obj().upcast_ref(), *CAT, lane.enhancer.warm_up(WARM_UP_RUNS, fidelity));
+    fn may_capture_here(&self) -> bool {
+        FaceEnhancer::model(self).may_capture_here()
     }
 
-    /// Restores the faces of `buf` with `lane`'s restorer and marks them in its meta; the bus
-    /// messages go out once no lock is held.
-    fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::ENHANCED, |buf, messages| {
-            self.enhance_faces(lane, buf, messages)
-        })
+    fn warm_up(&mut self, runs: usize, fidelity: &f64) -> Result<(), String> {
+        FaceEnhancer::warm_up(self, runs, *fidelity)
     }
 
-    /// Restores the faces of one frame with `lane`'s restorer, returning which were restored; the
-    /// bus messages it decides on go to `messages`, for the caller to post once the locks are
-    /// released. The element's state is locked only to read it and to count failures, so that
-    /// lanes restore their frames at the same time.
-    fn enhance_faces(
+    fn begin_frame(&mut self, faces: &[Face]) {
+        FaceEnhancer::begin_frame(self, faces)
+    }
+
+    fn take_report(&mut self) -> String {
+        FaceEnhancer::take_report(self)
+    }
+
+    /// The faces cached under other caps would be pasted at the wrong place or size.
+    fn caps_changed(&mut self) {
+        self.reset();
+    }
+}
+
+impl FaceEditor for DlcEnhance {
+    type Lane = FaceEnhancer;
+    type Run = ();
+    /// The restorer's settings, and which faces to restore.
+    type Params = (EnhanceParams, FaceSelection);
+    /// The faces to restore.
+    type Plan = Vec<usize>;
+
+    const CAT: &'static LazyLock<gst::DebugCategory> = &CAT;
+    const LANE_THREAD: &'static str = "dlcenhance-lane";
+    const DOING: &'static str = "restoring";
+    const EDITED: FaceFlags = FaceFlags::ENHANCED;
+
+    fn editing(&self) -> &FaceEditing<FaceEnhancer, ()> {
+        &self.editing
+    }
+
+    fn warm_up_settings(&self) -> f64 {
+        self.settings.lock().fidelity
+    }
+
+    fn frame_params(&self) -> (EnhanceParams, FaceSelection) {
+        let s = self.settings.lock();
+        let params = EnhanceParams {
+            blend: s.blend as f32,
+            fidelity: s.fidelity,
+            inference_interval: s.inference_interval.max(1) as u64,
+        };
+        (params, s.faces)
+    }
+
+    /// The faces `faces` selects, when `blend` leaves anything to restore.
+    fn plan_frame(
         &self,
-        lane: &mut Lane,
-        buf: &mut gst::BufferRef,
-        messages: &mut Messages,
-    ) -> Result<Vec<usize>, gst::FlowError> {
-        let (params, selection) = {
-            let s = self.settings.lock();
-            let params = EnhanceParams {
-                blend: s.blend as f32,
-                fidelity: s.fidelity,
-                inference_interval: s.inference_interval.max(1) as u64,
-            };
-            (params, s.faces)
-        };
-        let element = self.obj();
-        let (info, faces) = {
-            let mut guard = self.state.lock();
-            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-            let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-            if lane.caps_epoch != state.caps_epoch {
-                // The faces cached under other caps would be pasted at the wrong place or size.
-                lane.enhancer.reset();
-                lane.caps_epoch = state.caps_epoch;
-            }
-            let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-                warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
-                return Ok(Vec::new());
-            };
-            (info, faces)
-        };
+        _: &mut (),
+        (params, selection): &(EnhanceParams, FaceSelection),
+        faces: &[Face],
+        _: &mut Messages,
+    ) -> Option<Vec<usize>> {
         let wanted: Vec<usize> = faces
             .iter()
             .enumerate()
-            .filter(|(_, f)| selection == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
+            .filter(|(_, f)| *selection == FaceSelection::All || f.flags.contains(FaceFlags::SWAPPED))
             .map(|(i, _)| i)
             .collect();
-        lane.enhancer.begin_frame(&faces);
-        if wanted.is_empty() || params.blend <= 0.0 {
-            return Ok(Vec::new());
-        }
+        (!wanted.is_empty() && params.blend > 0.0).then_some(wanted)
+    }
 
-        let _gpu = gpu_work(lane.enhancer.model().may_capture_here());
-        let mut failures = Vec::new();
-        let enhanced = with_writable_frame(buf, &info, messages, |view, _| {
-            let mut enhanced = Vec::with_capacity(wanted.len());
-            for index in wanted {
-                match lane.enhancer.enhance_face(view, &faces[index], &params) {
-                    Ok(()) => enhanced.push(index),
-                    Err(reason) => failures.push((index, reason)),
-                }
-            }
-            enhanced
-        })?;
-        if !failures.is_empty()
-            && let Some(state) = self.state.lock().as_mut()
-        {
-            for (index, reason) in failures {
-                gst::debug!(CAT, imp = self, "face {index} not restored: {reason}");
-                let what = "a face could not be restored and was left as it is";
-                warn_face_failure(&mut state.failures, what, &reason, messages);
+    fn edit_faces(
+        &self,
+        enhancer: &mut FaceEnhancer,
+        wanted: Vec<usize>,
+        (params, _): &(EnhanceParams, FaceSelection),
+        frame: &mut FrameViewMut,
+        faces: &mut [Face],
+        failures: &mut Vec<FaceFailure>,
+    ) -> Vec<usize> {
+        let mut enhanced = Vec::with_capacity(wanted.len());
+        for index in wanted {
+            match enhancer.enhance_face(frame, &faces[index], params) {
+                Ok(()) => enhanced.push(index),
+                Err(reason) => failures.push(FaceFailure {
+                    index,
+                    outcome: "not restored",
+                    what: "a face could not be restored and was left as it is",
+                    reason,
+                }),
             }
         }
-        report_step_times(element.upcast_ref(), *CAT, &mut lane.frames, || lane.enhancer.take_report());
-        Ok(enhanced)
+        enhanced
     }
 }
 
@@ -456,10 +447,7 @@ impl VideoFilterImpl for DlcEnhance {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if let Some(state) = self.state.lock().as_mut() {
-            state.info = Some(in_info.clone());
-            state.caps_epoch += 1;
-        }
+        self.editing.set_info(in_info);
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
 }

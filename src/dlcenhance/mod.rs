@@ -25,6 +25,7 @@ pub enum FaceSelection {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     crate::runtime::RuntimeSettings::mark_plugin_api();
+    crate::lanes::LanesMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     FaceSelection::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "dlcenhance", gst::Rank::NONE, DlcEnhance::static_type())
 }

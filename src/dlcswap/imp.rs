@@ -54,40 +54,39 @@ use super::settings::{
 };
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested, picture_identity};
 use crate::element::{
-    Messages, WARM_UP_RUNS, as_cuda_graph, check_precision, defer_message, edit_faces_in_place, log_warm_up,
-    pad_templates, pixel_backend, post_provider_fallback, publish_active, report_step_times, warn_face_failure,
-    warn_missing_meta, with_writable_frame,
+    Messages, as_cuda_graph, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback,
+    publish_active,
 };
 use crate::face::Face;
+use crate::face_editing::{FaceEditing, FaceEditor, FaceFailure, FaceLane};
 use crate::faces::facefusion::FaceFusionSwapper;
 use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::{Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
 use crate::faces::swapping::Swapping;
-use crate::lanes::{self, DEFAULT_LANES, InFlight};
-use crate::meta::{FaceFlags, FaceMeta};
+use crate::meta::FaceFlags;
 use crate::models::landmark::Landmark106;
 use crate::models::swapper::inswapper::Inswapper;
 use crate::runtime::{
     ActiveRuntime, ModelSession, RuntimeError, gpu_work, path_from_value, resolve_model_path, return_freed_memory,
 };
 use crate::video::WRITE_FORMATS;
-use crate::vision::FrameView;
-use crate::warnings::WarningLimiter;
+use crate::vision::{FrameView, FrameViewMut};
 
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("dlcswap", gst::DebugColorFlags::empty(), Some("gstdlc face swapper")));
 
 /// Per-frame knobs, copied once per buffer.
 #[derive(Debug, Clone, Copy)]
-struct FrameParams {
+pub(crate) struct FrameParams {
     selection: Selection,
     swap: SwapParams,
     /// `target=reference` with neither `reference` nor `face-map` set: no face can match.
     reference_missing: bool,
 }
 
-struct State {
+/// What one run keeps beyond the face-editing core's state.
+pub(crate) struct SwapRun {
     /// The recogniser that embeds the frames' faces for `target=reference` and `face-map`, one
     /// for all lanes: a lane waits while another uses it. Lanes share the GPU (or the CPU cores)
     /// anyway, so a copy per lane would buy little time for its memory; the picture worker has
@@ -96,11 +95,8 @@ struct State {
     identity_models: Arc<Mutex<IdentityModels>>,
     /// Whether the swappers can add 106-point landmarks themselves (`landmark-model`).
     has_landmarker: bool,
-    info: Option<gst_video::VideoInfo>,
-    warned_no_meta: bool,
     warned_no_landmarks: bool,
     warned_no_reference: bool,
-    failures: WarningLimiter,
 }
 
 /// The faces to swap on one frame and the latent to give each, and the faces that could not be
@@ -110,18 +106,10 @@ struct Plan {
     unrecognised: Vec<(usize, String)>,
 }
 
-/// One swapper and the frames it handled (for its step-time reports).
-struct Lane {
-    swapper: Swapping,
-    frames: u64,
-}
-
 pub struct DlcSwap {
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    /// The swappers, one per lane (the single lane is locked before `state`, never while `state`
-    /// is held).
-    lanes: InFlight<Lane>,
+    /// The swappers, one per lane, and the run's state.
+    editing: FaceEditing<Swapping, SwapRun>,
     identities: Arc<Mutex<Identities>>,
     active: Mutex<ActiveRuntime>,
     /// Computes the pictures set while playing; stores into `identities`.
@@ -133,8 +121,7 @@ impl Default for DlcSwap {
         let identities = Arc::new(Mutex::new(Identities::default()));
         DlcSwap {
             settings: Mutex::default(),
-            state: Mutex::default(),
-            lanes: InFlight::new(*CAT),
+            editing: FaceEditing::new(*CAT),
             pictures: PictureWorker::new(identities.clone()),
             identities,
             active: Mutex::default(),
@@ -173,7 +160,7 @@ impl ObjectImpl for DlcSwap {
                 self.picture_requested(kind, requested);
             }
             "lanes" => {
-                if let Err(reason) = settings.lanes.set(value.get().unwrap_or(DEFAULT_LANES)) {
+                if let Err(reason) = settings.lanes.set(value.get().unwrap_or_default()) {
                     drop(settings);
                     gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", reason));
                 }
@@ -188,6 +175,7 @@ impl ObjectImpl for DlcSwap {
         settings
             .plain(name)
             .or_else(|| self.active.lock().property(name))
+            .or_else(|| (name == "lanes-active").then(|| self.editing.lanes_active().to_value()))
             .unwrap_or_else(|| pspec.default_value().clone())
     }
 }
@@ -230,6 +218,15 @@ impl ElementImpl for DlcSwap {
 pub(super) enum StartError {
     Runtime(RuntimeError),
     Picture(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Runtime(e) => e.fmt(f),
+            StartError::Picture(reason) => f.write_str(reason),
+        }
+    }
 }
 
 impl From<RuntimeError> for StartError {
@@ -308,14 +305,13 @@ impl DlcSwap {
         Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
     }
 
-    /// The element's state and its swappers, one per lane.
-    fn open(&self, settings: &Settings) -> Result<(State, Vec<Swapping>), StartError> {
+    /// The run's state and its swappers, one per lane.
+    fn open(&self, settings: &Settings) -> Result<(SwapRun, Vec<Swapping>), StartError> {
         let swapper_path = Self::swapper_path(settings);
-        let count = lanes::lane_count(settings.lanes.get());
-        let mut swappers = Vec::with_capacity(count);
-        for _ in 0..count {
-            swappers.push(self.open_swapper(settings)?);
-        }
+        let swappers =
+            FaceEditing::<Swapping, SwapRun>::open_lanes(self.obj().upcast_ref(), *CAT, settings.lanes.get(), || {
+                self.open_swapper(settings)
+            })?;
         let [swapper, ..] = swappers.as_slice() else {
             return Err(StartError::Picture("no swapper could be opened".to_string()));
         };
@@ -401,16 +397,9 @@ impl DlcSwap {
             ActiveRuntime { provider: Some(provider), pixel_backend: Some(pixels) },
         );
         let has_landmarker = swapper.has_landmarker();
-        let state = State {
-            identity_models: models,
-            has_landmarker,
-            info: None,
-            warned_no_meta: false,
-            warned_no_landmarks: false,
-            warned_no_reference: false,
-            failures: WarningLimiter::default(),
-        };
-        Ok((state, swappers))
+        let run =
+            SwapRun { identity_models: models, has_landmarker, warned_no_landmarks: false, warned_no_reference: false };
+        Ok((run, swappers))
     }
 
     /// Reports a `source` or `reference` change; call with no lock held.
@@ -441,25 +430,6 @@ impl DlcSwap {
                 }
             }
         })
-    }
-
-    fn frame_params(&self) -> FrameParams {
-        let s = self.settings.lock();
-        FrameParams {
-            selection: Selection {
-                target: s.target.into(),
-                many_faces: s.many_faces,
-                reference_distance: s.reference_distance as f32,
-            },
-            swap: SwapParams {
-                mask: s.mask.into(),
-                opacity: s.opacity as f32,
-                mouth_mask: s.mouth_mask,
-                color_correction: s.color_correction,
-                sharpness: s.sharpness as f32,
-            },
-            reference_missing: s.target == TargetMode::Reference && s.reference.is_none() && s.face_map.is_none(),
-        }
     }
 
     /// What to swap on this frame, and which faces could not be recognised.
@@ -510,12 +480,8 @@ impl BaseTransformImpl for DlcSwap {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         // First: from here on nothing the worker computed can be stored.
         self.pictures.stop();
-        self.lanes.stop();
-        let state = self.state.lock().take();
-        // Freeing GPU memory (the identity models) is GPU work too.
-        let gpu = gpu_work(false);
-        drop(state);
-        drop(gpu);
+        // Freeing GPU memory (the identity models) is GPU work too: the core does it under the lock.
+        self.editing.stop(self.obj().upcast_ref());
         *self.identities.lock() = Identities::default();
         publish_active(self.obj().upcast_ref(), &self.active, ActiveRuntime::default());
         // The lanes are gone: `lanes` may change again.
@@ -524,23 +490,23 @@ impl BaseTransformImpl for DlcSwap {
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.lanes.with_single(|lane| self.process(lane, buf))
+        self.editing.transform_ip(self, buf)
     }
 
     fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        self.lanes.submit_input_buffer(self, is_discont, inbuf)
+        self.editing.submit_input_buffer(self, is_discont, inbuf)
     }
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
-        self.lanes.generate_output(self)
+        self.editing.generate_output(self)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        self.lanes.sink_event(self, event)
+        self.editing.sink_event(self, event)
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        self.lanes.query(self, direction, query)
+        self.editing.query(self, direction, query)
     }
 }
 
@@ -550,7 +516,7 @@ impl DlcSwap {
         let gpu = gpu_work(false);
         let opened = self.open(settings);
         drop(gpu);
-        let (state, swappers) = opened.map_err(|e| match e {
+        let (run, swappers) = opened.map_err(|e| match e {
             StartError::Runtime(e) => {
                 gst::error!(CAT, imp = self, "{e}");
                 e.to_error_message()
@@ -563,9 +529,7 @@ impl DlcSwap {
         let projection = swappers.first().map_or(SourceProjection::RawEmbedding, Swapping::projection);
         let (detector, recognizer) = Self::identity_model_paths(settings);
         let models = Models::new(detector, recognizer, settings.runtime.session_options(), projection);
-        *self.state.lock() = Some(state);
-        let lanes = swappers.into_iter().map(|swapper| Lane { swapper, frames: 0 }).collect();
-        self.lanes.start(self, "dlcswap-lane", "swapping", lanes, Self::warm_up, Self::process)?;
+        self.editing.start(self, settings.lanes.get(), run, swappers)?;
         self.pictures.start(models, self.reporter());
         // A picture set while the models opened found the element stopped and was left to this
         // start, which had read the settings before: ask for it now.
@@ -581,111 +545,143 @@ impl DlcSwap {
         }
         Ok(())
     }
+}
 
-    /// Warms `lane`'s swapper up on the GPU, on the thread that will run it.
-    fn warm_up(&self, lane: &mut Lane) {
-        let _gpu = gpu_work(false);
-        log_warm_up(self.obj().upcast_ref(), *CAT, lane.swapper.warm_up(WARM_UP_RUNS));
+impl FaceLane for Swapping {
+    type WarmUpSettings = ();
+
+    fn model(&self) -> &ModelSession {
+        Swapping::model(self)
     }
 
-    /// Swaps the faces of `buf` with `lane`'s swapper and marks them in its meta; the bus
-    /// messages go out once no lock is held.
-    fn process(&self, lane: &mut Lane, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let _gpu = gpu_work(lane.swapper.models().any(|m| m.may_capture_here()));
-        edit_faces_in_place(self.obj().upcast_ref(), buf, FaceFlags::SWAPPED, |buf, messages| {
-            self.swap_faces(lane, buf, messages)
-        })
+    fn may_capture_here(&self) -> bool {
+        self.models().any(ModelSession::may_capture_here)
     }
 
-    /// Swaps the faces of one frame with `lane`'s swapper, returning which were swapped; the bus
-    /// messages it decides on go to `messages`, for the caller to post once the locks are
-    /// released. The element's state is locked only to read it and to count failures, so that
-    /// lanes swap their frames at the same time.
-    fn swap_faces(
+    fn warm_up(&mut self, runs: usize, _: &()) -> Result<(), String> {
+        Swapping::warm_up(self, runs)
+    }
+
+    fn begin_frame(&mut self, faces: &[Face]) {
+        Swapping::begin_frame(self, faces)
+    }
+
+    fn take_report(&mut self) -> String {
+        Swapping::take_report(self)
+    }
+}
+
+impl FaceEditor for DlcSwap {
+    type Lane = Swapping;
+    type Run = SwapRun;
+    type Params = FrameParams;
+    /// The recogniser of the frame's faces, for `target=reference` and `face-map`.
+    type Plan = Arc<Mutex<IdentityModels>>;
+
+    const CAT: &'static LazyLock<gst::DebugCategory> = &CAT;
+    const LANE_THREAD: &'static str = "dlcswap-lane";
+    const DOING: &'static str = "swapping";
+    const EDITED: FaceFlags = FaceFlags::SWAPPED;
+
+    fn editing(&self) -> &FaceEditing<Swapping, SwapRun> {
+        &self.editing
+    }
+
+    fn warm_up_settings(&self) {}
+
+    fn frame_params(&self) -> FrameParams {
+        let s = self.settings.lock();
+        FrameParams {
+            selection: Selection {
+                target: s.target.into(),
+                many_faces: s.many_faces,
+                reference_distance: s.reference_distance as f32,
+            },
+            swap: SwapParams {
+                mask: s.mask.into(),
+                opacity: s.opacity as f32,
+                mouth_mask: s.mouth_mask,
+                color_correction: s.color_correction,
+                sharpness: s.sharpness as f32,
+            },
+            reference_missing: s.target == TargetMode::Reference && s.reference.is_none() && s.face_map.is_none(),
+        }
+    }
+
+    /// The settings' warnings (said once each, and only when there is something to swap, as
+    /// the swap itself would show it), and the recogniser when there is.
+    fn plan_frame(
         &self,
-        lane: &mut Lane,
-        buf: &mut gst::BufferRef,
+        run: &mut SwapRun,
+        params: &FrameParams,
+        faces: &[Face],
         messages: &mut Messages,
-    ) -> Result<Vec<usize>, gst::FlowError> {
-        let params = self.frame_params();
-        let element = self.obj();
-        let (info, identity_models, mut faces) = {
-            let mut guard = self.state.lock();
-            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-            let info = state.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
-            let Some(faces) = buf.meta::<FaceMeta>().map(|m| m.faces().to_vec()) else {
-                warn_missing_meta(element.upcast_ref(), &mut state.warned_no_meta, messages);
-                return Ok(Vec::new());
-            };
-            // Said only when there is something to swap, as the swap itself would show it.
-            let swapping = !faces.is_empty() && params.swap.opacity > 0.0;
-            if params.reference_missing && swapping && !std::mem::replace(&mut state.warned_no_reference, true) {
-                defer_message!(
-                    messages,
-                    Warning,
-                    gst::LibraryError::Settings,
-                    [
-                        "target=reference needs the 'reference' property: a picture of the person to replace (no face is swapped until it is set)"
-                    ]
-                );
-            }
-            if params.swap.mouth_mask > 0
-                && !state.warned_no_landmarks
-                && swapping
-                && faces.iter().all(|f| f.landmarks_106.is_none())
-                && !state.has_landmarker
-            {
-                state.warned_no_landmarks = true;
-                defer_message!(
-                    messages,
-                    Warning,
-                    gst::LibraryError::Settings,
-                    [
-                        "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
-                    ]
-                );
-            }
-            (info, state.identity_models.clone(), faces)
-        };
-        lane.swapper.begin_frame(&faces);
-        if faces.is_empty() || params.swap.opacity <= 0.0 {
-            return Ok(Vec::new());
+    ) -> Option<Self::Plan> {
+        let swapping = !faces.is_empty() && params.swap.opacity > 0.0;
+        if params.reference_missing && swapping && !std::mem::replace(&mut run.warned_no_reference, true) {
+            defer_message!(
+                messages,
+                Warning,
+                gst::LibraryError::Settings,
+                [
+                    "target=reference needs the 'reference' property: a picture of the person to replace (no face is swapped until it is set)"
+                ]
+            );
         }
-
-        let mut failures = Vec::new();
-        let mut unrecognised = Vec::new();
-        let swapped = with_writable_frame(buf, &info, messages, |view, _| {
-            if lane.swapper.wants_landmarks(params.swap.mouth_mask) {
-                lane.swapper.add_landmarks(&view.as_view(), &mut faces);
-            }
-            let plan = self.plan(&identity_models, &view.as_view(), &faces, &params.selection);
-            unrecognised = plan.unrecognised;
-            let mut swapped = Vec::with_capacity(plan.swaps.len());
-            for (index, latent) in plan.swaps {
-                match lane.swapper.swap_face(view, &faces[index], &latent, &params.swap) {
-                    Ok(()) => swapped.push(index),
-                    Err(reason) => failures.push((index, reason)),
-                }
-            }
-            swapped
-        })?;
-        if !(failures.is_empty() && unrecognised.is_empty())
-            && let Some(state) = self.state.lock().as_mut()
+        if params.swap.mouth_mask > 0
+            && !run.warned_no_landmarks
+            && swapping
+            && faces.iter().all(|f| f.landmarks_106.is_none())
+            && !run.has_landmarker
         {
-            for (index, reason) in unrecognised {
-                gst::debug!(CAT, imp = self, "face {index} not recognised: {reason}");
-                let what = "a face could not be recognised, so it was not matched against the reference or face-map \
-                            pictures and was left as it is";
-                warn_face_failure(&mut state.failures, what, &reason, messages);
-            }
-            for (index, reason) in failures {
-                gst::debug!(CAT, imp = self, "face {index} not swapped: {reason}");
-                let what = "a face could not be swapped and was left as it is";
-                warn_face_failure(&mut state.failures, what, &reason, messages);
+            run.warned_no_landmarks = true;
+            defer_message!(
+                messages,
+                Warning,
+                gst::LibraryError::Settings,
+                [
+                    "mouth-mask needs 106-point landmarks: set landmark-model on dlcdetect or dlcswap (mouth-mask is off until then)"
+                ]
+            );
+        }
+        swapping.then(|| run.identity_models.clone())
+    }
+
+    /// Adds the landmarks the swapper needs, matches the faces to the identities, and swaps
+    /// those chosen.
+    fn edit_faces(
+        &self,
+        swapper: &mut Swapping,
+        identity_models: Self::Plan,
+        params: &FrameParams,
+        frame: &mut FrameViewMut,
+        faces: &mut [Face],
+        failures: &mut Vec<FaceFailure>,
+    ) -> Vec<usize> {
+        if swapper.wants_landmarks(params.swap.mouth_mask) {
+            swapper.add_landmarks(&frame.as_view(), faces);
+        }
+        let plan = self.plan(&identity_models, &frame.as_view(), faces, &params.selection);
+        failures.extend(plan.unrecognised.into_iter().map(|(index, reason)| FaceFailure {
+            index,
+            outcome: "not recognised",
+            what: "a face could not be recognised, so it was not matched against the reference or face-map pictures \
+                   and was left as it is",
+            reason,
+        }));
+        let mut swapped = Vec::with_capacity(plan.swaps.len());
+        for (index, latent) in plan.swaps {
+            match swapper.swap_face(frame, &faces[index], &latent, &params.swap) {
+                Ok(()) => swapped.push(index),
+                Err(reason) => failures.push(FaceFailure {
+                    index,
+                    outcome: "not swapped",
+                    what: "a face could not be swapped and was left as it is",
+                    reason,
+                }),
             }
         }
-        report_step_times(element.upcast_ref(), *CAT, &mut lane.frames, || lane.swapper.take_report());
-        Ok(swapped)
+        swapped
     }
 }
 
@@ -697,9 +693,7 @@ impl VideoFilterImpl for DlcSwap {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if let Some(state) = self.state.lock().as_mut() {
-            state.info = Some(in_info.clone());
-        }
+        self.editing.set_info(in_info);
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
 }

@@ -70,6 +70,7 @@ impl From<TargetMode> for Target {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     crate::runtime::RuntimeSettings::mark_plugin_api();
+    crate::lanes::LanesMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     MaskMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     TargetMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     quality::SwapperFamily::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());

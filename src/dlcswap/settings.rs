@@ -182,15 +182,15 @@ impl Settings {
                     .default_value(DEFAULT_SHARPNESS)
                     .mutable_playing()
                     .build(),
-                lanes::property(
-                    "Frames swapped at once, each on tensors of its own (on CUDA with its own stream) \
+            ]);
+        props.extend(lanes::properties(
+            "Frames swapped at once, each on tensors of its own (on CUDA with its own stream) \
                      with the swapper session all elements share: with 2, one frame's model runs on the \
                      GPU while another is cropped and pasted on the CPU, for more frames per second at \
                      the cost of one frame of latency per extra lane, and one more swapper in GPU memory \
                      where it replays a CUDA graph (a captured model is not shared); 1 swaps one frame \
                      at a time",
-                ),
-            ]);
+        ));
         props.extend(QualitySettings::properties());
         props
     }
