@@ -172,7 +172,8 @@ impl Batcher {
             })
             .collect();
         let float16 = model.io.outputs.iter().any(|o| o.element == Some(TensorElementType::Float16));
-        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)?;
+        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)
+            .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
         if worst > batch_tolerance(float16) {
             return Err(format!(
                 "a batch of {CHECK_ITEMS} differs from single runs by up to {worst}: the graph mixes batch items"
