@@ -260,6 +260,82 @@ fn swaps_of_two_streams_batched_together_match_the_cpu_steps() {
     assert!(mean > 0.2, "the two streams' faces should differ");
 }
 
+/// Two streams' dlcenhance elements on one restorer file: on a GPU their faces run in batches
+/// through the process's shared batcher (`Batcher`), and each stream must still get its own faces
+/// (with its own CodeFormer fidelity). The second stream's frame is the first one mirrored, so
+/// that a batch that mixed faces up would paste the wrong ones. (On the CPU the elements run their
+/// own sessions: this compares the backends; tests/dlcenhance.rs batches on the CPU.)
+#[test]
+fn restorations_of_two_streams_batched_together_match_the_cpu_steps() {
+    let Some(setup) = setup() else { return };
+    let gfpgan = require!(common::fixture("gfpgan.onnx"), "fixture gfpgan.onnx missing");
+    let dir = tempfile::tempdir().unwrap();
+    let codeformer = common::codeformer_with_a_weight_per_face(dir.path());
+    let (data, w, h) = common::three_portraits(&setup.media);
+    let mirrored: Vec<u8> =
+        data.chunks_exact(w * 3).flat_map(|row| row.chunks_exact(3).rev().flatten()).copied().collect();
+    for model in [gfpgan, codeformer] {
+        let two_streams = |backend: &str| {
+            let stream = |name: &str, fidelity: f64| {
+                format!(
+                    "appsrc name=src_{name} format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=30/1 \
+                     ! dlcdetect model-file={det} execution-provider={p} \
+                     ! dlcenhance model-file={model} fidelity={fidelity} execution-provider={p} pixel-backend={backend} \
+                     ! appsink name={name} sync=false",
+                    det = setup.detector.display(),
+                    model = model.display(),
+                    p = provider(),
+                )
+            };
+            let pipeline = common::pipeline(&format!("{}  {}", stream("a", 0.3), stream("b", 0.8)));
+            pipeline.set_state(gst::State::Playing).unwrap();
+            for (name, frame) in [("src_a", &data), ("src_b", &mirrored)] {
+                let src = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSrc>().unwrap();
+                for i in 0..3u64 {
+                    let mut buffer = gst::Buffer::from_slice(frame.clone());
+                    buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(i * 33));
+                    src.push_buffer(buffer).unwrap();
+                }
+                src.end_of_stream().unwrap();
+            }
+            let frames: Vec<Vec<Vec<u8>>> = ["a", "b"]
+                .iter()
+                .map(|name| {
+                    let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
+                    (0..3)
+                        .map(|_| {
+                            let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120)).expect("a frame");
+                            sample.buffer().unwrap().map_readable().unwrap().to_vec()
+                        })
+                        .collect()
+                })
+                .collect();
+            pipeline.set_state(gst::State::Null).unwrap();
+            frames
+        };
+        let cpu = two_streams("cpu");
+        let graphs = two_streams("onnx-runtime");
+        for (stream, (cpu, graphs)) in cpu.iter().zip(&graphs).enumerate() {
+            let original = if stream == 0 { &data } else { &mirrored };
+            let (change, _) = common::differences(&cpu[0], original);
+            assert!(change > 0.05, "{}: stream {stream}'s faces should be restored", model.display());
+            for (i, (c, g)) in cpu.iter().zip(graphs).enumerate() {
+                let (mean, max) = common::differences(c, g);
+                eprintln!(
+                    "{} stream {stream} frame {i} (provider {}): backends differ by {mean:.4} on average, {max} at most",
+                    model.display(),
+                    provider()
+                );
+                assert!(
+                    mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE,
+                    "{} stream {stream} frame {i}: mean {mean}, max {max}",
+                    model.display()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn restoration_is_the_same_with_either_backend() {
     let Some(setup) = setup() else { return };

@@ -7,8 +7,11 @@ mod common;
 use std::path::Path;
 
 use gst::prelude::*;
+use gstdlc::backend::Backend;
+use gstdlc::faces::enhance::{EnhanceParams, FaceEnhancer};
 use gstdlc::models::enhancer::{Enhancer, Family};
-use gstdlc::runtime::SessionOptions;
+use gstdlc::runtime::{Batcher, ExecutionProvider, SessionOptions};
+use gstdlc::vision::{FrameViewMut, PixelFormat, YuvMatrix};
 use gstdlc::{Face, FaceFlags, FaceMeta};
 
 #[test]
@@ -401,4 +404,118 @@ fn each_extra_lane_adds_a_frame_of_latency() {
     };
     let one = latency(1);
     assert_eq!(latency(3), one + gst::ClockTime::from_mseconds(80), "2 extra frames of 40 ms");
+}
+
+/// A 320×320 RGB frame of a pattern that `seed` changes, for the restorer-level tests below.
+fn pattern_frame(seed: usize) -> Vec<u8> {
+    (0..320 * 320 * 3).map(|i| ((i * 31 + seed * 97 + (i / 960) * 7) % 251) as u8).collect()
+}
+
+/// A face in the middle of [`pattern_frame`], untracked (restored at every frame).
+fn middle_face() -> Face {
+    Face {
+        bbox: [90.0, 80.0, 230.0, 250.0],
+        score: 0.9,
+        landmarks: [[125.0, 140.0], [195.0, 140.0], [160.0, 180.0], [132.0, 215.0], [188.0, 215.0]],
+        landmarks_106: None,
+        embedding: None,
+        track_id: 0,
+        flags: FaceFlags::empty(),
+    }
+}
+
+/// `frame` with its face restored by `restorer` at `fidelity`.
+fn restore_frame(restorer: &mut FaceEnhancer, mut frame: Vec<u8>, fidelity: f64) -> Vec<u8> {
+    let mut view = FrameViewMut::new(
+        PixelFormat::Rgb,
+        320,
+        320,
+        [&mut frame, &mut [], &mut []],
+        [960, 0, 0],
+        YuvMatrix::default(),
+        true,
+    )
+    .expect("a valid frame");
+    let params = EnhanceParams { blend: 1.0, fidelity, inference_interval: 1 };
+    let face = middle_face();
+    restorer.begin_frame(std::slice::from_ref(&face));
+    restorer.enhance_face(&mut view, &face, &params).expect("a restored face");
+    frame
+}
+
+fn cpu_options() -> SessionOptions {
+    SessionOptions { provider: ExecutionProvider::Cpu, ..SessionOptions::default() }
+}
+
+fn restorer(path: &Path, share: bool) -> FaceEnhancer {
+    let mut enhancer = Enhancer::open(path, "model-file", &cpu_options()).unwrap_or_else(|e| panic!("{e}"));
+    if share {
+        enhancer.share_batches(&cpu_options()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    FaceEnhancer::new(enhancer, Backend::cpu())
+}
+
+/// Two restorers (two elements, streams or lanes) on one model file share the process's batcher:
+/// their faces run in batches, and each restorer gets the frames it gets alone, with its own
+/// CodeFormer fidelity.
+#[test]
+fn restorers_sharing_a_batcher_get_what_they_get_alone() {
+    let gfpgan = require_fixture!("gfpgan.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    // A file of its own: no other test's restorers join this batcher.
+    let gfpgan_copy = dir.path().join("gfpgan.onnx");
+    std::fs::copy(&gfpgan, &gfpgan_copy).unwrap();
+    let codeformer = common::codeformer_with_a_weight_per_face(dir.path());
+    let rounds = 6;
+    for path in [gfpgan_copy, codeformer] {
+        let fidelities = [0.3, 0.8];
+        let barrier = std::sync::Barrier::new(2);
+        let mut restorers = [restorer(&path, true), restorer(&path, true)];
+        let batched: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (restorers.iter_mut().enumerate())
+                .map(|(user, restorer)| {
+                    let barrier = &barrier;
+                    scope.spawn(move || -> Vec<Vec<u8>> {
+                        (0..rounds)
+                            .map(|round| {
+                                // Both submit at about the same time, so that batches form.
+                                barrier.wait();
+                                restore_frame(restorer, pattern_frame(user * rounds + round), fidelities[user])
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let batcher = Batcher::shared(&path, &cpu_options(), |_| Ok(())).unwrap();
+        let (runs, items) = batcher.counts();
+        assert_eq!(items, 2 * rounds as u64, "{}: every face went through the batcher", path.display());
+        assert!(runs < items, "{}: {runs} runs for {items} faces, none batched", path.display());
+        let mut alone = restorer(&path, false);
+        for (user, frames) in batched.iter().enumerate() {
+            for (round, got) in frames.iter().enumerate() {
+                let original = pattern_frame(user * rounds + round);
+                let want = restore_frame(&mut alone, original.clone(), fidelities[user]);
+                assert!(want != original, "{}: the face should change", path.display());
+                assert!(*got == want, "{} user {user} round {round}: batched differs from alone", path.display());
+            }
+        }
+    }
+}
+
+/// The CodeFormer fixture's weight is one value for the whole run (`[1]`, broadcast over the
+/// image): a batch cannot give each face its own, so sharing is refused with the reason and the
+/// restorer runs on its own as before.
+#[test]
+fn a_restorer_that_cannot_batch_is_refused_and_runs_alone() {
+    let codeformer = require_fixture!("codeformer.onnx");
+    let mut enhancer = Enhancer::open(&codeformer, "model-file", &cpu_options()).unwrap();
+    let err = enhancer.share_batches(&cpu_options()).unwrap_err();
+    assert!(err.contains("a batch of 3 does not run like single items"), "{err}");
+    let mut refused = FaceEnhancer::new(enhancer, Backend::cpu());
+    let mut alone = restorer(&codeformer, false);
+    let frame = pattern_frame(1);
+    let got = restore_frame(&mut refused, frame.clone(), 0.4);
+    assert!(got != frame && got == restore_frame(&mut alone, frame, 0.4));
 }

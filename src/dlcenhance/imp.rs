@@ -242,13 +242,20 @@ impl DlcEnhance {
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
         // CodeFormer's fidelity weight is a host input, which a CUDA graph cannot take.
         let fixed_inputs = enhancer.kind().family != Family::CodeFormer;
-        let enhancer =
+        let mut enhancer =
             match settings.runtime.with_cuda_graph(&options, enhancer.model(), backend.on_gpu() && fixed_inputs) {
                 Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, enhancer, || {
                     Enhancer::open(&path, "model-file", &graph)
                 }),
                 None => enhancer,
             };
+        // Faces of other elements and lanes on the same GPU run in batches with this one's.
+        if backend.on_gpu() {
+            match enhancer.share_batches(&options) {
+                Ok(how) => gst::info!(CAT, imp = self, "faces batched with other users of {how}"),
+                Err(why) => gst::info!(CAT, imp = self, "faces run one by one: {why}"),
+            }
+        }
         Ok(FaceEnhancer::new(enhancer, backend))
     }
 

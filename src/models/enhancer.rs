@@ -11,7 +11,9 @@ use ort::session::IoBinding;
 use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use crate::backend::{Backend, FaceRegion, Normalization, OutputDecode};
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, TensorSpec};
+use crate::runtime::{
+    BatchUser, Batcher, ModelIo, ModelSession, RuntimeError, SessionOptions, TensorSpec, host_tensor,
+};
 use crate::timing::StepTimes;
 use crate::vision::align::{ffhq_template, template, umeyama};
 use crate::vision::{Affine, FrameView};
@@ -49,7 +51,7 @@ pub struct EnhancerKind {
 
 pub const CONTRACT: &str = "a face restoration model: GFPGAN or RestoreFormer++ (input [1,3,512,512], \
     output 512 or 1024), GPEN-BFR (input [1,3,S,S] with S 256, 512, 1024 or 2048 and 'gpen' in the \
-    file name) or CodeFormer (inputs [1,3,512,512] and 'weight' float64 [1])";
+    file name) or CodeFormer (inputs [1,3,512,512] and 'weight', one float64 such as [1])";
 
 fn square_side(shape: &[i64]) -> Option<usize> {
     match shape {
@@ -74,7 +76,11 @@ pub fn recognise(io: &ModelIo, file_name: &str) -> Result<EnhancerKind, String> 
     }
     let kind = |family| Ok(EnhancerKind { family, size, output_size });
     match (weight_input, size) {
-        (Some(_), 512) if io.inputs.len() == 2 && output_size == 512 => kind(Family::CodeFormer),
+        (Some(weight), 512)
+            if io.inputs.len() == 2 && output_size == 512 && weight.shape.iter().all(|&d| d == 1 || d < 0) =>
+        {
+            kind(Family::CodeFormer)
+        }
         (Some(_), _) => Err(CONTRACT.to_string()),
         (None, 256 | 512 | 1024 | 2048) if name.contains("gpen") && output_size == size => kind(Family::GpenBfr),
         (None, 512) if name.contains("restoreformer") && output_size == 512 => kind(Family::RestoreFormer),
@@ -92,6 +98,16 @@ pub fn family_template(kind: &EnhancerKind) -> [[f64; 2]; 5] {
     }
 }
 
+/// The image input's name, and CodeFormer's fidelity weight's name and shape.
+type InputNames = (String, Option<(String, Vec<usize>)>);
+
+/// The shape of an input for one face: the dimensions the model fixes, 1 for the symbolic ones
+/// (a batch). CodeFormer's weight is `[1]` in the usual export; an export may give it more
+/// dimensions of 1, such as `[1,1,1,1]` (which batches: one value per face).
+fn one_face_shape(shape: &[i64]) -> Vec<usize> {
+    shape.iter().map(|&d| if d > 0 { d as usize } else { 1 }).collect()
+}
+
 /// The restorers' input normalisation: RGB `x / 127.5 − 1`.
 pub const NORMALIZATION: Normalization = Normalization { mean: 127.5, scale: 1.0 / 127.5 };
 /// The restorers' output: RGB in [−1, 1].
@@ -107,14 +123,24 @@ struct Bound {
 
 impl Bound {
     /// Binds the face crop, and CodeFormer's fidelity weight when the model has one.
-    fn bind_inputs(&mut self, (image, weight): &(String, Option<String>), fidelity: f64) -> Result<(), String> {
+    fn bind_inputs(&mut self, (image, weight): &InputNames, fidelity: f64) -> Result<(), String> {
         self.binding.bind_input(image.as_str(), &self.input).map_err(|e| format!("cannot bind the input: {e}"))?;
-        if let Some(name) = weight {
-            let value = Tensor::from_array((vec![1usize], vec![fidelity])).map_err(|e| e.to_string())?;
+        if let Some((name, shape)) = weight {
+            let values = vec![fidelity; shape.iter().product()];
+            let value = Tensor::from_array((shape.clone(), values)).map_err(|e| e.to_string())?;
             self.binding.bind_input(name.as_str(), &value).map_err(|e| format!("cannot bind '{name}': {e}"))?;
         }
         Ok(())
     }
+}
+
+/// This restorer's part in the process's [`Batcher`] of its model (see
+/// [`Enhancer::share_batches`]).
+struct SharedBatches {
+    user: BatchUser,
+    /// CodeFormer's fidelity weight as one batch item, where the batcher reads it (the backend's
+    /// memory), and the value it holds.
+    weight: Option<(DynTensor, f64)>,
 }
 
 pub struct Enhancer {
@@ -122,6 +148,7 @@ pub struct Enhancer {
     kind: EnhancerKind,
     template: [[f64; 2]; 5],
     bound: Option<Bound>,
+    batches: Option<SharedBatches>,
     times: StepTimes,
 }
 
@@ -135,7 +162,20 @@ impl Enhancer {
             found: model.io.to_string(),
         })?;
         let times = StepTimes::new(&["crop", "restorer run"]);
-        Ok(Enhancer { template: family_template(&kind), model, kind, bound: None, times })
+        Ok(Enhancer { template: family_template(&kind), model, kind, bound: None, batches: None, times })
+    }
+
+    /// Joins the process's [`Batcher`] of this model file and options: from then on, while
+    /// another element (or lane) uses it too, this restorer's faces run in batches with theirs;
+    /// alone, it keeps running its own session. Fails when the model cannot batch, as
+    /// CodeFormer exports whose fidelity weight is one value for the whole run (the restorer then
+    /// runs as before). Returns what the batcher is, for the log.
+    pub fn share_batches(&mut self, options: &SessionOptions) -> Result<String, String> {
+        let file_name = self.model.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let batcher = Batcher::shared(&self.model.path, options, |io| recognise(io, &file_name).map(|_| ()))?;
+        let description = batcher.description.clone();
+        self.batches = Some(SharedBatches { user: batcher.user(), weight: None });
+        Ok(description)
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -162,11 +202,11 @@ impl Enhancer {
         self.model.io.inputs.iter().find(|i| i.element != Some(TensorElementType::Float64))
     }
 
-    /// The names of the image input and of CodeFormer's fidelity weight (if any).
-    fn input_names(&self) -> (String, Option<String>) {
+    /// The names of the image input and of CodeFormer's fidelity weight (if any, with its shape).
+    fn input_names(&self) -> InputNames {
         let image = self.image_input().map(|i| i.name.clone()).unwrap_or_default();
-        let weight =
-            self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)).map(|i| i.name.clone());
+        let weight = (self.model.io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)))
+            .map(|i| (i.name.clone(), one_face_shape(&i.shape)));
         (image, weight)
     }
 
@@ -207,13 +247,56 @@ impl Enhancer {
         let names = self.input_names();
         let start = Instant::now();
         self.bind(backend)?;
-        let Enhancer { model, bound: Some(bound), times, .. } = self else { return Err(NOT_BOUND.to_string()) };
+        let Enhancer { model, bound: Some(bound), times, batches, .. } = self else {
+            return Err(NOT_BOUND.to_string());
+        };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.input)?;
-        bound.bind_inputs(&names, fidelity)?;
         let start = times.lap(0, start);
-        run_on_backend(model, &bound.binding, backend)?;
+        match batches.as_mut().filter(|shared| shared.user.batcher().users() > 1) {
+            Some(shared) => {
+                shared.write_weight(backend, fidelity)?;
+                let weight = shared.weight.as_ref().map(|(tensor, _)| tensor);
+                // The batcher reads the input from its own stream: it must be complete.
+                backend.finish_queued()?;
+                let inputs: Vec<&DynTensor> = (shared.user.batcher().io.inputs.iter())
+                    .map(|i| match (i.element, weight) {
+                        (Some(TensorElementType::Float64), Some(weight)) => weight,
+                        _ => &bound.input,
+                    })
+                    .collect();
+                shared.user.run(&inputs, &mut [&mut bound.output])?;
+            }
+            None => {
+                bound.bind_inputs(&names, fidelity)?;
+                run_on_backend(model, &bound.binding, backend)?;
+            }
+        }
         times.lap(1, start);
         Ok(&bound.output)
+    }
+}
+
+impl SharedBatches {
+    /// Writes CodeFormer's fidelity weight as one batch item into the backend's memory, when it
+    /// changed (nothing to do for the families without one).
+    fn write_weight(&mut self, backend: &Backend, fidelity: f64) -> Result<(), String> {
+        let io = &self.user.batcher().io;
+        let Some(spec) = io.inputs.iter().find(|i| i.element == Some(TensorElementType::Float64)) else {
+            return Ok(());
+        };
+        if self.weight.as_ref().is_none_or(|(_, held)| *held != fidelity) {
+            let shape = one_face_shape(&spec.shape);
+            let mut tensor = match self.weight.take() {
+                Some((tensor, _)) => tensor,
+                None => backend.tensor(&shape, TensorElementType::Float64)?,
+            };
+            let mut host = host_tensor(&shape, TensorElementType::Float64)?;
+            let (_, values) = host.try_extract_tensor_mut::<f64>().map_err(|e| e.to_string())?;
+            values.fill(fidelity);
+            host.copy_into(&mut tensor).map_err(|e| format!("cannot write the fidelity weight: {e}"))?;
+            self.weight = Some((tensor, fidelity));
+        }
+        Ok(())
     }
 }
 
@@ -242,6 +325,12 @@ mod tests {
         assert_eq!(recognise(&io(256, 256, false), "GPEN-BFR-256.onnx").unwrap().family, Family::GpenBfr);
         assert_eq!(recognise(&io(2048, 2048, false), "gpen_bfr_2048.onnx").unwrap().size, 2048);
         assert_eq!(recognise(&io(512, 512, true), "codeformer.onnx").unwrap().family, Family::CodeFormer);
+        // CodeFormer's weight is one value, whatever its rank.
+        let mut one_per_face = io(512, 512, true);
+        one_per_face.inputs[1].shape = vec![1, 1, 1, 1];
+        assert_eq!(recognise(&one_per_face, "codeformer.onnx").unwrap().family, Family::CodeFormer);
+        one_per_face.inputs[1].shape = vec![2];
+        assert!(recognise(&one_per_face, "codeformer.onnx").is_err());
         assert_eq!(
             recognise(&io(512, 512, false), "restoreformer_plus_plus.onnx").unwrap().family,
             Family::RestoreFormer

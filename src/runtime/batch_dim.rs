@@ -393,7 +393,7 @@ pub fn batch_tolerance(float16: bool) -> f32 {
 pub fn check_batched(model: &mut ModelSession, n: usize, inputs: &[(Vec<usize>, Vec<f32>)]) -> Result<f32, String> {
     let elements: Vec<TensorElementType> = (model.io.inputs.iter())
         .map(|s| match s.element {
-            Some(TensorElementType::Float16) => TensorElementType::Float16,
+            Some(element @ (TensorElementType::Float16 | TensorElementType::Float64)) => element,
             _ => TensorElementType::Float32,
         })
         .collect();

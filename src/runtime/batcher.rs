@@ -133,6 +133,8 @@ impl Batcher {
         let mut model = ModelSession::open_memory(&name, &bytes, &session_options).map_err(|e| e.to_string())?;
         drop(bytes);
         check(&model.io).map_err(|expected| format!("expected {expected}, found {}", model.io))?;
+        let on_gpu = model.on_nvidia_gpu();
+        copies_ordered_with_runs(on_gpu, model.active_provider, stream.is_some())?;
         let item_shape = |shape: &[i64]| -> Result<Vec<usize>, String> {
             match shape.split_first() {
                 Some((batch, rest)) if *batch < 0 && rest.iter().all(|d| *d > 0) => {
@@ -172,13 +174,13 @@ impl Batcher {
             })
             .collect();
         let float16 = model.io.outputs.iter().any(|o| o.element == Some(TensorElementType::Float16));
-        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)?;
+        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)
+            .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
         if worst > batch_tolerance(float16) {
             return Err(format!(
                 "a batch of {CHECK_ITEMS} differs from single runs by up to {worst}: the graph mixes batch items"
             ));
         }
-        let on_gpu = model.on_nvidia_gpu();
         let description = format!(
             "{} on {}, batch {}, up to {MAX_BATCH} items per run (a batch equals single runs within {worst})",
             path.display(),
@@ -452,6 +454,24 @@ impl Runner {
     }
 }
 
+/// On a GPU, the items are copied into and out of the batch on the batcher's stream, and the
+/// copies come before and after the model's run only when the session computes on that same
+/// stream: the CUDA provider given the batcher's stream. TensorRT computes on a stream of its
+/// own (a copy could race its run), and without a stream the copies would be host copies of
+/// device addresses.
+fn copies_ordered_with_runs(on_gpu: bool, provider: ExecutionProvider, own_stream: bool) -> Result<(), String> {
+    match (on_gpu, provider, own_stream) {
+        (false, ..) | (true, ExecutionProvider::Cuda, true) => Ok(()),
+        (true, ExecutionProvider::Cuda, false) => {
+            Err("batching on the GPU needs a CUDA stream of its own, and none could be made".to_string())
+        }
+        (true, other, _) => Err(format!(
+            "batching on the GPU needs the CUDA provider (the model runs on {}, on a stream of its own)",
+            other.nick()
+        )),
+    }
+}
+
 fn element_bytes(element: Option<TensorElementType>) -> usize {
     match element {
         Some(TensorElementType::Float16 | TensorElementType::Bfloat16) => 2,
@@ -572,6 +592,16 @@ mod tests {
         // Four users submitting at once: most runs carry several items.
         assert!(runs < items * 3 / 4, "{runs} runs for {items} items: no batching");
         assert_eq!(batcher.users(), 0);
+    }
+
+    #[test]
+    fn on_a_gpu_only_the_cuda_provider_on_the_batchers_stream_batches() {
+        assert!(copies_ordered_with_runs(false, ExecutionProvider::Cpu, false).is_ok());
+        assert!(copies_ordered_with_runs(true, ExecutionProvider::Cuda, true).is_ok());
+        let err = copies_ordered_with_runs(true, ExecutionProvider::Cuda, false).unwrap_err();
+        assert!(err.contains("stream of its own"), "{err}");
+        let err = copies_ordered_with_runs(true, ExecutionProvider::TensorRt, true).unwrap_err();
+        assert!(err.contains("needs the CUDA provider (the model runs on tensorrt"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub fn tensor_shape(tensor: &DynTensor) -> Vec<usize> {
 }
 
 /// Runs `fill` on a host tensor's values as `f32`: float32 tensors are filled in place; float16
-/// ones through `scratch`, then narrowed.
+/// ones through `scratch`, then narrowed; float64 ones (CodeFormer's fidelity weight) through
+/// `scratch`, then widened.
 pub fn fill_host_f32(
     tensor: &mut DynTensor,
     scratch: &mut Vec<f32>,
@@ -36,6 +37,15 @@ pub fn fill_host_f32(
             fill(scratch);
             for (v, &s) in values.iter_mut().zip(scratch.iter()) {
                 *v = half::f16::from_f32(s);
+            }
+        }
+        TensorElementType::Float64 => {
+            let (_, values) = tensor.try_extract_tensor_mut::<f64>().map_err(|e| e.to_string())?;
+            scratch.clear();
+            scratch.resize(values.len(), 0.0);
+            fill(scratch);
+            for (v, &s) in values.iter_mut().zip(scratch.iter()) {
+                *v = f64::from(s);
             }
         }
         other => return Err(format!("cannot fill a {other:?} tensor with float values")),

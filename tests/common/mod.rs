@@ -421,3 +421,22 @@ pub fn assert_lanes_keep_every_frame_in_order(
         })
         .collect()
 }
+
+/// A CodeFormer whose fidelity weight has a batch dimension (`[1,1,1,1]`, one value per face):
+/// `tanh(x · (1 + weight))`, like the fixture but batchable.
+pub fn codeformer_with_a_weight_per_face(dir: &std::path::Path) -> PathBuf {
+    use gstdlc::backend::graph::onnx::{Attr, Dim, Elem, Graph};
+    let mut g = Graph::new("codeformer_per_face");
+    let image = [Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(512), Dim::Fixed(512)];
+    let input = g.input("input", Elem::Float, &image);
+    let weight = g.input("weight", Elem::Double, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(1)]);
+    let weight32 = g.op("Cast", &[&weight], vec![Attr::Int("to", Elem::Float as i64)]);
+    let one = g.scalar(1.0);
+    let gain = g.op("Add", &[&weight32, &one], Vec::new());
+    let boosted = g.op("Mul", &[&input, &gain], Vec::new());
+    let output = g.op("Tanh", &[&boosted], Vec::new());
+    g.output(&output, "output", Elem::Float, &image);
+    let path = dir.join("codeformer_per_face.onnx");
+    std::fs::write(&path, g.encode()).unwrap();
+    path
+}
