@@ -97,7 +97,14 @@ impl ExecutionProvider {
         let dispatch = match self {
             ExecutionProvider::Auto | ExecutionProvider::Cpu => return None,
             ExecutionProvider::Cuda => {
-                let cuda = ep::CUDA::default().with_device_id(id).with_cuda_graph(options.cuda_graph);
+                // Channels-last convolutions: cuDNN's tensor-core kernels take NHWC, and with NCHW
+                // ONNX Runtime transposes around each convolution. Measured on an H100 with the
+                // fp16 inswapper stand-in: 263 → 313 frames per second for detect ! swap
+                // (BENCHMARKS.md, "NHWC").
+                let cuda = ep::CUDA::default()
+                    .with_device_id(id)
+                    .with_cuda_graph(options.cuda_graph)
+                    .with_prefer_nhwc(true);
                 match &options.compute_stream {
                     // SAFETY: the stream outlives every session made with it (each `ModelSession`
                     // keeps a reference to it).
