@@ -352,7 +352,7 @@ impl FaceLane for FaceEnhancer {
     }
 
     fn may_capture_here(&self) -> bool {
-        FaceEnhancer::model(self).may_capture_here()
+        FaceEnhancer::may_capture_here(self)
     }
 
     fn warm_up(&mut self, runs: usize, fidelity: &f64) -> Result<(), String> {

@@ -555,7 +555,7 @@ impl FaceLane for Swapping {
     }
 
     fn may_capture_here(&self) -> bool {
-        self.models().any(ModelSession::may_capture_here)
+        Swapping::may_capture_here(self)
     }
 
     fn warm_up(&mut self, runs: usize, _: &()) -> Result<(), String> {

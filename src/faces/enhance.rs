@@ -55,6 +55,12 @@ impl FaceEnhancer {
         self.enhancer.model()
     }
 
+    /// Whether the next face on this thread may capture the restorer's CUDA graph (see
+    /// [`Enhancer::may_capture_here`]).
+    pub fn may_capture_here(&self) -> bool {
+        self.enhancer.may_capture_here()
+    }
+
     /// Where the pixel steps run (the `active-pixel-backend` property).
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()

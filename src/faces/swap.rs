@@ -95,6 +95,12 @@ impl FaceSwapper {
     }
 
     /// Every frame-path session, for the provider fallback warnings.
+    /// Whether the next face on this thread may capture a model's CUDA graph (the caller then
+    /// takes the GPU work lock exclusively).
+    pub fn may_capture_here(&self) -> bool {
+        self.swapper.may_capture_here() || self.landmarker.iter().any(|l| l.model().may_capture_here())
+    }
+
     pub fn models(&self) -> impl Iterator<Item = &ModelSession> {
         std::iter::once(self.swapper.model()).chain(self.landmarker.iter().map(|l| l.model()))
     }

@@ -38,6 +38,15 @@ impl Swapping {
     }
 
     /// Every frame-path session, for the provider fallback warnings.
+    /// Whether the next frame on this thread may capture a model's CUDA graph (see
+    /// [`FaceSwapper::may_capture_here`]).
+    pub fn may_capture_here(&self) -> bool {
+        match self {
+            Swapping::DeepLiveCam(s) => s.may_capture_here(),
+            Swapping::FaceFusion(s) => s.models().any(ModelSession::may_capture_here),
+        }
+    }
+
     pub fn models(&self) -> Box<dyn Iterator<Item = &ModelSession> + '_> {
         match self {
             Swapping::DeepLiveCam(s) => Box::new(s.models()),

@@ -182,6 +182,13 @@ impl Enhancer {
         &self.model
     }
 
+    /// Whether the next face on this thread may capture the restorer's CUDA graph (the caller
+    /// then takes the GPU work lock exclusively): never once its faces go through the batcher,
+    /// whose session is not captured.
+    pub fn may_capture_here(&self) -> bool {
+        !self.batches.as_ref().is_some_and(|shared| shared.user.in_use()) && self.model.may_capture_here()
+    }
+
     pub fn kind(&self) -> EnhancerKind {
         self.kind
     }
@@ -252,7 +259,7 @@ impl Enhancer {
         };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.input)?;
         let start = times.lap(0, start);
-        match batches.as_mut().filter(|shared| shared.user.batcher().users() > 1) {
+        match batches.as_mut().filter(|shared| shared.user.in_use()) {
             Some(shared) => {
                 shared.write_weight(backend, fidelity)?;
                 let weight = shared.weight.as_ref().map(|(tensor, _)| tensor);

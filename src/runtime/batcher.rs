@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -174,8 +174,13 @@ impl Batcher {
             })
             .collect();
         let float16 = model.io.outputs.iter().any(|o| o.element == Some(TensorElementType::Float16));
-        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)
-            .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
+        let worst = {
+            // Its runs allocate and free host memory for their outputs: never while an element
+            // captures a CUDA graph.
+            let _gpu = model.on_nvidia_gpu().then(|| gpu_work(false));
+            check_batched(&mut model, CHECK_ITEMS, &inputs)
+        }
+        .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
         if worst > batch_tolerance(float16) {
             return Err(format!(
                 "a batch of {CHECK_ITEMS} differs from single runs by up to {worst}: the graph mixes batch items"
@@ -205,6 +210,13 @@ impl Batcher {
             output_shapes,
             bound: HashMap::new(),
         };
+        let mut runner = runner;
+        {
+            // On the opening thread, before any item can come (see `Runner::run` for why the
+            // batcher's own thread never takes the lock).
+            let _gpu = on_gpu.then(|| gpu_work(false));
+            runner.warm_up();
+        }
         let thread = std::thread::Builder::new()
             .name("dlc-batcher".to_string())
             .spawn(move || runner.serve())
@@ -215,7 +227,7 @@ impl Batcher {
     /// A user of this batcher: while it lives, batches wait for its items too.
     pub fn user(self: &Arc<Self>) -> BatchUser {
         self.shared.users.fetch_add(1, Ordering::SeqCst);
-        BatchUser { batcher: self.clone() }
+        BatchUser { batcher: self.clone(), joined: AtomicBool::new(false) }
     }
 
     /// How many users it has now.
@@ -249,11 +261,29 @@ impl Drop for Batcher {
 /// One caller's handle on a [`Batcher`].
 pub struct BatchUser {
     batcher: Arc<Batcher>,
+    /// Set once another user came: from then on this user's items go through the batcher for
+    /// good, so that its own session (whose CUDA graph is not captured yet on the caller's
+    /// thread) is not run again and the caller never needs the exclusive GPU work lock for it.
+    joined: AtomicBool,
 }
 
 impl BatchUser {
     pub fn batcher(&self) -> &Batcher {
         &self.batcher
+    }
+
+    /// Whether this user's items go through the batcher: once more than one user has joined it
+    /// (and from then on, even when the others leave). Alone, a caller runs its own session and
+    /// waits for nobody.
+    pub fn in_use(&self) -> bool {
+        if self.joined.load(Ordering::SeqCst) {
+            return true;
+        }
+        let shared = self.batcher.users() > 1;
+        if shared {
+            self.joined.store(true, Ordering::SeqCst);
+        }
+        shared
     }
 
     /// Runs the model on one item: `inputs` and `outputs` are the item's tensors (batch 1), in the
@@ -331,7 +361,6 @@ struct Runner {
 
 impl Runner {
     fn serve(mut self) {
-        self.warm_up();
         while let Some(batch) = self.next_batch() {
             let result = self.run(&batch);
             self.shared.runs.fetch_add(1, Ordering::SeqCst);
@@ -345,14 +374,13 @@ impl Runner {
 
     /// On a GPU, one run of each batch size before the first items: cuDNN picks its kernels per
     /// input shape at the first run of it, which would otherwise delay the batches that meet a
-    /// new size. (The first items wait for it, once per process.)
+    /// new size. (Once per process, at the first element's start.)
     fn warm_up(&mut self) {
         if self.stream.is_none() {
             return;
         }
         let mut size = 1;
         while size <= MAX_BATCH {
-            let _gpu = gpu_work(false);
             if self.bind(size).is_ok()
                 && let Some(bound) = self.bound.get_mut(&size)
             {
@@ -389,7 +417,9 @@ impl Runner {
 
     fn run(&mut self, batch: &[Request]) -> Result<(), String> {
         let size = batch.len().next_power_of_two().min(MAX_BATCH);
-        let _gpu = self.stream.is_some().then(|| gpu_work(false));
+        // No GPU work lock here: every caller of this batch holds it (shared or exclusive) while
+        // it waits, so no CUDA graph capture runs meanwhile; taking it again would queue this
+        // thread behind a capturing element that waits for one of these callers.
         self.bind(size)?;
         let Runner { model, stream, bound, input_bytes, output_bytes, .. } = self;
         let bound = bound.get_mut(&size).ok_or("the batch's tensors are not bound")?;
@@ -602,6 +632,20 @@ mod tests {
         assert!(err.contains("stream of its own"), "{err}");
         let err = copies_ordered_with_runs(true, ExecutionProvider::TensorRt, true).unwrap_err();
         assert!(err.contains("needs the CUDA provider (the model runs on tensorrt"), "{err}");
+    }
+
+    #[test]
+    fn a_user_goes_through_the_batcher_once_another_came_and_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = model_file(dir.path());
+        let batcher = Batcher::shared(&path, &cpu(), |_| Ok(())).expect("a batcher");
+        let first = batcher.user();
+        assert!(!first.in_use(), "alone, a user runs its own session");
+        let second = batcher.user();
+        assert!(first.in_use() && second.in_use());
+        drop(second);
+        // Its own session was left behind (on a GPU, uncaptured on this thread): it stays.
+        assert!(first.in_use());
     }
 
     #[test]

@@ -101,10 +101,8 @@ impl ExecutionProvider {
                 // ONNX Runtime transposes around each convolution. Measured on an H100 with the
                 // fp16 inswapper stand-in: 263 → 313 frames per second for detect ! swap
                 // (BENCHMARKS.md, "NHWC").
-                let cuda = ep::CUDA::default()
-                    .with_device_id(id)
-                    .with_cuda_graph(options.cuda_graph)
-                    .with_prefer_nhwc(true);
+                let cuda =
+                    ep::CUDA::default().with_device_id(id).with_cuda_graph(options.cuda_graph).with_prefer_nhwc(true);
                 match &options.compute_stream {
                     // SAFETY: the stream outlives every session made with it (each `ModelSession`
                     // keeps a reference to it).

@@ -167,6 +167,13 @@ impl Inswapper {
         Ok(description)
     }
 
+    /// Whether the next face on this thread may capture the swapper's CUDA graph (the caller
+    /// then takes the GPU work lock exclusively): never once its faces go through the batcher,
+    /// whose session is not captured.
+    pub fn may_capture_here(&self) -> bool {
+        !self.batches.as_ref().is_some_and(BatchUser::in_use) && self.model.may_capture_here()
+    }
+
     pub fn alignment(kps: &[[f32; 2]; 5]) -> Option<Affine> {
         estimate_norm(kps, CROP)
     }
@@ -231,7 +238,7 @@ impl Inswapper {
         bind(&mut bound.binding, "target", &bound.target)?;
         bind(&mut bound.binding, "source", &bound.source)?;
         let start = times.lap(0, start);
-        match batches.as_ref().filter(|user| user.batcher().users() > 1) {
+        match batches.as_ref().filter(|user| user.in_use()) {
             Some(user) => {
                 // The batcher reads the inputs from its own stream: they must be complete.
                 backend.finish_queued()?;
