@@ -295,8 +295,9 @@ impl DlcSwap {
             }),
             None => swapper,
         };
-        // Faces of other elements and lanes on the same GPU run in batches with this one's.
-        if backend.on_gpu() {
+        // Faces of other elements and lanes on the same GPU run in batches with this one's
+        // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`).
+        if backend.on_gpu() && crate::runtime::faces_batched_across_elements() {
             match swapper.share_batches(&options) {
                 Ok(how) => gst::info!(CAT, imp = self, "faces batched with other users of {how}"),
                 Err(why) => gst::info!(CAT, imp = self, "faces run one by one: {why}"),

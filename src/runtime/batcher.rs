@@ -35,6 +35,14 @@ use super::{
     check_batched, gpu_work, make_batch_symbolic, tensor_shape,
 };
 
+/// Whether elements batch their faces with other elements' (`DLC_BATCH_FACES=1`). Off by default
+/// until the batched path has run on a GPU with lanes: its first GPU run hung (the batcher's
+/// thread took the GPU work lock behind a capturing element that waited for one of its callers;
+/// fixed since, not yet re-run there). A face's pixel-boost tiles are batched regardless.
+pub fn faces_batched_across_elements() -> bool {
+    std::env::var_os("DLC_BATCH_FACES").is_some_and(|v| v == "1")
+}
+
 /// The longest an item waits for others before its batch runs.
 pub const MAX_WAIT: Duration = Duration::from_millis(2);
 

@@ -23,7 +23,7 @@ mod shared;
 mod tensor;
 
 pub use batch_dim::{BATCH_SYMBOL, BatchRewrite, batch_tolerance, check_batched, make_batch_symbolic};
-pub use batcher::{BatchUser, Batcher, MAX_BATCH, MAX_WAIT};
+pub use batcher::{BatchUser, Batcher, MAX_BATCH, MAX_WAIT, faces_batched_across_elements};
 pub use cuda::{ComputeStream, GpuWork, StreamPriority, gpu_work, prefer_blocking_sync};
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
