@@ -7,9 +7,11 @@
 //! [`SessionOptions`] and get back a [`ModelSession`] or a [`RuntimeError`] whose text names the
 //! file, the variable or the provider at fault.
 
+mod coreml_rewrites;
 mod cuda;
 mod environment;
 mod error;
+mod gpu_work;
 mod memory;
 mod model;
 pub(crate) mod onnx_graph;
@@ -18,16 +20,17 @@ mod provider;
 mod settings;
 mod tensor;
 
-pub use cuda::{ComputeStream, GpuWork, StreamPriority, gpu_work, prefer_blocking_sync};
+pub use cuda::{ComputeStream, StreamPriority, prefer_blocking_sync};
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
+pub use gpu_work::{GpuWork, gpu_work};
 pub use memory::return_freed_memory;
 pub use model::{
     ModelIo, ModelSession, SessionOptions, TensorSpec, default_cache_dir, default_models_dir, resolve_model_path,
 };
 pub use onnx_graph::{GraphSummary, read_graph_summary};
-pub use provider::{ExecutionProvider, PixelBackend, Precision};
+pub use provider::{CoreMlUnits, ExecutionProvider, PixelBackend, Precision};
 pub use settings::{ActiveRuntime, RuntimeSettings};
 pub(crate) use settings::{path_from_value, path_to_value};
 pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

@@ -10,7 +10,8 @@ use ort::session::builder::SessionBuilder;
 use ort::session::{IoBinding, RunOptions, Session, SessionOutputs};
 use ort::value::{TensorElementType, ValueType};
 
-use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, StreamPriority, environment};
+use super::gpu_work::DirectMlRun;
+use super::{ComputeStream, CoreMlUnits, ExecutionProvider, Precision, RuntimeError, StreamPriority, environment};
 
 /// What an element asks of ONNX Runtime for one model.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,8 @@ pub struct SessionOptions {
     pub dimension_overrides: Vec<(String, i64)>,
     /// The CUDA stream the element's sessions share (CUDA provider), see [`ComputeStream`].
     pub compute_stream: Option<ComputeStream>,
+    /// The Apple units the model may run on (CoreML provider).
+    pub coreml_units: CoreMlUnits,
 }
 
 impl SessionOptions {
@@ -67,11 +70,14 @@ impl SessionOptions {
         SessionOptions { compute_stream: ComputeStream::new(self.gpu_id, priority).ok(), ..self }
     }
 
-    /// A session builder with the threading options applied: the environment's shared thread
-    /// pools ([`super::environment`]) unless `threads` or `spin_wait` ask for threads of the
-    /// session's own.
-    fn builder(&self, env: &ort::environment::Environment) -> ort::Result<SessionBuilder> {
-        let mut builder = Session::builder(env)?;
+    /// A session builder for `provider` with its session rules and the threading options
+    /// applied: the environment's shared thread pools ([`super::environment`]) unless `threads`
+    /// or `spin_wait` ask for threads of the session's own.
+    fn builder(&self, env: &ort::environment::Environment, provider: ExecutionProvider) -> ort::Result<SessionBuilder> {
+        let rules = provider.session_rules();
+        let mut builder = Session::builder(env)?
+            .with_memory_pattern(rules.memory_pattern)?
+            .with_parallel_execution(rules.parallel_execution)?;
         for (symbol, size) in &self.dimension_overrides {
             builder = builder.with_dimension_override(symbol, *size)?;
         }
@@ -176,6 +182,9 @@ pub struct ModelSession {
     /// (it captures per thread, see [`ModelSession::may_capture_here`]).
     cuda_graph: bool,
     runs_per_thread: Vec<(std::thread::ThreadId, u32)>,
+    /// Whether each run waits for the other runs on its device (DirectML, see
+    /// [`super::ExecutionProvider::session_rules`]).
+    one_run_per_device: bool,
 }
 
 /// The run of a session on a thread at which ONNX Runtime's CUDA provider captures its CUDA graph
@@ -192,6 +201,7 @@ impl ModelSession {
     /// place, outputs bound to a device come back in the returned values.
     pub fn run<'b, 's: 'b>(&'s mut self, binding: &'b IoBinding) -> Result<SessionOutputs<'b>, String> {
         self.count_run();
+        let _device = self.one_run_per_device.then(|| DirectMlRun::wait(self.gpu_id));
         self.session.run_binding(binding).map_err(|e| format!("inference failed: {e}"))
     }
 
@@ -233,6 +243,7 @@ impl ModelSession {
     /// come from [`ModelSession::run`].
     pub fn run_queued(&mut self, binding: &IoBinding) -> Result<(), String> {
         self.count_run();
+        let _device = self.one_run_per_device.then(|| DirectMlRun::wait(self.gpu_id));
         match &self.queued {
             Some((options, _)) => self.session.run_binding_with_options(binding, options).map(drop),
             None => self.session.run_binding(binding).map(drop),
@@ -290,12 +301,18 @@ impl ModelSession {
             }
             Ok(_) => {}
         }
-        Self::load(path, &path.display().to_string(), options, |builder| builder.commit_from_file(path), check)
+        Self::load(
+            path,
+            &path.display().to_string(),
+            options,
+            |builder, provider| commit_file(builder, provider, path),
+            check,
+        )
     }
 
     /// Loads an ONNX model held in memory (the pixel graphs), named `name` in messages.
     pub fn open_memory(name: &str, bytes: &[u8], options: &SessionOptions) -> Result<ModelSession, RuntimeError> {
-        Self::load(Path::new(name), name, options, |builder| builder.commit_from_memory(bytes), |_| Ok(()))
+        Self::load(Path::new(name), name, options, |builder, _| builder.commit_from_memory(bytes), |_| Ok(()))
     }
 
     /// Commits a session with the first provider that registers and runs the model, else on the
@@ -304,7 +321,7 @@ impl ModelSession {
         path: &Path,
         shown: &str,
         options: &SessionOptions,
-        commit: impl Fn(&mut SessionBuilder) -> ort::Result<Session>,
+        commit: impl Fn(&mut SessionBuilder, ExecutionProvider) -> ort::Result<Session>,
         check: impl FnOnce(&ModelIo) -> Result<(), String>,
     ) -> Result<ModelSession, RuntimeError> {
         let env = environment()?;
@@ -322,12 +339,12 @@ impl ModelSession {
                 // Failing leaves CUDA's spinning waits: slower on the CPU, not wrong.
                 let _ = super::prefer_blocking_sync(options.gpu_id);
             }
-            let mut builder = options.builder(&env).map_err(session_error)?;
+            let mut builder = options.builder(&env, provider).map_err(session_error)?;
             if let Err(e) = dispatch.register(&mut builder) {
                 failures.push(format!("{}: {e}", provider.nick()));
                 continue;
             }
-            match commit(&mut builder) {
+            match commit(&mut builder, provider) {
                 Ok(session) => return Self::checked(session, path, provider, None, options, check),
                 // A provider can register and still fail on this model (missing cuDNN, an
                 // unsupported operator): the CPU may still run it.
@@ -335,8 +352,8 @@ impl ModelSession {
             }
         }
 
-        let mut builder = options.builder(&env).map_err(session_error)?;
-        let session = commit(&mut builder)
+        let mut builder = options.builder(&env, ExecutionProvider::Cpu).map_err(session_error)?;
+        let session = commit(&mut builder, ExecutionProvider::Cpu)
             .map_err(|e| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() })?;
         let fallback = (!failures.is_empty()).then(|| {
             format!(
@@ -381,8 +398,22 @@ impl ModelSession {
             queued,
             cuda_graph: options.cuda_graph && active_provider == ExecutionProvider::Cuda,
             runs_per_thread: Vec::new(),
+            one_run_per_device: active_provider.session_rules().one_run_per_device,
         })
     }
+}
+
+/// Makes the session from the model file; for CoreML, from the file with the CoreML rewrites
+/// applied ([`super::coreml_rewrites`]) when any applies. A file the rewrites cannot read is
+/// committed as it is, and ONNX Runtime reports what is wrong with it.
+fn commit_file(builder: &mut SessionBuilder, provider: ExecutionProvider, path: &Path) -> ort::Result<Session> {
+    if provider == ExecutionProvider::CoreMl
+        && let Ok(bytes) = std::fs::read(path)
+        && let Ok(Some((rewritten, _))) = super::coreml_rewrites::rewrite_for_coreml(&bytes)
+    {
+        return builder.commit_from_memory(&rewritten);
+    }
+    builder.commit_from_file(path)
 }
 
 /// The directory model files are looked up in when no path is given: `$DLC_MODELS_DIR`, else
