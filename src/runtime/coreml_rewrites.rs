@@ -286,7 +286,7 @@ impl Rewriter {
             .map(|(i, &axis)| (axis, pads[i], pads[i + axes.len()]))
             .filter(|&(_, before, after)| before + after > 0)
             .collect();
-        let Some(last) = padded.len().checked_sub(1) else { return None };
+        let last = padded.len().checked_sub(1)?;
         let mut nodes = Vec::new();
         let mut current = pad.input[0].clone();
         for (n, &(axis, before, after)) in padded.iter().enumerate() {
