@@ -51,7 +51,9 @@ x86_64-w64-mingw32-gcc -O2 -shared -o "$STUB_DIR/bcryptprimitives.dll" \
 
 winpath() { winepath -w "$1" 2>/dev/null; }
 
-eval "$(scripts/windows.sh env)"
+# system-deps' overrides name the Windows DLLs: only the Windows build may see them (a Linux build
+# with them set would link against names Linux does not have).
+windows_cargo() { (eval "$(scripts/windows.sh env)" && cargo "$@"); }
 # DLLs: GStreamer's, then the stand-in. GStreamer finds its plugins from its own DLL's folder
 # (bin/../lib/gstreamer-1.0); gstdlc.dll comes from GST_PLUGIN_PATH, with its own registry.
 export WINEPATH="$(winpath "$GST_PREFIX/bin");$(winpath "$STUB_DIR")"
@@ -101,7 +103,7 @@ fi
 echo "windows-check: building the test binaries"
 test_args=(--lib)
 for t in "${TESTS[@]}"; do test_args+=(--test "$t"); done
-cargo test --locked --release --target "$TARGET" --no-run --message-format=json "${test_args[@]}" \
+windows_cargo test --locked --release --target "$TARGET" --no-run --message-format=json "${test_args[@]}" \
   | grep '"profile".*"test":true' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' > "$WINDOWS_DIR/test-binaries.txt"
 
 export DLC_REQUIRE_ALL=1
