@@ -41,7 +41,9 @@ command -v wine >/dev/null || {
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends wine64 wine
 }
 
-export WINEPREFIX=$WINDOWS_DIR/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winealsa.drv="
+# Wine's own winegstreamer (its media framework over Linux's GStreamer, in the same process) is
+# left out: it would read this run's Windows-path GStreamer settings as Linux paths.
+export WINEPREFIX=$WINDOWS_DIR/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winealsa.drv=;winegstreamer="
 [ -f "$WINEPREFIX/system.reg" ] || wineboot -i >/dev/null 2>&1
 
 # The ProcessPrng stand-in.
