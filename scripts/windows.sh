@@ -112,7 +112,7 @@ build() {
   cargo build --locked --release --target "$TARGET" --lib "${example_args[@]}"
   local dll=target/$TARGET/release/gstdlc.dll
   # The plugin must be a 64-bit PE DLL with GStreamer's entry point.
-  x86_64-w64-mingw32-objdump -p "$dll" > "$WINDOWS_DIR/gstdlc-exports.txt"
+  x86_64-w64-mingw32-objdump -p "$dll" | grep -E 'Magic|DLL Name|\] gst_' > "$WINDOWS_DIR/gstdlc-exports.txt"
   grep -q 'Magic.*PE32+' "$WINDOWS_DIR/gstdlc-exports.txt" || { echo "windows: $dll is not a PE32+ image"; exit 1; }
   grep -q ' gst_plugin_dlc_get_desc$' "$WINDOWS_DIR/gstdlc-exports.txt" \
     || { echo "windows: $dll does not export gst_plugin_dlc_get_desc"; exit 1; }
