@@ -66,7 +66,7 @@ install_tools() {
 # Runtime build into a folder of its own (target/windows/onnxruntime{,-directml}/).
 fetch_wheels() {
   local stamp=$WINDOWS_DIR/.wheels-$GST_VERSION
-  [ -f "$stamp" ] && return
+  [ -f "$stamp" ] && [ -d "$GST_PREFIX/bin" ] && [ -f "$WINDOWS_DIR/onnxruntime-directml/onnxruntime.dll" ] && return
   local pip=.venv/bin/pip
   [ -x "$pip" ] || { echo "windows: $pip missing: run \`make setup\` first"; exit 1; }
   mkdir -p "$WINDOWS_DIR/wheels"
