@@ -15,7 +15,7 @@ ORT_LIB = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/on
 # missing fails with the reason instead of skipping; only ../shared/testdata may be absent.
 TEST_ENV = DLC_REQUIRE_ALL=1 ORT_DYLIB_PATH=$(ORT_LIB) DLC_PYTHON=$(CURDIR)/$(PYTHON) DLC_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) GST_REGISTRY=$(CURDIR)/target/test-registry.bin
 
-.PHONY: all setup fixtures build test install-check demo bench docs-cache fuzz soak memcheck clean
+.PHONY: all setup fixtures build test install-check windows windows-check demo bench docs-cache fuzz soak memcheck clean
 
 all: build
 
@@ -52,6 +52,17 @@ test: fixtures install-check
 	@[ -d ../shared/testdata ] || echo "note: ../shared/testdata is absent: tests that need the real SCRFD models and face pictures skip"
 	set -o pipefail; $(TEST_ENV) cargo test --locked -- --test-threads=2 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "make test: %d passed, %d failed\n", p, f }' target/test.log
+
+# Windows (x86_64-pc-windows-gnu) build from Debian with MinGW, against GStreamer 1.28's and ONNX
+# Runtime's win_amd64 wheels from PyPI (pinned in scripts/windows.sh, unpacked in target/windows/):
+# target/x86_64-pc-windows-gnu/release/gstdlc.dll and the examples as .exe.
+windows: setup
+	bash scripts/windows.sh build
+
+# Runs that build under Wine (Debian's wine64 8.0): gst-inspect-1.0.exe loads the plugin, dlcdetect
+# finds the same faces as the Linux build, the test binaries pass (scripts/windows-check.sh).
+windows-check: windows fixtures
+	bash scripts/windows-check.sh
 
 # File-to-file face swap with sample media (needs the models: see models/README.md).
 demo: setup

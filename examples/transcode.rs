@@ -39,8 +39,9 @@ Options:
   --enhance            restore the swapped faces with dlcenhance (GFPGAN)
   --lanes N            frames swapped (and restored) at once, auto (default) or 1 to 4: auto takes
                        3 on a GPU and 1 on the CPU (dlcswap/dlcenhance lanes), one model copy each
-  --encoder NAME       auto (default), nvh264enc, nvh265enc, amfh264enc, vah264enc, vaapih264enc
-                       or x264enc. auto takes the first of nvh264enc, amfh264enc, vah264enc,
+  --encoder NAME       auto (default), nvh264enc, nvh265enc, amfh264enc, mfh264enc, vtenc_h264,
+                       vah264enc, vaapih264enc or x264enc. auto takes the first of nvh264enc,
+                       amfh264enc, mfh264enc (Windows), vtenc_h264 (macOS), vah264enc,
                        vaapih264enc, x264enc that is installed and opens on this machine
   --bitrate KBITS      the video's bit rate in kbit/s, 50 to 200000 (default auto: 0.1 bit per
                        pixel per frame for H.264, 0.07 for H.265, at least 300; e.g. 6221 for
@@ -51,9 +52,12 @@ Options:
   -h, --help           this text
 ";
 
-/// Hardware encoders first (NVENC, AMF, VA-API), then the software one.
-const AUTO_ENCODERS: [&str; 5] = ["nvh264enc", "amfh264enc", "vah264enc", "vaapih264enc", "x264enc"];
-const ENCODERS: [&str; 6] = ["nvh264enc", "nvh265enc", "amfh264enc", "vah264enc", "vaapih264enc", "x264enc"];
+/// Hardware encoders first (NVENC, AMF, Media Foundation on Windows, VideoToolbox on macOS,
+/// VA-API), then the software one. Each takes `bitrate` in kbit/s.
+const AUTO_ENCODERS: [&str; 7] =
+    ["nvh264enc", "amfh264enc", "mfh264enc", "vtenc_h264", "vah264enc", "vaapih264enc", "x264enc"];
+const ENCODERS: [&str; 8] =
+    ["nvh264enc", "nvh265enc", "amfh264enc", "mfh264enc", "vtenc_h264", "vah264enc", "vaapih264enc", "x264enc"];
 
 enum Outcome {
     Finished,

@@ -67,13 +67,8 @@ impl FaceMeta {
     /// they share the meta API by name, but the faces of the other copy's metas are laid out by
     /// a build that may differ, so only metas made by this copy can be read safely.
     pub(crate) fn made_by_this_library(&self) -> bool {
-        type InitFn = unsafe extern "C" fn(
-            *mut gst::ffi::GstMeta,
-            gst::glib::ffi::gpointer,
-            *mut gst::ffi::GstBuffer,
-        ) -> gst::glib::ffi::gboolean;
         let init = unsafe { (*self.0.parent.info).init_func };
-        init.is_some_and(|f| std::ptr::fn_addr_eq(f, imp::face_meta_init as InitFn))
+        init.is_some_and(|f| std::ptr::fn_addr_eq(f, imp::REGISTERED_INIT))
     }
 }
 
@@ -135,7 +130,19 @@ mod imp {
         *TYPE
     }
 
-    pub(super) unsafe extern "C" fn face_meta_init(
+    type InitFn = unsafe extern "C" fn(
+        *mut gst::ffi::GstMeta,
+        glib::ffi::gpointer,
+        *mut gst::ffi::GstBuffer,
+    ) -> glib::ffi::gboolean;
+
+    /// The init function as registered, and as `made_by_this_library` compares it: one stored
+    /// address. Naming `face_meta_init` at each place instead can give two: an optimised build
+    /// may copy a small function into every codegen unit that uses it (the Windows release
+    /// build did, and read no faces through the C interface).
+    pub(super) static REGISTERED_INIT: InitFn = face_meta_init;
+
+    unsafe extern "C" fn face_meta_init(
         meta: *mut gst::ffi::GstMeta,
         params: glib::ffi::gpointer,
         _buffer: *mut gst::ffi::GstBuffer,
@@ -201,7 +208,7 @@ mod imp {
                     face_meta_api_get_type().into_glib(),
                     c"GstDlcFaceMeta".as_ptr(),
                     mem::size_of::<FaceMeta>(),
-                    Some(face_meta_init),
+                    Some(REGISTERED_INIT),
                     Some(face_meta_free),
                     Some(face_meta_transform),
                 ) as *mut gst::ffi::GstMetaInfo)

@@ -89,12 +89,19 @@ fn block_picture(width: u32, height: u32, blocks: &[(u32, u32)]) -> image::RgbIm
     picture
 }
 
-/// A named pipe at `path`: opening it to read would wait for a writer forever.
-fn fifo(path: &Path) -> PathBuf {
+/// A named pipe made at `path`, with what its error must say: opening one to read would wait for
+/// a writer forever. Windows has no named pipes among its files, so no such case there.
+#[cfg(unix)]
+fn fifo_case(path: &Path, expected: &'static str) -> Option<(PathBuf, &'static str)> {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
-    path.to_path_buf()
+    Some((path.to_path_buf(), expected))
+}
+
+#[cfg(not(unix))]
+fn fifo_case(_path: &Path, _expected: &'static str) -> Option<(PathBuf, &'static str)> {
+    None
 }
 
 fn start_error(description: &str) -> String {
@@ -123,15 +130,16 @@ fn bad_model_files(dir: &Path, tag: &str, valid: &Path, wrong: &Path) -> Vec<(Pa
     std::fs::write(&corrupt, &garbled).unwrap();
     let folder = dir.join(format!("{tag}-folder.onnx"));
     std::fs::create_dir(&folder).unwrap();
-    vec![
+    let mut cases = vec![
         (dir.join(format!("{tag}-missing.onnx")), "does not exist"),
         (empty, "the file is empty"),
         (truncated, "could not be loaded as an ONNX model"),
         (corrupt, "could not be loaded as an ONNX model"),
         (folder, "it is a directory"),
-        (fifo(&dir.join(format!("{tag}-pipe.onnx"))), "not a regular file"),
-        (wrong.to_path_buf(), "is not the kind of model this element needs: expected"),
-    ]
+    ];
+    cases.extend(fifo_case(&dir.join(format!("{tag}-pipe.onnx")), "not a regular file"));
+    cases.push((wrong.to_path_buf(), "is not the kind of model this element needs: expected"));
+    cases
 }
 
 #[test]
@@ -235,7 +243,7 @@ fn bare_model_names_are_found_in_the_model_directory() {
         ("swap.onnx", &f.inswapper),
         ("gfpgan.onnx", &f.gfpgan),
     ] {
-        std::os::unix::fs::symlink(fixture, models.path().join(name)).unwrap();
+        common::link_file(fixture, &models.path().join(name));
     }
     let elsewhere = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(std::env::current_exe().unwrap())
@@ -254,7 +262,9 @@ fn bare_model_names_are_found_in_the_model_directory() {
 #[test]
 fn an_unavailable_provider_falls_back_to_the_cpu_with_a_warning_on_every_element() {
     let Some(f) = fixtures() else { return };
-    for provider in ["cuda", "tensorrt"] {
+    // DirectML: absent from Linux's ONNX Runtime; `make windows-check` runs this test again with
+    // the DirectML build of ONNX Runtime, which Wine gives no Direct3D 12 device.
+    for provider in ["cuda", "tensorrt", "directml"] {
         let (log, faces) = common::run_collecting_faces(&format!(
             "videotestsrc pattern=black num-buffers=2 ! video/x-raw,format=RGB,width=640,height=480 \
              ! dlcdetect model-file={} execution-provider={provider} ! dlcswap {} execution-provider={provider} \
@@ -329,14 +339,7 @@ fn onnx_runtime_library_faults() {
     std::fs::write(&text_file, "not a shared library\n").unwrap();
     let truncated = dir.path().join("libonnxruntime.so.1.21.0");
     std::fs::write(&truncated, b"\x7fELF\x02\x01\x01\0").unwrap();
-    // A real shared library that is not ONNX Runtime: GStreamer's own, loaded in this process.
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let other_library = maps
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| path.contains("libgstreamer-1.0.so"))
-        .map(PathBuf::from)
-        .expect("libgstreamer-1.0 is mapped into the test process");
+    let other_library = another_library();
     let cases = [
         ("missing", dir.path().join("absent/libonnxruntime.so.1.19.0")),
         ("text", text_file),
@@ -365,10 +368,59 @@ fn onnx_runtime_library_faults() {
     }
 }
 
+/// A real shared library that is not ONNX Runtime: GStreamer's own, loaded in this process.
+#[cfg(unix)]
+fn another_library() -> PathBuf {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.contains("libgstreamer-1.0.so"))
+        .map(PathBuf::from)
+        .expect("libgstreamer-1.0 is mapped into the test process")
+}
+
+/// A real DLL that is not ONNX Runtime: Windows' own kernel32.dll.
+#[cfg(windows)]
+fn another_library() -> PathBuf {
+    let windows = std::env::var_os("SystemRoot").expect("SystemRoot is set on Windows");
+    PathBuf::from(windows).join("System32").join("kernel32.dll")
+}
+
+/// A folder on `PATH` that holds `onnxruntime.dll`, as a wheel's `onnxruntime\capi\` does, with
+/// `ORT_DYLIB_PATH` unset: the plugin finds the library there.
+#[test]
+#[cfg(windows)]
+fn onnx_runtime_from_a_folder_on_path() {
+    if !common::have_ort() || common::fixture("scrfd.onnx").is_none() {
+        common::skip("ORT_DYLIB_PATH or the scrfd fixture missing (run `make windows-check`)");
+        return;
+    }
+    let library = PathBuf::from(std::env::var_os("ORT_DYLIB_PATH").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&library, dir.path().join("onnxruntime.dll")).unwrap();
+    let mut path = vec![dir.path().to_path_buf()];
+    path.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "onnx_runtime_library_child", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_CASE, "onnxruntime.dll on PATH")
+        .env_remove("ORT_DYLIB_PATH")
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let what = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the child ends normally: {what}");
+    let detect = stdout.lines().find_map(|l| l.split_once("CASE ")).map(|(_, case)| case).unwrap_or_default();
+    assert_eq!(detect.trim_end(), "\"onnxruntime.dll on PATH\" ERRORS", "dlcdetect starts: {what}");
+    let enhance = stdout.lines().find(|l| l.starts_with("ELEMENT dlcenhance ERRORS")).unwrap_or_default();
+    assert_eq!(enhance.trim_end(), "ELEMENT dlcenhance ERRORS", "dlcenhance starts: {what}");
+}
+
 /// A folder on `LD_LIBRARY_PATH` that holds only a versioned `libonnxruntime.so.1.x`, as a
 /// wheel's `onnxruntime/capi/` does: the dynamic loader finds no `libonnxruntime.so.1` there, the
 /// plugin takes the versioned file.
 #[test]
+#[cfg(unix)]
 fn onnx_runtime_from_a_versioned_file_on_ld_library_path() {
     if !common::have_ort() || common::fixture("scrfd.onnx").is_none() {
         common::skip("ORT_DYLIB_PATH or the scrfd fixture missing (run `make test`)");
@@ -417,7 +469,7 @@ fn bad_pictures(f: &Fixtures) -> Vec<(PathBuf, &'static str)> {
     image::RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128])).save(&faceless).unwrap();
     let huge = f.path("huge.png");
     image::GrayImage::new(12000, 12000).save(&huge).unwrap();
-    vec![
+    let mut cases = vec![
         (f.path("missing.png"), "cannot open"),
         (empty, "not a readable PNG or JPEG"),
         (truncated, "not a readable PNG or JPEG"),
@@ -425,9 +477,10 @@ fn bad_pictures(f: &Fixtures) -> Vec<(PathBuf, &'static str)> {
         (text, "not a readable PNG or JPEG"),
         (faceless, "no face found"),
         (huge, "is 12000×12000 pixels, more than the 67 megapixels"),
-        (fifo(&f.path("pipe.png")), "not a regular file"),
-        (f.dir.path().to_path_buf(), "not a regular file"),
-    ]
+    ];
+    cases.extend(fifo_case(&f.path("pipe.png"), "not a regular file"));
+    cases.push((f.dir.path().to_path_buf(), "not a regular file"));
+    cases
 }
 
 #[test]
@@ -460,13 +513,13 @@ fn bad_source_reference_and_face_map_pictures_fail_start_naming_the_file() {
     std::fs::write(&empty_map, "# nothing yet\n").unwrap();
     let broken_map = f.path("broken-map.txt");
     std::fs::write(&broken_map, "me.jpg: you.jpg\n").unwrap();
-    for (map, expected) in [
+    let maps = [
         (f.path("absent-map.txt"), "cannot be read"),
         (empty_map, "has no 'reference-image = source-image' lines"),
         (broken_map, "line 1: expected 'reference-image = source-image'"),
         (f.dir.path().to_path_buf(), "not a regular file"),
-        (fifo(&f.path("pipe-map.txt")), "not a regular file"),
-    ] {
+    ];
+    for (map, expected) in maps.into_iter().chain(fifo_case(&f.path("pipe-map.txt"), "not a regular file")) {
         let text = start_error(&format!(
             "videotestsrc num-buffers=1 ! dlcswap {models} face-map={} ! fakesink",
             map.display()

@@ -45,13 +45,9 @@ fn sample_face() -> Face {
 /// Runs `caps_in ! tag ! <middle> ! appsink` for one frame, tagging the buffer with a FaceMeta
 /// before `middle`, and returns the faces that reach the sink (None: the meta was dropped).
 fn faces_after(middle: &str, caps_in: &str) -> Option<Vec<Face>> {
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(&format!(
         "videotestsrc num-buffers=1 ! {caps_in} ! identity name=tag ! {middle} ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let tag = pipeline.by_name("tag").unwrap();
     tag.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, |_, info| {
         if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
@@ -183,14 +179,10 @@ fn a_file_that_is_not_a_model_is_refused() {
 #[test]
 fn provider_fallback_posts_a_warning_and_reports_cpu() {
     let scrfd = require_fixture!("scrfd.onnx");
-    common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = common::pipeline(&format!(
         "videotestsrc num-buffers=2 ! dlcdetect name=d execution-provider=cuda model-file={} ! fakesink",
         scrfd.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let detect = pipeline.by_name("d").unwrap();
     // Read the provider while running: it is cleared again when the element stops.
     let provider = std::sync::Arc::new(std::sync::Mutex::new(None));

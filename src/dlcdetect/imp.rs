@@ -52,8 +52,8 @@ use crate::models::arcface::ArcFace;
 use crate::models::landmark::Landmark106;
 use crate::models::scrfd::{ScrfdDetector, round_det_size};
 use crate::runtime::{
-    ActiveRuntime, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value, resolve_model_path,
-    return_freed_memory,
+    ActiveRuntime, ExecutionProvider, RuntimeError, RuntimeSettings, gpu_work, path_from_value, path_to_value,
+    resolve_model_path, return_freed_memory,
 };
 use crate::video::{READ_FORMATS, frame_view};
 use crate::vision::track::Tracker;
@@ -336,7 +336,9 @@ impl DlcDetect {
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, detector.model(), &options);
         let pixels = backend.name();
         let mut detector = detector;
-        if backend.is_graph() {
+        // CoreML too: with the shape computations folded, the detector is not cut into several
+        // CoreML partitions by its Shape → Gather chains.
+        if backend.is_graph() || detector.model().active_provider == ExecutionProvider::CoreMl {
             // Fixed input dimensions let ONNX Runtime fold the detector's shape computations, and
             // then capture it as a CUDA graph when the tensors live on the GPU.
             let fixed = settings

@@ -10,7 +10,7 @@ use ort::session::IoBinding;
 use ort::value::DynTensor;
 
 use crate::backend::{Backend, Normalization};
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
+use crate::runtime::{CoreMlUnits, ModelIo, ModelSession, RuntimeError, SessionOptions};
 use crate::timing::StepTimes;
 use crate::vision::FrameView;
 
@@ -223,7 +223,10 @@ impl ScrfdDetector {
     }
 
     fn load(path: &Path, property: &'static str, options: &SessionOptions) -> Result<ModelSession, RuntimeError> {
-        ModelSession::open(path, property, options, |io| layout_of(io).map(|_| ()))
+        // On an Apple machine the detector, which runs on every frame, takes the GPU and leaves
+        // the Neural Engine to the swapper (as Deep-Live-Cam places them).
+        let options = SessionOptions { coreml_units: CoreMlUnits::CpuAndGpu, ..options.clone() };
+        ModelSession::open(path, property, &options, |io| layout_of(io).map(|_| ()))
     }
 
     fn layout(model: &ModelSession) -> Result<ScrfdLayout, RuntimeError> {

@@ -182,28 +182,3 @@ impl StreamOrder {
         self.element.stream.wait(&self.outputs_written).map_err(|e| format!("cannot wait for a CUDA event: {e}"))
     }
 }
-
-/// The GPU work of every element in the process, shared or exclusive.
-///
-/// ONNX Runtime's CUDA provider keeps a model's CUDA graph per calling thread and captures it at
-/// the session's third run on that thread, in CUDA's global capture mode: a CUDA call from any
-/// other thread that may synchronise (an allocation, a synchronous copy, waiting for a stream)
-/// while the capture runs fails, and makes the capture fail with it. The elements capture on
-/// their streaming (or lane) threads, on the first frames, while other elements' frames flow; so
-/// each element does a frame's GPU work holding this lock: shared for an ordinary frame,
-/// exclusive for a frame in which one of its models may capture
-/// ([`super::ModelSession::may_capture_here`]). A handful of frames per thread take it
-/// exclusively; after those it costs an uncontended read lock per frame.
-static GPU_WORK: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
-
-/// Held while an element works on the GPU, see [`gpu_work`].
-pub enum GpuWork {
-    Shared(#[allow(dead_code)] parking_lot::RwLockReadGuard<'static, ()>),
-    Exclusive(#[allow(dead_code)] parking_lot::RwLockWriteGuard<'static, ()>),
-}
-
-/// Waits for the GPU work lock: exclusively when this thread's work may capture a CUDA graph,
-/// else shared with the other elements' frames.
-pub fn gpu_work(may_capture: bool) -> GpuWork {
-    if may_capture { GpuWork::Exclusive(GPU_WORK.write()) } else { GpuWork::Shared(GPU_WORK.read()) }
-}

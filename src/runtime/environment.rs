@@ -23,15 +23,35 @@ pub(crate) fn set_plugin_dir(dir: PathBuf) {
     let _ = PLUGIN_DIR.set(dir);
 }
 
-/// The candidates in the documented order: `ORT_DYLIB_PATH`, files beside the plugin, then the
-/// dynamic loader's search path, and last the versioned files (`libonnxruntime.so.1.x`) in the
-/// directories of `LD_LIBRARY_PATH`, which the loader would not take for `libonnxruntime.so.1`.
+/// The candidates in the documented order for this system (see [`unix_search_order`] and
+/// [`windows_search_order`]).
 pub fn library_search_order() -> Vec<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        candidates.push(PathBuf::from(path));
+    let ort_dylib_path = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from);
+    let plugin_dir = PLUGIN_DIR.get().map(PathBuf::as_path);
+    #[cfg(windows)]
+    {
+        let path_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+        windows_search_order(ort_dylib_path, plugin_dir, path_dirs, |file| file.is_file())
     }
-    if let Some(dir) = PLUGIN_DIR.get() {
+    #[cfg(not(windows))]
+    {
+        let library_path_dirs =
+            std::env::var_os("LD_LIBRARY_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+        unix_search_order(ort_dylib_path, plugin_dir, library_path_dirs)
+    }
+}
+
+/// `ORT_DYLIB_PATH`, files beside the plugin, then the dynamic loader's search path, and last the
+/// versioned files (`libonnxruntime.so.1.x`) in the directories of `LD_LIBRARY_PATH`, which the
+/// loader would not take for `libonnxruntime.so.1`.
+#[cfg(not(windows))]
+fn unix_search_order(
+    ort_dylib_path: Option<PathBuf>,
+    plugin_dir: Option<&Path>,
+    library_path_dirs: Vec<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = ort_dylib_path.into_iter().collect();
+    if let Some(dir) = plugin_dir {
         candidates.push(dir.join("libonnxruntime.so"));
         candidates.push(dir.join("libonnxruntime.so.1"));
         candidates.extend(versioned_libraries(dir));
@@ -40,15 +60,42 @@ pub fn library_search_order() -> Vec<PathBuf> {
     candidates.push(PathBuf::from("libonnxruntime.so.1"));
     // Wheels ship a versioned file only (onnxruntime/capi/libonnxruntime.so.1.31.1), so a
     // LD_LIBRARY_PATH pointed at a wheel's folder gives dlopen nothing it looks for.
-    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
-        for dir in std::env::split_paths(&paths).filter(|d| !d.as_os_str().is_empty()) {
-            candidates.extend(versioned_libraries(&dir));
-        }
+    for dir in library_path_dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+        candidates.extend(versioned_libraries(dir));
     }
     candidates
 }
 
+/// The library's name on Windows, in every build of ONNX Runtime (CPU, DirectML, CUDA).
+#[cfg(any(windows, test))]
+const WINDOWS_LIBRARY: &str = "onnxruntime.dll";
+
+/// `ORT_DYLIB_PATH`, `onnxruntime.dll` beside the plugin DLL, then the folders of `PATH` that
+/// hold one, in order, and last the bare name for the DLL search path (the application's folder,
+/// the system folders, `PATH`). `PATH`'s files are named in full because Windows 10 and 11 ship
+/// an older `onnxruntime.dll` of their own in the system folder, which a bare name finds first.
+/// `is_file` tells which files exist (a function so that tests can give a list).
+#[cfg(any(windows, test))]
+fn windows_search_order(
+    ort_dylib_path: Option<PathBuf>,
+    plugin_dir: Option<&Path>,
+    path_dirs: Vec<PathBuf>,
+    is_file: impl Fn(&Path) -> bool,
+) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = ort_dylib_path.into_iter().collect();
+    candidates.extend(plugin_dir.map(|dir| dir.join(WINDOWS_LIBRARY)));
+    for dir in path_dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+        let file = dir.join(WINDOWS_LIBRARY);
+        if is_file(&file) && !candidates.contains(&file) {
+            candidates.push(file);
+        }
+    }
+    candidates.push(PathBuf::from(WINDOWS_LIBRARY));
+    candidates
+}
+
 /// The `libonnxruntime.so.1.*` files in `dir`, newest version first.
+#[cfg(not(windows))]
 fn versioned_libraries(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut versioned: Vec<(Vec<u64>, PathBuf)> = entries
@@ -117,6 +164,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(windows))]
     fn versioned_libraries_come_newest_first_and_only_onnx_runtime_1() {
         let dir = tempfile::tempdir().unwrap();
         for name in
@@ -130,5 +178,57 @@ mod tests {
             .collect();
         assert_eq!(found, ["libonnxruntime.so.1.31.1", "libonnxruntime.so.1.9.0"]);
         assert!(versioned_libraries(&dir.path().join("absent")).is_empty());
+    }
+
+    #[test]
+    #[cfg(not(windows))]
+    fn unix_order_is_variable_plugin_folder_loader_then_versioned_files_on_ld_library_path() {
+        let plugin = tempfile::tempdir().unwrap();
+        let wheel = tempfile::tempdir().unwrap();
+        std::fs::write(plugin.path().join("libonnxruntime.so.1.20.0"), b"").unwrap();
+        std::fs::write(wheel.path().join("libonnxruntime.so.1.31.1"), b"").unwrap();
+        let order = unix_search_order(
+            Some(PathBuf::from("/opt/ort/libonnxruntime.so.1.31.1")),
+            Some(plugin.path()),
+            vec![PathBuf::new(), wheel.path().to_path_buf()],
+        );
+        let expected = [
+            PathBuf::from("/opt/ort/libonnxruntime.so.1.31.1"),
+            plugin.path().join("libonnxruntime.so"),
+            plugin.path().join("libonnxruntime.so.1"),
+            plugin.path().join("libonnxruntime.so.1.20.0"),
+            PathBuf::from("libonnxruntime.so.1"),
+            wheel.path().join("libonnxruntime.so.1.31.1"),
+        ];
+        assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn windows_order_is_variable_plugin_folder_path_folders_holding_the_dll_then_the_bare_name() {
+        let dir = |name: &str| PathBuf::from(format!(r"C:\{name}"));
+        let present = [dir("venv\\onnxruntime\\capi").join(WINDOWS_LIBRARY), dir("ort").join(WINDOWS_LIBRARY)];
+        let order = windows_search_order(
+            Some(dir("custom").join(WINDOWS_LIBRARY)),
+            Some(&dir("gstreamer\\lib\\gstreamer-1.0")),
+            vec![
+                dir("Windows\\System32"),
+                dir("venv\\onnxruntime\\capi"),
+                PathBuf::new(),
+                dir("empty"),
+                dir("ort"),
+                dir("venv\\onnxruntime\\capi"),
+            ],
+            |file| present.iter().any(|p| p == file),
+        );
+        let expected = [
+            dir("custom").join(WINDOWS_LIBRARY),
+            dir("gstreamer\\lib\\gstreamer-1.0").join(WINDOWS_LIBRARY),
+            dir("venv\\onnxruntime\\capi").join(WINDOWS_LIBRARY),
+            dir("ort").join(WINDOWS_LIBRARY),
+            PathBuf::from("onnxruntime.dll"),
+        ];
+        assert_eq!(order, expected);
+        // Without the variable, a plugin folder or a PATH folder holding it: the loader's search.
+        assert_eq!(windows_search_order(None, None, Vec::new(), |_| true), [PathBuf::from("onnxruntime.dll")]);
     }
 }

@@ -4,6 +4,20 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// Where to put ONNX Runtime's library and how to get it, in this system's terms.
+#[cfg(not(windows))]
+const LIBRARY_HINT: &str = "Set ORT_DYLIB_PATH to the full path of libonnxruntime.so.1.x, or \
+    install it beside the plugin or on the loader path (a folder on LD_LIBRARY_PATH may hold \
+    libonnxruntime.so.1.x). Get it with `pip install onnxruntime` (CPU) or `pip install \
+    onnxruntime-gpu` (CUDA); the wheel keeps the file at onnxruntime/capi/libonnxruntime.so.1.x in \
+    site-packages.";
+#[cfg(windows)]
+const LIBRARY_HINT: &str = "Set ORT_DYLIB_PATH to the full path of onnxruntime.dll, or put \
+    onnxruntime.dll beside the plugin DLL or in a folder on PATH. Get it with `pip install \
+    onnxruntime` (CPU), `pip install onnxruntime-directml` (DirectML) or `pip install \
+    onnxruntime-gpu` (CUDA); the wheel keeps the file at onnxruntime\\capi\\onnxruntime.dll in \
+    site-packages.";
+
 #[derive(Debug, Clone)]
 pub enum RuntimeError {
     /// No ONNX Runtime library could be loaded; `tried` pairs each candidate with its failure.
@@ -23,15 +37,7 @@ impl fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RuntimeError::LibraryNotFound { tried } => {
-                write!(
-                    f,
-                    "ONNX Runtime library not found. Set ORT_DYLIB_PATH to the full path of \
-                     libonnxruntime.so.1.x, or install it beside the plugin or on the loader path \
-                     (a folder on LD_LIBRARY_PATH may hold libonnxruntime.so.1.x). \
-                     Get it with `pip install onnxruntime` (CPU) or `pip install onnxruntime-gpu` \
-                     (CUDA); the wheel keeps the file at onnxruntime/capi/libonnxruntime.so.1.x in \
-                     site-packages. Tried:"
-                )?;
+                write!(f, "ONNX Runtime library not found. {LIBRARY_HINT} Tried:")?;
                 for (candidate, reason) in tried {
                     write!(f, " [{candidate}: {reason}]")?;
                 }

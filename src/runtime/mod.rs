@@ -10,9 +10,11 @@
 
 mod batch_dim;
 mod batcher;
+mod coreml_rewrites;
 mod cuda;
 mod environment;
 mod error;
+mod gpu_work;
 mod memory;
 mod model;
 pub(crate) mod onnx_graph;
@@ -24,17 +26,18 @@ mod tensor;
 
 pub use batch_dim::{BATCH_SYMBOL, BatchRewrite, batch_tolerance, check_batched, make_batch_symbolic};
 pub use batcher::{BatchUser, Batcher, MAX_BATCH, MAX_WAIT, faces_batched_across_elements};
-pub use cuda::{ComputeStream, GpuWork, StreamPriority, gpu_work, prefer_blocking_sync};
+pub use cuda::{ComputeStream, StreamPriority, prefer_blocking_sync};
 pub(crate) use environment::set_plugin_dir;
 pub use environment::{environment, library_search_order};
 pub use error::RuntimeError;
+pub use gpu_work::{GpuWork, gpu_work};
 pub use memory::return_freed_memory;
 pub use model::{
     ModelIo, ModelOutputs, ModelSession, SessionOptions, SharedWarmUp, TensorSpec, default_cache_dir,
     default_models_dir, resolve_model_path,
 };
 pub use onnx_graph::{GraphSummary, read_graph_summary};
-pub use provider::{ExecutionProvider, PixelBackend, Precision};
+pub use provider::{CoreMlUnits, ExecutionProvider, PixelBackend, Precision};
 pub use settings::{ActiveRuntime, RuntimeSettings};
 pub(crate) use settings::{path_from_value, path_to_value};
 pub use shared::{model_sessions_loaded, open_sessions_of};

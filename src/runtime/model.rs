@@ -12,8 +12,9 @@ use ort::session::{IoBinding, RunOptions, Session, SessionOutputs};
 use ort::value::{DynValue, TensorElementType, ValueType};
 
 use super::cuda::StreamOrder;
+use super::gpu_work::DirectMlRun;
 use super::shared::{self, SessionKey, SharedSession};
-use super::{ComputeStream, ExecutionProvider, Precision, RuntimeError, StreamPriority, environment};
+use super::{ComputeStream, CoreMlUnits, ExecutionProvider, Precision, RuntimeError, StreamPriority, environment};
 
 /// What an element asks of ONNX Runtime for one model.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,8 @@ pub struct SessionOptions {
     /// stream of its own of the same priority, ordered with this one run by run (one replayed as a
     /// CUDA graph, which is not shared, on this one).
     pub compute_stream: Option<ComputeStream>,
+    /// The Apple units the model may run on (CoreML provider).
+    pub coreml_units: CoreMlUnits,
 }
 
 impl SessionOptions {
@@ -73,11 +76,14 @@ impl SessionOptions {
         SessionOptions { compute_stream: ComputeStream::new(self.gpu_id, priority).ok(), ..self }
     }
 
-    /// A session builder with the threading options applied: the environment's shared thread
-    /// pools ([`super::environment`]) unless `threads` or `spin_wait` ask for threads of the
-    /// session's own.
-    fn builder(&self, env: &ort::environment::Environment) -> ort::Result<SessionBuilder> {
-        let mut builder = Session::builder(env)?;
+    /// A session builder for `provider` with its session rules and the threading options
+    /// applied: the environment's shared thread pools ([`super::environment`]) unless `threads`
+    /// or `spin_wait` ask for threads of the session's own.
+    fn builder(&self, env: &ort::environment::Environment, provider: ExecutionProvider) -> ort::Result<SessionBuilder> {
+        let rules = provider.session_rules();
+        let mut builder = Session::builder(env)?
+            .with_memory_pattern(rules.memory_pattern)?
+            .with_parallel_execution(rules.parallel_execution)?;
         for (symbol, size) in &self.dimension_overrides {
             builder = builder.with_dimension_override(symbol, *size)?;
         }
@@ -180,6 +186,10 @@ pub struct ModelSession {
     /// When the session computes on a CUDA stream of its own, the order between it and the
     /// stream of the element this handle belongs to (see [`StreamOrder`]).
     order: Option<StreamOrder>,
+    gpu_id: u32,
+    /// Whether each run waits for the other runs on its device (DirectML, see
+    /// [`super::ExecutionProvider::session_rules`]).
+    one_run_per_device: bool,
 }
 
 /// The warm-up of a shared session: the first user to ask runs it, users that ask meanwhile wait
@@ -277,6 +287,7 @@ impl ModelSession {
     /// next (see [`StreamOrder`]), with the session held so that no other user's run comes in
     /// between.
     fn run_ordered<T>(&self, run: impl FnOnce(&mut Session) -> ort::Result<T>) -> Result<T, String> {
+        let _device = self.one_run_per_device.then(|| DirectMlRun::wait(self.gpu_id));
         self.shared.with_session(|session| {
             if let Some(order) = &self.order {
                 order.before_run()?;
@@ -389,7 +400,7 @@ impl ModelSession {
             });
             let session_options = SessionOptions { compute_stream: own_stream, ..options.clone() };
             let shown = path.display().to_string();
-            Self::load(path, &shown, &session_options, |builder| builder.commit_from_file(path))
+            Self::load(path, &shown, &session_options, |builder, provider| commit_file(builder, provider, path))
         })?;
         Self::handle(shared, path, options, check)
     }
@@ -398,7 +409,7 @@ impl ModelSession {
     /// shared: it computes on the stream `options` give, the element's own.
     pub fn open_memory(name: &str, bytes: &[u8], options: &SessionOptions) -> Result<ModelSession, RuntimeError> {
         let path = Path::new(name);
-        let shared = Self::load(path, name, options, |builder| builder.commit_from_memory(bytes))?;
+        let shared = Self::load(path, name, options, |builder, _| builder.commit_from_memory(bytes))?;
         Self::handle(Arc::new(shared), path, options, |_| Ok(()))
     }
 
@@ -427,6 +438,8 @@ impl ModelSession {
             io: shared.io.clone(),
             active_provider: shared.active_provider,
             fallback: shared.fallback.clone(),
+            gpu_id: options.gpu_id,
+            one_run_per_device: shared.active_provider.session_rules().one_run_per_device,
             shared,
             order,
         })
@@ -438,7 +451,7 @@ impl ModelSession {
         path: &Path,
         shown: &str,
         options: &SessionOptions,
-        commit: impl Fn(&mut SessionBuilder) -> ort::Result<Session>,
+        commit: impl Fn(&mut SessionBuilder, ExecutionProvider) -> ort::Result<Session>,
     ) -> Result<SharedSession, RuntimeError> {
         let env = environment()?;
         let session_error = |e: ort::Error| RuntimeError::Session { path: path.to_path_buf(), reason: e.to_string() };
@@ -455,12 +468,12 @@ impl ModelSession {
                 // Failing leaves CUDA's spinning waits: slower on the CPU, not wrong.
                 let _ = super::prefer_blocking_sync(options.gpu_id);
             }
-            let mut builder = options.builder(&env).map_err(session_error)?;
+            let mut builder = options.builder(&env, provider).map_err(session_error)?;
             if let Err(e) = dispatch.register(&mut builder) {
                 failures.push(format!("{}: {e}", provider.nick()));
                 continue;
             }
-            match commit(&mut builder) {
+            match commit(&mut builder, provider) {
                 Ok(session) => return Self::shared(session, path, provider, None, options),
                 // A provider can register and still fail on this model (missing cuDNN, an
                 // unsupported operator): the CPU may still run it.
@@ -468,8 +481,8 @@ impl ModelSession {
             }
         }
 
-        let mut builder = options.builder(&env).map_err(session_error)?;
-        let session = commit(&mut builder)
+        let mut builder = options.builder(&env, ExecutionProvider::Cpu).map_err(session_error)?;
+        let session = commit(&mut builder, ExecutionProvider::Cpu)
             .map_err(|e| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() })?;
         let fallback = (!failures.is_empty()).then(|| {
             format!(
@@ -500,6 +513,19 @@ impl ModelSession {
         };
         Ok(SharedSession::new(session, io, active_provider, fallback, options, queued))
     }
+}
+
+/// Makes the session from the model file; for CoreML, from the file with the CoreML rewrites
+/// applied ([`super::coreml_rewrites`]) when any applies. A file the rewrites cannot read is
+/// committed as it is, and ONNX Runtime reports what is wrong with it.
+fn commit_file(builder: &mut SessionBuilder, provider: ExecutionProvider, path: &Path) -> ort::Result<Session> {
+    if provider == ExecutionProvider::CoreMl
+        && let Ok(bytes) = std::fs::read(path)
+        && let Ok(Some((rewritten, _))) = super::coreml_rewrites::rewrite_for_coreml(&bytes)
+    {
+        return builder.commit_from_memory(&rewritten);
+    }
+    builder.commit_from_file(path)
 }
 
 /// The directory model files are looked up in when no path is given: `$DLC_MODELS_DIR`, else

@@ -113,11 +113,63 @@ impl ExecutionProvider {
             ExecutionProvider::TensorRt => tensorrt(options),
             ExecutionProvider::Rocm => ep::ROCm::default().with_device_id(id).build(),
             ExecutionProvider::MigraphX => ep::MIGraphX::default().with_device_id(id).build(),
-            ExecutionProvider::DirectMl => ep::DirectML::default().with_device_id(id).build(),
-            ExecutionProvider::CoreMl => ep::CoreML::default().build(),
+            ExecutionProvider::DirectMl => directml(options).build(),
+            ExecutionProvider::CoreMl => coreml(options).build(),
             ExecutionProvider::OpenVino => ep::OpenVINO::default().build(),
         };
         Some(dispatch.error_on_failure())
+    }
+}
+
+/// DirectML on the adapter `gpu-id` names (DXGI's adapter order, as DirectML counts them).
+fn directml(options: &SessionOptions) -> ep::DirectML {
+    ep::DirectML::default().with_device_id(options.gpu_id as i32)
+}
+
+/// The Apple units CoreML may run a model on (CoreML's `MLComputeUnits`), chosen per model as
+/// Deep-Live-Cam does: untested here, where no Mac is reachable.
+#[derive(Debug, Eq, PartialEq, Clone, Copy, Default)]
+pub enum CoreMlUnits {
+    /// Any unit, the Neural Engine included (CoreML's default): the swapper and the restorer.
+    #[default]
+    All,
+    /// The CPU and the GPU: the detector, which runs on every frame, leaving the Neural Engine
+    /// to the swapper.
+    CpuAndGpu,
+}
+
+fn coreml(options: &SessionOptions) -> ep::CoreML {
+    let units = match options.coreml_units {
+        CoreMlUnits::All => ep::coreml::ComputeUnits::All,
+        CoreMlUnits::CpuAndGpu => ep::coreml::ComputeUnits::CPUAndGPU,
+    };
+    ep::CoreML::default().with_compute_units(units)
+}
+
+/// What a provider needs of the session it is registered in, beyond its own options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionRules {
+    /// ONNX Runtime's memory pattern: buffers planned from the first run's shapes.
+    pub memory_pattern: bool,
+    /// ONNX Runtime's parallel execution mode (independent branches of the graph at once) rather
+    /// than the sequential one.
+    pub parallel_execution: bool,
+    /// Whether each run waits for the other runs on its device to end ([`super::gpu_work`]).
+    pub one_run_per_device: bool,
+}
+
+impl ExecutionProvider {
+    /// The session rules for sessions this provider runs. DirectML's are its documented
+    /// requirements: its sessions refuse to be made with the memory pattern or parallel
+    /// execution on, and take runs from one thread at a time.
+    pub(crate) fn session_rules(self) -> SessionRules {
+        match self {
+            ExecutionProvider::DirectMl => {
+                SessionRules { memory_pattern: false, parallel_execution: false, one_run_per_device: true }
+            }
+            // ONNX Runtime's defaults.
+            _ => SessionRules { memory_pattern: true, parallel_execution: false, one_run_per_device: false },
+        }
     }
 }
 
@@ -176,4 +228,27 @@ pub enum PixelBackend {
         nick = "onnx-runtime"
     )]
     OnnxRuntime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directml_sessions_have_no_memory_pattern_run_sequentially_and_one_at_a_time() {
+        let rules = ExecutionProvider::DirectMl.session_rules();
+        assert!(!rules.memory_pattern && !rules.parallel_execution && rules.one_run_per_device, "{rules:?}");
+        for provider in [ExecutionProvider::Cpu, ExecutionProvider::Cuda, ExecutionProvider::CoreMl] {
+            let rules = provider.session_rules();
+            assert!(rules.memory_pattern && !rules.parallel_execution && !rules.one_run_per_device, "{provider:?}");
+        }
+    }
+
+    #[test]
+    fn gpu_id_picks_the_directml_adapter() {
+        let options = SessionOptions { provider: ExecutionProvider::DirectMl, gpu_id: 2, ..Default::default() };
+        // `ort` keeps the adapter private; its debug text is the only view of it.
+        let shown = format!("{:?}", directml(&options));
+        assert!(shown.contains("device_id: Some(2)"), "{shown}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use gst::glib;
 use gst::prelude::*;
 
-use super::{ExecutionProvider, PixelBackend, Precision, SessionOptions, default_cache_dir};
+use super::{CoreMlUnits, ExecutionProvider, PixelBackend, Precision, SessionOptions, default_cache_dir};
 
 pub const DEFAULT_EXECUTION_PROVIDER: ExecutionProvider = ExecutionProvider::Auto;
 pub const DEFAULT_GPU_ID: u32 = 0;
@@ -254,6 +254,7 @@ impl RuntimeSettings {
             cuda_graph: false,
             dimension_overrides: Vec::new(),
             compute_stream: None,
+            coreml_units: CoreMlUnits::All,
         }
     }
 }

@@ -172,10 +172,28 @@ pub fn run(pipeline: &gst::Pipeline, timeout: Duration) -> BusLog {
     log
 }
 
+/// `description` as GStreamer's launch syntax must read it. The tests write paths into launch
+/// lines as they are; on Windows their `\` separators are the syntax's escape character, doubled
+/// here so that the parser gives the path back (the tests' launch lines have no escapes of
+/// their own).
+pub fn launch_line(description: &str) -> std::borrow::Cow<'_, str> {
+    if cfg!(windows) { description.replace('\\', "\\\\").into() } else { description.into() }
+}
+
+/// Gives `link` the contents of `target`: a symbolic link on Unix, a copy on Windows (where
+/// making links needs a privilege).
+pub fn link_file(target: &std::path::Path, link: &std::path::Path) {
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(target, link);
+    #[cfg(not(unix))]
+    let made = std::fs::copy(target, link).map(drop);
+    made.unwrap_or_else(|e| panic!("cannot link {} to {}: {e}", link.display(), target.display()));
+}
+
 /// Parses and runs a launch line, returning the bus log.
 pub fn run_launch(description: &str) -> BusLog {
     init();
-    let pipeline = gst::parse::launch(description)
+    let pipeline = gst::parse::launch(&launch_line(description))
         .unwrap_or_else(|e| panic!("cannot parse '{description}': {e}"))
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
@@ -235,7 +253,7 @@ pub fn pull_all(pipeline: &gst::Pipeline, sink_name: &str) -> Vec<gst::Buffer> {
 /// Parses a launch line into a pipeline.
 pub fn pipeline(description: &str) -> gst::Pipeline {
     init();
-    gst::parse::launch(description)
+    gst::parse::launch(&launch_line(description))
         .unwrap_or_else(|e| panic!("cannot parse '{description}': {e}"))
         .downcast::<gst::Pipeline>()
         .expect("a pipeline")
@@ -339,7 +357,7 @@ pub fn example(name: &str) -> Option<PathBuf> {
         }
         panic!("cargo build --example {name} named no executable");
     }
-    let path = profile_dir.join("examples").join(name);
+    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if path.is_file() {
         return Some(path);
     }

@@ -39,8 +39,7 @@ pub fn launch_pipeline(command: &str) -> Result<String, String> {
 
 /// Links `file` into `dir` as `name`.
 pub fn link(dir: &Path, name: &str, file: &Path) {
-    std::os::unix::fs::symlink(file, dir.join(name))
-        .unwrap_or_else(|e| panic!("cannot link {} as {name} in {}: {e}", file.display(), dir.display()));
+    super::link_file(file, &dir.join(name));
 }
 
 /// The test machine's stand-ins for a user's camera, window, encoders and files.
