@@ -27,6 +27,7 @@ use ort::value::TensorElementType;
 use prost::Message;
 
 use super::onnx_proto::ModelProto;
+use super::onnx_wire::{Edit, WIRE_LEN, WIRE_VARINT, fields, put_len_field, read_varint, rewrite};
 use super::{ModelSession, fill_host_f32, host_tensor, read_host_f32};
 
 /// The name the rewritten inputs and outputs give their batch dimension.
@@ -58,10 +59,6 @@ mod field {
     pub const TENSOR_RAW_DATA: u32 = 9;
 }
 
-const WIRE_VARINT: u8 = 0;
-const WIRE_FIXED64: u8 = 1;
-const WIRE_LEN: u8 = 2;
-const WIRE_FIXED32: u8 = 5;
 /// `TensorProto.DataType.INT64`.
 const DATA_TYPE_INT64: i64 = 7;
 
@@ -255,107 +252,6 @@ fn keep_leading_dim(tensor: &[u8]) -> Result<Option<Vec<u8>>, String> {
         })
     })?;
     Ok((changed && dims == 1).then_some(out))
-}
-
-/// What a rewrite does with one field.
-enum Edit {
-    Keep,
-    Drop,
-    /// A new payload for a length-delimited field.
-    Replace(Vec<u8>),
-    /// A new value for a varint field.
-    ReplaceVarint(u64),
-}
-
-/// One field of a protobuf message: its number, wire type and payload (the varint's bytes, the
-/// fixed value's bytes, or the length-delimited contents).
-struct Field<'a> {
-    number: u32,
-    wire: u8,
-    payload: &'a [u8],
-}
-
-fn read_varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*at).ok_or("a truncated varint")?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("a varint longer than 10 bytes".to_string())
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_len_field(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
-    put_varint(out, (u64::from(number) << 3) | u64::from(WIRE_LEN));
-    put_varint(out, payload.len() as u64);
-    out.extend_from_slice(payload);
-}
-
-fn fields(message: &[u8]) -> Result<Vec<Field<'_>>, String> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < message.len() {
-        let key = read_varint(message, &mut at)?;
-        let (number, wire) = ((key >> 3) as u32, (key & 7) as u8);
-        let start = at;
-        let payload = match wire {
-            WIRE_VARINT => {
-                read_varint(message, &mut at)?;
-                &message[start..at]
-            }
-            WIRE_FIXED64 | WIRE_FIXED32 => {
-                at += if wire == WIRE_FIXED64 { 8 } else { 4 };
-                message.get(start..at).ok_or("a truncated fixed-size field")?
-            }
-            WIRE_LEN => {
-                let len = usize::try_from(read_varint(message, &mut at)?).map_err(|_| "a field too long")?;
-                let begin = at;
-                at = begin.checked_add(len).ok_or("a field too long")?;
-                message.get(begin..at).ok_or("a truncated field")?
-            }
-            other => return Err(format!("protobuf wire type {other} (groups) is not used by ONNX")),
-        };
-        out.push(Field { number, wire, payload });
-    }
-    Ok(out)
-}
-
-/// `message` with `edit` applied to each of its fields, the fields it keeps copied as they were.
-/// Decides what happens to one field, from its number, wire type and payload.
-type FieldEdit<'e> = dyn FnMut(u32, u8, &[u8]) -> Result<Edit, String> + 'e;
-
-fn rewrite(message: &[u8], edit: &mut FieldEdit<'_>) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(message.len());
-    for f in fields(message)? {
-        let key = (u64::from(f.number) << 3) | u64::from(f.wire);
-        match edit(f.number, f.wire, f.payload)? {
-            Edit::Keep => {
-                put_varint(&mut out, key);
-                if f.wire == WIRE_LEN {
-                    put_varint(&mut out, f.payload.len() as u64);
-                }
-                out.extend_from_slice(f.payload);
-            }
-            Edit::Drop => {}
-            Edit::Replace(payload) => put_len_field(&mut out, f.number, &payload),
-            Edit::ReplaceVarint(value) => {
-                put_varint(&mut out, key);
-                put_varint(&mut out, value);
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn string_fields(message: &[u8], number: u32) -> Result<Vec<String>, String> {

@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use prost::Message;
 
 use super::onnx_proto::{ATTR_INTS, AttributeProto, NodeProto, OperatorSetIdProto, TensorProto};
+use super::onnx_wire::{fields, put_len_field};
 
 /// `ModelProto.graph` and `ModelProto.opset_import`.
 const MODEL_GRAPH: u32 = 7;
@@ -36,8 +37,6 @@ const GRAPH_INPUT: u32 = 11;
 const INT64: i32 = 7;
 /// `AttributeProto.AttributeType.TENSOR`.
 const ATTR_TENSOR: i32 = 4;
-/// Wire type of length-delimited fields (messages, strings, bytes, packed repeated numbers).
-const LENGTH_DELIMITED: u8 = 2;
 
 /// What the rewrites changed in one model.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -73,7 +72,7 @@ pub(crate) fn rewrite_for_coreml(bytes: &[u8]) -> Result<Option<(Vec<u8>, Rewrit
     let mut out = Vec::with_capacity(bytes.len() + graph.len() - graph_field.payload.len());
     for field in &model {
         if field.number == MODEL_GRAPH {
-            put_length_delimited(&mut out, MODEL_GRAPH, &graph);
+            put_len_field(&mut out, MODEL_GRAPH, &graph);
         } else {
             out.extend_from_slice(field.whole);
         }
@@ -150,14 +149,14 @@ fn rewrite_graph(bytes: &[u8], opset: i64) -> Result<Option<(Vec<u8>, Rewritten)
         match replacement {
             Some(new_nodes) => {
                 for node in new_nodes {
-                    put_length_delimited(&mut out, GRAPH_NODE, &node.encode_to_vec());
+                    put_len_field(&mut out, GRAPH_NODE, &node.encode_to_vec());
                 }
             }
             None => out.extend_from_slice(field.whole),
         }
     }
     for tensor in rewriter.initializers {
-        put_length_delimited(&mut out, GRAPH_INITIALIZER, &tensor.encode_to_vec());
+        put_len_field(&mut out, GRAPH_INITIALIZER, &tensor.encode_to_vec());
     }
     Ok(Some((out, rewritten)))
 }
@@ -348,74 +347,6 @@ fn node(op: &str, name: String, inputs: &[&str], outputs: &[&str], attribute: Ve
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The protobuf wire format: fields are copied as they are, so nothing undeclared is lost.
-
-/// One field of a message as it is on the wire: `whole` is its tag and value, `payload` the
-/// contents of a length-delimited value (empty for the others).
-struct Field<'a> {
-    number: u32,
-    whole: &'a [u8],
-    payload: &'a [u8],
-}
-
-fn varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*at).ok_or("a number runs past the end")?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("a number is longer than 10 bytes".to_string())
-}
-
-/// The fields of a message, in file order.
-fn fields(bytes: &[u8]) -> Result<Vec<Field<'_>>, String> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let start = at;
-        let tag = varint(bytes, &mut at)?;
-        let (number, wire_type) = ((tag >> 3) as u32, (tag & 7) as u8);
-        let mut payload: &[u8] = &[];
-        match wire_type {
-            0 => drop(varint(bytes, &mut at)?),
-            1 => at += 8,
-            5 => at += 4,
-            LENGTH_DELIMITED => {
-                let length = usize::try_from(varint(bytes, &mut at)?).map_err(|_| "a length too large")?;
-                let end =
-                    at.checked_add(length).filter(|&end| end <= bytes.len()).ok_or("a field runs past the end")?;
-                payload = &bytes[at..end];
-                at = end;
-            }
-            other => return Err(format!("field {number} has wire type {other}, which ONNX files do not use")),
-        }
-        if at > bytes.len() {
-            return Err("a field runs past the end".to_string());
-        }
-        out.push(Field { number, whole: &bytes[start..at], payload });
-    }
-    Ok(out)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_length_delimited(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
-    put_varint(out, (u64::from(number) << 3) | u64::from(LENGTH_DELIMITED));
-    put_varint(out, payload.len() as u64);
-    out.extend_from_slice(payload);
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -465,7 +396,7 @@ mod tests {
         let attribute = TensorAttribute { name: "value".into(), t: Some(ints_tensor("", values)), r#type: ATTR_TENSOR }
             .encode_to_vec();
         let mut wire = node("Constant", format!("{output}_node"), &[], &[output], Vec::new()).encode_to_vec();
-        put_length_delimited(&mut wire, 5, &attribute);
+        put_len_field(&mut wire, 5, &attribute);
         wire
     }
 
@@ -501,11 +432,11 @@ mod tests {
             node("Pad", "pad_edge".into(), &["x", "pads_const"], &["d"], vec![string_attribute("mode", "edge")]),
         ];
         let mut graph_wire = Vec::new();
-        put_length_delimited(&mut graph_wire, GRAPH_NODE, &constant_node("pads_hw", &[0, 0, 2, 1, 0, 0, 3, 2]));
+        put_len_field(&mut graph_wire, GRAPH_NODE, &constant_node("pads_hw", &[0, 0, 2, 1, 0, 0, 3, 2]));
         let mut graph_bytes = graph.encode_to_vec();
         graph_wire.append(&mut graph_bytes);
         // GraphProto.value_info (13): undeclared in onnx_proto.
-        put_length_delimited(&mut graph_wire, 13, &float_input("p1", &[1, 3, 12, 9]).encode_to_vec());
+        put_len_field(&mut graph_wire, 13, &float_input("p1", &[1, 3, 12, 9]).encode_to_vec());
         let model = ModelProto {
             ir_version: 8,
             producer_name: "gstdlc tests".into(),
@@ -513,9 +444,9 @@ mod tests {
             opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 18 }],
         };
         let mut wire = model.encode_to_vec();
-        put_length_delimited(&mut wire, MODEL_GRAPH, &graph_wire);
+        put_len_field(&mut wire, MODEL_GRAPH, &graph_wire);
         // ModelProto.doc_string (6): undeclared.
-        put_length_delimited(&mut wire, 6, b"kept as it was");
+        put_len_field(&mut wire, 6, b"kept as it was");
         wire
     }
 
@@ -541,7 +472,7 @@ mod tests {
         assert_eq!(ops.iter().filter(|op| *op == "Concat").count(), 3, "{ops:?}");
         // Every field of the original graph but the rewritten nodes is still there, byte for
         // byte, in order.
-        let rewritten_node = |field: &Field| {
+        let rewritten_node = |field: &super::super::onnx_wire::Field| {
             let Ok(node) = NodeProto::decode(field.payload) else { return false };
             let reflect = node.attribute.iter().any(|a| a.name == "mode" && a.s == b"reflect");
             field.number == GRAPH_NODE && (node.op_type == "Split" || (node.op_type == "Pad" && reflect))
@@ -566,7 +497,7 @@ mod tests {
         for field in &top {
             if field.number == MODEL_OPSET_IMPORT {
                 let opset = OperatorSetIdProto { domain: String::new(), version: 10 };
-                put_length_delimited(&mut old_opset, MODEL_OPSET_IMPORT, &opset.encode_to_vec());
+                put_len_field(&mut old_opset, MODEL_OPSET_IMPORT, &opset.encode_to_vec());
             } else {
                 old_opset.extend_from_slice(field.whole);
             }

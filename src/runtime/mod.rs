@@ -19,6 +19,7 @@ mod memory;
 mod model;
 pub(crate) mod onnx_graph;
 pub(crate) mod onnx_proto;
+mod onnx_wire;
 mod provider;
 mod settings;
 mod shared;
