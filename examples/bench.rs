@@ -650,21 +650,25 @@ impl GpuSampler {
 
     /// Stops sampling; the mean utilisation in %, if any sample came.
     fn finish(mut self) -> Option<f64> {
-        // SIGINT (Ctrl-C, which ends its -lms loop) rather than SIGKILL, so that it can still
-        // write out what it sampled.
-        // SAFETY: kill only sends a signal to our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        let asked = Instant::now();
-        while matches!(self.child.try_wait(), Ok(None)) {
-            if asked.elapsed() > Duration::from_secs(2) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        stop_nvidia_smi(&mut self.child);
         let samples = self.reader.join().unwrap_or_default();
         (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
+    }
+}
+
+/// Ends an `nvidia-smi -lms` child: SIGINT (Ctrl-C, which ends its loop) rather than SIGKILL,
+/// so that it can still write out what it sampled; killed after 2 s.
+fn stop_nvidia_smi(child: &mut Child) {
+    // SAFETY: kill only sends a signal to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let asked = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) {
+        if asked.elapsed() > Duration::from_secs(2) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -188,6 +188,54 @@ fn swap_is_the_same_with_either_backend() {
     }
 }
 
+/// Pushes three frames (PTS 0, 33 and 66 ms) into each named appsrc of `pipeline`, then EOS.
+fn push_three_frames(pipeline: &gst::Pipeline, sources: &[(&str, &Vec<u8>)]) {
+    for (name, frame) in sources {
+        let src = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        for i in 0..3u64 {
+            let mut buffer = gst::Buffer::from_slice((*frame).clone());
+            buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(i * 33));
+            src.push_buffer(buffer).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    }
+}
+
+/// Three frames from each of the appsinks `a` and `b` of `pipeline`, which is then stopped.
+fn pull_three_frames_each(pipeline: &gst::Pipeline) -> Vec<Vec<Vec<u8>>> {
+    let frames = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
+            (0..3)
+                .map(|_| {
+                    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120)).expect("a frame");
+                    sample.buffer().unwrap().map_readable().unwrap().to_vec()
+                })
+                .collect()
+        })
+        .collect();
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}
+
+/// Asserts that each stream's frames from the two backends are within the tolerances.
+fn assert_streams_match(what: &str, cpu: &[Vec<Vec<u8>>], graphs: &[Vec<Vec<u8>>]) {
+    for (stream, (cpu, graphs)) in cpu.iter().zip(graphs).enumerate() {
+        for (i, (c, g)) in cpu.iter().zip(graphs).enumerate() {
+            let (mean, max) = common::differences(c, g);
+            eprintln!(
+                "{what} stream {stream} frame {i} (provider {}): backends differ by {mean:.4} on average, {max} at most",
+                provider()
+            );
+            assert!(
+                mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE,
+                "{what} stream {stream} frame {i}: mean {mean}, max {max}"
+            );
+        }
+    }
+}
+
 /// Two streams' dlcswap elements on one swapper file: on a GPU their faces run in batches through
 /// the process's shared batcher (`Batcher`), and each stream must still get its own faces.
 #[test]
@@ -217,44 +265,13 @@ fn swaps_of_two_streams_batched_together_match_the_cpu_steps() {
             a = swap(backend, "newton.png"),
             b = swap(backend, "gauss.png"),
         ));
-        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
-        for i in 0..3u64 {
-            let mut buffer = gst::Buffer::from_slice(data.clone());
-            buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(i * 33));
-            src.push_buffer(buffer).unwrap();
-        }
-        src.end_of_stream().unwrap();
-        let frames: Vec<Vec<Vec<u8>>> = ["a", "b"]
-            .iter()
-            .map(|name| {
-                let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
-                (0..3)
-                    .map(|_| {
-                        let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120)).expect("a frame");
-                        sample.buffer().unwrap().map_readable().unwrap().to_vec()
-                    })
-                    .collect()
-            })
-            .collect();
-        pipeline.set_state(gst::State::Null).unwrap();
-        frames
+        push_three_frames(&pipeline, &[("src", data)]);
+        pull_three_frames_each(&pipeline)
     };
     let cpu = two_streams("cpu");
     let graphs = two_streams("onnx-runtime");
-    for (stream, (cpu, graphs)) in cpu.iter().zip(&graphs).enumerate() {
-        for (i, (c, g)) in cpu.iter().zip(graphs).enumerate() {
-            let (mean, max) = common::differences(c, g);
-            eprintln!(
-                "stream {stream} frame {i} (provider {}): backends differ by {mean:.4} on average, {max} at most",
-                provider()
-            );
-            assert!(
-                mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE,
-                "stream {stream} frame {i}: mean {mean}, max {max}"
-            );
-        }
-    }
+    assert_streams_match("swap", &cpu, &graphs);
     // The two sources give two different swaps: a batch that mixed them up would show here.
     let (mean, _) = common::differences(&cpu[0][0], &cpu[1][0]);
     assert!(mean > 0.2, "the two streams' faces should differ");
@@ -289,50 +306,17 @@ fn restorations_of_two_streams_batched_together_match_the_cpu_steps() {
             };
             let pipeline = common::pipeline(&format!("{}  {}", stream("a", 0.3), stream("b", 0.8)));
             pipeline.set_state(gst::State::Playing).unwrap();
-            for (name, frame) in [("src_a", &data), ("src_b", &mirrored)] {
-                let src = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSrc>().unwrap();
-                for i in 0..3u64 {
-                    let mut buffer = gst::Buffer::from_slice(frame.clone());
-                    buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(i * 33));
-                    src.push_buffer(buffer).unwrap();
-                }
-                src.end_of_stream().unwrap();
-            }
-            let frames: Vec<Vec<Vec<u8>>> = ["a", "b"]
-                .iter()
-                .map(|name| {
-                    let sink = pipeline.by_name(name).unwrap().downcast::<gst_app::AppSink>().unwrap();
-                    (0..3)
-                        .map(|_| {
-                            let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(120)).expect("a frame");
-                            sample.buffer().unwrap().map_readable().unwrap().to_vec()
-                        })
-                        .collect()
-                })
-                .collect();
-            pipeline.set_state(gst::State::Null).unwrap();
-            frames
+            push_three_frames(&pipeline, &[("src_a", &data), ("src_b", &mirrored)]);
+            pull_three_frames_each(&pipeline)
         };
         let cpu = two_streams("cpu");
         let graphs = two_streams("onnx-runtime");
-        for (stream, (cpu, graphs)) in cpu.iter().zip(&graphs).enumerate() {
+        for (stream, cpu) in cpu.iter().enumerate() {
             let original = if stream == 0 { &data } else { &mirrored };
             let (change, _) = common::differences(&cpu[0], original);
             assert!(change > 0.05, "{}: stream {stream}'s faces should be restored", model.display());
-            for (i, (c, g)) in cpu.iter().zip(graphs).enumerate() {
-                let (mean, max) = common::differences(c, g);
-                eprintln!(
-                    "{} stream {stream} frame {i} (provider {}): backends differ by {mean:.4} on average, {max} at most",
-                    model.display(),
-                    provider()
-                );
-                assert!(
-                    mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE,
-                    "{} stream {stream} frame {i}: mean {mean}, max {max}",
-                    model.display()
-                );
-            }
         }
+        assert_streams_match(&model.display().to_string(), &cpu, &graphs);
     }
 }
 

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::{
     Chain, RunOptions, STALL, launch_prop, message_text, open_picture, p50_p99, process_cpu_time, show, sorted_ms,
-    write_frame,
+    stop_nvidia_smi, write_frame,
 };
 
 /// Where each stream's frames come from.
@@ -61,17 +61,7 @@ impl GpuMemorySampler {
 
     /// Mean utilisation (%) and the most memory in use (MiB) since the start.
     fn finish(mut self) -> (Option<f64>, Option<f64>) {
-        // SAFETY: kill only sends a signal to our own child (SIGINT ends its -lms loop cleanly).
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        let asked = Instant::now();
-        while matches!(self.child.try_wait(), Ok(None)) {
-            if asked.elapsed() > Duration::from_secs(2) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        stop_nvidia_smi(&mut self.child);
         let samples = self.reader.join().unwrap_or_default();
         if samples.is_empty() {
             return (None, None);
