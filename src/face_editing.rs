@@ -18,7 +18,7 @@ use crate::element::{Messages, WARM_UP_RUNS, log_warm_up, report_step_times, war
 use crate::face::Face;
 use crate::lanes::{InFlight, LanesMode, accelerated, lanes_to_open};
 use crate::meta::{FaceFlags, FaceMeta};
-use crate::runtime::{ModelSession, gpu_work};
+use crate::runtime::{ModelSession, gpu_work, users_of};
 use crate::vision::FrameViewMut;
 use crate::warnings::WarningLimiter;
 
@@ -157,7 +157,9 @@ impl<L: FaceLane, R: Send + 'static> FaceEditing<L, R> {
         mut open: impl FnMut() -> Result<L, E>,
     ) -> Result<Vec<L>, E> {
         let first = open()?;
-        let count = lanes_to_open(mode, accelerated(first.model().active_provider));
+        // The first lane's own handle is one user of its model file.
+        let used_elsewhere = users_of(&first.model().path) > 1;
+        let count = lanes_to_open(mode, accelerated(first.model().active_provider), used_elsewhere);
         let mut lanes = vec![first];
         if let Some(e) = open_more(&mut lanes, count, mode == LanesMode::Auto, open)? {
             let reason = format!("lanes=auto: {} of {count} lanes could be made, going on with them: {e}", lanes.len());

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use gst::prelude::*;
-use gstdlc::runtime::{ExecutionProvider, ModelSession, Precision, SessionOptions, open_sessions_of};
+use gstdlc::runtime::{ExecutionProvider, ModelSession, Precision, SessionOptions, open_sessions_of, users_of};
 
 /// Held by each test for its whole run (resident sizes, CPU time on a shared machine).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -204,12 +204,16 @@ fn pipelines_share_one_session_per_model_file() {
         let want = if model == &setup.scrfd && provider() == "cuda" { 2 } else { 1 };
         assert_eq!(open_sessions_of(model), want, "sessions of {} while four pipelines play", model.display());
     }
+    // Four dlcswap elements hold the swapper (what lanes=auto reads: a second stream of a model
+    // on a GPU gets one lane).
+    assert!(users_of(&setup.swapper) >= 4, "users of the swapper: {}", users_of(&setup.swapper));
     for stream in &streams {
         stream.stop();
     }
     for model in [&setup.scrfd, &setup.arcface, &setup.swapper] {
         assert_eq!(open_sessions_of(model), 0, "sessions of {} once every pipeline stopped", model.display());
     }
+    assert_eq!(users_of(&setup.swapper), 0);
 }
 
 /// A pipeline stopping and starting again, and another seeking, while the others play: every

@@ -15,11 +15,13 @@ pub fn accelerated(provider: ExecutionProvider) -> bool {
 }
 
 /// How many copies of the per-frame work to open for `mode`, once the first one's provider is
-/// known: the number asked for, or for `auto` as many as it may ever use.
-pub fn lanes_to_open(mode: LanesMode, on_accelerator: bool) -> usize {
+/// known: the number asked for, or for `auto` as many as it may ever use: one where the model runs
+/// on the CPU, or where other elements of the process already use the same model file (their
+/// streams keep the GPU busy, and each lane is another copy of a captured model in GPU memory).
+pub fn lanes_to_open(mode: LanesMode, on_accelerator: bool, model_used_elsewhere: bool) -> usize {
     match mode.fixed() {
         Some(n) => n as usize,
-        None if on_accelerator => AUTO_MAX_LANES as usize,
+        None if on_accelerator && !model_used_elsewhere => AUTO_MAX_LANES as usize,
         None => 1,
     }
 }
@@ -65,11 +67,14 @@ mod tests {
     /// many wherever the model runs.
     #[test]
     fn lanes_opened_for_each_mode() {
-        assert_eq!(lanes_to_open(LanesMode::Auto, false), 1);
-        assert_eq!(lanes_to_open(LanesMode::Auto, true), AUTO_MAX_LANES as usize);
+        assert_eq!(lanes_to_open(LanesMode::Auto, false, false), 1);
+        assert_eq!(lanes_to_open(LanesMode::Auto, true, false), AUTO_MAX_LANES as usize);
+        // A second stream of the same model on the GPU: one lane (the first keeps its three).
+        assert_eq!(lanes_to_open(LanesMode::Auto, true, true), 1);
         for (mode, n) in [(LanesMode::One, 1), (LanesMode::Two, 2), (LanesMode::Three, 3), (LanesMode::Four, 4)] {
-            assert_eq!(lanes_to_open(mode, false), n);
-            assert_eq!(lanes_to_open(mode, true), n);
+            assert_eq!(lanes_to_open(mode, false, false), n);
+            assert_eq!(lanes_to_open(mode, true, false), n);
+            assert_eq!(lanes_to_open(mode, true, true), n);
             assert_eq!(mode.fixed(), Some(n as u32));
             assert_eq!(mode.nick(), n.to_string());
         }

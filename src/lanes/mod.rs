@@ -74,8 +74,9 @@ pub fn properties(blurb: &str) -> [glib::ParamSpec; 2] {
         glib::ParamSpecEnum::builder_with_default("lanes", LanesMode::default())
             .nick("Frames in flight")
             .blurb(&format!(
-                "{blurb}. auto (the default): 1 when the model runs on the CPU (or OpenVINO); on a GPU \
-                 {AUTO_MAX_LANES} lanes ({AUTO_MAX_LANES} copies of the model in GPU memory) are made and warmed up at \
+                "{blurb}. auto (the default): 1 when the model runs on the CPU (or OpenVINO), or when another \
+                 element of the process already uses the same model file (its stream keeps the GPU busy); else on \
+                 a GPU {AUTO_MAX_LANES} lanes ({AUTO_MAX_LANES} copies of the model in GPU memory) are made and warmed up at \
                  start, and at the first frame {AUTO_MAX_LANES} \
                  work when the source is not live, 1 when it is (the latency query), one more whenever the mean \
                  time of a frame over a second exceeds the frame interval times the lanes working; \

@@ -41,5 +41,5 @@ pub use onnx_graph::{GraphSummary, read_graph_summary};
 pub use provider::{CoreMlUnits, ExecutionProvider, PixelBackend, Precision};
 pub use settings::{ActiveRuntime, RuntimeSettings};
 pub(crate) use settings::{path_from_value, path_to_value};
-pub use shared::{model_sessions_loaded, open_sessions_of};
+pub use shared::{model_sessions_loaded, open_sessions_of, users_of};
 pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

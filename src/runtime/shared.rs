@@ -237,6 +237,18 @@ pub fn model_sessions_loaded() -> u64 {
     MODEL_SESSIONS_LOADED.load(Ordering::Relaxed)
 }
 
+/// How many handles to sessions of the file at `path` exist now, over every set of options:
+/// roughly how many elements and lanes of the process use the model (`lanes=auto` makes one lane
+/// where others already keep the GPU busy with it).
+pub fn users_of(path: &Path) -> usize {
+    let Ok(path) = path.canonicalize() else { return 0 };
+    let registry = REGISTRY.lock();
+    (registry.iter().flat_map(|registry| registry.iter()))
+        .filter(|(key, _)| key.file.path == path)
+        .map(|(_, slot)| slot.0.try_lock().map_or(0, |session| session.strong_count()))
+        .sum()
+}
+
 /// How many sessions of the file at `path` are open now (one per set of options that change
 /// results; a file replaced on disk counts separately from the one it replaced while both are
 /// open). For tests and diagnostics.
