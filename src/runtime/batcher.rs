@@ -32,7 +32,7 @@ use ort::value::{DynTensor, TensorElementType};
 
 use super::{
     ComputeStream, ExecutionProvider, ModelIo, ModelSession, SessionOptions, StreamPriority, batch_tolerance,
-    check_batched, gpu_work, make_batch_symbolic, tensor_shape,
+    check_batched, make_batch_symbolic, tensor_shape,
 };
 
 /// Whether elements batch their faces with other elements' (`DLC_BATCH_FACES=1`). Off by default
@@ -93,7 +93,9 @@ pub struct Batcher {
 
 impl Batcher {
     /// The process's batcher for the model at `path` with `options`, opened when there is none
-    /// yet. `check` judges the model's inputs and outputs as the caller's own open does. Fails
+    /// yet. On a GPU the caller holds the GPU work lock (shared), as the elements do while they
+    /// open their models: opening runs the model. (Taking the lock here again would be a recursive
+    /// read, which waits forever behind an element queued to capture a CUDA graph.) `check` judges the model's inputs and outputs as the caller's own open does. Fails
     /// when the model cannot batch: a non-batch dimension is symbolic, the rewrite finds no
     /// batch to free, or a batch differs from single runs.
     pub fn shared(
@@ -182,13 +184,11 @@ impl Batcher {
             })
             .collect();
         let float16 = model.io.outputs.iter().any(|o| o.element == Some(TensorElementType::Float16));
-        let worst = {
-            // Its runs allocate and free host memory for their outputs: never while an element
-            // captures a CUDA graph.
-            let _gpu = model.on_nvidia_gpu().then(|| gpu_work(false));
-            check_batched(&mut model, CHECK_ITEMS, &inputs)
-        }
-        .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
+        // Its runs allocate and free host memory for their outputs, which must not happen while
+        // an element captures a CUDA graph: the caller holds the GPU work lock (the elements open
+        // their models under it, see `Batcher::shared`).
+        let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)
+            .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
         if worst > batch_tolerance(float16) {
             return Err(format!(
                 "a batch of {CHECK_ITEMS} differs from single runs by up to {worst}: the graph mixes batch items"
@@ -219,12 +219,9 @@ impl Batcher {
             bound: HashMap::new(),
         };
         let mut runner = runner;
-        {
-            // On the opening thread, before any item can come (see `Runner::run` for why the
-            // batcher's own thread never takes the lock).
-            let _gpu = on_gpu.then(|| gpu_work(false));
-            runner.warm_up();
-        }
+        // On the opening thread, under its GPU work lock, before any item can come (see
+        // `Runner::run` for why the batcher's own thread never takes the lock).
+        runner.warm_up();
         let thread = std::thread::Builder::new()
             .name("dlc-batcher".to_string())
             .spawn(move || runner.serve())

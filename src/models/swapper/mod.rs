@@ -27,8 +27,8 @@ use ort::value::DynTensor;
 use crate::backend::Backend;
 use crate::face::EMBEDDING_LEN;
 use crate::runtime::{
-    ModelIo, ModelSession, RuntimeError, SessionOptions, batch_tolerance, check_batched, fill_host_f32, gpu_work,
-    host_tensor, make_batch_symbolic, read_host_f32,
+    ModelIo, ModelSession, RuntimeError, SessionOptions, batch_tolerance, check_batched, fill_host_f32, host_tensor,
+    make_batch_symbolic, read_host_f32,
 };
 
 pub use converter::Converter;
@@ -151,9 +151,9 @@ impl Swapper {
         // A face's pixel-boost tiles in one run: worth a second open and a check on a GPU, where
         // one tile leaves most of the card idle; on the CPU a batch costs what its tiles cost.
         if !batched && swapper.model.on_nvidia_gpu() && family.boost_sizes.iter().any(|&b| b > family.size) {
-            // The check's runs allocate and free host memory for their outputs: never while
-            // another element captures a CUDA graph.
-            let _gpu = gpu_work(false);
+            // The check's runs allocate and free host memory for their outputs, never while another
+            // element captures a CUDA graph: the element opens its models under the GPU work lock
+            // (taken again here, a recursive read would wait behind a queued capture forever).
             swapper.batching = Some(swapper.batch_tiles(options, BATCH_CHECK_TILES));
         }
         Ok(swapper)
