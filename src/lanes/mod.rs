@@ -35,7 +35,7 @@ pub const AUTO_MAX_LANES: u32 = 3;
 pub enum LanesMode {
     #[default]
     #[enum_value(
-        name = "auto: 1 on the CPU; on a GPU 3 from a file, 1 from a live source, growing to 3 while frames take longer than the frame interval",
+        name = "auto: 1 on the CPU or for a second stream of one model file; else on a GPU 3 from a file, 1 from a live source, growing to 3 while frames take longer than the frame interval",
         nick = "auto"
     )]
     Auto = 0,
