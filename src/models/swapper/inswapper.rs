@@ -242,9 +242,12 @@ impl Inswapper {
             Some(user) => {
                 // The batcher reads the inputs from its own stream: they must be complete.
                 backend.finish_queued()?;
-                let inputs: Vec<&DynTensor> = (user.batcher().io.inputs.iter())
-                    .map(|i| if i.name == "source" { &bound.source } else { &bound.target })
-                    .collect();
+                // In the model's input order (the contract checked at open: two inputs).
+                let source_first = user.batcher().io.inputs.first().is_some_and(|i| i.name == "source");
+                let inputs = match source_first {
+                    true => [&bound.source, &bound.target],
+                    false => [&bound.target, &bound.source],
+                };
                 user.run(&inputs, &mut [&mut bound.output])?;
             }
             None => run_on_backend(model, &bound.binding, backend)?,
