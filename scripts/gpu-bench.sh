@@ -143,24 +143,26 @@ case $part in
   batching)
     # Faces batched across lanes and elements (DLC_BATCH_FACES=1, issue 19): first the GPU = CPU
     # tests that batch (two streams of dlcswap, of dlcenhance; restoration with lanes=auto), each
-    # under a time limit, since the first GPU run of this path hung; then the shared sessions.
+    # under a time limit (LIMIT_S seconds), since the first GPU run of this path hung; then the
+    # shared sessions.
     export DLC_BATCH_FACES=1
     DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
-      timeout 300 "$stage/backends-test" --test-threads=1 --nocapture 2>&1 | tee "$out/batching-backends.txt" \
+      timeout "${LIMIT_S:-300}" "$stage/backends-test" --test-threads=1 --nocapture 2>&1 | tee "$out/batching-backends.txt" \
       | grep -E "differ|test result|panicked|FAILED" | cut -c1-250
     grep -h "faces batched\|faces run one" "$out/debug-$part.log" | sed 's/^.*\(<dlc[a-z]*[0-9]*>\)/\1/' | sort | uniq -c | cut -c1-250
     DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
-      timeout 200 "$stage/shared_sessions-test" --test-threads=1 2>&1 | tee "$out/batching-shared.txt" \
+      timeout "${LIMIT_S:-200}" "$stage/shared_sessions-test" --test-threads=1 2>&1 | tee "$out/batching-shared.txt" \
       | grep -E "test result|panicked|FAILED"
     ;;
   streams)
     # Issue 19's table: N streams of detect ! swap (fp16 inswapper stand-in, 1080p, one face) in
     # one process, default properties, then with faces batched across elements (STREAMS: the
-    # counts, default 1,2,4,8,16,32; each count is one pipeline of N branches, see bench --help).
+    # counts, default 1,2,4,8,16,32; each count is one pipeline of N branches, see bench --help;
+    # BATCH: which of 0 and 1, default both; LIMIT_S: seconds per run).
     # Rows are printed as they come (the table goes to OUT/streams.md at the end of each run).
-    for batch in 0 1; do
+    for batch in ${BATCH:-0 1}; do
       echo "== DLC_BATCH_FACES=$batch"
-      DLC_BATCH_FACES=$batch timeout 560 "$stage/bench" streams --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" \
+      DLC_BATCH_FACES=$batch timeout "${LIMIT_S:-560}" "$stage/bench" streams --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" \
         --sizes 1920x1080 --faces 1 --frames 150 --swapper "$models/inswapper_128_fp16.onnx" \
         --streams "${STREAMS:-1,2,4,8,16,32}" --markdown-out "$out/streams.md" 2>&1 \
         | grep --line-buffered -E '^\| [0-9]|rror' | cut -c1-300

@@ -78,7 +78,12 @@ impl FaceEnhancer {
 
     /// The mean time of each step since the last report (for the debug log).
     pub fn take_report(&mut self) -> String {
-        [self.enhancer.times().take_report(), self.times.take_report()].join("; ")
+        let batches = self.enhancer.batch_report();
+        [Some(self.enhancer.times().take_report()), Some(self.times.take_report()), batches]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Starts a frame whose faces are `faces`: forgets the results of tracks that ended.

@@ -134,7 +134,12 @@ impl FaceSwapper {
 
     /// The mean time of each step since the last report (for the debug log).
     pub fn take_report(&mut self) -> String {
-        [self.swapper.times().take_report(), self.times.take_report()].join("; ")
+        let batches = self.swapper.batch_report();
+        [Some(self.swapper.times().take_report()), Some(self.times.take_report()), batches]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Forgets the masks of tracks that are gone, so the cache stays as small as the scene.

@@ -178,6 +178,11 @@ impl Enhancer {
         Ok(description)
     }
 
+    /// The batcher's runs so far, once this restorer's faces go through it.
+    pub fn batch_report(&self) -> Option<String> {
+        self.batches.as_ref().filter(|shared| shared.user.in_use()).map(|shared| shared.user.batcher().report())
+    }
+
     pub fn model(&self) -> &ModelSession {
         &self.model
     }

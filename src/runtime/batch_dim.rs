@@ -276,10 +276,12 @@ fn varint_field(message: &[u8], number: u32) -> Result<Option<i64>, String> {
 }
 
 /// How far a batched run may stray from single runs: kernels chosen for another batch size sum
-/// in another order (float16 most visibly), while a graph that mixes batch items is off by the
-/// size of its outputs.
-pub fn batch_tolerance(float16: bool) -> f32 {
-    if float16 { 2e-2 } else { 1e-3 }
+/// in another order, while a graph that mixes batch items is off by the size of its outputs.
+/// `reduced_precision`: float16 outputs, or a model on an NVIDIA GPU, whose float32 convolutions
+/// run in TF32 (ONNX Runtime's CUDA default: a 10-bit mantissa, as float16's), where the fp32
+/// inswapper fixture's batch of 3 strays by 0.0014 on an H100.
+pub fn batch_tolerance(reduced_precision: bool) -> f32 {
+    if reduced_precision { 2e-2 } else { 1e-3 }
 }
 
 /// Checks that `model` (with a symbolic batch) gives for a batch of `n` what it gives for each

@@ -75,6 +75,11 @@ struct Shared {
     users: AtomicUsize,
     runs: AtomicU64,
     items: AtomicU64,
+    /// Totals over the runs, in microseconds: waiting for a batch to fill (from the first item's
+    /// pick-up), and copying in, running and copying out.
+    waited_us: AtomicU64,
+    ran_us: AtomicU64,
+    longest_run_us: AtomicU64,
 }
 
 /// A shared, batching session of one model (see the module text).
@@ -189,7 +194,7 @@ impl Batcher {
         // their models under it, see `Batcher::shared`).
         let worst = check_batched(&mut model, CHECK_ITEMS, &inputs)
             .map_err(|e| format!("a batch of {CHECK_ITEMS} does not run like single items: {e}"))?;
-        if worst > batch_tolerance(float16) {
+        if worst > batch_tolerance(float16 || model.on_nvidia_gpu()) {
             return Err(format!(
                 "a batch of {CHECK_ITEMS} differs from single runs by up to {worst}: the graph mixes batch items"
             ));
@@ -206,6 +211,9 @@ impl Batcher {
             users: AtomicUsize::new(0),
             runs: AtomicU64::new(0),
             items: AtomicU64::new(0),
+            waited_us: AtomicU64::new(0),
+            ran_us: AtomicU64::new(0),
+            longest_run_us: AtomicU64::new(0),
         });
         let io = model.io.clone();
         let runner = Runner {
@@ -243,6 +251,21 @@ impl Batcher {
     /// Runs and items so far (items / runs = the mean batch).
     pub fn counts(&self) -> (u64, u64) {
         (self.shared.runs.load(Ordering::SeqCst), self.shared.items.load(Ordering::SeqCst))
+    }
+
+    /// Its runs so far, for the step-time reports: how many, how full, how long they took and
+    /// how long their first item waited for company.
+    pub fn report(&self) -> String {
+        let shared = &self.shared;
+        let runs = shared.runs.load(Ordering::SeqCst);
+        let per_run = |total: &AtomicU64| total.load(Ordering::SeqCst) as f64 / runs.max(1) as f64;
+        format!(
+            "batcher {runs} runs, {:.2} items a run, {:.2} ms a run (longest {:.2}), {:.2} ms waiting for a batch",
+            per_run(&shared.items),
+            per_run(&shared.ran_us) / 1000.0,
+            shared.longest_run_us.load(Ordering::SeqCst) as f64 / 1000.0,
+            per_run(&shared.waited_us) / 1000.0,
+        )
     }
 
     /// Whether items must be in GPU memory.
@@ -366,10 +389,16 @@ struct Runner {
 
 impl Runner {
     fn serve(mut self) {
-        while let Some(batch) = self.next_batch() {
+        while let Some((batch, waited)) = self.next_batch() {
+            let start = Instant::now();
             let result = self.run(&batch);
-            self.shared.runs.fetch_add(1, Ordering::SeqCst);
-            self.shared.items.fetch_add(batch.len() as u64, Ordering::SeqCst);
+            let ran = start.elapsed().as_micros() as u64;
+            let shared = &self.shared;
+            shared.runs.fetch_add(1, Ordering::SeqCst);
+            shared.items.fetch_add(batch.len() as u64, Ordering::SeqCst);
+            shared.waited_us.fetch_add(waited.as_micros() as u64, Ordering::SeqCst);
+            shared.ran_us.fetch_add(ran, Ordering::SeqCst);
+            shared.longest_run_us.fetch_max(ran, Ordering::SeqCst);
             for request in batch {
                 // After this the caller may reuse or free its tensors.
                 let _ = request.done.send(result.clone());
@@ -398,8 +427,9 @@ impl Runner {
         }
     }
 
-    /// Waits for the next batch (see the module text for when it runs); `None` when closing.
-    fn next_batch(&self) -> Option<Vec<Request>> {
+    /// Waits for the next batch (see the module text for when it runs) and returns it with how
+    /// long its first item waited for the others; `None` when closing.
+    fn next_batch(&self) -> Option<(Vec<Request>, Duration)> {
         let mut queue = self.shared.queue.lock().ok()?;
         while queue.pending.is_empty() {
             if queue.closing {
@@ -417,7 +447,7 @@ impl Runner {
             queue = self.shared.arrived.wait_timeout(queue, MAX_WAIT - waited).ok()?.0;
         }
         let take = queue.pending.len().min(MAX_BATCH);
-        Some(queue.pending.drain(..take).collect())
+        Some((queue.pending.drain(..take).collect(), first.elapsed()))
     }
 
     fn run(&mut self, batch: &[Request]) -> Result<(), String> {
@@ -626,6 +656,9 @@ mod tests {
         assert_eq!(items, (users * rounds) as u64);
         // Four users submitting at once: most runs carry several items.
         assert!(runs < items * 3 / 4, "{runs} runs for {items} items: no batching");
+        let report = batcher.report();
+        let mean = items as f64 / runs as f64;
+        assert!(report.starts_with(&format!("batcher {runs} runs, {mean:.2} items a run")), "{report}");
         assert_eq!(batcher.users(), 0);
     }
 

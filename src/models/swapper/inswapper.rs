@@ -167,6 +167,11 @@ impl Inswapper {
         Ok(description)
     }
 
+    /// The batcher's runs so far, once this swapper's faces go through it.
+    pub fn batch_report(&self) -> Option<String> {
+        self.batches.as_ref().filter(|user| user.in_use()).map(|user| user.batcher().report())
+    }
+
     /// Whether the next face on this thread may capture the swapper's CUDA graph (the caller
     /// then takes the GPU work lock exclusively): never once its faces go through the batcher,
     /// whose session is not captured.
