@@ -468,7 +468,8 @@ impl ModelSession {
                 // Failing leaves CUDA's spinning waits: slower on the CPU, not wrong.
                 let _ = super::prefer_blocking_sync(options.gpu_id);
             }
-            let mut builder = options.builder(&env, provider).map_err(session_error)?;
+            let builder = options.builder(&env, provider).map_err(session_error)?;
+            let mut builder = with_profile(builder, profile_dir().as_deref(), path).map_err(session_error)?;
             if let Err(e) = dispatch.register(&mut builder) {
                 failures.push(format!("{}: {e}", provider.nick()));
                 continue;
@@ -481,7 +482,8 @@ impl ModelSession {
             }
         }
 
-        let mut builder = options.builder(&env, ExecutionProvider::Cpu).map_err(session_error)?;
+        let builder = options.builder(&env, ExecutionProvider::Cpu).map_err(session_error)?;
+        let mut builder = with_profile(builder, profile_dir().as_deref(), path).map_err(session_error)?;
         let session = commit(&mut builder, ExecutionProvider::Cpu)
             .map_err(|e| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() })?;
         let fallback = (!failures.is_empty()).then(|| {
@@ -513,6 +515,27 @@ impl ModelSession {
         };
         Ok(SharedSession::new(session, io, active_provider, fallback, options, queued))
     }
+}
+
+/// The folder named by `DLC_ORT_PROFILE`, where every session the process opens writes ONNX
+/// Runtime's profile of its runs (unset or empty: no profiling).
+fn profile_dir() -> Option<PathBuf> {
+    std::env::var_os("DLC_ORT_PROFILE").filter(|d| !d.is_empty()).map(PathBuf::from)
+}
+
+/// `builder` writing ONNX Runtime's profile into `dir` when one is given: a JSON file per session,
+/// `MODEL-PID-N_TIME.json` (N counts the process's sessions, since one model file may be opened
+/// many times within a second), written when the session closes. It lists every node's runs
+/// with their times and the execution provider that ran them, which shows a model that runs
+/// partly on the CPU, or a slow node, where the elements' step times only show a slow model.
+fn with_profile(builder: SessionBuilder, dir: Option<&Path>, model: &Path) -> ort::Result<SessionBuilder> {
+    static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Some(dir) = dir else { return Ok(builder) };
+    let stem: String = (model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default().chars())
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '-' })
+        .collect();
+    let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(builder.with_profiling(dir.join(format!("{stem}-{}-{n}", std::process::id())))?)
 }
 
 /// Makes the session from the model file; for CoreML, from the file with the CoreML rewrites
@@ -597,6 +620,39 @@ pub fn resolve_model_path(given: Option<&Path>, default_name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profiled_session_writes_which_provider_ran_each_node() {
+        use crate::backend::graph::onnx::{Dim, Elem, Graph};
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = Graph::new("profile_test");
+        let x = g.input("x", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(2)]);
+        let y = g.op("Tanh", &[&x], Vec::new());
+        g.output(&y, "y", Elem::Float, &[Dim::Fixed(1), Dim::Fixed(2)]);
+        let model = dir.path().join("profile test.onnx");
+        std::fs::write(&model, g.encode()).unwrap();
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir(&profiles).unwrap();
+
+        let builder = Session::builder(&environment().unwrap()).unwrap();
+        let mut session = with_profile(builder, Some(&profiles), &model).unwrap().commit_from_file(&model).unwrap();
+        let input = ort::value::Tensor::from_array(([1usize, 2], vec![0.5f32, -1.0])).unwrap();
+        session.run(ort::inputs!["x" => input]).unwrap();
+        drop(session);
+
+        let written: Vec<_> = std::fs::read_dir(&profiles).unwrap().map(|e| e.unwrap().path()).collect();
+        let [file] = written.as_slice() else { panic!("one profile expected, found {written:?}") };
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!("profile-test-{}-", std::process::id())), "{name}");
+        assert!(name.ends_with(".json"), "{name}");
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.contains("\"op_name\" : \"Tanh\"") || text.contains("\"op_name\":\"Tanh\""), "{text}");
+        assert!(text.contains("CPUExecutionProvider"), "{text}");
+        // Without a folder nothing is profiled.
+        let builder = Session::builder(&environment().unwrap()).unwrap();
+        drop(with_profile(builder, None, &model).unwrap().commit_from_file(&model).unwrap());
+        assert_eq!(std::fs::read_dir(&profiles).unwrap().count(), 1);
+    }
 
     #[test]
     fn a_bare_model_name_is_looked_for_here_then_in_the_model_directory() {
