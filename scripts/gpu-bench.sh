@@ -11,7 +11,7 @@
 #   shared_sessions-test   the release build of tests/shared_sessions.rs (the batching part)
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
 #   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect |
-#    quality | quality-test | cuda-memory | batching | streams)
+#    quality | quality-test | cuda-memory | batching | batch-profile | streams)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -153,6 +153,35 @@ case $part in
     DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
       timeout "${LIMIT_S:-200}" "$stage/shared_sessions-test" --test-threads=1 2>&1 | tee "$out/batching-shared.txt" \
       | grep -E "test result|panicked|FAILED"
+    ;;
+  batch-profile)
+    # Where a batched swapper's time goes (its first H100 run did 7 fps, the batcher's thread
+    # busy on the CPU while the GPU idled): one stream, faces batched across the three lanes,
+    # every session profiled by ONNX Runtime (DLC_ORT_PROFILE); then each profile's node time per
+    # execution provider and its five slowest nodes.
+    mkdir -p "$out/profiles"
+    DLC_BATCH_FACES=1 DLC_ORT_PROFILE=$out/profiles timeout "${LIMIT_S:-120}" "$stage/bench" run \
+      --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --frames 150 --sizes 1920x1080 --chains swap --faces 1 \
+      --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" 2>&1 \
+      | grep -E '^\| swap|^CPU' | cut -c1-400
+    python3 - "$out/profiles" <<'PY' | tee "$out/batch-profile.txt"
+import collections, json, pathlib, sys
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
+    events = [e for e in json.load(open(f)) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    per_provider = collections.Counter()
+    per_node = collections.Counter()
+    for e in events:
+        per_provider[e["args"].get("provider", "?")] += e["dur"]
+        per_node[(e["args"].get("op_name", "?"), e["args"].get("provider", "?"))] += e["dur"]
+    runs = sum(1 for e in json.load(open(f)) if e.get("name") == "model_run")
+    if not events:
+        continue
+    print(f"{f.name}: {runs} runs; node time by provider (ms): "
+          + ", ".join(f"{p} {d / 1000:.1f}" for p, d in per_provider.most_common()))
+    for (op, provider), d in per_node.most_common(5):
+        print(f"    {op} on {provider}: {d / 1000:.1f} ms")
+PY
+    tar -czf "$out/profiles.tgz" -C "$out" profiles && rm -rf "$out/profiles"
     ;;
   streams)
     # Issue 19's table: N streams of detect ! swap (fp16 inswapper stand-in, 1080p, one face) in
