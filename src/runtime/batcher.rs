@@ -6,6 +6,9 @@
 //! against single runs) and a thread that runs it; callers from any element, lane or pipeline
 //! hand it one item each and wait, and the thread runs what has arrived together.
 //!
+//! A run's batch size is held steady rather than fitted to each batch (see
+//! [`steady_batch_size`]): slots past the items are padding.
+//!
 //! How long an item waits for company is bounded: the thread runs as soon as every registered
 //! user has an item waiting, or the batch is full, or [`MAX_WAIT`] has passed since the first
 //! item arrived. A live stream therefore pays at most that much latency, and a lone user none.
@@ -49,6 +52,36 @@ pub const MAX_WAIT: Duration = Duration::from_millis(2);
 /// The most items one run takes.
 pub const MAX_BATCH: usize = 16;
 
+/// Runs in a row whose items would fit half the batch size before the batcher halves it.
+const SHRINK_AFTER: u32 = 64;
+
+/// The batch size to run `items` items at, given the size the runs had so far: it grows at once
+/// to the next power of two that holds them, and shrinks (by half) only after [`SHRINK_AFTER`]
+/// runs in a row that would have fitted half of it; the slots past the items are left as they
+/// are and their results dropped. Why steady: the CUDA provider plans each convolution again
+/// whenever its input shape changes (with channels-last convolutions, through cuDNN's frontend,
+/// without keeping the plans of other shapes), and a batch size that follows the items' count
+/// changes from run to run where a few users come at their own pace: a batched swapper's first
+/// H100 run spent its time on the CPU at 7 fps while the GPU idled (BENCHMARKS.md, "Two H100s";
+/// that this was the cause is not measured yet). Padding costs GPU time the card had to spare.
+fn steady_batch_size(current: usize, items: usize, smaller_runs: &mut u32) -> usize {
+    let needed = items.max(1).next_power_of_two().min(MAX_BATCH);
+    if needed >= current {
+        *smaller_runs = 0;
+        return needed;
+    }
+    if needed * 2 > current {
+        *smaller_runs = 0;
+        return current;
+    }
+    *smaller_runs += 1;
+    if *smaller_runs < SHRINK_AFTER {
+        return current;
+    }
+    *smaller_runs = 0;
+    current / 2
+}
+
 /// Items [`Batcher::shared`] compares, batched against single runs, before trusting a batch.
 const CHECK_ITEMS: usize = 3;
 
@@ -80,6 +113,9 @@ struct Shared {
     waited_us: AtomicU64,
     ran_us: AtomicU64,
     longest_run_us: AtomicU64,
+    /// The batch size of the last run, and how often it changed.
+    batch_size: AtomicUsize,
+    size_changes: AtomicU64,
 }
 
 /// A shared, batching session of one model (see the module text).
@@ -214,6 +250,8 @@ impl Batcher {
             waited_us: AtomicU64::new(0),
             ran_us: AtomicU64::new(0),
             longest_run_us: AtomicU64::new(0),
+            batch_size: AtomicUsize::new(0),
+            size_changes: AtomicU64::new(0),
         });
         let io = model.io.clone();
         let runner = Runner {
@@ -225,6 +263,8 @@ impl Batcher {
             input_shapes,
             output_shapes,
             bound: HashMap::new(),
+            size: 1,
+            smaller_runs: 0,
         };
         let mut runner = runner;
         // On the opening thread, under its GPU work lock, before any item can come (see
@@ -260,11 +300,14 @@ impl Batcher {
         let runs = shared.runs.load(Ordering::SeqCst);
         let per_run = |total: &AtomicU64| total.load(Ordering::SeqCst) as f64 / runs.max(1) as f64;
         format!(
-            "batcher {runs} runs, {:.2} items a run, {:.2} ms a run (longest {:.2}), {:.2} ms waiting for a batch",
+            "batcher {runs} runs, {:.2} items a run, {:.2} ms a run (longest {:.2}), {:.2} ms waiting for a batch, \
+             batch size {} (changed {} times)",
             per_run(&shared.items),
             per_run(&shared.ran_us) / 1000.0,
             shared.longest_run_us.load(Ordering::SeqCst) as f64 / 1000.0,
             per_run(&shared.waited_us) / 1000.0,
+            shared.batch_size.load(Ordering::SeqCst),
+            shared.size_changes.load(Ordering::SeqCst),
         )
     }
 
@@ -385,6 +428,10 @@ struct Runner {
     output_shapes: Vec<Vec<usize>>,
     /// Per batch size (powers of two up to MAX_BATCH: a few sizes, each allocated once).
     bound: HashMap<usize, Bound>,
+    /// The batch size runs go at (see [`steady_batch_size`]), and the runs in a row that would
+    /// have fitted half of it.
+    size: usize,
+    smaller_runs: u32,
 }
 
 impl Runner {
@@ -451,7 +498,12 @@ impl Runner {
     }
 
     fn run(&mut self, batch: &[Request]) -> Result<(), String> {
-        let size = batch.len().next_power_of_two().min(MAX_BATCH);
+        let size = steady_batch_size(self.size, batch.len(), &mut self.smaller_runs);
+        if size != self.size {
+            self.size = size;
+            self.shared.size_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        self.shared.batch_size.store(size, Ordering::SeqCst);
         // No GPU work lock here: every caller of this batch holds it (shared or exclusive) while
         // it waits, so no CUDA graph capture runs meanwhile; taking it again would queue this
         // thread behind a capturing element that waits for one of these callers.
@@ -684,6 +736,32 @@ mod tests {
         drop(second);
         // Its own session was left behind (on a GPU, uncaptured on this thread): it stays.
         assert!(first.in_use());
+    }
+
+    #[test]
+    fn the_batch_size_grows_at_once_and_shrinks_only_after_many_smaller_runs() {
+        let mut smaller = 0;
+        // Grows to the power of two that holds the items, capped at the largest batch.
+        assert_eq!(steady_batch_size(1, 3, &mut smaller), 4);
+        assert_eq!(steady_batch_size(4, 40, &mut smaller), MAX_BATCH);
+        // Items that fit more than half the size keep it, and start the count again.
+        assert_eq!(steady_batch_size(8, 5, &mut smaller), 8);
+        assert_eq!(smaller, 0);
+        // Items that would fit half of it: kept for SHRINK_AFTER - 1 runs, halved at the last.
+        for run in 1..SHRINK_AFTER {
+            assert_eq!(steady_batch_size(8, 1, &mut smaller), 8, "run {run}");
+        }
+        assert_eq!(steady_batch_size(8, 1, &mut smaller), 4);
+        assert_eq!(smaller, 0);
+        // A full batch in between starts the count again.
+        for _ in 1..SHRINK_AFTER {
+            steady_batch_size(4, 1, &mut smaller);
+        }
+        assert_eq!(steady_batch_size(4, 4, &mut smaller), 4);
+        assert_eq!(steady_batch_size(4, 1, &mut smaller), 4);
+        assert_eq!(smaller, 1);
+        // An empty batch counts as one item.
+        assert_eq!(steady_batch_size(1, 0, &mut smaller), 1);
     }
 
     #[test]
