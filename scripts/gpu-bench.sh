@@ -157,11 +157,13 @@ case $part in
   batch-profile)
     # Where a batched swapper's time goes (its first H100 run did 7 fps, the batcher's thread
     # busy on the CPU while the GPU idled): one stream, faces batched across the three lanes,
-    # every session profiled by ONNX Runtime (DLC_ORT_PROFILE); then each profile's node time per
-    # execution provider and its five slowest nodes.
+    # every session profiled by ONNX Runtime (DLC_ORT_PROFILE; a session writes its profile when
+    # it closes: the priming run's even if the time limit ends the rest); then each profile's
+    # node time per execution provider and its five slowest nodes. 900 frames: 300 per lane, so
+    # that each lane's step report (with the batcher's counters) comes once.
     mkdir -p "$out/profiles"
-    DLC_BATCH_FACES=1 DLC_ORT_PROFILE=$out/profiles timeout "${LIMIT_S:-120}" "$stage/bench" run \
-      --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --frames 150 --sizes 1920x1080 --chains swap --faces 1 \
+    DLC_BATCH_FACES=1 DLC_ORT_PROFILE=$out/profiles timeout "${LIMIT_S:-240}" "$stage/bench" run \
+      --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --frames 900 --sizes 1920x1080 --chains swap --faces 1 \
       --swapper "$models/inswapper_128_fp16.onnx" --enhancer "$models/GFPGANv1.4_fp16.onnx" 2>&1 \
       | grep -E '^\| swap|^CPU' | cut -c1-400
     python3 - "$out/profiles" <<'PY' | tee "$out/batch-profile.txt"
