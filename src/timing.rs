@@ -44,6 +44,13 @@ impl StepTimes {
     }
 }
 
+/// A face-editing lane's report for the debug log: its model's step times, its own, and where its
+/// faces are batched with other elements' the batcher's counters, `; `-separated.
+pub fn lane_report(model: &mut StepTimes, own: &mut StepTimes, batches: Option<String>) -> String {
+    let parts = [Some(model.take_report()), Some(own.take_report()), batches];
+    parts.into_iter().flatten().filter(|part| !part.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +66,19 @@ mod tests {
         let report = times.take_report();
         assert!(report.starts_with("a 3.") && report.contains(", c 1.") && !report.contains('b'), "{report}");
         assert_eq!(times.take_report(), "");
+    }
+
+    #[test]
+    fn a_lane_report_joins_the_model_the_lane_and_the_batcher() {
+        let (mut model, mut own) = (StepTimes::new(&["run"]), StepTimes::new(&["paste"]));
+        model.lap(0, Instant::now() - Duration::from_millis(2));
+        own.lap(0, Instant::now() - Duration::from_millis(1));
+        let report = lane_report(&mut model, &mut own, Some("batcher 3 runs".to_string()));
+        assert!(
+            report.starts_with("run 2.") && report.contains("; paste 1.") && report.ends_with("; batcher 3 runs"),
+            "{report}"
+        );
+        // Steps that did not run since leave no empty parts.
+        assert_eq!(lane_report(&mut model, &mut own, None), "");
     }
 }

@@ -79,11 +79,7 @@ impl FaceEnhancer {
     /// The mean time of each step since the last report (for the debug log).
     pub fn take_report(&mut self) -> String {
         let batches = self.enhancer.batch_report();
-        [Some(self.enhancer.times().take_report()), Some(self.times.take_report()), batches]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ")
+        crate::timing::lane_report(self.enhancer.times(), &mut self.times, batches)
     }
 
     /// Starts a frame whose faces are `faces`: forgets the results of tracks that ended.

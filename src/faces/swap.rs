@@ -135,11 +135,7 @@ impl FaceSwapper {
     /// The mean time of each step since the last report (for the debug log).
     pub fn take_report(&mut self) -> String {
         let batches = self.swapper.batch_report();
-        [Some(self.swapper.times().take_report()), Some(self.times.take_report()), batches]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ")
+        crate::timing::lane_report(self.swapper.times(), &mut self.times, batches)
     }
 
     /// Forgets the masks of tracks that are gone, so the cache stays as small as the scene.
