@@ -400,20 +400,9 @@ fn onnx_runtime_from_a_folder_on_path() {
     std::fs::copy(&library, dir.path().join("onnxruntime.dll")).unwrap();
     let mut path = vec![dir.path().to_path_buf()];
     path.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "onnx_runtime_library_child", "--include-ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_CASE, "onnxruntime.dll on PATH")
-        .env_remove("ORT_DYLIB_PATH")
-        .env("PATH", std::env::join_paths(path).unwrap())
-        .output()
-        .expect("the test binary runs again");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let what = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the child ends normally: {what}");
-    let detect = stdout.lines().find_map(|l| l.split_once("CASE ")).map(|(_, case)| case).unwrap_or_default();
-    assert_eq!(detect.trim_end(), "\"onnxruntime.dll on PATH\" ERRORS", "dlcdetect starts: {what}");
-    let enhance = stdout.lines().find(|l| l.starts_with("ELEMENT dlcenhance ERRORS")).unwrap_or_default();
-    assert_eq!(enhance.trim_end(), "ELEMENT dlcenhance ERRORS", "dlcenhance starts: {what}");
+    elements_start_in_a_child("onnxruntime.dll on PATH", |child| {
+        child.env("PATH", std::env::join_paths(path).unwrap());
+    });
 }
 
 /// A folder on `LD_LIBRARY_PATH` that holds only a versioned `libonnxruntime.so.1.x`, as a
@@ -429,19 +418,28 @@ fn onnx_runtime_from_a_versioned_file_on_ld_library_path() {
     let library = PathBuf::from(std::env::var_os("ORT_DYLIB_PATH").unwrap());
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&library, dir.path().join("libonnxruntime.so.1.30.0")).unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
+    elements_start_in_a_child("versioned file on LD_LIBRARY_PATH", |child| {
+        child.env("LD_LIBRARY_PATH", dir.path());
+    });
+}
+
+/// Runs `onnx_runtime_library_child` again in a child process for `case`, without
+/// `ORT_DYLIB_PATH` and with the environment `set_up` gives it, and checks that dlcdetect and
+/// dlcenhance started there with no error (the child prints a line for each).
+fn elements_start_in_a_child(case: &str, set_up: impl FnOnce(&mut std::process::Command)) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
         .args(["--exact", "onnx_runtime_library_child", "--include-ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_CASE, "versioned file on LD_LIBRARY_PATH")
-        .env_remove("ORT_DYLIB_PATH")
-        .env("LD_LIBRARY_PATH", dir.path())
-        .output()
-        .expect("the test binary runs again");
+        .env(CHILD_CASE, case)
+        .env_remove("ORT_DYLIB_PATH");
+    set_up(&mut child);
+    let output = child.output().expect("the test binary runs again");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let what = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the child ends normally: {what}");
     // The child's first line follows its test's name.
     let detect = stdout.lines().find_map(|l| l.split_once("CASE ")).map(|(_, case)| case).unwrap_or_default();
-    assert_eq!(detect.trim_end(), "\"versioned file on LD_LIBRARY_PATH\" ERRORS", "dlcdetect starts: {what}");
+    assert_eq!(detect.trim_end(), format!("{case:?} ERRORS"), "dlcdetect starts: {what}");
     let enhance = stdout.lines().find(|l| l.starts_with("ELEMENT dlcenhance ERRORS")).unwrap_or_default();
     assert_eq!(enhance.trim_end(), "ELEMENT dlcenhance ERRORS", "dlcenhance starts: {what}");
 }
