@@ -89,14 +89,7 @@ fn swap_chain(width: usize, height: usize) -> Option<(gst::Pipeline, gst_app::Ap
     }
     let [scrfd, arcface, inswapper, gfpgan] = models.try_into().expect("four models");
     let dir = tempfile::tempdir().expect("a scratch folder");
-    let source = dir.path().join("block-face.png");
-    let mut picture = image::RgbImage::new(640, 640);
-    for y in 256..288 {
-        for x in 320..352 {
-            picture.put_pixel(x, y, image::Rgb([255, 255, 255]));
-        }
-    }
-    picture.save(&source).expect("the source picture is written");
+    let source = common::fixture_face_picture(dir.path());
     // A block of a twentieth of the frame's width: 32 px once the frame is letterboxed to 640.
     let side = width / 20;
     let mut frame = vec![96u8; width * height * 3];

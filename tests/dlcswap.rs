@@ -323,26 +323,13 @@ fn bad_sources_fail_start_with_the_file_and_reason() {
     assert!(text.contains("face-map") && text.contains("line 1"), "{text}");
 }
 
-/// A 640×640 black picture with one white 32×32 block: one face to the fixture detector.
-fn fixture_face_picture(dir: &Path) -> PathBuf {
-    let path = dir.join("block-face.png");
-    let mut picture = image::RgbImage::new(640, 640);
-    for y in 256..288 {
-        for x in 320..352 {
-            picture.put_pixel(x, y, image::Rgb([255, 255, 255]));
-        }
-    }
-    picture.save(&path).unwrap();
-    path
-}
-
 #[test]
 fn camera_formats_link_and_swap_in_place_to_the_end() {
     let scrfd = require_fixture!("scrfd.onnx");
     let arcface = require_fixture!("arcface.onnx");
     let swapper = require_fixture!("inswapper.onnx");
     let dir = tempfile::tempdir().unwrap();
-    let source = fixture_face_picture(dir.path());
+    let source = common::fixture_face_picture(dir.path());
     for format in common::CAMERA_FORMATS {
         // A white frame is a face in every 32×32 cell to the fixture detector: keep one.
         let (log, faces) = common::run_collecting_faces(&format!(

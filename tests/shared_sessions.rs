@@ -72,14 +72,7 @@ impl Setup {
             copies.push(copy);
         }
         let [scrfd, arcface, swapper] = copies.try_into().expect("three models");
-        let source = dir.path().join("block-face.png");
-        let mut picture = image::RgbImage::new(640, 640);
-        for y in 256..288 {
-            for x in 320..352 {
-                picture.put_pixel(x, y, image::Rgb([255, 255, 255]));
-            }
-        }
-        picture.save(&source).expect("the source picture is written");
+        let source = common::fixture_face_picture(dir.path());
         // The picture's block where the letterbox to 640×640 puts it back: 32 px at (320, 256),
         // on the fixture detector's 32-px grid.
         let scale = 640 / WIDTH;

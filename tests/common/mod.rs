@@ -458,3 +458,17 @@ pub fn codeformer_with_a_weight_per_face(dir: &std::path::Path) -> PathBuf {
     std::fs::write(&path, g.encode()).unwrap();
     path
 }
+
+/// A 640×640 black picture with one white 32×32 block at (320, 256), written as
+/// `dir/block-face.png`: one face to the fixture detector (as a source picture).
+pub fn fixture_face_picture(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("block-face.png");
+    let mut picture = image::RgbImage::new(640, 640);
+    for y in 256..288 {
+        for x in 320..352 {
+            picture.put_pixel(x, y, image::Rgb([255, 255, 255]));
+        }
+    }
+    picture.save(&path).expect("the source picture is written");
+    path
+}
