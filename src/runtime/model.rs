@@ -455,6 +455,7 @@ impl ModelSession {
     ) -> Result<SharedSession, RuntimeError> {
         let env = environment()?;
         let session_error = |e: ort::Error| RuntimeError::Session { path: path.to_path_buf(), reason: e.to_string() };
+        let reason = |reason: String| RuntimeError::Session { path: path.to_path_buf(), reason };
 
         let mut failures = Vec::new();
         for provider in options.provider.candidates() {
@@ -469,7 +470,8 @@ impl ModelSession {
                 let _ = super::prefer_blocking_sync(options.gpu_id);
             }
             let builder = options.builder(&env, provider).map_err(session_error)?;
-            let mut builder = with_profile(builder, profile_dir().as_deref(), path).map_err(session_error)?;
+            let mut builder =
+                with_profile(builder, profile_dir().map_err(reason)?.as_deref(), path).map_err(session_error)?;
             if let Err(e) = dispatch.register(&mut builder) {
                 failures.push(format!("{}: {e}", provider.nick()));
                 continue;
@@ -483,7 +485,8 @@ impl ModelSession {
         }
 
         let builder = options.builder(&env, ExecutionProvider::Cpu).map_err(session_error)?;
-        let mut builder = with_profile(builder, profile_dir().as_deref(), path).map_err(session_error)?;
+        let mut builder =
+            with_profile(builder, profile_dir().map_err(reason)?.as_deref(), path).map_err(session_error)?;
         let session = commit(&mut builder, ExecutionProvider::Cpu)
             .map_err(|e| RuntimeError::ModelUnreadable { path: path.to_path_buf(), reason: e.to_string() })?;
         let fallback = (!failures.is_empty()).then(|| {
@@ -519,8 +522,21 @@ impl ModelSession {
 
 /// The folder named by `DLC_ORT_PROFILE`, where every session the process opens writes ONNX
 /// Runtime's profile of its runs (unset or empty: no profiling).
-fn profile_dir() -> Option<PathBuf> {
-    std::env::var_os("DLC_ORT_PROFILE").filter(|d| !d.is_empty()).map(PathBuf::from)
+fn profile_dir() -> Result<Option<PathBuf>, String> {
+    profile_dir_of(std::env::var_os("DLC_ORT_PROFILE"))
+}
+
+/// [`profile_dir`] for the variable's value. A value that is not a folder is an error: ONNX
+/// Runtime would drop the profiles silently, and whoever set it is waiting for them.
+fn profile_dir_of(value: Option<std::ffi::OsString>) -> Result<Option<PathBuf>, String> {
+    let Some(dir) = value.filter(|d| !d.is_empty()).map(PathBuf::from) else { return Ok(None) };
+    if !dir.is_dir() {
+        return Err(format!(
+            "DLC_ORT_PROFILE='{}' is not a folder: expected an existing folder for ONNX Runtime's profiles (or unset it)",
+            dir.display()
+        ));
+    }
+    Ok(Some(dir))
 }
 
 /// `builder` writing ONNX Runtime's profile into `dir` when one is given: a JSON file per session,
@@ -648,6 +664,14 @@ mod tests {
         let text = std::fs::read_to_string(file).unwrap();
         assert!(text.contains("\"op_name\" : \"Tanh\"") || text.contains("\"op_name\":\"Tanh\""), "{text}");
         assert!(text.contains("CPUExecutionProvider"), "{text}");
+        // A value that is not a folder is refused with the variable named; unset or empty is off.
+        let file = dir.path().join("profile test.onnx");
+        let err = profile_dir_of(Some(file.clone().into_os_string())).unwrap_err();
+        assert!(err.contains("DLC_ORT_PROFILE=") && err.contains("is not a folder"), "{err}");
+        assert!(profile_dir_of(Some(dir.path().join("missing").into_os_string())).is_err());
+        assert_eq!(profile_dir_of(Some("".into())), Ok(None));
+        assert_eq!(profile_dir_of(None), Ok(None));
+        assert_eq!(profile_dir_of(Some(profiles.clone().into_os_string())), Ok(Some(profiles.clone())));
         // Without a folder nothing is profiled.
         let builder = Session::builder(&environment().unwrap()).unwrap();
         drop(with_profile(builder, None, &model).unwrap().commit_from_file(&model).unwrap());
