@@ -27,40 +27,13 @@ use ort::value::TensorElementType;
 use prost::Message;
 
 use super::onnx_proto::ModelProto;
-use super::onnx_wire::{Edit, WIRE_LEN, WIRE_VARINT, fields, put_len_field, read_varint, rewrite};
+use super::onnx_wire::{
+    DATA_TYPE_INT64, Edit, WIRE_LEN, WIRE_VARINT, field, fields, put_len_field, read_varint, rewrite,
+};
 use super::{ModelSession, fill_host_f32, host_tensor, read_host_f32};
 
 /// The name the rewritten inputs and outputs give their batch dimension.
 pub const BATCH_SYMBOL: &str = "batch";
-
-/// Field numbers from `onnx.proto`.
-mod field {
-    pub const MODEL_GRAPH: u32 = 7;
-    pub const GRAPH_NODE: u32 = 1;
-    pub const GRAPH_INITIALIZER: u32 = 5;
-    pub const GRAPH_INPUT: u32 = 11;
-    pub const GRAPH_OUTPUT: u32 = 12;
-    pub const GRAPH_VALUE_INFO: u32 = 13;
-    pub const NODE_OUTPUT: u32 = 2;
-    pub const NODE_ATTRIBUTE: u32 = 5;
-    pub const ATTRIBUTE_NAME: u32 = 1;
-    pub const ATTRIBUTE_TENSOR: u32 = 5;
-    pub const VALUE_INFO_NAME: u32 = 1;
-    pub const VALUE_INFO_TYPE: u32 = 2;
-    pub const TYPE_TENSOR: u32 = 1;
-    pub const TENSOR_TYPE_SHAPE: u32 = 2;
-    pub const SHAPE_DIM: u32 = 1;
-    pub const DIM_VALUE: u32 = 1;
-    pub const DIM_PARAM: u32 = 2;
-    pub const TENSOR_DIMS: u32 = 1;
-    pub const TENSOR_DATA_TYPE: u32 = 2;
-    pub const TENSOR_INT64_DATA: u32 = 7;
-    pub const TENSOR_NAME: u32 = 8;
-    pub const TENSOR_RAW_DATA: u32 = 9;
-}
-
-/// `TensorProto.DataType.INT64`.
-const DATA_TYPE_INT64: i64 = 7;
 
 /// What the rewrite changed, for the log and the tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -222,7 +195,7 @@ fn rewrite_constant_node(node: &[u8]) -> Result<Option<Vec<u8>>, String> {
 /// A one-dimensional int64 `TensorProto` (a reshape's target shape) whose first value is 1,
 /// rewritten with 0 there; `None` for any other tensor.
 fn keep_leading_dim(tensor: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    if varint_field(tensor, field::TENSOR_DATA_TYPE)? != Some(DATA_TYPE_INT64) {
+    if varint_field(tensor, field::TENSOR_DATA_TYPE)? != Some(i64::from(DATA_TYPE_INT64)) {
         return Ok(None);
     }
     let dims = fields(tensor)?.into_iter().filter(|f| f.number == field::TENSOR_DIMS).count();

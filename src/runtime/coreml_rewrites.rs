@@ -23,20 +23,8 @@ use std::collections::{HashMap, HashSet};
 
 use prost::Message;
 
-use super::onnx_proto::{ATTR_INTS, AttributeProto, NodeProto, OperatorSetIdProto, TensorProto};
-use super::onnx_wire::{fields, put_len_field};
-
-/// `ModelProto.graph` and `ModelProto.opset_import`.
-const MODEL_GRAPH: u32 = 7;
-const MODEL_OPSET_IMPORT: u32 = 8;
-/// `GraphProto.node`, `.initializer` and `.input`.
-const GRAPH_NODE: u32 = 1;
-const GRAPH_INITIALIZER: u32 = 5;
-const GRAPH_INPUT: u32 = 11;
-/// `TensorProto.DataType.INT64`.
-const INT64: i32 = 7;
-/// `AttributeProto.AttributeType.TENSOR`.
-const ATTR_TENSOR: i32 = 4;
+use super::onnx_proto::{ATTR_INTS, ATTR_TENSOR, AttributeProto, NodeProto, OperatorSetIdProto, TensorProto};
+use super::onnx_wire::{DATA_TYPE_INT64, field, fields, put_len_field};
 
 /// What the rewrites changed in one model.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -59,11 +47,11 @@ pub(crate) fn rewrite_for_coreml(bytes: &[u8]) -> Result<Option<(Vec<u8>, Rewrit
     let model = fields(bytes).map_err(|e| format!("the model file: {e}"))?;
     let opset = model
         .iter()
-        .filter(|f| f.number == MODEL_OPSET_IMPORT)
+        .filter(|f| f.number == field::MODEL_OPSET_IMPORT)
         .filter_map(|f| OperatorSetIdProto::decode(f.payload).ok())
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(1, |o| o.version);
-    let Some(graph_field) = model.iter().find(|f| f.number == MODEL_GRAPH) else {
+    let Some(graph_field) = model.iter().find(|f| f.number == field::MODEL_GRAPH) else {
         return Ok(None);
     };
     let Some((graph, rewritten)) = rewrite_graph(graph_field.payload, opset)? else {
@@ -71,8 +59,8 @@ pub(crate) fn rewrite_for_coreml(bytes: &[u8]) -> Result<Option<(Vec<u8>, Rewrit
     };
     let mut out = Vec::with_capacity(bytes.len() + graph.len() - graph_field.payload.len());
     for field in &model {
-        if field.number == MODEL_GRAPH {
-            put_len_field(&mut out, MODEL_GRAPH, &graph);
+        if field.number == field::MODEL_GRAPH {
+            put_len_field(&mut out, field::MODEL_GRAPH, &graph);
         } else {
             out.extend_from_slice(field.whole);
         }
@@ -89,7 +77,7 @@ fn rewrite_graph(bytes: &[u8], opset: i64) -> Result<Option<(Vec<u8>, Rewritten)
     let mut constants = HashMap::new();
     for field in &graph {
         match field.number {
-            GRAPH_NODE => {
+            field::GRAPH_NODE => {
                 let node = NodeProto::decode(field.payload).map_err(|e| format!("a node: {e}"))?;
                 names.extend(node.output.iter().cloned());
                 let domain = node_domain(field.payload);
@@ -98,7 +86,7 @@ fn rewrite_graph(bytes: &[u8], opset: i64) -> Result<Option<(Vec<u8>, Rewritten)
                 }
                 nodes.push(Some((node, domain)));
             }
-            GRAPH_INITIALIZER => {
+            field::GRAPH_INITIALIZER => {
                 let tensor = TensorProto::decode(field.payload).map_err(|e| format!("an initializer: {e}"))?;
                 if tensor.data_location != 0 {
                     // Weights in a file beside the model are found relative to the model's
@@ -111,7 +99,7 @@ fn rewrite_graph(bytes: &[u8], opset: i64) -> Result<Option<(Vec<u8>, Rewritten)
                 }
                 nodes.push(None);
             }
-            GRAPH_INPUT => {
+            field::GRAPH_INPUT => {
                 // A graph input may override an initializer of its name (IR < 4): not a constant.
                 if let Ok(input) = super::onnx_proto::ValueInfoProto::decode(field.payload) {
                     constants.remove(&input.name);
@@ -123,7 +111,7 @@ fn rewrite_graph(bytes: &[u8], opset: i64) -> Result<Option<(Vec<u8>, Rewritten)
         }
     }
     // Graph inputs come after the nodes on the wire in some files: drop their names again.
-    for field in graph.iter().filter(|f| f.number == GRAPH_INPUT) {
+    for field in graph.iter().filter(|f| f.number == field::GRAPH_INPUT) {
         if let Ok(input) = super::onnx_proto::ValueInfoProto::decode(field.payload) {
             constants.remove(&input.name);
         }
@@ -149,14 +137,14 @@ fn rewrite_graph(bytes: &[u8], opset: i64) -> Result<Option<(Vec<u8>, Rewritten)
         match replacement {
             Some(new_nodes) => {
                 for node in new_nodes {
-                    put_len_field(&mut out, GRAPH_NODE, &node.encode_to_vec());
+                    put_len_field(&mut out, field::GRAPH_NODE, &node.encode_to_vec());
                 }
             }
             None => out.extend_from_slice(field.whole),
         }
     }
     for tensor in rewriter.initializers {
-        put_len_field(&mut out, GRAPH_INITIALIZER, &tensor.encode_to_vec());
+        put_len_field(&mut out, field::GRAPH_INITIALIZER, &tensor.encode_to_vec());
     }
     Ok(Some((out, rewritten)))
 }
@@ -203,7 +191,7 @@ struct TensorAttribute {
 
 /// An int64 tensor's values, from either of the two places a file may keep them.
 fn int64_values(tensor: &TensorProto) -> Option<Vec<i64>> {
-    if tensor.data_type != INT64 || tensor.data_location != 0 {
+    if tensor.data_type != DATA_TYPE_INT64 || tensor.data_location != 0 {
         return None;
     }
     if !tensor.raw_data.is_empty() {
@@ -241,7 +229,7 @@ impl Rewriter {
         let name = self.fresh(base);
         self.initializers.push(TensorProto {
             dims: vec![values.len() as i64],
-            data_type: INT64,
+            data_type: DATA_TYPE_INT64,
             int64_data: values.to_vec(),
             name: name.clone(),
             ..TensorProto::default()
@@ -379,7 +367,7 @@ mod tests {
     fn ints_tensor(name: &str, values: &[i64]) -> TensorProto {
         TensorProto {
             dims: vec![values.len() as i64],
-            data_type: INT64,
+            data_type: DATA_TYPE_INT64,
             name: name.into(),
             raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into(),
             ..TensorProto::default()
@@ -432,7 +420,7 @@ mod tests {
             node("Pad", "pad_edge".into(), &["x", "pads_const"], &["d"], vec![string_attribute("mode", "edge")]),
         ];
         let mut graph_wire = Vec::new();
-        put_len_field(&mut graph_wire, GRAPH_NODE, &constant_node("pads_hw", &[0, 0, 2, 1, 0, 0, 3, 2]));
+        put_len_field(&mut graph_wire, field::GRAPH_NODE, &constant_node("pads_hw", &[0, 0, 2, 1, 0, 0, 3, 2]));
         let mut graph_bytes = graph.encode_to_vec();
         graph_wire.append(&mut graph_bytes);
         // GraphProto.value_info (13): undeclared in onnx_proto.
@@ -444,7 +432,7 @@ mod tests {
             opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 18 }],
         };
         let mut wire = model.encode_to_vec();
-        put_len_field(&mut wire, MODEL_GRAPH, &graph_wire);
+        put_len_field(&mut wire, field::MODEL_GRAPH, &graph_wire);
         // ModelProto.doc_string (6): undeclared.
         put_len_field(&mut wire, 6, b"kept as it was");
         wire
@@ -458,11 +446,11 @@ mod tests {
         let top = fields(&rewritten).unwrap();
         let doc = top.iter().find(|f| f.number == 6).expect("the model's doc_string is kept");
         assert_eq!(doc.payload, b"kept as it was");
-        let graph = fields(top.iter().find(|f| f.number == MODEL_GRAPH).unwrap().payload).unwrap();
+        let graph = fields(top.iter().find(|f| f.number == field::MODEL_GRAPH).unwrap().payload).unwrap();
         assert!(graph.iter().any(|f| f.number == 13), "the graph's value_info is kept");
         let ops: Vec<String> = graph
             .iter()
-            .filter(|f| f.number == GRAPH_NODE)
+            .filter(|f| f.number == field::GRAPH_NODE)
             .map(|f| NodeProto::decode(f.payload).unwrap().op_type)
             .collect();
         assert_eq!(ops.iter().filter(|op| *op == "Pad").count(), 1, "only the edge Pad stays: {ops:?}");
@@ -475,9 +463,10 @@ mod tests {
         let rewritten_node = |field: &super::super::onnx_wire::Field| {
             let Ok(node) = NodeProto::decode(field.payload) else { return false };
             let reflect = node.attribute.iter().any(|a| a.name == "mode" && a.s == b"reflect");
-            field.number == GRAPH_NODE && (node.op_type == "Split" || (node.op_type == "Pad" && reflect))
+            field.number == field::GRAPH_NODE && (node.op_type == "Split" || (node.op_type == "Pad" && reflect))
         };
-        let original_graph = fields(&model).unwrap().into_iter().find(|f| f.number == MODEL_GRAPH).unwrap().payload;
+        let original_graph =
+            fields(&model).unwrap().into_iter().find(|f| f.number == field::MODEL_GRAPH).unwrap().payload;
         let untouched: Vec<&[u8]> =
             fields(original_graph).unwrap().iter().filter(|f| !rewritten_node(f)).map(|f| f.whole).collect();
         let kept: Vec<&[u8]> = graph.iter().map(|f| f.whole).collect();
@@ -495,9 +484,9 @@ mod tests {
         let top = fields(&model).unwrap();
         let mut old_opset = Vec::new();
         for field in &top {
-            if field.number == MODEL_OPSET_IMPORT {
+            if field.number == field::MODEL_OPSET_IMPORT {
                 let opset = OperatorSetIdProto { domain: String::new(), version: 10 };
-                put_len_field(&mut old_opset, MODEL_OPSET_IMPORT, &opset.encode_to_vec());
+                put_len_field(&mut old_opset, field::MODEL_OPSET_IMPORT, &opset.encode_to_vec());
             } else {
                 old_opset.extend_from_slice(field.whole);
             }
@@ -627,11 +616,11 @@ mod tests {
                 .collect()
         };
         let shapes = |model: &[u8]| {
-            let graph = fields(model).unwrap().into_iter().find(|f| f.number == MODEL_GRAPH).unwrap().payload;
+            let graph = fields(model).unwrap().into_iter().find(|f| f.number == field::MODEL_GRAPH).unwrap().payload;
             fields(graph)
                 .unwrap()
                 .iter()
-                .filter(|f| f.number == GRAPH_NODE)
+                .filter(|f| f.number == field::GRAPH_NODE)
                 .filter(|f| NodeProto::decode(f.payload).is_ok_and(|n| n.op_type == "Shape"))
                 .count()
         };

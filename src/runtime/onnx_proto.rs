@@ -59,6 +59,7 @@ pub(crate) struct NodeProto {
 pub(crate) const ATTR_FLOAT: i32 = 1;
 pub(crate) const ATTR_INT: i32 = 2;
 pub(crate) const ATTR_STRING: i32 = 3;
+pub(crate) const ATTR_TENSOR: i32 = 4;
 pub(crate) const ATTR_INTS: i32 = 7;
 
 #[derive(Clone, PartialEq, Message)]

@@ -10,6 +10,36 @@ pub(crate) const WIRE_FIXED64: u8 = 1;
 pub(crate) const WIRE_LEN: u8 = 2;
 pub(crate) const WIRE_FIXED32: u8 = 5;
 
+/// Field numbers from `onnx.proto`, for the rewrites that walk a model's fields.
+pub(crate) mod field {
+    pub(crate) const MODEL_GRAPH: u32 = 7;
+    pub(crate) const MODEL_OPSET_IMPORT: u32 = 8;
+    pub(crate) const GRAPH_NODE: u32 = 1;
+    pub(crate) const GRAPH_INITIALIZER: u32 = 5;
+    pub(crate) const GRAPH_INPUT: u32 = 11;
+    pub(crate) const GRAPH_OUTPUT: u32 = 12;
+    pub(crate) const GRAPH_VALUE_INFO: u32 = 13;
+    pub(crate) const NODE_OUTPUT: u32 = 2;
+    pub(crate) const NODE_ATTRIBUTE: u32 = 5;
+    pub(crate) const ATTRIBUTE_NAME: u32 = 1;
+    pub(crate) const ATTRIBUTE_TENSOR: u32 = 5;
+    pub(crate) const VALUE_INFO_NAME: u32 = 1;
+    pub(crate) const VALUE_INFO_TYPE: u32 = 2;
+    pub(crate) const TYPE_TENSOR: u32 = 1;
+    pub(crate) const TENSOR_TYPE_SHAPE: u32 = 2;
+    pub(crate) const SHAPE_DIM: u32 = 1;
+    pub(crate) const DIM_VALUE: u32 = 1;
+    pub(crate) const DIM_PARAM: u32 = 2;
+    pub(crate) const TENSOR_DIMS: u32 = 1;
+    pub(crate) const TENSOR_DATA_TYPE: u32 = 2;
+    pub(crate) const TENSOR_INT64_DATA: u32 = 7;
+    pub(crate) const TENSOR_NAME: u32 = 8;
+    pub(crate) const TENSOR_RAW_DATA: u32 = 9;
+}
+
+/// `TensorProto.DataType.INT64`.
+pub(crate) const DATA_TYPE_INT64: i32 = 7;
+
 /// One field of a message as it is on the wire: `whole` is its tag and value; `payload` the
 /// contents of a length-delimited value, the bytes of a varint or of a fixed-size value.
 pub(crate) struct Field<'a> {
