@@ -324,6 +324,10 @@ pub fn input_uri(text: &str) -> Result<String, String> {
 /// Typefinding and demuxing a file take well under a second; the models load before this
 /// clock starts (in the state change to PLAYING), so it does not count them.
 const STREAMS_WITHIN: Duration = Duration::from_secs(30);
+/// How long a demuxer must stay stopped without a stream before [`Input::check_started`] calls
+/// the input unreadable. One look is not enough: it can catch qtdemux paused and streamless a
+/// moment before it exposes a stream (2 runs in 180 of a sound-only MP4 here; it failed CI).
+const GAVE_UP_FOR: Duration = Duration::from_secs(2);
 
 /// A file or URI decoded by uridecodebin, with what the three examples check about it: that its
 /// streams start at all (a truncated file can leave decodebin waiting forever, see
@@ -337,6 +341,8 @@ pub struct Input {
     /// The media types of the streams exposed, for "no video stream" messages.
     kinds: Arc<Mutex<Vec<String>>>,
     waiting_since: Mutex<Option<Instant>>,
+    /// Since when a demuxer has been seen stopped without a stream, in every look.
+    gave_up_since: Mutex<Option<Instant>>,
 }
 
 impl Input {
@@ -371,7 +377,7 @@ impl Input {
         });
         let ended = started.clone();
         decode.connect_no_more_pads(move |_| ended.store(true, Ordering::SeqCst));
-        Ok(Input { decode, name: name.to_string(), started, kinds, waiting_since: Mutex::new(None) })
+        Ok(Input { decode, name: name.to_string(), started, kinds, waiting_since: Mutex::new(None), gave_up_since: Mutex::new(None) })
     }
 
     /// Posts an error "'IN' has no video stream" when decodebin has exposed all its streams and
@@ -418,14 +424,19 @@ impl Input {
     /// demuxer that found nothing playable (qtdemux on an MP4 cut short before its index) posts
     /// an error, but decodebin drops it when it comes while decodebin is still setting the
     /// demuxer up; the demuxer's task then sits paused, without a stream, forever. That is
-    /// recognised at once; anything else that shows no stream gets [`STREAMS_WITHIN`].
+    /// recognised once it has lasted [`GAVE_UP_FOR`]; anything else that shows no stream gets
+    /// [`STREAMS_WITHIN`].
     pub fn check_started(&self, pipeline: &gst::Pipeline) -> Result<(), String> {
         if self.started.load(Ordering::SeqCst) {
             return Ok(());
         }
         let mut since = self.waiting_since.lock().unwrap_or_else(|e| e.into_inner());
         let waited = since.get_or_insert_with(Instant::now).elapsed();
-        if let Some(demuxer) = gave_up_demuxer(pipeline) {
+        let gave_up = gave_up_demuxer(pipeline);
+        let mut gave_up_since = self.gave_up_since.lock().unwrap_or_else(|e| e.into_inner());
+        *gave_up_since = gave_up.as_ref().map(|_| gave_up_since.unwrap_or_else(Instant::now));
+        let settled = gave_up_since.is_some_and(|since| since.elapsed() >= GAVE_UP_FOR);
+        if let Some(demuxer) = gave_up.filter(|_| settled) {
             return Err(format!(
                 "'{}' cannot be read: the demuxer ({demuxer}) found no playable stream in it and stopped. The file is \
                  damaged or incomplete (a download or copy cut short?)",
