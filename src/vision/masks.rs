@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use super::filter::{BlurScratch, gaussian_blur};
+use super::filter::{BlurScratch, gaussian_blur, gaussian_blur_runs};
 use super::image::RgbImage;
 use super::resize::{resize_f32, resize_rgb8};
 
@@ -338,7 +338,7 @@ fn soften_bounded(mask: &mut [f32], side: usize, hull: &[[i64; 2]], blur: &mut B
     for v in window.iter_mut() {
         *v = v.clamp(0.0, 1.0);
     }
-    gaussian_blur(&mut window, w, h, 0, SOFTEN_SIGMA, blur);
+    gaussian_blur_runs(&mut window, w, h, 0, SOFTEN_SIGMA, blur);
     for (y, row) in (y0..y1).zip(window.chunks_exact(w)) {
         for (m, &v) in mask[y * side + x0..y * side + x1].iter_mut().zip(row) {
             *m = (v.clamp(0.5, 1.0) - 0.5) * 2.0;
