@@ -11,7 +11,7 @@
 #   shared_sessions-test   the release build of tests/shared_sessions.rs (the batching part)
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
 #   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect |
-#    quality | quality-test | cuda-memory | batching | batch-profile | streams)
+#    quality | quality-test | mask-graphs | cuda-memory | batching | batch-profile | streams)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -102,6 +102,26 @@ case $part in
     for t in facefusion_backends-test backends-test; do
       DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
         "$stage/$t" --test-threads=1 --nocapture 2>&1 | tee "$out/$t-cuda.txt" | grep -E "provider|test result|panicked|FAILED|mean|p99"
+    done
+    ;;
+  mask-graphs)
+    # The occluder and the parser replayed as CUDA graphs (DLC_MASK_CUDA_GRAPHS=1, issue 18):
+    # first the FaceFusion path's GPU = CPU test with them (three faces in its frame: the third
+    # run of each mask model on the lane's thread is the capture), then each mask's cost with one
+    # lane, without and with the replays (as BENCHMARKS.md's "Each mask's cost, one lane").
+    DLC_MASK_CUDA_GRAPHS=1 DLC_TEST_PROVIDER=cuda DLC_TESTDATA_DIR=$stage/testdata DLC_FIXTURES_DIR=$stage/fixtures \
+      timeout "${LIMIT_S:-300}" "$stage/facefusion_backends-test" --test-threads=1 --nocapture 2>&1 \
+      | tee "$out/mask-graphs-test.txt" | grep -E "test result|panicked|FAILED|differ" | cut -c1-250
+    m=$models
+    masks="occluder-model=$m/xseg_1.onnx parser-model=$m/bisenet_resnet_34.onnx landmark-68-model=$m/fan_68_5.onnx"
+    for graphs in 0 1; do
+      for kinds in box box+occlusion box+region box+occlusion+region; do
+        echo "== DLC_MASK_CUDA_GRAPHS=$graphs hyperswap fp16, lanes=1, $kinds"
+        DLC_MASK_CUDA_GRAPHS=$graphs "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" \
+          --sizes 1920x1080 --chains swap --faces 1 --swapper "$m/hyperswap_1a_256_fp16.onnx" \
+          --enhancer "$m/GFPGANv1.4_fp16.onnx" --swap-props "lanes=1 mask-types=$kinds $masks" \
+          --markdown-out "$out/mask-graphs.md" 2>&1 | grep -E '^\| swap|^CPU|rror' | cut -c1-400
+      done
     done
     ;;
   cuda-memory)

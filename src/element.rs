@@ -120,15 +120,20 @@ pub(crate) fn check_precision(
     }
 }
 
-/// A fixed-shape model reopened to replay as a CUDA graph, or `model` as it was when that is not
-/// possible (the graph needs every node on the GPU; the reason goes to the debug log).
+/// `model` reopened by `reopen` (given the options to reopen it with) to replay as a CUDA graph,
+/// when the element's `cuda-graph` allows it on this pixel backend (see
+/// [`RuntimeSettings::with_cuda_graph`](crate::runtime::RuntimeSettings::with_cuda_graph)) and the
+/// reopened model runs on CUDA; else `model` as it was (the graph needs every node on the GPU;
+/// the reason goes to the debug log).
 pub(crate) fn as_cuda_graph<M: HasModel>(
     element: &gst::Element,
     cat: gst::DebugCategory,
+    (runtime, options, pixels_on_gpu): (&crate::runtime::RuntimeSettings, &SessionOptions, bool),
     model: M,
-    reopen: impl FnOnce() -> Result<M, crate::runtime::RuntimeError>,
+    reopen: impl FnOnce(&SessionOptions) -> Result<M, crate::runtime::RuntimeError>,
 ) -> M {
-    match reopen() {
+    let Some(graph) = runtime.with_cuda_graph(options, model.session(), pixels_on_gpu) else { return model };
+    match reopen(&graph) {
         Ok(graphed) if graphed.session().active_provider == ExecutionProvider::Cuda => {
             gst::info!(cat, obj = element, "'{}' replays as a CUDA graph", graphed.session().path.display());
             graphed
@@ -156,6 +161,18 @@ impl HasModel for crate::models::swapper::inswapper::Inswapper {
 }
 
 impl HasModel for crate::models::enhancer::Enhancer {
+    fn session(&self) -> &ModelSession {
+        self.model()
+    }
+}
+
+impl HasModel for crate::models::occluder::Occluder {
+    fn session(&self) -> &ModelSession {
+        self.model()
+    }
+}
+
+impl HasModel for crate::models::parser::Parser {
     fn session(&self) -> &ModelSession {
         self.model()
     }

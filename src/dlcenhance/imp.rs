@@ -242,13 +242,10 @@ impl DlcEnhance {
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
         // CodeFormer's fidelity weight is a host input, which a CUDA graph cannot take.
         let fixed_inputs = enhancer.kind().family != Family::CodeFormer;
-        let mut enhancer =
-            match settings.runtime.with_cuda_graph(&options, enhancer.model(), backend.on_gpu() && fixed_inputs) {
-                Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, enhancer, || {
-                    Enhancer::open(&path, "model-file", &graph)
-                }),
-                None => enhancer,
-            };
+        let graph_allowed = (&settings.runtime, &options, backend.on_gpu() && fixed_inputs);
+        let mut enhancer = as_cuda_graph(self.obj().upcast_ref(), *CAT, graph_allowed, enhancer, |graph| {
+            Enhancer::open(&path, "model-file", graph)
+        });
         // Faces of other elements and lanes on the same GPU run in batches with this one's
         // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`).
         if backend.on_gpu() && crate::runtime::faces_batched_across_elements() {

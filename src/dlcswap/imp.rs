@@ -59,16 +59,18 @@ use crate::element::{
 };
 use crate::face::Face;
 use crate::face_editing::{FaceEditing, FaceEditor, FaceFailure, FaceLane};
-use crate::faces::facefusion::FaceFusionSwapper;
+use crate::faces::facefusion::{FaceFusionSwapper, MaskModels};
 use crate::faces::identity::{IdentityModels, SourceProjection, normalized_embedding};
 use crate::faces::select::{Identities, Selection, parse_face_map};
 use crate::faces::swap::{FaceSwapper, SwapParams};
 use crate::faces::swapping::Swapping;
 use crate::meta::FaceFlags;
 use crate::models::landmark::Landmark106;
+use crate::models::occluder::Occluder;
+use crate::models::parser::Parser;
 use crate::models::swapper::inswapper::Inswapper;
 use crate::runtime::{
-    ActiveRuntime, ModelSession, RuntimeError, gpu_work, path_from_value, resolve_model_path, return_freed_memory,
+    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, SessionOptions, gpu_work, path_from_value, resolve_model_path, return_freed_memory,
 };
 use crate::video::WRITE_FORMATS;
 use crate::vision::{FrameView, FrameViewMut};
@@ -270,6 +272,10 @@ impl DlcSwap {
             }
             let backend =
                 pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, opened.model(), &options);
+            let mut opened = opened;
+            if crate::runtime::mask_models_as_cuda_graphs() {
+                self.replay_mask_models((&settings.runtime, &options, backend.on_gpu()), opened.mask_models_mut());
+            }
             Swapping::FaceFusion(opened.with_backend(backend))
         };
         if quality.forces_facefusion() {
@@ -289,12 +295,10 @@ impl DlcSwap {
         };
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
-        let mut swapper = match settings.runtime.with_cuda_graph(&options, swapper.model(), backend.on_gpu()) {
-            Some(graph) => as_cuda_graph(self.obj().upcast_ref(), *CAT, swapper, || {
-                Inswapper::open(&swapper_path, "model-file", &graph)
-            }),
-            None => swapper,
-        };
+        let graph_allowed = (&settings.runtime, &options, backend.on_gpu());
+        let mut swapper = as_cuda_graph(self.obj().upcast_ref(), *CAT, graph_allowed, swapper, |graph| {
+            Inswapper::open(&swapper_path, "model-file", graph)
+        });
         // Faces of other elements and lanes on the same GPU run in batches with this one's
         // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`).
         if backend.on_gpu() && crate::runtime::faces_batched_across_elements() {
@@ -304,6 +308,25 @@ impl DlcSwap {
             }
         }
         Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
+    }
+
+    /// The occluder and the parser reopened to replay as CUDA graphs where `graph_allowed` allows
+    /// (experimental: `DLC_MASK_CUDA_GRAPHS=1`, see `mask_models_as_cuda_graphs`). Their inputs and
+    /// outputs are tensors the pixel backend keeps at fixed addresses, as a replay needs.
+    fn replay_mask_models(&self, graph_allowed: (&RuntimeSettings, &SessionOptions, bool), masks: &mut MaskModels) {
+        let element = self.obj();
+        if let Some(occluder) = masks.occluder.take() {
+            let path = occluder.model().path.clone();
+            masks.occluder = Some(as_cuda_graph(element.upcast_ref(), *CAT, graph_allowed, occluder, |graph| {
+                Occluder::open(&path, "occluder-model", graph)
+            }));
+        }
+        if let Some(parser) = masks.parser.take() {
+            let path = parser.model().path.clone();
+            masks.parser = Some(as_cuda_graph(element.upcast_ref(), *CAT, graph_allowed, parser, |graph| {
+                Parser::open(&path, "parser-model", graph)
+            }));
+        }
     }
 
     /// The run's state and its swappers, one per lane.

@@ -268,6 +268,11 @@ impl FaceFusionSwapper {
         self.device.begin_frame(faces);
     }
 
+    /// The mask models, for the element to reopen (as CUDA graphs) once it knows the backend.
+    pub fn mask_models_mut(&mut self) -> &mut MaskModels {
+        &mut self.masks
+    }
+
     /// Every session of the path, for the provider fallback warnings.
     pub fn models(&self) -> impl Iterator<Item = &ModelSession> {
         let masks = &self.masks;

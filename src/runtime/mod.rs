@@ -39,7 +39,7 @@ pub use model::{
 };
 pub use onnx_graph::{GraphSummary, read_graph_summary};
 pub use provider::{CoreMlUnits, ExecutionProvider, PixelBackend, Precision};
-pub use settings::{ActiveRuntime, RuntimeSettings};
+pub use settings::{ActiveRuntime, RuntimeSettings, mask_models_as_cuda_graphs};
 pub(crate) use settings::{path_from_value, path_to_value};
 pub use shared::{model_sessions_loaded, open_sessions_of, users_of};
 pub use tensor::{fill_host_f32, host_tensor, read_host_f32, tensor_shape};

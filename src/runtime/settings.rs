@@ -18,6 +18,14 @@ pub const DEFAULT_PIXEL_BACKEND: PixelBackend = PixelBackend::Auto;
 pub const DEFAULT_PRECISION: Precision = Precision::Auto;
 pub const DEFAULT_CUDA_GRAPH: bool = true;
 
+/// Whether dlcswap also replays FaceFusion's mask models (occluder, parser) as CUDA graphs
+/// (`DLC_MASK_CUDA_GRAPHS=1`). Off by default until a GPU run has checked their replays against
+/// their plain runs: on the GPU the region mask's parser costs about 4 ms of CPU per face in
+/// kernel launches (BENCHMARKS.md, "Two H100s"), which a replay would save.
+pub fn mask_models_as_cuda_graphs() -> bool {
+    std::env::var_os("DLC_MASK_CUDA_GRAPHS").is_some_and(|v| v == "1")
+}
+
 /// A path property's new value: `None` for unset or empty.
 pub(crate) fn path_from_value(value: &glib::Value) -> Option<PathBuf> {
     value.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from)
