@@ -377,7 +377,14 @@ impl Input {
         });
         let ended = started.clone();
         decode.connect_no_more_pads(move |_| ended.store(true, Ordering::SeqCst));
-        Ok(Input { decode, name: name.to_string(), started, kinds, waiting_since: Mutex::new(None), gave_up_since: Mutex::new(None) })
+        Ok(Input {
+            decode,
+            name: name.to_string(),
+            started,
+            kinds,
+            waiting_since: Mutex::new(None),
+            gave_up_since: Mutex::new(None),
+        })
     }
 
     /// Posts an error "'IN' has no video stream" when decodebin has exposed all its streams and

@@ -70,7 +70,8 @@ use crate::models::occluder::Occluder;
 use crate::models::parser::Parser;
 use crate::models::swapper::inswapper::Inswapper;
 use crate::runtime::{
-    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, SessionOptions, gpu_work, path_from_value, resolve_model_path, return_freed_memory,
+    ActiveRuntime, ModelSession, RuntimeError, RuntimeSettings, SessionOptions, gpu_work, path_from_value,
+    resolve_model_path, return_freed_memory,
 };
 use crate::video::WRITE_FORMATS;
 use crate::vision::{FrameView, FrameViewMut};
