@@ -332,7 +332,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::frame::tests::{ALL_FORMATS, TestFrame, same_picture_in};
-    use super::super::frame::{FrameView, PixelFormat, YuvMatrix};
+    use super::super::frame::{FrameView, PixelFormat};
+    use super::super::yuv::YuvMatrix;
     use super::*;
     use crate::face::tests::face;
 

@@ -9,8 +9,9 @@
 //! packed layout, or Y, U and V of a YUV layout, each to every output pixel. Only the
 //! `new_w × new_h` output pixels are then converted.
 
-use super::frame::{FrameView, YuvCoeffs, YuvLayout};
+use super::frame::{FrameView, YuvLayout};
 use super::resize::{Tap, axis_taps, combine, horizontal, horizontal_pixels};
+use super::yuv::YuvCoeffs;
 
 /// InsightFace's size rule: the frame scaled to fit `det_w × det_h` keeping its aspect, sizes
 /// truncated like Python's `int()`. Returns `(new_w, new_h, det_scale)` with

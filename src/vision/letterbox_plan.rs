@@ -11,9 +11,10 @@
 //! that is the 360 rows a third of the frame's lie on (a third of the bytes; the copy is a
 //! `memcpy` per row), for 720p every row.
 
-use super::frame::{FIX, FrameView, PixelFormat, YuvCoeffs, YuvMatrix};
+use super::frame::{FrameView, PixelFormat};
 use super::letterbox::letterbox_size;
 use super::resize::{Tap, axis_taps};
+use super::yuv::{FIX, YuvCoeffs, YuvMatrix};
 
 /// What a plan was made for: a plan is reused while frames have these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,9 @@ pub(crate) mod sample;
 pub mod templates;
 pub mod track;
 pub mod warp;
+pub mod yuv;
 
 pub use align::{Affine, estimate_norm};
-pub use frame::{FrameView, FrameViewMut, PixelFormat, YuvMatrix};
+pub use frame::{FrameView, FrameViewMut, PixelFormat};
 pub use image::{Rect, RgbImage};
+pub use yuv::YuvMatrix;
