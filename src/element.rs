@@ -149,6 +149,31 @@ pub(crate) fn as_cuda_graph<M: HasModel>(
     }
 }
 
+/// Whether a face-editing element's faces go into the process's batches of its model with other
+/// elements' and lanes' (experimental: on a GPU with `DLC_BATCH_FACES=1`, see
+/// [`faces_batched_across_elements`](crate::runtime::faces_batched_across_elements)): `share` joins
+/// the model's batcher, and the debug log says which way the faces go.
+pub(crate) fn join_batches(
+    element: &gst::Element,
+    cat: gst::DebugCategory,
+    on_gpu: bool,
+    share: impl FnOnce() -> Result<String, String>,
+) -> bool {
+    if !(on_gpu && crate::runtime::faces_batched_across_elements()) {
+        return false;
+    }
+    match share() {
+        Ok(how) => {
+            gst::info!(cat, obj = element, "faces batched with other users of {how}");
+            true
+        }
+        Err(why) => {
+            gst::info!(cat, obj = element, "faces run one by one: {why}");
+            false
+        }
+    }
+}
+
 /// A model wrapper with one session (for [`as_cuda_graph`]).
 pub(crate) trait HasModel {
     fn session(&self) -> &ModelSession;

@@ -41,7 +41,8 @@ use parking_lot::Mutex;
 
 use super::FaceSelection;
 use crate::element::{
-    Messages, as_cuda_graph, check_precision, pad_templates, pixel_backend, post_provider_fallback, publish_active,
+    Messages, as_cuda_graph, check_precision, join_batches, pad_templates, pixel_backend, post_provider_fallback,
+    publish_active,
 };
 use crate::face::Face;
 use crate::face_editing::{FaceEditing, FaceEditor, FaceFailure, FaceLane};
@@ -242,18 +243,16 @@ impl DlcEnhance {
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, enhancer.model(), &options);
         // CodeFormer's fidelity weight is a host input, which a CUDA graph cannot take.
         let fixed_inputs = enhancer.kind().family != Family::CodeFormer;
-        let graph_allowed = (&settings.runtime, &options, backend.on_gpu() && fixed_inputs);
-        let mut enhancer = as_cuda_graph(self.obj().upcast_ref(), *CAT, graph_allowed, enhancer, |graph| {
+        // Faces of other elements and lanes on the same GPU run in batches with this one's
+        // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`); a batched
+        // restorer keeps the shared session rather than a CUDA graph of its own (as dlcswap's).
+        let mut enhancer = enhancer;
+        let batched =
+            join_batches(self.obj().upcast_ref(), *CAT, backend.on_gpu(), || enhancer.share_batches(&options));
+        let graph_allowed = (&settings.runtime, &options, backend.on_gpu() && fixed_inputs && !batched);
+        let enhancer = as_cuda_graph(self.obj().upcast_ref(), *CAT, graph_allowed, enhancer, |graph| {
             Enhancer::open(&path, "model-file", graph)
         });
-        // Faces of other elements and lanes on the same GPU run in batches with this one's
-        // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`).
-        if backend.on_gpu() && crate::runtime::faces_batched_across_elements() {
-            match enhancer.share_batches(&options) {
-                Ok(how) => gst::info!(CAT, imp = self, "faces batched with other users of {how}"),
-                Err(why) => gst::info!(CAT, imp = self, "faces run one by one: {why}"),
-            }
-        }
         Ok(FaceEnhancer::new(enhancer, backend))
     }
 

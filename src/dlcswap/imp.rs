@@ -54,8 +54,8 @@ use super::settings::{
 };
 use super::worker::{IdentityKind, Models, PictureWorker, Report, Reporter, Requested, picture_identity};
 use crate::element::{
-    Messages, as_cuda_graph, check_precision, defer_message, pad_templates, pixel_backend, post_provider_fallback,
-    publish_active,
+    Messages, as_cuda_graph, check_precision, defer_message, join_batches, pad_templates, pixel_backend,
+    post_provider_fallback, publish_active,
 };
 use crate::face::Face;
 use crate::face_editing::{FaceEditing, FaceEditor, FaceFailure, FaceLane};
@@ -296,18 +296,16 @@ impl DlcSwap {
         };
         let backend =
             pixel_backend(self.obj().upcast_ref(), *CAT, settings.runtime.pixel_backend, swapper.model(), &options);
-        let graph_allowed = (&settings.runtime, &options, backend.on_gpu());
-        let mut swapper = as_cuda_graph(self.obj().upcast_ref(), *CAT, graph_allowed, swapper, |graph| {
+        // Faces of other elements and lanes on the same GPU run in batches with this one's
+        // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`). A batched
+        // swapper keeps the shared session rather than a CUDA graph of its own: a replayed copy per
+        // lane would hold the model's GPU memory again for the runs made alone only.
+        let mut swapper = swapper;
+        let batched = join_batches(self.obj().upcast_ref(), *CAT, backend.on_gpu(), || swapper.share_batches(&options));
+        let graph_allowed = (&settings.runtime, &options, backend.on_gpu() && !batched);
+        let swapper = as_cuda_graph(self.obj().upcast_ref(), *CAT, graph_allowed, swapper, |graph| {
             Inswapper::open(&swapper_path, "model-file", graph)
         });
-        // Faces of other elements and lanes on the same GPU run in batches with this one's
-        // (experimental: DLC_BATCH_FACES=1, see `faces_batched_across_elements`).
-        if backend.on_gpu() && crate::runtime::faces_batched_across_elements() {
-            match swapper.share_batches(&options) {
-                Ok(how) => gst::info!(CAT, imp = self, "faces batched with other users of {how}"),
-                Err(why) => gst::info!(CAT, imp = self, "faces run one by one: {why}"),
-            }
-        }
         Ok(Swapping::DeepLiveCam(FaceSwapper::new(swapper, landmarker, backend)))
     }
 

@@ -544,6 +544,10 @@ fn profile_dir_of(value: Option<std::ffi::OsString>) -> Result<Option<PathBuf>, 
 /// many times within a second), written when the session closes. It lists every node's runs
 /// with their times and the execution provider that ran them, which shows a model that runs
 /// partly on the CPU, or a slow node, where the elements' step times only show a slow model.
+///
+/// A profiled session runs on a thread pool of its own: ONNX Runtime profiles the session's
+/// pool during each run, and on the environment's shared pool that switched the profiler on and
+/// off under other sessions' runs, failing them ("LogStart must pair with LogEnd").
 fn with_profile(builder: SessionBuilder, dir: Option<&Path>, model: &Path) -> ort::Result<SessionBuilder> {
     static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let Some(dir) = dir else { return Ok(builder) };
@@ -551,6 +555,7 @@ fn with_profile(builder: SessionBuilder, dir: Option<&Path>, model: &Path) -> or
         .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '-' })
         .collect();
     let n = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let builder = builder.with_independent_thread_pool()?.with_intra_op_spinning(false)?;
     Ok(builder.with_profiling(dir.join(format!("{stem}-{}-{n}", std::process::id())))?)
 }
 
@@ -676,6 +681,58 @@ mod tests {
         let builder = Session::builder(&environment().unwrap()).unwrap();
         drop(with_profile(builder, None, &model).unwrap().commit_from_file(&model).unwrap());
         assert_eq!(std::fs::read_dir(&profiles).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_profiled_session_leaves_other_sessions_runs_alone() {
+        // ONNX Runtime profiles the thread pool of a session during each of its runs. On the
+        // environment's shared pool, profiling that started or stopped while another session's run
+        // was inside a parallel section broke the profiler's bookkeeping and failed that run
+        // ("LogStart must pair with LogEnd").
+        use crate::backend::graph::onnx::{Attr, Dim, Elem, Graph};
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, convs: usize| {
+            let mut g = Graph::new("pool_test");
+            let dims = [Dim::Fixed(1), Dim::Fixed(16), Dim::Fixed(64), Dim::Fixed(64)];
+            let mut y = g.input("x", Elem::Float, &dims);
+            let w = g.floats(&vec![0.01f32; 16 * 16 * 9], &[16, 16, 3, 3]);
+            for _ in 0..convs {
+                y = g.op("Conv", &[&y, &w], vec![Attr::Ints("pads", vec![1, 1, 1, 1])]);
+            }
+            y = g.op("Tanh", &[&y], Vec::new());
+            g.output(&y, "y", Elem::Float, &dims);
+            let path = dir.path().join(name);
+            std::fs::write(&path, g.encode()).unwrap();
+            path
+        };
+        let (light, heavy) = (write("light.onnx", 1), write("heavy.onnx", 8));
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir(&profiles).unwrap();
+        let env = environment().unwrap();
+        let session = |model: &Path, dir: Option<&Path>| {
+            with_profile(Session::builder(&env).unwrap(), dir, model).unwrap().commit_from_file(model).unwrap()
+        };
+        let run = |session: &mut Session| {
+            let input = ort::value::Tensor::from_array(([1usize, 16, 64, 64], vec![0.5f32; 16 * 64 * 64]))?;
+            session.run(ort::inputs!["x" => input]).map(drop)
+        };
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (plain, profiled) = std::thread::scope(|scope| {
+            let plain = scope.spawn(|| {
+                let mut session = session(&heavy, None);
+                let mut runs = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    run(&mut session)?;
+                    runs += 1;
+                }
+                Ok::<_, ort::Error>(runs)
+            });
+            let mut profiled = session(&light, Some(&profiles));
+            let profiled_runs = (0..4000).try_for_each(|_| run(&mut profiled));
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            (plain.join().unwrap(), profiled_runs)
+        });
+        assert!(profiled.is_ok() && plain.as_ref().is_ok_and(|runs| *runs > 0), "{plain:?} {profiled:?}");
     }
 
     #[test]
