@@ -7,11 +7,11 @@
 //!       across runs, machines, plugin builds and other implementations:
 //!       `filesrc location=FRAME.png ! pngdec ! imagefreeze num-buffers=N ! CHAIN ! fakesink
 //!       sync=false` (or a decoded H.264 clip of the frame, in host or CUDA memory: `--feed`,
-//!       `--memory`), one fresh pipeline with N = warm-up + frames (the long run) and one with
-//!       N = warm-up (the short run) per row, all in one process. The plugin is loaded from a
-//!       file (`--plugin`), so one bench binary can measure an older and a newer build. Prints a
-//!       markdown table: fps, frame time p50/p99, input-to-output latency p50/p99, process CPU
-//!       time per frame and mean GPU utilisation.
+//!       `--memory`), one fresh pipeline of N = warm-up + frames buffers per row, all in one
+//!       process. The plugin is loaded from a file (`--plugin`), so one bench binary can measure
+//!       an older and a newer build. Prints a markdown table: time to the first frame, steady
+//!       fps, frame time p50/p99, input-to-output latency p50/p99, process CPU time per frame and
+//!       mean GPU utilisation, all but the first after the warm-up.
 //!   bench frame --picture P.png --size WxH --faces 1|4 --out F.png
 //!       Writes the frame `run` measures with, so that another implementation can be fed the
 //!       identical picture.
@@ -64,9 +64,10 @@ usage: bench run [OPTIONS]
        bench --help
 
 bench run: times `filesrc location=FRAME.png ! pngdec ! imagefreeze num-buffers=N ! CHAIN !
-fakesink sync=false` (or, with --feed h264, N frames decoded from a clip) for every chain, frame size and face count, each as a long run
-(N = warm-up + frames) and a short run (N = warm-up), fresh pipelines in one process, after one
-unmeasured priming run that pays the process's one-time start-up (library loading, GPU context).
+fakesink sync=false` (or, with --feed h264, N frames decoded from a clip) for every chain, frame
+size and face count, each as one run of N = warm-up + frames buffers in a fresh pipeline, all in
+one process, after one unmeasured priming run that pays the process's one-time start-up (library
+loading, GPU context).
 Prints a markdown table; every figure is printed, nothing is asserted.
   --plugin PATH        the plugin file to measure, loaded with gst::Plugin::load_file
                        (default target/release/libgstdlc.so)
@@ -107,19 +108,20 @@ Prints a markdown table; every figure is printed, nothing is asserted.
                        it runs free, and in the chains with queues latency includes the time
                        frames wait in full queues)
 Figures per row:
-  fps            frames / (wall time of the long run - wall time of the short run)
+  first frame s  from building the pipeline to the first buffer reaching fakesink (start-up:
+                 models opened and warmed up)
   steady fps     buffers reaching fakesink after warm-up / the time between the first and the
-                 last of them, long run only (no start-up time in it: the steadier figure)
-  frame p50/p99  intervals between buffers reaching fakesink's sink pad, long run, after warm-up
+                 last of them (no start-up time in it)
+  frame p50/p99  intervals between buffers reaching fakesink's sink pad, after warm-up
   latency        per buffer, leaving imagefreeze's src pad -> reaching fakesink's sink pad
-                 (matched by PTS), long run, after warm-up
-  CPU ms/frame   (user+sys of the long run - user+sys of the short run) / frames, from
-                 getrusage(RUSAGE_SELF): the whole process, every thread
-  GPU %          mean of nvidia-smi utilization.gpu sampled every 100 ms during the long run
-                 after warm-up; '–' without nvidia-smi
-After the table, per row: the CPU time of the long run by thread name (GStreamer's streaming
-threads are named after their element and pad, dlcswap's lanes dlcswap-lane-N; ONNX Runtime's
-pool and the main thread share the program's name), whole run including start-up, per buffer.
+                 (matched by PTS), after warm-up
+  CPU ms/frame   user+sys time of the process (getrusage(RUSAGE_SELF), every thread) between the
+                 first buffer after warm-up and the last, per frame between them
+  GPU %          mean of nvidia-smi utilization.gpu sampled every 100 ms after warm-up; '–'
+                 without nvidia-smi
+After the table, per row: the CPU time by thread name (GStreamer's streaming threads are named
+after their element and pad, dlcswap's lanes dlcswap-lane-N; ONNX Runtime's pool and the main
+thread share the program's name), whole run including start-up, per buffer.
 Percentiles are nearest-rank. A bus error, or a pipeline that does not deliver exactly N buffers,
 stops the run with exit code 1; every bus warning and each element's active-provider is printed.
 
@@ -258,7 +260,7 @@ fn run(o: RunOptions) -> Result<(), String> {
     let mut report = format!(
         "bench run, {}; CPU {}; GPU {}; {}{}\n\
          plugin {} (version {}); execution-provider={}{}\n\
-         {}; picture {}; {} frames after {} warm-up (long run {} buffers, short run {}); {}; {}\n\n",
+         {}; picture {}; {} frames after {} warm-up ({} buffers a run); {}; {}\n\n",
         utc_now(),
         cpu_model(),
         gpu_name.as_deref().unwrap_or("none"),
@@ -273,7 +275,6 @@ fn run(o: RunOptions) -> Result<(), String> {
         o.frames,
         o.warmup,
         o.warmup + o.frames,
-        o.warmup,
         match o.pace {
             0 => "the source runs free".to_string(),
             fps => format!("a live source at {fps} fps"),
@@ -285,7 +286,7 @@ fn run(o: RunOptions) -> Result<(), String> {
             (Feed::H264, true) => format!("frames decoded by {} from an H.264 clip, in CUDA memory", o.decoder),
         }
     );
-    report += "| chain | frame | faces | fps | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
+    report += "| chain | frame | faces | first frame s | steady fps | frame p50 / p99 ms | latency p50 / p99 ms | CPU ms/frame | GPU % |\n";
     report += "|---|---|---|---|---|---|---|---|---|\n";
     let picture = open_picture(&o.picture)?;
     let frame_path = |(w, h): (u32, u32), faces: u32| scratch.path().join(format!("frame-{w}x{h}-{faces}.png"));
@@ -306,7 +307,8 @@ fn run(o: RunOptions) -> Result<(), String> {
         |size, faces, buffers| o.source_launch(&frame_path(size, faces), &clip_path(size, faces, buffers), buffers);
 
     let (size0, faces0) = (o.sizes[0], o.faces[0]);
-    let priming = run_pipeline(&source(size0, faces0, o.warmup), &o.chain_launch(longest, faces0), o.warmup, 0, None)?;
+    let priming =
+        run_pipeline(&source(size0, faces0, o.warmup), &o.chain_launch(longest, faces0), o.warmup, o.warmup, None)?;
     eprintln!("priming run ({} chain, not measured): {:.1} s", longest.name(), priming.wall.as_secs_f64());
     print!("{report}");
     let _ = std::io::stdout().flush();
@@ -319,20 +321,19 @@ fn run(o: RunOptions) -> Result<(), String> {
                 let launch = o.chain_launch(chain, faces);
                 let label = format!("{} | {}x{} | {faces}", chain.name(), size.0, size.1);
                 eprintln!("{} {}x{} {faces} face(s): {launch}", chain.name(), size.0, size.1);
-                let short = run_pipeline(&source(size, faces, o.warmup), &launch, o.warmup, usize::MAX, None)?;
-                let (buffers, warmup) = (o.warmup + o.frames, o.warmup);
-                let long = run_pipeline(&source(size, faces, buffers), &launch, buffers, warmup, gpu_sampled)?;
-                let row = table_row(&label, &short, &long, o.frames, o.warmup);
+                let buffers = o.warmup + o.frames;
+                let run = run_pipeline(&source(size, faces, buffers), &launch, buffers, o.warmup, gpu_sampled)?;
+                let row = table_row(&label, &run, o.warmup);
                 println!("{row}");
                 let _ = std::io::stdout().flush();
                 report += &row;
                 report += "\n";
                 notes.push(RowNotes {
                     label: label.replace(" | ", " "),
-                    providers: long.providers,
-                    warnings: short.warnings.into_iter().chain(long.warnings).collect(),
-                    walls: (short.wall, long.wall),
-                    threads: long
+                    providers: run.providers,
+                    warnings: run.warnings,
+                    wall: run.wall,
+                    threads: run
                         .threads
                         .iter()
                         .map(|(name, t)| (name.clone(), t.as_secs_f64() * 1e3 / (o.warmup + o.frames) as f64))

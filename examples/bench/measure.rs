@@ -102,12 +102,16 @@ pub struct Timeline {
     pub arrivals: Vec<Instant>,
     /// Per arrival, the time since the same PTS left imagefreeze (None: no PTS or no match).
     pub latencies: Vec<Option<Duration>>,
+    /// The process's CPU time when the first buffer after the warm-up arrived, and when the last
+    /// one did: the steady part of the run, start-up left out.
+    pub steady_cpu: (Option<Duration>, Option<Duration>),
 }
 
 /// One pipeline run, from building it to its EOS.
 pub struct PipelineRun {
     pub wall: Duration,
-    pub cpu: Duration,
+    /// From building the pipeline to the first buffer at the sink.
+    pub first_frame: Option<Duration>,
     pub timeline: Timeline,
     pub gpu: Option<f64>,
     /// CPU time per thread name from start to EOS, largest first.
@@ -137,16 +141,18 @@ pub fn message_text(src: Option<&gst::Object>, error: &gst::glib::Error, debug: 
 }
 
 /// Runs `filesrc ! pngdec ! imagefreeze num-buffers=buffers ! chain ! fakesink sync=false` to
-/// EOS. With `gpu`, samples that GPU's utilisation once `sample_after` buffers reached the sink.
+/// EOS. The steady part of the run begins once `warmup` buffers reached the sink: the process's
+/// CPU time is read at its first and last buffer, and with `gpu` that GPU's utilisation is
+/// sampled from then on.
 pub fn run_pipeline(
     source: &str,
     chain: &str,
     buffers: usize,
-    sample_after: usize,
+    warmup: usize,
     gpu: Option<u32>,
 ) -> Result<PipelineRun, String> {
     let launch = format!("{source} ! {chain} ! fakesink name=bench_sink sync=false");
-    let (start, start_cpu, start_threads) = (Instant::now(), process_cpu_time(), thread_cpu_times());
+    let (start, start_threads) = (Instant::now(), thread_cpu_times());
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline `{launch}`: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -175,6 +181,13 @@ pub fn run_pipeline(
             let latency = pts_of(info).and_then(|pts| t.left.remove(&pts)).map(|left| now - left);
             t.arrivals.push(now);
             t.latencies.push(latency);
+            let arrivals = t.arrivals.len();
+            if arrivals == warmup + 1 {
+                t.steady_cpu.0 = Some(process_cpu_time());
+            }
+            if arrivals == buffers {
+                t.steady_cpu.1 = Some(process_cpu_time());
+            }
             arrived.fetch_add(1, Ordering::SeqCst);
             gst::PadProbeReturn::Ok
         });
@@ -195,7 +208,7 @@ pub fn run_pipeline(
         let mut progress = (0, Instant::now());
         loop {
             let count = arrived.load(Ordering::SeqCst);
-            if let Some(id) = gpu.filter(|_| sampler.is_none() && count >= sample_after) {
+            if let Some(id) = gpu.filter(|_| sampler.is_none() && count >= warmup) {
                 sampler = Some(GpuSampler::start(id)?);
             }
             if count != progress.0 {
@@ -221,7 +234,7 @@ pub fn run_pipeline(
             }
         }
     })();
-    let (wall, cpu) = (start.elapsed(), process_cpu_time().saturating_sub(start_cpu));
+    let wall = start.elapsed();
     // Before the teardown, which ends the pipeline's threads.
     let threads = cpu_by_thread(&start_threads, thread_cpu_times());
     let gpu = sampler.and_then(GpuSampler::finish);
@@ -245,7 +258,8 @@ pub fn run_pipeline(
             timeline.arrivals.len()
         ));
     }
-    Ok(PipelineRun { wall, cpu, timeline, gpu, threads, providers, warnings })
+    let first_frame = timeline.arrivals.first().map(|first| *first - start);
+    Ok(PipelineRun { wall, first_frame, timeline, gpu, threads, providers, warnings })
 }
 
 /// Nearest-rank percentile of sorted values; None when there are none.
@@ -268,29 +282,31 @@ pub fn p50_p99(sorted: &[f64]) -> String {
     format!("{} / {}", show(percentile(sorted, 50.0), 2), show(percentile(sorted, 99.0), 2))
 }
 
-/// One table row from the short and the long run of the same pipeline.
-pub fn table_row(label: &str, short: &PipelineRun, long: &PipelineRun, frames: usize, warmup: usize) -> String {
-    let extra_wall = long.wall.as_secs_f64() - short.wall.as_secs_f64();
-    let fps = (extra_wall > 0.0).then(|| frames as f64 / extra_wall);
-    let arrivals = &long.timeline.arrivals;
+/// One table row from a run of `warmup` + frames buffers: everything but the first-frame time
+/// from the buffers after the warm-up.
+pub fn table_row(label: &str, run: &PipelineRun, warmup: usize) -> String {
+    let arrivals = &run.timeline.arrivals;
     let intervals = sorted_ms((warmup.max(1)..arrivals.len()).map(|i| arrivals[i] - arrivals[i - 1]));
-    // The long run alone, after warm-up: unlike `fps`, no start-up time enters it.
+    let steady_frames = arrivals.len().saturating_sub(warmup + 1);
     let steady = match (arrivals.get(warmup), arrivals.last()) {
-        (Some(first), Some(last)) if last > first => {
-            Some((arrivals.len() - 1 - warmup) as f64 / (*last - *first).as_secs_f64())
+        (Some(first), Some(last)) if last > first => Some(steady_frames as f64 / (*last - *first).as_secs_f64()),
+        _ => None,
+    };
+    let latencies = sorted_ms(run.timeline.latencies[warmup.min(arrivals.len())..].iter().flatten().copied());
+    let cpu = match run.timeline.steady_cpu {
+        (Some(from), Some(to)) if steady_frames > 0 => {
+            Some(to.saturating_sub(from).as_secs_f64() * 1e3 / steady_frames as f64)
         }
         _ => None,
     };
-    let latencies = sorted_ms(long.timeline.latencies[warmup.min(arrivals.len())..].iter().flatten().copied());
-    let cpu = (long.cpu.as_secs_f64() - short.cpu.as_secs_f64()) * 1e3 / frames as f64;
     format!(
         "| {label} | {} | {} | {} | {} | {} | {} |",
-        show(fps, 1),
+        show(run.first_frame.map(|d| d.as_secs_f64()), 2),
         show(steady, 1),
         p50_p99(&intervals),
         p50_p99(&latencies),
-        show(Some(cpu), 2),
-        show(long.gpu, 1)
+        show(cpu, 2),
+        show(run.gpu, 1)
     )
 }
 
@@ -365,8 +381,8 @@ pub struct RowNotes {
     pub label: String,
     pub providers: Vec<(String, String)>,
     pub warnings: Vec<String>,
-    pub walls: (Duration, Duration),
-    /// CPU ms per buffer of the long run, by thread name.
+    pub wall: Duration,
+    /// CPU ms per buffer of the run, by thread name.
     pub threads: Vec<(String, f64)>,
 }
 
@@ -410,16 +426,16 @@ pub fn notes_text(notes: &[RowNotes]) -> String {
             .collect();
         if !busiest.is_empty() {
             text += &format!(
-                "CPU ms per buffer by thread, long run {}: {}
+                "CPU ms per buffer by thread, {}: {}
 ",
                 n.label,
                 busiest.join(", ")
             );
         }
     }
-    text += "wall time short / long run (s):";
+    text += "wall time of the run (s):";
     for n in notes {
-        text += &format!(" {} {:.1} / {:.1};", n.label, n.walls.0.as_secs_f64(), n.walls.1.as_secs_f64());
+        text += &format!(" {} {:.1};", n.label, n.wall.as_secs_f64());
     }
     text.pop();
     text + "\n"
