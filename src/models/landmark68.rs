@@ -6,12 +6,10 @@
 
 use std::path::Path;
 
-use ort::value::DynTensor;
-
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
 use crate::vision::align::{ffhq_template, umeyama};
 
-use super::float_type;
+use super::HostIo;
 
 pub const POINTS: usize = 68;
 
@@ -37,15 +35,13 @@ pub fn check(io: &ModelIo) -> Result<(), String> {
 
 pub struct Landmark68 {
     model: ModelSession,
-    input: Option<DynTensor>,
-    narrowed: Vec<f32>,
-    widened: Vec<f32>,
+    host: HostIo,
 }
 
 impl Landmark68 {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        Ok(Landmark68 { model, input: None, narrowed: Vec::new(), widened: Vec::new() })
+        Ok(Landmark68 { model, host: HostIo::default() })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -58,32 +54,22 @@ impl Landmark68 {
         let unit = ffhq_template(1);
         let m = umeyama(&five.map(|[x, y]| [x as f64, y as f64]), &unit).ok_or("degenerate face landmarks")?;
         let inverse = m.invert().ok_or("degenerate face landmarks")?;
-        if self.input.is_none() {
-            let element = float_type(self.model.io.inputs.first());
-            self.input = Some(host_tensor(&[1, 5, 2], element)?);
-        }
-        let Some(input) = self.input.as_mut() else { return Err(super::NOT_BOUND.to_string()) };
-        fill_host_f32(input, &mut self.narrowed, |values| {
+        let fill = |values: &mut [f32]| {
             for (v, &[x, y]) in values.chunks_exact_mut(2).zip(five) {
                 let (ux, uy) = m.apply(x as f64, y as f64);
                 (v[0], v[1]) = (ux as f32, uy as f32);
             }
-        })?;
-        let mut binding = self.model.binding()?;
-        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
-        let output_name = self.model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
-        binding.bind_input(&input_name, &*input).map_err(|e| format!("cannot bind input '{input_name}': {e}"))?;
-        ModelSession::bind_output_to_host(&mut binding, &output_name)?;
-        let outputs = self.model.run(&binding)?;
-        let values = read_host_f32(&outputs[0], &mut self.widened)?;
-        if values.len() != 2 * POINTS {
-            return Err(format!("landmark output has {} values, expected {}", values.len(), 2 * POINTS));
-        }
-        let mut points = [[0.0f32; 2]; POINTS];
-        for (p, v) in points.iter_mut().zip(values.chunks_exact(2)) {
-            let (x, y) = inverse.apply(v[0] as f64, v[1] as f64);
-            *p = [x as f32, y as f32];
-        }
-        Ok(points)
+        };
+        self.host.run(&mut self.model, &[1, 5, 2], fill, |values| {
+            if values.len() != 2 * POINTS {
+                return Err(format!("landmark output has {} values, expected {}", values.len(), 2 * POINTS));
+            }
+            let mut points = [[0.0f32; 2]; POINTS];
+            for (p, v) in points.iter_mut().zip(values.chunks_exact(2)) {
+                let (x, y) = inverse.apply(v[0] as f64, v[1] as f64);
+                *p = [x as f32, y as f32];
+            }
+            Ok(points)
+        })
     }
 }

@@ -19,7 +19,7 @@ use ort::session::IoBinding;
 use ort::value::{DynTensor, TensorElementType};
 
 use crate::backend::{Backend, Normalization};
-use crate::runtime::{ModelIo, ModelSession, read_host_f32};
+use crate::runtime::{ModelIo, ModelSession, fill_host_f32, host_tensor, read_host_f32};
 use crate::vision::paste::crop_region;
 use crate::vision::{Affine, FrameView};
 
@@ -69,6 +69,41 @@ impl DeviceIo {
         self.binding.bind_input(&name, &self.input).map_err(|e| format!("cannot bind input '{name}': {e}"))?;
         run_on_backend(model, &self.binding, backend)?;
         Ok(&self.output)
+    }
+}
+
+/// The host tensors of a one-input, one-output model run in host memory (the mask models on the
+/// CPU pixel backend, fan_68_5): the input, allocated at the first run, and the conversion
+/// buffers of float16 exports.
+#[derive(Default)]
+pub(crate) struct HostIo {
+    input: Option<DynTensor>,
+    narrowed: Vec<f32>,
+    widened: Vec<f32>,
+}
+
+impl HostIo {
+    /// Runs `model` on an input of `shape` whose values `fill` writes, and hands the output's
+    /// values to `read` (read where ONNX Runtime wrote them, unless the export is float16).
+    pub(crate) fn run<R>(
+        &mut self,
+        model: &mut ModelSession,
+        shape: &[usize],
+        fill: impl FnOnce(&mut [f32]),
+        read: impl FnOnce(&[f32]) -> Result<R, String>,
+    ) -> Result<R, String> {
+        if self.input.is_none() {
+            self.input = Some(host_tensor(shape, float_type(model.io.inputs.first()))?);
+        }
+        let Some(input) = self.input.as_mut() else { return Err(NOT_BOUND.to_string()) };
+        fill_host_f32(input, &mut self.narrowed, fill)?;
+        let mut binding = model.binding()?;
+        let input_name = model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        let output_name = model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
+        binding.bind_input(&input_name, &*input).map_err(|e| format!("cannot bind input '{input_name}': {e}"))?;
+        ModelSession::bind_output_to_host(&mut binding, &output_name)?;
+        let outputs = model.run(&binding)?;
+        read(read_host_f32(&outputs[0], &mut self.widened)?)
     }
 }
 

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use ort::value::DynTensor;
 
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
 use crate::vision::RgbImage;
 use crate::vision::filter::BlurScratch;
 use crate::vision::masks::{OCCLUDER_SIZE, occluder_input, occlusion_from_output};
 
-use super::{DeviceIo, float_type};
+use super::{DeviceIo, HostIo};
 use crate::backend::Backend;
 
 pub const CONTRACT: &str = "an XSeg occluder (xseg_1.onnx): float input [N,256,256,3] (NHWC) and \
@@ -40,10 +40,8 @@ pub fn check(io: &ModelIo) -> Result<(), String> {
 
 pub struct Occluder {
     model: ModelSession,
-    input: Option<DynTensor>,
+    host: HostIo,
     resized: Vec<u8>,
-    narrowed: Vec<f32>,
-    widened: Vec<f32>,
     blur: BlurScratch,
     device: Option<DeviceIo>,
 }
@@ -51,15 +49,7 @@ pub struct Occluder {
 impl Occluder {
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        Ok(Occluder {
-            model,
-            input: None,
-            resized: Vec::new(),
-            narrowed: Vec::new(),
-            widened: Vec::new(),
-            blur: BlurScratch::default(),
-            device: None,
-        })
+        Ok(Occluder { model, host: HostIo::default(), resized: Vec::new(), blur: BlurScratch::default(), device: None })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -96,24 +86,14 @@ impl Occluder {
         if side == 0 || crop_rgb8.height != side || crop_rgb8.data.len() != side * side * 3 {
             return Err(format!("the occluder needs a square RGB crop, got {}×{}", crop_rgb8.width, crop_rgb8.height));
         }
-        if self.input.is_none() {
-            let element = float_type(self.model.io.inputs.first());
-            self.input = Some(host_tensor(&[1, OCCLUDER_SIZE, OCCLUDER_SIZE, 3], element)?);
-        }
-        let Some(input) = self.input.as_mut() else { return Err(super::NOT_BOUND.to_string()) };
-        let resized = &mut self.resized;
-        fill_host_f32(input, &mut self.narrowed, |values| occluder_input(crop_rgb8, resized, values))?;
-        let mut binding = self.model.binding()?;
-        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
-        let output_name = self.model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
-        binding.bind_input(&input_name, &*input).map_err(|e| format!("cannot bind input '{input_name}': {e}"))?;
-        ModelSession::bind_output_to_host(&mut binding, &output_name)?;
-        let outputs = self.model.run(&binding)?;
-        let values = read_host_f32(&outputs[0], &mut self.widened)?;
-        let expected = OCCLUDER_SIZE * OCCLUDER_SIZE;
-        if values.len() != expected {
-            return Err(format!("occluder output has {} values, expected {expected} (256×256)", values.len()));
-        }
-        Ok(occlusion_from_output(values, side, &mut self.blur))
+        let Occluder { model, host, resized, blur, .. } = self;
+        let fill = |values: &mut [f32]| occluder_input(crop_rgb8, resized, values);
+        host.run(model, &[1, OCCLUDER_SIZE, OCCLUDER_SIZE, 3], fill, |values| {
+            let expected = OCCLUDER_SIZE * OCCLUDER_SIZE;
+            if values.len() != expected {
+                return Err(format!("occluder output has {} values, expected {expected} (256×256)", values.len()));
+            }
+            Ok(occlusion_from_output(values, side, blur))
+        })
     }
 }

@@ -8,11 +8,11 @@ use std::path::Path;
 
 use ort::value::DynTensor;
 
-use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions, fill_host_f32, host_tensor, read_host_f32};
+use crate::runtime::{ModelIo, ModelSession, RuntimeError, SessionOptions};
 use crate::vision::filter::BlurScratch;
 use crate::vision::masks::{PARSER_CLASSES, PARSER_SIZE, Regions, parser_input, region_from_logits};
 
-use super::{DeviceIo, float_type};
+use super::{DeviceIo, HostIo};
 use crate::backend::Backend;
 
 pub const CONTRACT: &str = "a BiSeNet face parser with the 19 CelebAMask-HQ classes \
@@ -36,10 +36,8 @@ pub fn check(io: &ModelIo) -> Result<(), String> {
 
 pub struct Parser {
     model: ModelSession,
-    input: Option<DynTensor>,
+    host: HostIo,
     resized: Vec<f32>,
-    narrowed: Vec<f32>,
-    widened: Vec<f32>,
     blur: BlurScratch,
     device: Option<DeviceIo>,
 }
@@ -49,15 +47,7 @@ impl Parser {
     /// [`RuntimeError::WrongKind`] (its message shows the classes the file declares).
     pub fn open(path: &Path, property: &'static str, options: &SessionOptions) -> Result<Self, RuntimeError> {
         let model = ModelSession::open(path, property, options, check)?;
-        Ok(Parser {
-            model,
-            input: None,
-            resized: Vec::new(),
-            narrowed: Vec::new(),
-            widened: Vec::new(),
-            blur: BlurScratch::default(),
-            device: None,
-        })
+        Ok(Parser { model, host: HostIo::default(), resized: Vec::new(), blur: BlurScratch::default(), device: None })
     }
 
     pub fn model(&self) -> &ModelSession {
@@ -98,29 +88,19 @@ impl Parser {
                 swapped.len()
             ));
         }
-        if self.input.is_none() {
-            let element = float_type(self.model.io.inputs.first());
-            self.input = Some(host_tensor(&[1, 3, PARSER_SIZE, PARSER_SIZE], element)?);
-        }
-        let Some(input) = self.input.as_mut() else { return Err(super::NOT_BOUND.to_string()) };
-        let resized = &mut self.resized;
-        fill_host_f32(input, &mut self.narrowed, |values| parser_input(swapped, side, resized, values))?;
-        let mut binding = self.model.binding()?;
-        let input_name = self.model.io.inputs.first().map(|i| i.name.clone()).unwrap_or_default();
-        let output_name = self.model.io.outputs.first().map(|o| o.name.clone()).unwrap_or_default();
-        binding.bind_input(&input_name, &*input).map_err(|e| format!("cannot bind input '{input_name}': {e}"))?;
-        ModelSession::bind_output_to_host(&mut binding, &output_name)?;
-        let outputs = self.model.run(&binding)?;
-        let logits = read_host_f32(&outputs[0], &mut self.widened)?;
-        let expected = PARSER_CLASSES * PARSER_SIZE * PARSER_SIZE;
-        if logits.len() != expected {
-            // A model whose class axis is symbolic only shows its count here.
-            return Err(format!(
-                "face parser output has {} values, expected {expected} (19 classes × 512 × 512): {} classes",
-                logits.len(),
-                logits.len() as f64 / (PARSER_SIZE * PARSER_SIZE) as f64
-            ));
-        }
-        Ok(region_from_logits(logits, PARSER_CLASSES, regions, side, &mut self.blur))
+        let Parser { model, host, resized, blur, .. } = self;
+        let fill = |values: &mut [f32]| parser_input(swapped, side, resized, values);
+        host.run(model, &[1, 3, PARSER_SIZE, PARSER_SIZE], fill, |logits| {
+            let expected = PARSER_CLASSES * PARSER_SIZE * PARSER_SIZE;
+            if logits.len() != expected {
+                // A model whose class axis is symbolic only shows its count here.
+                return Err(format!(
+                    "face parser output has {} values, expected {expected} (19 classes × 512 × 512): {} classes",
+                    logits.len(),
+                    logits.len() as f64 / (PARSER_SIZE * PARSER_SIZE) as f64
+                ));
+            }
+            Ok(region_from_logits(logits, PARSER_CLASSES, regions, side, blur))
+        })
     }
 }
