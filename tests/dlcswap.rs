@@ -30,23 +30,7 @@ impl Setup {
 
     /// Three portraits at different scales and angles on one 1280×720 frame.
     fn composite(&self) -> PathBuf {
-        let out = self.dir.path().join("composite.png");
-        if !out.exists() {
-            common::run_reference(&[
-                "compose",
-                "--out",
-                out.to_str().unwrap(),
-                "--size",
-                "1280x720",
-                "--place",
-                &format!("{}:20:40:0.6:0", self.picture("gauss.png")),
-                "--place",
-                &format!("{}:500:100:0.8:25", self.picture("astronaut.png")),
-                "--place",
-                &format!("{}:900:300:0.5:-15", self.picture("newton.png")),
-            ]);
-        }
-        out
+        common::composed_portraits(self.dir.path(), &self.media)
     }
 
     fn swap_props(&self) -> String {

@@ -403,20 +403,6 @@ fn the_mask_graphs_make_the_cpu_masks() {
     }
 }
 
-/// Three portraits of different sizes on a 1280×720 grey frame, packed RGB.
-fn portraits(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
-    let (w, h) = (1280u32, 720u32);
-    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([110, 110, 110]));
-    for (name, x, y, size) in
-        [("gauss.png", 40, 60, 420), ("astronaut.png", 480, 120, 560), ("newton.png", 980, 300, 300)]
-    {
-        let picture = image::open(media.join(name)).expect("test picture").to_rgb8();
-        let scaled = image::imageops::resize(&picture, size, size, image::imageops::FilterType::Triangle);
-        image::imageops::overlay(&mut canvas, &scaled, x, y);
-    }
-    (canvas.into_raw(), w as usize, h as usize)
-}
-
 /// Pushes `frame` through `appsrc ! <chain> ! videoconvert ! RGB appsink`; returns the output
 /// frame and the `active-pixel-backend` of the element named `swap`.
 fn run_chain(frame: &(Vec<u8>, usize, usize), chain: &str) -> (Vec<u8>, String) {
@@ -454,7 +440,7 @@ fn dlcswap_facefusion_frames_are_the_same_with_either_backend() {
     else {
         return;
     };
-    let frame = portraits(&media);
+    let frame = common::three_portraits(&media);
     let p = provider();
     let fixture = |name: &str| common::fixture(name).unwrap_or_else(|| panic!("fixture {name} (run `make fixtures`)"));
     let masks = format!(

@@ -232,6 +232,29 @@ pub fn three_portraits(media: &std::path::Path) -> (Vec<u8>, usize, usize) {
     (canvas.into_raw(), w as usize, h as usize)
 }
 
+/// Three portraits at different scales and angles on one 1280×720 frame, composed by the
+/// reference tool into `dir/composite.png` (made once per folder).
+pub fn composed_portraits(dir: &std::path::Path, media: &std::path::Path) -> PathBuf {
+    let out = dir.join("composite.png");
+    if !out.exists() {
+        let place = |name: &str, at: &str| format!("{}:{at}", media.join(name).display());
+        run_reference(&[
+            "compose",
+            "--out",
+            out.to_str().expect("a UTF-8 temporary path"),
+            "--size",
+            "1280x720",
+            "--place",
+            &place("gauss.png", "20:40:0.6:0"),
+            "--place",
+            &place("astronaut.png", "500:100:0.8:25"),
+            "--place",
+            &place("newton.png", "900:300:0.5:-15"),
+        ]);
+    }
+    out
+}
+
 /// Pulls every buffer from an appsink until EOS, failing on bus errors.
 pub fn pull_all(pipeline: &gst::Pipeline, sink_name: &str) -> Vec<gst::Buffer> {
     let sink = pipeline.by_name(sink_name).expect("sink exists").downcast::<gst_app::AppSink>().expect("an appsink");
