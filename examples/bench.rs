@@ -119,9 +119,10 @@ Figures per row:
                  first buffer after warm-up and the last, per frame between them
   GPU %          mean of nvidia-smi utilization.gpu sampled every 100 ms after warm-up; '–'
                  without nvidia-smi
-After the table, per row: the CPU time by thread name (GStreamer's streaming threads are named
-after their element and pad, dlcswap's lanes dlcswap-lane-N; ONNX Runtime's pool and the main
-thread share the program's name), whole run including start-up, per buffer.
+After the table, per row: the CPU time by thread name per frame after warm-up (GStreamer's
+streaming threads are named after their element and pad, dlcswap's lanes dlcswap-lane-N; ONNX
+Runtime's pool and the main thread share the program's name), from the bus loop's first look
+past the warm-up (every 20 ms) to the end of the run.
 Percentiles are nearest-rank. A bus error, or a pipeline that does not deliver exactly N buffers,
 stops the run with exit code 1; every bus warning and each element's active-provider is printed.
 
@@ -333,11 +334,7 @@ fn run(o: RunOptions) -> Result<(), String> {
                     providers: run.providers,
                     warnings: run.warnings,
                     wall: run.wall,
-                    threads: run
-                        .threads
-                        .iter()
-                        .map(|(name, t)| (name.clone(), t.as_secs_f64() * 1e3 / (o.warmup + o.frames) as f64))
-                        .collect(),
+                    threads: run.threads,
                 });
             }
         }

@@ -114,8 +114,9 @@ pub struct PipelineRun {
     pub first_frame: Option<Duration>,
     pub timeline: Timeline,
     pub gpu: Option<f64>,
-    /// CPU time per thread name from start to EOS, largest first.
-    pub threads: Vec<(String, Duration)>,
+    /// CPU ms per frame by thread name over the frames after the warm-up (read by the bus loop
+    /// once the warm-up is past, and at EOS), largest first.
+    pub threads: Vec<(String, f64)>,
     /// (element factory, active-provider) for every element with that property.
     pub providers: Vec<(String, String)>,
     pub warnings: Vec<String>,
@@ -152,7 +153,7 @@ pub fn run_pipeline(
     gpu: Option<u32>,
 ) -> Result<PipelineRun, String> {
     let launch = format!("{source} ! {chain} ! fakesink name=bench_sink sync=false");
-    let (start, start_threads) = (Instant::now(), thread_cpu_times());
+    let start = Instant::now();
     let pipeline = gst::parse::launch(&launch)
         .map_err(|e| format!("pipeline `{launch}`: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -196,6 +197,7 @@ pub fn run_pipeline(
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let mut warnings = Vec::new();
     let mut sampler = None;
+    let mut steady_threads = None;
     let outcome = (|| {
         if pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is an error message on the bus.
@@ -208,6 +210,9 @@ pub fn run_pipeline(
         let mut progress = (0, Instant::now());
         loop {
             let count = arrived.load(Ordering::SeqCst);
+            if steady_threads.is_none() && count > warmup {
+                steady_threads = Some((count, thread_cpu_times()));
+            }
             if let Some(id) = gpu.filter(|_| sampler.is_none() && count >= warmup) {
                 sampler = Some(GpuSampler::start(id)?);
             }
@@ -236,7 +241,14 @@ pub fn run_pipeline(
     })();
     let wall = start.elapsed();
     // Before the teardown, which ends the pipeline's threads.
-    let threads = cpu_by_thread(&start_threads, thread_cpu_times());
+    let threads = match steady_threads {
+        Some((from, before)) if buffers > from => {
+            let frames = (buffers - from) as f64;
+            let spent = cpu_by_thread(&before, thread_cpu_times());
+            spent.into_iter().map(|(name, t)| (name, t.as_secs_f64() * 1e3 / frames)).collect()
+        }
+        _ => Vec::new(),
+    };
     let gpu = sampler.and_then(GpuSampler::finish);
     let mut providers: Vec<(String, String)> = pipeline
         .iterate_elements()
@@ -382,7 +394,7 @@ pub struct RowNotes {
     pub providers: Vec<(String, String)>,
     pub warnings: Vec<String>,
     pub wall: Duration,
-    /// CPU ms per buffer of the run, by thread name.
+    /// CPU ms per frame after the warm-up, by thread name.
     pub threads: Vec<(String, f64)>,
 }
 
@@ -426,7 +438,7 @@ pub fn notes_text(notes: &[RowNotes]) -> String {
             .collect();
         if !busiest.is_empty() {
             text += &format!(
-                "CPU ms per buffer by thread, {}: {}
+                "CPU ms per frame by thread after warm-up, {}: {}
 ",
                 n.label,
                 busiest.join(", ")
