@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstdlc::{FaceFlags, FaceMeta};
-use support::{Args, Input, Model, Models, SWAP_MODELS};
+use support::{Args, Input, Models, QUALITY_OPTIONS, QUALITY_USAGE, SWAP_MODELS};
 
 const USAGE: &str = "\
 usage: live --source FACE [OPTIONS]
@@ -107,6 +107,7 @@ impl Options {
     fn parse() -> Result<Option<Options>, String> {
         let mut valued = vec!["source", "device", "size", "input", "sink", "virtual-camera", "fps"];
         valued.extend(support::model_options(&SWAP_MODELS));
+        valued.extend(QUALITY_OPTIONS.map(|(option, _)| option));
         let Some(args) = Args::parse("live", &valued, &["enhance", "many-faces"])? else { return Ok(None) };
         if let Some(extra) = args.positional.first() {
             return Err(format!("unexpected argument '{extra}' (live --help lists the options)"));
@@ -142,8 +143,8 @@ impl Options {
             return Err(format!("--fps must be within 1..240, got {fps}"));
         }
         let enhance = args.flag("enhance");
-        let used: &[Model] = if enhance { &SWAP_MODELS } else { &SWAP_MODELS[..3] };
-        let models = Models::from_args(&args, used)?;
+        let used = support::swap_models_used(&args, enhance);
+        let models = Models::from_args(&args, &used)?;
         Ok(Some(Options {
             source,
             camera,
@@ -202,7 +203,7 @@ struct Live {
 
 fn run() -> Result<Outcome, String> {
     let Some(options) = Options::parse()? else {
-        print!("{USAGE}\n{}", support::model_usage(&SWAP_MODELS));
+        print!("{USAGE}\n{QUALITY_USAGE}\n{}", support::model_usage(&SWAP_MODELS));
         return Ok(Outcome::Finished);
     };
     support::init()?;

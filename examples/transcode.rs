@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstdlc::{FaceFlags, FaceMeta};
-use support::{Args, Input, Model, Models, SWAP_MODELS};
+use support::{Args, Input, Models, QUALITY_OPTIONS, QUALITY_USAGE, SWAP_MODELS};
 
 const USAGE: &str = "\
 usage: transcode IN OUT --source FACE [OPTIONS]
@@ -142,6 +142,7 @@ impl Options {
     fn parse() -> Result<Option<Options>, String> {
         let mut valued = vec!["source", "reference", "face-map", "encoder", "lanes", "bitrate"];
         valued.extend(support::model_options(&SWAP_MODELS));
+        valued.extend(QUALITY_OPTIONS.map(|(option, _)| option));
         let Some(args) = Args::parse("transcode", &valued, &["enhance", "many-faces", "keep-chroma"])? else {
             return Ok(None);
         };
@@ -185,8 +186,8 @@ impl Options {
             return Err(format!("--bitrate {kbits}: give 50 to 200000 kbit/s, or auto"));
         }
         let enhance = args.flag("enhance");
-        let used: &[Model] = if enhance { &SWAP_MODELS } else { &SWAP_MODELS[..3] };
-        let models = Models::from_args(&args, used)?;
+        let used = support::swap_models_used(&args, enhance);
+        let models = Models::from_args(&args, &used)?;
         Ok(Some(Options {
             input: input.clone(),
             uri,
@@ -208,7 +209,7 @@ impl Options {
 
 fn run() -> Result<Outcome, String> {
     let Some(options) = Options::parse()? else {
-        print!("{USAGE}\n{}", support::model_usage(&SWAP_MODELS));
+        print!("{USAGE}\n{QUALITY_USAGE}\n{}", support::model_usage(&SWAP_MODELS));
         return Ok(Outcome::Finished);
     };
     support::init()?;

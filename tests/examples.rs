@@ -309,6 +309,7 @@ fn transcode_refuses_bad_input() {
         &["source", "reference", "face-map", "many-faces", "enhance", "lanes", "encoder", "bitrate", "keep-chroma"]
             .into_iter()
             .chain(MODEL_OPTIONS)
+            .chain(QUALITY_OPTIONS)
             .collect::<Vec<_>>(),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -342,6 +343,55 @@ fn transcode_refuses_bad_input() {
     }
 }
 
+/// `--swapper-family`, `--pixel-boost` and `--masks` make transcode's faces as FaceFusion does
+/// (hyperswap in 512-px tiles, box and occlusion masks); their bad values and a missing mask
+/// model are refused naming the option.
+#[test]
+fn transcode_takes_facefusion_families_boost_and_masks() {
+    let Some(models) = fixture_models() else { return };
+    let Some(binary) = example("transcode") else { return };
+    let hyperswap = common::fixture("hyperswap_256.onnx").expect("fixture hyperswap_256.onnx (run `make fixtures`)");
+    let xseg = common::fixture("xseg.onnx").expect("fixture xseg.onnx (run `make fixtures`)");
+    let dir = tempfile::tempdir().unwrap();
+    let picture = block_picture(dir.path());
+    let clip = dir.path().join("clip.mp4");
+    clip_with_audio(&picture, 6, &clip);
+    let out = dir.path().join("out.mp4");
+    let mut model_args = models.args();
+    let swapper_at = model_args.iter().position(|a| a == "--swapper").unwrap() + 1;
+    model_args[swapper_at] = hyperswap.display().to_string();
+    let xseg = xseg.to_str().unwrap();
+    let quality =
+        ["--swapper-family", "hyperswap", "--pixel-boost", "512", "--masks", "box+occlusion", "--occluder", xseg];
+    let output = run_example(&binary, &transcode_args(&clip, &out, &picture, &model_args, &quality));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(swapped_frames(&stderr) > 0, "the block replaced:\n{stderr}");
+    assert_eq!(read_media(&out).frames, 6, "every frame kept");
+    std::fs::remove_file(&out).unwrap();
+
+    let missing = dir.path().join("missing.onnx");
+    let missing = missing.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--masks", "box+hands"], "--masks: 'box+hands' is not a valid value for mask-types"),
+        (&["--swapper-family", "fastswap"], "--swapper-family 'fastswap': one of auto, inswapper, hyperswap"),
+        (&["--masks", "occlusion", "--occluder", missing], "--occluder: '"),
+        (&["--swapper-family", "hyperswap", "--pixel-boost", "300"], "pixel-boost"),
+    ];
+    for (extra, expected) in cases {
+        let args = transcode_args(&clip, &out, &picture, &model_args, extra);
+        assert_refused(&run_example(&binary, &args), expected, &format!("transcode {args:?}"));
+        assert!(!out.exists(), "no unfinished output is left behind ({args:?})");
+    }
+    // Without --swapper, the family's first FaceFusion file is looked for in the model folder.
+    let empty = dir.path().join("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    let args = [clip.to_str().unwrap(), out.to_str().unwrap(), "--source", picture.to_str().unwrap()];
+    let args: Vec<&str> =
+        args.into_iter().chain(["--models", empty.to_str().unwrap(), "--swapper-family", "hyperswap"]).collect();
+    assert_refused(&run_example(&binary, &args), "--swapper: hyperswap_1a_256.onnx is not in", "no hyperswap file");
+}
+
 // ---------------------------------------------------------------------------------------------
 // live
 
@@ -356,6 +406,7 @@ fn live_prints_fps_and_obeys_source_and_quit() {
         &["source", "device", "size", "input", "enhance", "many-faces", "sink", "virtual-camera", "fps"]
             .into_iter()
             .chain(MODEL_OPTIONS)
+            .chain(QUALITY_OPTIONS)
             .collect::<Vec<_>>(),
     );
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
+use gstdlc::models::swapper::SwapperFamilyChoice;
 
 /// The options of one command line: `--name value`, `--name=value` and `--flag`, and the
 /// positional arguments in order. A name given twice keeps the last value.
@@ -126,6 +127,8 @@ pub enum Model {
     Recognizer,
     Swapper,
     Enhancer,
+    Occluder,
+    Parser,
 }
 
 impl Model {
@@ -135,6 +138,8 @@ impl Model {
             Model::Recognizer => "recognizer",
             Model::Swapper => "swapper",
             Model::Enhancer => "enhancer",
+            Model::Occluder => "occluder",
+            Model::Parser => "parser",
         }
     }
 
@@ -145,6 +150,8 @@ impl Model {
             Model::Recognizer => "w600k_r50.onnx",
             Model::Swapper => "inswapper_128.onnx",
             Model::Enhancer => "GFPGANv1.4.onnx",
+            Model::Occluder => "xseg_1.onnx",
+            Model::Parser => "bisenet_resnet_34.onnx",
         }
     }
 
@@ -165,12 +172,59 @@ impl Model {
             Model::Recognizer => "  --recognizer PATH    ArcFace recogniser (dlcswap recognition-model)\n",
             Model::Swapper => "  --swapper PATH       inswapper_128 (dlcswap model-file)\n",
             Model::Enhancer => "  --enhancer PATH      face restorer, e.g. GFPGANv1.4.onnx (dlcenhance model-file)\n",
+            Model::Occluder => "  --occluder PATH      XSeg occluder for --masks occlusion (dlcswap occluder-model)\n",
+            Model::Parser => "  --parser PATH        BiSeNet face parser for --masks region (dlcswap parser-model)\n",
+        }
+    }
+
+    /// The dlcswap property that names this model's file.
+    fn swap_property(self) -> &'static str {
+        match self {
+            Model::Detector => "detector-model",
+            Model::Recognizer => "recognition-model",
+            Model::Swapper => "model-file",
+            Model::Enhancer => "model-file",
+            Model::Occluder => "occluder-model",
+            Model::Parser => "parser-model",
         }
     }
 }
 
+/// The options of the swapping examples that make faces as FaceFusion does (README, "Sharper
+/// faces, and hands in front of the face"), each setting the dlcswap property it names.
+pub const QUALITY_OPTIONS: [(&str, &str); 3] =
+    [("swapper-family", "swapper-family"), ("pixel-boost", "pixel-boost"), ("masks", "mask-types")];
+
+/// The `--help` text of [`QUALITY_OPTIONS`].
+pub const QUALITY_USAGE: &str = "\
+Sharper faces, and hands in front of them (FaceFusion's way; README, \"Sharper faces\"):
+  --swapper-family F   the swapper's family (dlcswap swapper-family: hyperswap, simswap, ghost, ...);
+                       without --swapper, FaceFusion's first model of F in the model folder
+                       (e.g. hyperswap_1a_256.onnx)
+  --pixel-boost SIZE   crop faces at SIZE px and swap them in tiles of the model's size, or auto
+                       (the smallest size the model allows that covers the face: dlcswap pixel-boost)
+  --masks TYPES        FaceFusion's masks, combined: box, occlusion, region, area, e.g.
+                       box+occlusion+region (dlcswap mask-types); occlusion needs the occluder,
+                       region the parser (below)
+";
+
+/// The models the swapping examples run with these options: detector, recogniser and swapper,
+/// the restorer with `enhance`, and the mask models `--masks` asks for.
+pub fn swap_models_used(args: &Args, enhance: bool) -> Vec<Model> {
+    let masks: Vec<String> = args
+        .value("masks")
+        .map(|m| m.split(['+', '|', ',']).map(|t| t.trim().to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    let mut used = vec![Model::Detector, Model::Recognizer, Model::Swapper];
+    used.extend(enhance.then_some(Model::Enhancer));
+    used.extend(masks.iter().any(|m| m == "occlusion").then_some(Model::Occluder));
+    used.extend(masks.iter().any(|m| m == "region").then_some(Model::Parser));
+    used
+}
+
 /// The models of the face-swapping examples (transcode, live); faces-json runs the detector only.
-pub const SWAP_MODELS: [Model; 4] = [Model::Detector, Model::Recognizer, Model::Swapper, Model::Enhancer];
+pub const SWAP_MODELS: [Model; 6] =
+    [Model::Detector, Model::Recognizer, Model::Swapper, Model::Enhancer, Model::Occluder, Model::Parser];
 
 /// The model options of a program running `models`: `--models`, one per model, `--provider`.
 pub fn model_options(models: &[Model]) -> Vec<&'static str> {
@@ -198,13 +252,17 @@ pub fn model_usage(models: &[Model]) -> String {
     usage
 }
 
-/// The model files chosen by [`model_options`]; `None` leaves an element's default.
+/// The model files chosen by [`model_options`] (`None` leaves an element's default), and the
+/// values of the [`QUALITY_OPTIONS`] given.
 pub struct Models {
     pub detector: Option<PathBuf>,
     pub recognizer: Option<PathBuf>,
     pub swapper: Option<PathBuf>,
     pub enhancer: Option<PathBuf>,
+    pub occluder: Option<PathBuf>,
+    pub parser: Option<PathBuf>,
     pub provider: Option<String>,
+    quality: Vec<(&'static str, &'static str, String)>,
 }
 
 impl Models {
@@ -219,6 +277,15 @@ impl Models {
             return Err(format!("--models: '{}' is not a folder", dir.display()));
         }
         let lookup_dir = dir.clone().unwrap_or_else(gstdlc::runtime::default_models_dir);
+        // Another swapper family, with no swapper named, means FaceFusion's first file of it.
+        let family = match args.value("swapper-family") {
+            Some(nick) => Some(SwapperFamilyChoice::from_nick(nick.trim()).ok_or_else(|| {
+                let all: Vec<&str> = SwapperFamilyChoice::ALL.iter().map(|c| c.nick()).collect();
+                format!("--swapper-family '{nick}': one of {}", all.join(", "))
+            })?),
+            None => None,
+        };
+        let family_file = family.and_then(SwapperFamilyChoice::spec).map(|spec| format!("{}.onnx", spec.models[0]));
         let mut missing = Vec::new();
         let mut pick = |model: Model| -> Option<PathBuf> {
             if !used.contains(&model) {
@@ -232,22 +299,35 @@ impl Models {
                 }
                 return Some(path);
             }
-            let found = std::iter::once(model.default_name())
-                .chain(model.alternative_names().iter().copied())
+            let (default, alternatives) = match (model, &family_file) {
+                (Model::Swapper, Some(file)) => (file.as_str(), &[][..]),
+                _ => (model.default_name(), model.alternative_names()),
+            };
+            let found = std::iter::once(default)
+                .chain(alternatives.iter().copied())
                 .any(|name| lookup_dir.join(name).is_file());
             if !found {
-                missing.push(format!("  --{option}: {} is not in '{}'", model.default_name(), lookup_dir.display()));
+                missing.push(format!("  --{option}: {default} is not in '{}'", lookup_dir.display()));
             }
             // Without --models the element looks the file up itself (and may prefer a variant).
-            dir.as_ref().map(|d| d.join(model.default_name()))
+            dir.as_ref().map(|d| d.join(default))
         };
-        let models = Models {
+        let mut models = Models {
             detector: pick(Model::Detector),
             recognizer: pick(Model::Recognizer),
             swapper: pick(Model::Swapper),
             enhancer: pick(Model::Enhancer),
+            occluder: pick(Model::Occluder),
+            parser: pick(Model::Parser),
             provider: args.value("provider").map(str::to_string),
+            quality: Vec::new(),
         };
+        for (option, property) in QUALITY_OPTIONS {
+            if let Some(value) = args.value(option) {
+                let value = if option == "pixel-boost" && value.trim() == "auto" { "0" } else { value.trim() };
+                models.quality.push((option, property, value.to_string()));
+            }
+        }
         if missing.is_empty() {
             return Ok(models);
         }
@@ -285,9 +365,18 @@ impl Models {
 
     pub fn swap(&self) -> Result<gst::Element, String> {
         let element = make("dlcswap")?;
-        Self::set_path(&element, "model-file", &self.swapper);
-        Self::set_path(&element, "detector-model", &self.detector);
-        Self::set_path(&element, "recognition-model", &self.recognizer);
+        for (model, path) in [
+            (Model::Swapper, &self.swapper),
+            (Model::Detector, &self.detector),
+            (Model::Recognizer, &self.recognizer),
+            (Model::Occluder, &self.occluder),
+            (Model::Parser, &self.parser),
+        ] {
+            Self::set_path(&element, model.swap_property(), path);
+        }
+        for (option, property, value) in &self.quality {
+            set_from_str(&element, property, value).map_err(|e| format!("--{option}: {e}"))?;
+        }
         self.set_provider(&element)?;
         Ok(element)
     }

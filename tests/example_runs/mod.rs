@@ -66,7 +66,12 @@ pub fn assert_help_lists(binary: &Path, options: &[&str]) {
     }
 }
 
-pub const MODEL_OPTIONS: [&str; 6] = ["models", "detector", "recognizer", "swapper", "enhancer", "provider"];
+pub const MODEL_OPTIONS: [&str; 8] =
+    ["models", "detector", "recognizer", "swapper", "enhancer", "occluder", "parser", "provider"];
+
+/// The swapping examples' options for FaceFusion's faces (dlcswap swapper-family, pixel-boost,
+/// mask-types).
+pub const QUALITY_OPTIONS: [&str; 3] = ["swapper-family", "pixel-boost", "masks"];
 
 /// faces-json runs the detector only, and takes only its model options.
 pub const DETECTOR_OPTIONS: [&str; 3] = ["models", "detector", "provider"];
