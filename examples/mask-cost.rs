@@ -15,6 +15,7 @@ use gstdlc::models::occluder::Occluder;
 use gstdlc::models::parser::Parser;
 use gstdlc::runtime::SessionOptions;
 use gstdlc::vision::RgbImage;
+use gstdlc::vision::box_mask::{BoxMaskSettings, box_mask};
 use gstdlc::vision::filter::BlurScratch;
 use gstdlc::vision::masks::{
     Areas, OCCLUDER_SIZE, PARSER_CLASSES, PARSER_SIZE, Regions, area_mask, landmarks_68_from_106, occluder_input,
@@ -24,7 +25,8 @@ use gstdlc::vision::masks::{
 const USAGE: &str = "\
 usage: mask-cost [--fixtures DIR] [--runs N]
 
-Prints, per crop side 128, 256, 384, 512, 768 and 1024, the median CPU ms of: the area mask (all three
+Prints, per crop side 128, 256, 384, 512, 768 and 1024, the median CPU ms of: the box mask with
+FaceFusion's defaults (made once per crop size and setting, then reused); the area mask (all three
 areas, hull + fill + softening); the softening alone (sigma 5 blur of the whole crop); the
 occluder's input (resize to 256, BGR /255) and output (resize to the crop, softening); the
 parser's input (resize to 512, ImageNet normalisation) and output (argmax of 19 x 512 x 512,
@@ -85,9 +87,9 @@ fn run() -> Result<(), String> {
 
     println!("CPU ms per face, median of {runs} runs, one thread; model columns run the fixture stand-ins");
     println!(
-        "| crop side | area | soften | occlusion pre | occlusion post | Occluder::mask (fixture) | region pre | region post | Parser::mask (fixture) |"
+        "| crop side | box (once) | area | soften | occlusion pre | occlusion post | Occluder::mask (fixture) | region pre | region post | Parser::mask (fixture) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut blur = BlurScratch::default();
     for side in [128usize, 256, 384, 512, 768, 1024] {
         let s = side as f32;
@@ -99,6 +101,7 @@ fn run() -> Result<(), String> {
             [s * (0.5 + 0.3 * t.cos()), s * (0.55 + 0.35 * t.sin())]
         });
         let areas = Areas::all();
+        let boxed = median(runs, || drop(box_mask(side, BoxMaskSettings::default(), &mut blur)));
         let area = median(runs, || drop(area_mask(side, &landmarks, &areas)));
         let mut plane: Vec<f32> = (0..side * side).map(|i| ((i % side) as f32 / s).min(1.0)).collect();
         let soften = median(runs, || soften_with(&mut plane, side, &mut blur));
@@ -130,7 +133,7 @@ fn run() -> Result<(), String> {
             return Err(e);
         }
         println!(
-            "| {side} | {area:.3} | {soften:.3} | {occlusion_pre:.3} | {occlusion_post:.3} | {occlusion:.3} | {region_pre:.3} | {region_post:.3} | {region:.3} |"
+            "| {side} | {boxed:.3} | {area:.3} | {soften:.3} | {occlusion_pre:.3} | {occlusion_post:.3} | {occlusion:.3} | {region_pre:.3} | {region_post:.3} | {region:.3} |"
         );
     }
 

@@ -4,7 +4,7 @@
 //! It depends only on the crop's size and the settings, so the face layer builds it once per
 //! setting and reuses it for every face.
 
-use super::filter::{BlurScratch, gaussian_blur};
+use super::filter::{BlurScratch, gaussian_blur_line};
 
 /// The box mask's settings: `mask-blur` and `mask-padding`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,21 +26,28 @@ impl Default for BoxMaskSettings {
 /// `create_box_mask`): with `b = ⌊side · 0.5 · blur⌋`, each edge band of `max(⌊b/2⌋ or 1,
 /// ⌊side · padding / 100⌋)` rows or columns is zeroed, then the grid is blurred with a Gaussian of
 /// sigma `b / 4` (kernel size by OpenCV's rule for float images, reflect-101 borders) when `b > 0`.
+///
+/// The grid of ones is the outer product of a column of ones between the top and bottom bands
+/// and a row of ones between the left and right ones, and a Gaussian blur acts on each axis on its
+/// own (reflect-101 too), so the blurred grid is the outer product of the two lines blurred: side²
+/// products instead of a 2-D blur whose kernel grows with the crop (307 taps a pass at 1024 px,
+/// 59 ms). The values equal the 2-D blur's to a few units in the last place of an f32.
 pub fn box_mask(side: usize, settings: BoxMaskSettings, blur: &mut BlurScratch) -> Vec<f32> {
     let amount = (side as f64 * 0.5 * settings.blur.clamp(0.0, 1.0)) as usize;
     let area = (amount / 2).max(1);
     let band = |percent: u32| area.max(side * percent.min(100) as usize / 100).min(side);
     let [top, right, bottom, left] = settings.padding.map(band);
-    let mut mask = vec![0.0f32; side * side];
-    for (y, row) in mask.chunks_exact_mut(side.max(1)).enumerate() {
-        if y >= top && y + bottom < side && left + right < side {
-            row[left..side - right].fill(1.0);
-        }
-    }
+    let open = top + bottom < side && left + right < side;
+    let ones = |first: usize, after_last: usize| -> Vec<f32> {
+        (0..side).map(|i| if open && (first..side - after_last).contains(&i) { 1.0 } else { 0.0 }).collect()
+    };
+    let (mut rows, mut columns) = (ones(top, bottom), ones(left, right));
     if amount > 0 {
-        gaussian_blur(&mut mask, side, side, 0, amount as f64 * 0.25, blur);
+        let sigma = amount as f64 * 0.25;
+        gaussian_blur_line(&mut rows, 0, sigma, blur);
+        gaussian_blur_line(&mut columns, 0, sigma, blur);
     }
-    mask
+    rows.iter().flat_map(|&r| columns.iter().map(move |&c| r * c)).collect()
 }
 
 #[cfg(test)]
@@ -62,6 +69,30 @@ mod tests {
         // Padding over 50 % on opposite sides leaves nothing.
         let closed = box_mask(20, BoxMaskSettings { blur: 0.0, padding: [60, 0, 60, 0] }, &mut BlurScratch::default());
         assert!(closed.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn the_outer_product_equals_the_two_dimensional_blur() {
+        use crate::vision::filter::gaussian_blur;
+        for (side, settings) in [
+            (128, BoxMaskSettings::default()),
+            (96, BoxMaskSettings { blur: 0.8, padding: [10, 0, 30, 5] }),
+            (40, BoxMaskSettings { blur: 1.0, padding: [0, 45, 0, 0] }),
+            (256, BoxMaskSettings { blur: 0.05, padding: [0; 4] }),
+        ] {
+            // The grid as FaceFusion makes it, blurred in two dimensions.
+            let amount = (side as f64 * 0.5 * settings.blur) as usize;
+            let band = |percent: u32| ((amount / 2).max(1)).max(side * percent as usize / 100);
+            let [top, right, bottom, left] = settings.padding.map(band);
+            let mut grid = vec![0.0f32; side * side];
+            for y in top..side - bottom {
+                grid[y * side + left..y * side + side - right].fill(1.0);
+            }
+            gaussian_blur(&mut grid, side, side, 0, amount as f64 * 0.25, &mut BlurScratch::default());
+            let mask = box_mask(side, settings, &mut BlurScratch::default());
+            let worst = grid.iter().zip(&mask).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst <= 1e-6, "side {side} {settings:?}: {worst}");
+        }
     }
 
     #[test]

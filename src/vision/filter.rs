@@ -139,6 +139,20 @@ pub fn gaussian_blur(buf: &mut [f32], w: usize, h: usize, ksize: usize, sigma: f
     }
 }
 
+/// OpenCV's 1-D Gaussian blur of `values` in place (one row of [`gaussian_blur`]'s horizontal
+/// pass: `ksize` and `sigma` as there, reflect-101 at both ends).
+pub fn gaussian_blur_line(values: &mut [f32], ksize: usize, sigma: f64, scratch: &mut BlurScratch) {
+    let ksize = if ksize == 0 { 0 } else { ksize | 1 };
+    scratch.prepare(ksize, sigma);
+    let BlurScratch { kernel, line, .. } = scratch;
+    if kernel.len() <= 1 || values.is_empty() {
+        return;
+    }
+    pad_reflect101(values, kernel.len() / 2, line);
+    let w = values.len();
+    sum_row_taps(values, line, kernel, 0..w);
+}
+
 /// `line` becomes `row` with `r` values on either side as `BORDER_REFLECT_101` gives them.
 fn pad_reflect101(row: &[f32], r: usize, line: &mut Vec<f32>) {
     let w = row.len();
