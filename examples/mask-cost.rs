@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! CPU milliseconds per face of FaceFusion's occlusion, region and area masks and of the 68
-//! landmarks they need, at each crop (pixel boost) size. Prints a markdown table and asserts
-//! nothing; BENCHMARKS.md keeps the command and the figures.
+//! landmarks they need, and of making the box mask (once per crop size and setting), at each crop
+//! (pixel boost) size. Prints a markdown table and asserts nothing; BENCHMARKS.md keeps the
+//! command and the figures.
 //!
 //! The masks are computed in crop space, so their cost depends on the boost size, not on the frame
 //! size. The model columns run the fixture stand-ins (tiny graphs): they time the wrapper and ONNX
