@@ -19,7 +19,7 @@ use gstdlc::vision::RgbImage;
 use gstdlc::vision::box_mask::{BoxMaskSettings, box_mask};
 use gstdlc::vision::filter::BlurScratch;
 use gstdlc::vision::masks::{
-    Areas, OCCLUDER_SIZE, PARSER_CLASSES, PARSER_SIZE, Regions, area_mask, landmarks_68_from_106, occluder_input,
+    AreaMaskCache, Areas, OCCLUDER_SIZE, PARSER_CLASSES, PARSER_SIZE, Regions, landmarks_68_from_106, occluder_input,
     occlusion_from_output, parser_input, region_from_logits, soften_with,
 };
 
@@ -28,7 +28,7 @@ usage: mask-cost [--fixtures DIR] [--runs N]
 
 Prints, per crop side 128, 256, 384, 512, 768 and 1024, the median CPU ms of: the box mask with
 FaceFusion's defaults (made once per crop size and setting, then reused); the area mask (all three
-areas, hull + fill + softening); the softening alone (sigma 5 blur of the whole crop); the
+areas, hull + fill + softening, redrawn in a track's cache as the face moves); the softening alone (sigma 5 blur of the whole crop); the
 occluder's input (resize to 256, BGR /255) and output (resize to the crop, softening); the
 parser's input (resize to 512, ImageNet normalisation) and output (argmax of 19 x 512 x 512,
 resize, softening); whole Occluder::mask and Parser::mask calls with the fixture stand-ins; and
@@ -103,7 +103,14 @@ fn run() -> Result<(), String> {
         });
         let areas = Areas::all();
         let boxed = median(runs, || drop(box_mask(side, BoxMaskSettings::default(), &mut blur)));
-        let area = median(runs, || drop(area_mask(side, &landmarks, &areas)));
+        // A track's cache, as dlcswap keeps it, redrawing every time: the face moves by a pixel
+        // between calls, so the integer hull changes.
+        let (mut cache, mut moved) = (AreaMaskCache::default(), false);
+        let area = median(runs, || {
+            moved = !moved;
+            let shift = if moved { 1.0 } else { 0.0 };
+            std::hint::black_box(cache.mask(side, &landmarks.map(|[x, y]| [x + shift, y]), &areas));
+        });
         let mut plane: Vec<f32> = (0..side * side).map(|i| ((i % side) as f32 / s).min(1.0)).collect();
         let soften = median(runs, || soften_with(&mut plane, side, &mut blur));
 

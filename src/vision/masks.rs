@@ -318,8 +318,9 @@ impl AreaMaskCache {
     }
 }
 
-/// [`soften_with`] of a mask that is 0 outside the bounding box of `hull`: blurs that box and the
-/// kernel's reach around it (clipped to the crop), and nothing else.
+/// [`soften_with`] of a filled hull (zeros and ones, 0 outside the bounding box of `hull`): blurs
+/// that box and the kernel's reach around it (clipped to the crop) where it lies in `mask`, and
+/// nothing else.
 fn soften_bounded(mask: &mut [f32], side: usize, hull: &[[i64; 2]], blur: &mut BlurScratch) {
     if side == 0 || hull.is_empty() {
         return;
@@ -334,14 +335,13 @@ fn soften_bounded(mask: &mut [f32], side: usize, hull: &[[i64; 2]], blur: &mut B
     if w == 0 || h == 0 {
         return;
     }
-    let mut window: Vec<f32> = (y0..y1).flat_map(|y| mask[y * side + x0..y * side + x1].iter().copied()).collect();
-    for v in window.iter_mut() {
-        *v = v.clamp(0.0, 1.0);
-    }
-    gaussian_blur_runs(&mut window, w, h, 0, SOFTEN_SIGMA, blur);
-    for (y, row) in (y0..y1).zip(window.chunks_exact(w)) {
-        for (m, &v) in mask[y * side + x0..y * side + x1].iter_mut().zip(row) {
-            *m = (v.clamp(0.5, 1.0) - 0.5) * 2.0;
+    // The fill wrote zeros and ones only, so the clip to [0, 1] that `soften_with` starts with
+    // changes nothing here.
+    let window = &mut mask[y0 * side + x0..];
+    gaussian_blur_runs(window, (w, h, side), 0, SOFTEN_SIGMA, blur);
+    for row in window.chunks_mut(side).take(h) {
+        for m in &mut row[..w] {
+            *m = (m.clamp(0.5, 1.0) - 0.5) * 2.0;
         }
     }
 }
