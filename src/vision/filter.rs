@@ -8,25 +8,31 @@
 
 use super::image::RgbImage;
 
-/// Runs `$body` (a call of an `#[inline(always)]` function) compiled for AVX2 when the CPU has it,
-/// else as the portable build compiled it. The blur's loops are plain multiplies and adds, kept
-/// apart (Rust never fuses them), so eight lanes at a time give the bits four give: only the
-/// speed changes. `$name` names the AVX2 copy.
+/// Defines `$name` and `$portable` from one body: `$portable` as the portable build compiles it,
+/// `$name` running the same body compiled for AVX2 when the CPU has it, else `$portable`. The
+/// blur's loops are plain multiplies and adds, kept apart (Rust never fuses them), so eight lanes
+/// at a time give the bits four give: only the speed changes.
 macro_rules! with_avx2 {
-    ($name:ident, $body:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2")]
-            fn $name(run: impl FnOnce()) {
-                run()
+    ($(#[$doc:meta])* fn $name:ident / $portable:ident ($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2, checked just above.
-                return unsafe { $name(|| $body) };
-            }
+            $portable($($arg),*)
         }
-        $body
-    }};
+
+        #[inline(always)]
+        fn $portable($($arg: $ty),*) $body
+    };
 }
 
 /// OpenCV's `borderInterpolate` for `BORDER_REFLECT_101` (`-1 → 1`, `len → len − 2`), including its
@@ -183,57 +189,43 @@ fn pad_reflect101(row: &[f32], r: usize, line: &mut Vec<f32>) {
     line.extend((0..r).map(|i| row[reflect101((w + i) as isize, w)]));
 }
 
-/// `out[x] = Σ_j kernel[j] · line[x + j]` for `x` in `span`, each sum taken in kernel order from 0
-/// (`line` is the row padded by [`pad_reflect101`]). Written as "add `k[j]` times a shifted line"
-/// so that the compiler vectorises it; on x86-64 with AVX2 eight values at a time (see
-/// [`with_avx2`]), with the same bits.
-fn sum_row_taps(out: &mut [f32], line: &[f32], kernel: &[f32], span: std::ops::Range<usize>) {
-    with_avx2!(sum_row_taps_avx2, sum_row_taps_body(out, line, kernel, span))
-}
-
-#[inline(always)]
-fn sum_row_taps_body(out: &mut [f32], line: &[f32], kernel: &[f32], span: std::ops::Range<usize>) {
-    let out = &mut out[span.clone()];
-    out.fill(0.0);
-    for (j, &kj) in kernel.iter().enumerate() {
-        for (o, &s) in out.iter_mut().zip(&line[span.start + j..span.end + j]) {
-            *o += kj * s;
+with_avx2! {
+    /// `out[x] = Σ_j kernel[j] · line[x + j]` for `x` in `span`, each sum taken in kernel order
+    /// from 0 (`line` is the row padded by [`pad_reflect101`]). Written as "add `k[j]` times a
+    /// shifted line" so that the compiler vectorises it; on x86-64 with AVX2 eight values at a
+    /// time (see [`with_avx2`]), with the same bits.
+    fn sum_row_taps / sum_row_taps_portable(out: &mut [f32], line: &[f32], kernel: &[f32], span: std::ops::Range<usize>) {
+        let out = &mut out[span.clone()];
+        out.fill(0.0);
+        for (j, &kj) in kernel.iter().enumerate() {
+            for (o, &s) in out.iter_mut().zip(&line[span.start + j..span.end + j]) {
+                *o += kj * s;
+            }
         }
     }
 }
 
-/// Output row `y` of the vertical pass over the `w × h` plane `tmp`, for the columns in `span`:
-/// the taps in kernel order from 0, rows reflected at the plane's top and bottom (AVX2 as
-/// [`sum_row_taps`]).
-fn sum_column_taps(
-    out: &mut [f32],
-    tmp: &[f32],
-    w: usize,
-    h: usize,
-    y: usize,
-    kernel: &[f32],
-    span: std::ops::Range<usize>,
-) {
-    with_avx2!(sum_column_taps_avx2, sum_column_taps_body(out, tmp, w, h, y, kernel, span))
-}
-
-#[inline(always)]
-fn sum_column_taps_body(
-    out: &mut [f32],
-    tmp: &[f32],
-    w: usize,
-    h: usize,
-    y: usize,
-    kernel: &[f32],
-    span: std::ops::Range<usize>,
-) {
-    let r = kernel.len() / 2;
-    let out = &mut out[span.clone()];
-    out.fill(0.0);
-    for (j, &kj) in kernel.iter().enumerate() {
-        let sy = reflect101(y as isize + j as isize - r as isize, h);
-        for (o, &s) in out.iter_mut().zip(&tmp[sy * w + span.start..sy * w + span.end]) {
-            *o += kj * s;
+with_avx2! {
+    /// Output row `y` of the vertical pass over the `w × h` plane `tmp`, for the columns in
+    /// `span`: the taps in kernel order from 0, rows reflected at the plane's top and bottom
+    /// (AVX2 as [`sum_row_taps`]).
+    fn sum_column_taps / sum_column_taps_portable(
+        out: &mut [f32],
+        tmp: &[f32],
+        w: usize,
+        h: usize,
+        y: usize,
+        kernel: &[f32],
+        span: std::ops::Range<usize>,
+    ) {
+        let r = kernel.len() / 2;
+        let out = &mut out[span.clone()];
+        out.fill(0.0);
+        for (j, &kj) in kernel.iter().enumerate() {
+            let sy = reflect101(y as isize + j as isize - r as isize, h);
+            for (o, &s) in out.iter_mut().zip(&tmp[sy * w + span.start..sy * w + span.end]) {
+                *o += kj * s;
+            }
         }
     }
 }
@@ -577,12 +569,12 @@ mod tests {
         let tmp: Vec<f32> = (0..w * h).map(|_| random()).collect();
         for span in [0..w, 3..11, 17..190, 100..101] {
             let (mut portable, mut dispatched) = (vec![0.0f32; w], vec![0.0f32; w]);
-            sum_row_taps_body(&mut portable, &line, &kernel, span.clone());
+            sum_row_taps_portable(&mut portable, &line, &kernel, span.clone());
             sum_row_taps(&mut dispatched, &line, &kernel, span.clone());
             assert!(portable.iter().zip(&dispatched).all(|(a, b)| a.to_bits() == b.to_bits()), "rows {span:?}");
             for y in [0, 5, 30, h - 1] {
                 let (mut portable, mut dispatched) = (vec![0.0f32; w], vec![0.0f32; w]);
-                sum_column_taps_body(&mut portable, &tmp, w, h, y, &kernel, span.clone());
+                sum_column_taps_portable(&mut portable, &tmp, w, h, y, &kernel, span.clone());
                 sum_column_taps(&mut dispatched, &tmp, w, h, y, &kernel, span.clone());
                 let same = portable.iter().zip(&dispatched).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "columns {span:?} row {y}");
