@@ -43,6 +43,8 @@ use parking_lot::Mutex;
 
 #[path = "bench/measure.rs"]
 mod measure;
+#[path = "bench/median.rs"]
+mod median;
 #[path = "bench/options.rs"]
 mod options;
 #[path = "bench/overhead.rs"]
@@ -51,6 +53,7 @@ mod overhead;
 mod streams;
 
 use measure::*;
+use median::median;
 use options::*;
 use overhead::overhead;
 

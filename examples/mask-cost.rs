@@ -8,8 +8,10 @@
 //! size. The model columns run the fixture stand-ins (tiny graphs): they time the wrapper and ONNX
 //! Runtime's per-run overhead, not the real XSeg or BiSeNet, whose cost is the GPU's.
 
+#[path = "bench/median.rs"]
+mod median;
+
 use std::path::PathBuf;
-use std::time::Instant;
 
 use gstdlc::models::landmark68::Landmark68;
 use gstdlc::models::occluder::Occluder;
@@ -22,6 +24,7 @@ use gstdlc::vision::masks::{
     AreaMaskCache, Areas, OCCLUDER_SIZE, PARSER_CLASSES, PARSER_SIZE, Regions, landmarks_68_from_106, occluder_input,
     occlusion_from_output, parser_input, region_from_logits, soften_with,
 };
+use median::median;
 
 const USAGE: &str = "\
 usage: mask-cost [--fixtures DIR] [--runs N]
@@ -42,19 +45,6 @@ fn main() {
         eprintln!("mask-cost: {e}");
         std::process::exit(1);
     }
-}
-
-fn median(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[runs / 2]
 }
 
 fn run() -> Result<(), String> {

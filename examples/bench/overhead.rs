@@ -4,19 +4,6 @@
 
 use super::*;
 
-/// Median time of `f` over `runs` calls.
-pub fn median(runs: usize, mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[runs / 2]
-}
-
 /// Five keypoints of an upright face whose eye distance is `eyes` pixels, centred in the frame.
 pub fn face_keypoints(width: usize, height: usize, eyes: f64) -> [[f32; 2]; 5] {
     let t = template(112);
