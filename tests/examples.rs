@@ -372,8 +372,10 @@ fn transcode_takes_facefusion_families_boost_and_masks() {
 
     let missing = dir.path().join("missing.onnx");
     let missing = missing.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--masks", "box+hands"], "--masks: 'box+hands' is not a valid value for mask-types"),
+        (&["--pixel-boost", "big"], "--pixel-boost: 'big' is not a valid value for pixel-boost"),
+        (&["--pixel-boost", "100000"], "--pixel-boost: '100000' is out of range for pixel-boost"),
         (&["--swapper-family", "fastswap"], "--swapper-family 'fastswap': one of auto, inswapper, hyperswap"),
         (&["--masks", "occlusion", "--occluder", missing], "--occluder: '"),
         (&["--swapper-family", "hyperswap", "--pixel-boost", "300"], "pixel-boost"),

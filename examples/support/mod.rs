@@ -108,15 +108,31 @@ pub fn make(factory: &str) -> Result<gst::Element, String> {
     })
 }
 
+/// Whether a number lies within the range `pspec` declares (other kinds: whether it parsed).
+fn in_range(pspec: &glib::ParamSpec, value: &glib::Value) -> bool {
+    if let Some(p) = pspec.downcast_ref::<glib::ParamSpecUInt>() {
+        return value.get::<u32>().is_ok_and(|v| (p.minimum()..=p.maximum()).contains(&v));
+    }
+    if let Some(p) = pspec.downcast_ref::<glib::ParamSpecInt>() {
+        return value.get::<i32>().is_ok_and(|v| (p.minimum()..=p.maximum()).contains(&v));
+    }
+    if let Some(p) = pspec.downcast_ref::<glib::ParamSpecDouble>() {
+        return value.get::<f64>().is_ok_and(|v| (p.minimum()..=p.maximum()).contains(&v));
+    }
+    true
+}
+
 /// Sets a property from text the way gst-launch does, with an error instead of a panic for an
-/// unknown property or a value of the wrong kind.
+/// unknown property, a value of the wrong kind or one outside the property's range.
 pub fn set_from_str(element: &gst::Element, name: &str, value: &str) -> Result<(), String> {
-    let pspec = element.find_property(name).ok_or_else(|| {
-        format!("{} has no property '{name}'", element.factory().map(|f| f.name()).unwrap_or_default())
-    })?;
-    let value = glib::Value::deserialize_with_pspec(value, &pspec)
+    let factory = element.factory().map(|f| f.name().to_string()).unwrap_or_default();
+    let pspec = element.find_property(name).ok_or_else(|| format!("{factory} has no property '{name}'"))?;
+    let parsed = glib::Value::deserialize_with_pspec(value, &pspec)
         .map_err(|_| format!("'{value}' is not a valid value for {name} (gst-inspect-1.0 lists the choices)"))?;
-    element.set_property_from_value(name, &value);
+    if !in_range(&pspec, &parsed) {
+        return Err(format!("'{value}' is out of range for {name} (gst-inspect-1.0 {factory} gives the range)"));
+    }
+    element.set_property_from_value(name, &parsed);
     Ok(())
 }
 
