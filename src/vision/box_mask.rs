@@ -47,7 +47,15 @@ pub fn box_mask(side: usize, settings: BoxMaskSettings, blur: &mut BlurScratch) 
         gaussian_blur_line(&mut rows, 0, sigma, blur);
         gaussian_blur_line(&mut columns, 0, sigma, blur);
     }
-    rows.iter().flat_map(|&r| columns.iter().map(move |&c| r * c)).collect()
+    // Written into a mask of its final size: collected from a flat map, the vector grew (and was
+    // copied) step by step, which cost as much as the products.
+    let mut mask = vec![0.0f32; side * side];
+    for (out, &r) in mask.chunks_exact_mut(side.max(1)).zip(&rows) {
+        for (o, &c) in out.iter_mut().zip(&columns) {
+            *o = r * c;
+        }
+    }
+    mask
 }
 
 #[cfg(test)]
