@@ -11,7 +11,8 @@
 #   shared_sessions-test   the release build of tests/shared_sessions.rs (the batching part)
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
 #   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect |
-#    quality | quality-test | mask-graphs | cuda-memory | batching | batch-profile | streams)
+#    quality | quality-test | mask-graphs | cuda-memory | batching | batch-profile | faces-together |
+#    streams)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
 stage=$(cd "$1" && pwd); out=$2; part=$3
@@ -204,6 +205,17 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
         print(f"    {op} on {provider}: {d / 1000:.1f} ms")
 PY
     tar -czf "$out/profiles.tgz" -C "$out" profiles && rm -rf "$out/profiles"
+    ;;
+  faces-together)
+    # One stream of detect ! swap with 1 and 4 faces, default properties, faces one by one and
+    # then batched (DLC_BATCH_FACES=1: the faces of a frame that lie apart run in one batch;
+    # issue 19's "4 faces >= 200 fps"). The step reports say how full the batches were.
+    for batch in 0 1; do
+      echo "== DLC_BATCH_FACES=$batch"
+      DLC_BATCH_FACES=$batch timeout "${LIMIT_S:-240}" "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" \
+        "${common[@]}" --sizes 1920x1080 --chains swap --faces 1,4 --swapper "$models/inswapper_128_fp16.onnx" \
+        --markdown-out "$out/faces-together.md" 2>&1 | grep -E '^\| swap|rror' | cut -c1-300
+    done
     ;;
   streams)
     # Issue 19's table: N streams of detect ! swap (fp16 inswapper stand-in, 1080p, one face) in

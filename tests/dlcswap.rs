@@ -832,3 +832,119 @@ fn every_element_sends_each_frame_on_with_its_timestamps() {
         }
     }
 }
+
+/// A face like the one in the middle of a portrait, `side` px wide, centred on `(cx, cy)`.
+fn face_at(cx: f32, cy: f32, side: f32, track_id: u64) -> Face {
+    // The five points of a frontal face, relative to its centre, for a side of 1.
+    let points = [[-0.25, -0.15], [0.25, -0.15], [0.0, 0.1], [-0.2, 0.3], [0.2, 0.3]];
+    Face {
+        bbox: [cx - side / 2.0, cy - side * 0.6, cx + side / 2.0, cy + side * 0.6],
+        score: 0.9,
+        landmarks: points.map(|[x, y]| [cx + x * side, cy + y * side]),
+        landmarks_106: None,
+        embedding: None,
+        track_id,
+        flags: FaceFlags::empty(),
+    }
+}
+
+/// `faces` of `frame` (RGB, `width` wide) swapped by `swap`, on a copy.
+fn swapped_copy(frame: &[u8], width: usize, swap: impl FnOnce(&mut gstdlc::vision::FrameViewMut)) -> Vec<u8> {
+    use gstdlc::vision::{FrameViewMut, PixelFormat, YuvMatrix};
+    let mut copy = frame.to_vec();
+    let height = frame.len() / (width * 3);
+    let mut view = FrameViewMut::new(
+        PixelFormat::Rgb,
+        width,
+        height,
+        [&mut copy, &mut [], &mut []],
+        [width * 3, 0, 0],
+        YuvMatrix::default(),
+        true,
+    )
+    .expect("a valid frame");
+    swap(&mut view);
+    copy
+}
+
+/// Faces of one frame whose rectangles lie apart run in one batch through the process's batcher
+/// (when the swapper shares one: on a GPU with `DLC_BATCH_FACES=1`), and the frame equals the one
+/// that swapping them one by one gives; a face overlapping one of the batch waits for the next.
+/// Each face has an identity of its own, so a batch that mixed up faces would show.
+#[test]
+fn faces_apart_run_in_one_batch_and_give_the_frame_of_one_by_one() {
+    use gstdlc::backend::Backend;
+    use gstdlc::faces::swap::{BlendMask, FaceSwapper, SwapParams};
+    use gstdlc::models::swapper::inswapper::Inswapper;
+    use gstdlc::runtime::{Batcher, ExecutionProvider, SessionOptions};
+
+    let swapper = require!(common::fixture("inswapper.onnx"), "fixture inswapper.onnx missing");
+    let dir = tempfile::tempdir().unwrap();
+    // A file of its own: no other test's swappers join this batcher.
+    let path = dir.path().join("inswapper.onnx");
+    std::fs::copy(&swapper, &path).unwrap();
+    let options = SessionOptions { provider: ExecutionProvider::Cpu, ..SessionOptions::default() };
+    let open = |share: bool| {
+        let mut inswapper = Inswapper::open(&path, "model-file", &options).unwrap_or_else(|e| panic!("{e}"));
+        if share {
+            inswapper.share_batches(&options).unwrap_or_else(|e| panic!("{e}"));
+        }
+        FaceSwapper::new(inswapper, None, Backend::cpu())
+    };
+    let w = 640usize;
+    let original: Vec<u8> = (0..w * 320 * 3).map(|i| ((i * 31 + (i / (w * 3)) * 7) % 251) as u8).collect();
+    // Three faces apart, then one over the first: it runs in a batch of its own.
+    let faces = [
+        face_at(110.0, 160.0, 90.0, 1),
+        face_at(320.0, 150.0, 100.0, 2),
+        face_at(530.0, 170.0, 80.0, 3),
+        face_at(200.0, 160.0, 110.0, 4),
+    ];
+    let latents: Vec<Vec<f32>> = (0..faces.len())
+        .map(|f| {
+            let v: Vec<f32> =
+                (0..gstdlc::EMBEDDING_LEN).map(|i| (((i * 13 + f * 101) % 17) as f32 - 8.0) / 8.0).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let params = SwapParams {
+        mask: BlendMask::Insightface,
+        opacity: 1.0,
+        mouth_mask: 0,
+        color_correction: false,
+        sharpness: 0.0,
+    };
+    let one_by_one = |order: &[usize]| {
+        let mut swapper = open(false);
+        swapped_copy(&original, w, |view| {
+            swapper.begin_frame(&faces);
+            for &i in order {
+                swapper.swap_face(view, &faces[i], &latents[i], &params).unwrap_or_else(|e| panic!("{e}"));
+            }
+        })
+    };
+    let in_order = one_by_one(&[0, 1, 2, 3]);
+    // (Kept until the batcher is read: it closes with its last user.)
+    let mut sharing = open(true);
+    let batched = swapped_copy(&original, w, |view| {
+        sharing.begin_frame(&faces);
+        let jobs: Vec<(&Face, &[f32])> = faces.iter().zip(&latents).map(|(f, l)| (f, l.as_slice())).collect();
+        let outcomes = sharing.swap_faces(view, &jobs, &params);
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    });
+    let batcher = Batcher::shared(&path, &options, |_| Ok(())).unwrap();
+    assert_eq!(batcher.counts(), (2, 4), "(runs, faces): the three faces apart in one run, the fourth in another");
+
+    for face in &faces {
+        let [x0, y0, x1, y1] = face.bbox.map(|v| v as usize);
+        let changed = (y0..y1)
+            .any(|y| in_order[(y * w + x0) * 3..(y * w + x1) * 3] != original[(y * w + x0) * 3..(y * w + x1) * 3]);
+        assert!(changed, "face {} was not swapped", face.track_id);
+    }
+    let (mean, max) = common::differences(&in_order, &batched);
+    assert!(max == 0, "batched faces differ from one by one: mean {mean}, max {max}");
+    // The order shows where faces overlap (the fourth pasted before the first gives another
+    // frame), so the fourth face had to wait.
+    assert!(one_by_one(&[3, 0, 1, 2]) != in_order, "the fourth face overlaps the first: its order should show");
+}

@@ -692,12 +692,15 @@ impl FaceEditor for DlcSwap {
                    and was left as it is",
             reason,
         }));
+        let jobs: Vec<(&Face, &[f32])> =
+            plan.swaps.iter().map(|(index, latent)| (&faces[*index], &latent[..])).collect();
+        let outcomes = swapper.swap_faces(frame, &jobs, &params.swap);
         let mut swapped = Vec::with_capacity(plan.swaps.len());
-        for (index, latent) in plan.swaps {
-            match swapper.swap_face(frame, &faces[index], &latent, &params.swap) {
-                Ok(()) => swapped.push(index),
+        for ((index, _), outcome) in plan.swaps.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => swapped.push(*index),
                 Err(reason) => failures.push(FaceFailure {
-                    index,
+                    index: *index,
                     outcome: "not swapped",
                     what: "a face could not be swapped and was left as it is",
                     reason,

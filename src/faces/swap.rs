@@ -7,16 +7,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::backend::{Backend, Crop};
+use crate::backend::{Backend, Crop, FaceRegion};
 use crate::face::Face;
 use crate::models::landmark::Landmark106;
-use crate::models::swapper::inswapper::{self, CROP, Inswapper};
-use crate::runtime::ModelSession;
+use crate::models::swapper::inswapper::{self, CROP, FaceToSwap, Inswapper};
+use crate::runtime::{MAX_BATCH, ModelSession};
 use crate::timing::StepTimes;
 use crate::vision::filter::{BlurScratch, unsharp_mask};
 use crate::vision::paste::{CropMask, InsightfaceMask, MouthScratch, crop_region, mouth_mask};
 use crate::vision::warp::warp_affine_rgb;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage, color};
+
+/// What a face whose InsightFace mask was not built fails with (it always is, in `place`).
+const MASK_MISSING: &str = "the face's mask is missing";
 
 /// Outer-lip points of the 106-point layout (2d106det).
 const OUTER_LIP: std::ops::Range<usize> = 52..64;
@@ -170,33 +173,135 @@ impl FaceSwapper {
         latent: &[f32],
         params: &SwapParams,
     ) -> Result<(), String> {
+        let Some(placed) = self.place(frame, face, params)? else { return Ok(()) };
+        let start = Instant::now();
+        let view = frame.as_view();
+        let region = self.backend.load_region(&view, placed.rect)?;
+        self.times.lap(1, start);
+        let output = self.swapper.swap(&mut self.backend, &view, &region, &placed.alignment, latent)?;
+        let start = Instant::now();
+        self.backend.decode_output(output, inswapper::DECODE, CROP, &mut self.crop)?;
+        self.times.lap(2, start);
+        self.refine_and_paste(frame, face, &placed, &region, params)
+    }
+
+    /// Swaps each face of `faces` to its identity (`faces[i] = (face, latent)`), in place, in
+    /// order, and returns each one's outcome. It gives the frame [`FaceSwapper::swap_face`] gives
+    /// face by face. Where the swapper runs faces together ([`Inswapper::swaps_together`]), the
+    /// faces whose frame rectangles (pixels read and written) are apart from each other's run in
+    /// one batch: each face reads pixels no other face of its batch writes, so the order in which
+    /// they are read and pasted changes nothing. A face that overlaps one of its batch starts the
+    /// next batch, after the first is pasted.
+    pub fn swap_faces(
+        &mut self,
+        frame: &mut FrameViewMut,
+        faces: &[(&Face, &[f32])],
+        params: &SwapParams,
+    ) -> Vec<Result<(), String>> {
+        if !self.swapper.swaps_together() || faces.len() < 2 {
+            return faces.iter().map(|(face, latent)| self.swap_face(frame, face, latent, params)).collect();
+        }
+        let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(faces.len());
+        // The faces of the batch being gathered: (index in `faces`, where it goes).
+        let mut batch: Vec<(usize, Placed)> = Vec::new();
+        for (index, (face, _)) in faces.iter().enumerate() {
+            let placed = match self.place(frame, face, params) {
+                Ok(Some(placed)) => placed,
+                other => {
+                    outcomes.push(other.map(drop));
+                    continue;
+                }
+            };
+            let apart = batch.iter().all(|(_, other)| !other.reach.overlaps(&placed.reach));
+            if !apart || batch.len() == MAX_BATCH {
+                self.swap_batch(frame, faces, std::mem::take(&mut batch), params, &mut outcomes);
+            }
+            outcomes.push(Ok(()));
+            batch.push((index, placed));
+        }
+        self.swap_batch(frame, faces, batch, params, &mut outcomes);
+        outcomes
+    }
+
+    /// Runs the faces of `batch` (apart from each other, see [`FaceSwapper::swap_faces`])
+    /// together and pastes them in order; a face's failure goes into `outcomes[index]`.
+    fn swap_batch(
+        &mut self,
+        frame: &mut FrameViewMut,
+        faces: &[(&Face, &[f32])],
+        batch: Vec<(usize, Placed)>,
+        params: &SwapParams,
+        outcomes: &mut [Result<(), String>],
+    ) {
+        let start = Instant::now();
+        let view = frame.as_view();
+        let mut loaded = Vec::with_capacity(batch.len());
+        for (index, placed) in batch {
+            match self.backend.load_region(&view, placed.rect) {
+                Ok(region) => loaded.push((index, placed, region)),
+                Err(reason) => outcomes[index] = Err(reason),
+            }
+        }
+        self.times.lap(1, start);
+        let together: Vec<FaceToSwap> = loaded
+            .iter()
+            .map(|(index, placed, region)| FaceToSwap { region, alignment: &placed.alignment, latent: faces[*index].1 })
+            .collect();
+        if let Err(reason) = self.swapper.swap_together(&mut self.backend, &view, &together) {
+            for (index, ..) in &loaded {
+                outcomes[*index] = Err(reason.clone());
+            }
+            return;
+        }
+        for (slot, (index, placed, region)) in loaded.iter().enumerate() {
+            let start = Instant::now();
+            let decoded = match self.swapper.output_together(slot) {
+                Some(output) => self.backend.decode_output(output, inswapper::DECODE, CROP, &mut self.crop),
+                None => Err(format!("the batched run has no output {slot}")),
+            };
+            self.times.lap(2, start);
+            outcomes[*index] =
+                decoded.and_then(|()| self.refine_and_paste(frame, faces[*index].0, placed, region, params));
+        }
+    }
+
+    /// Where `face` goes: its alignment, its mask (built or taken from the track's cache) and the
+    /// frame rectangle its swap reads and writes; `None` when that lies outside the frame.
+    fn place(&mut self, frame: &FrameViewMut, face: &Face, params: &SwapParams) -> Result<Option<Placed>, String> {
         let start = Instant::now();
         let m = Inswapper::alignment(&face.landmarks).ok_or("degenerate face landmarks")?;
         let (width, height) = (frame.width, frame.height);
         if params.mask == BlendMask::Insightface {
             self.insightface_mask(face.track_id, &m, (width, height))?;
         }
-        let start = self.times.lap(0, start);
+        self.times.lap(0, start);
         let mask = match params.mask {
-            BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or("mask missing")?,
+            BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or(MASK_MISSING)?,
             BlendMask::Ellipse => &self.ellipse,
         };
         let rect = mask.frame_region(&m, width, height).union(crop_region(&m, CROP, width, height));
-        if rect.is_empty() {
-            return Ok(());
-        }
-        let view = frame.as_view();
-        let region = self.backend.load_region(&view, rect)?;
-        self.times.lap(1, start);
-        let output = self.swapper.swap(&mut self.backend, &view, &region, &m, latent)?;
+        // Sampling reads a pixel beyond the rectangle's edge at most.
+        Ok((!rect.is_empty()).then(|| Placed { alignment: m, rect, reach: rect.grown(2) }))
+    }
+
+    /// The swapped crop (decoded into `self.crop`) refined as `params` ask, pasted into `frame`
+    /// through the face's mask, and the original mouth restored.
+    fn refine_and_paste(
+        &mut self,
+        frame: &mut FrameViewMut,
+        face: &Face,
+        placed: &Placed,
+        region: &FaceRegion,
+        params: &SwapParams,
+    ) -> Result<(), String> {
         let start = Instant::now();
-        self.backend.decode_output(output, inswapper::DECODE, CROP, &mut self.crop)?;
-        let start = self.times.lap(2, start);
+        let (m, rect) = (&placed.alignment, placed.rect);
+        let view = frame.as_view();
         let scratch = &mut self.scratch;
         if params.color_correction || params.sharpness > 0.0 {
             let fake = self.backend.crop_pixels(&mut self.crop)?;
             if params.color_correction {
-                warp_affine_rgb(&view, &m, &mut scratch.original_crop, CROP, CROP);
+                warp_affine_rgb(&view, m, &mut scratch.original_crop, CROP, CROP);
                 scratch.whole_crop.resize(CROP * CROP, 1.0);
                 color::transfer_color(fake, &scratch.whole_crop, &scratch.original_crop);
             }
@@ -213,7 +318,11 @@ impl FaceSwapper {
         if lip.is_some() {
             view.read_region(rect, &mut scratch.original_region);
         }
-        self.backend.paste(frame, &region, &mut self.crop, mask, &m, params.opacity)?;
+        let mask = match params.mask {
+            BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or(MASK_MISSING)?,
+            BlendMask::Ellipse => &self.ellipse,
+        };
+        self.backend.paste(frame, region, &mut self.crop, mask, m, params.opacity)?;
         let start = self.times.lap(4, start);
         if let Some(lip) = lip {
             restore_mouth(frame, rect, &lip, params.mouth_mask, scratch);
@@ -221,6 +330,15 @@ impl FaceSwapper {
         }
         Ok(())
     }
+}
+
+/// Where a face's swap goes in the frame (see [`FaceSwapper::place`]).
+struct Placed {
+    alignment: Affine,
+    /// The frame rectangle loaded for the warp and the paste-back, which the paste writes into.
+    rect: Rect,
+    /// `rect` and the pixels beyond it that sampling may read.
+    reach: Rect,
 }
 
 /// Puts the original mouth back over the swapped one: `out = w·original + (1 − w)·swapped` with

@@ -125,4 +125,21 @@ impl Swapping {
             Swapping::FaceFusion(s) => s.swap_face(frame, face, identity, params.opacity),
         }
     }
+
+    /// [`Swapping::swap_face`] for each of `faces` (`(face, identity)`), in order, with each
+    /// one's outcome: on the Deep-Live-Cam path faces apart from each other may run in one batch
+    /// (see [`FaceSwapper::swap_faces`]), with the frame face-by-face swapping gives.
+    pub fn swap_faces(
+        &mut self,
+        frame: &mut FrameViewMut,
+        faces: &[(&Face, &[f32])],
+        params: &SwapParams,
+    ) -> Vec<Result<(), String>> {
+        match self {
+            Swapping::DeepLiveCam(s) => s.swap_faces(frame, faces, params),
+            Swapping::FaceFusion(s) => {
+                faces.iter().map(|(face, identity)| s.swap_face(frame, face, identity, params.opacity)).collect()
+            }
+        }
+    }
 }

@@ -4,14 +4,15 @@
 //! their own faces saturate the card's scheduling long before its compute. A [`Batcher`] owns
 //! one session of the model with a symbolic batch ([`super::make_batch_symbolic`], checked
 //! against single runs) and a thread that runs it; callers from any element, lane or pipeline
-//! hand it one item each and wait, and the thread runs what has arrived together.
+//! hand it one item each, or the items of one frame together ([`BatchUser::run_all`]), and wait,
+//! and the thread runs what has arrived together.
 //!
 //! A run's batch size is held steady rather than fitted to each batch (see
 //! [`steady_batch_size`]): slots past the items are padding.
 //!
 //! How long an item waits for company is bounded: the thread runs as soon as every registered
-//! user has an item waiting, or the batch is full, or [`MAX_WAIT`] has passed since the first
-//! item arrived. A live stream therefore pays at most that much latency, and a lone user none.
+//! user has an item waiting, or the batch is full, or [`MAX_WAIT`] (or what
+//! [`Batcher::set_max_wait`] set) has passed since the first item arrived. A live stream therefore pays at most that much latency, and a lone user none.
 //!
 //! Batchers are shared per process, one per model file and session options
 //! ([`Batcher::shared`]), and close when their last user goes.
@@ -41,7 +42,8 @@ use super::{
 /// Whether elements batch their faces with other elements' (`DLC_BATCH_FACES=1`). Off by default
 /// until the batched path has run on a GPU with lanes: its first GPU run hung (the batcher's
 /// thread took the GPU work lock behind a capturing element that waited for one of its callers;
-/// fixed since, not yet re-run there). A face's pixel-boost tiles are batched regardless.
+/// fixed since, not yet re-run there). With it, the faces of one frame also run together
+/// (see `FaceSwapper::swap_faces`). A face's pixel-boost tiles are batched regardless.
 pub fn faces_batched_across_elements() -> bool {
     std::env::var_os("DLC_BATCH_FACES").is_some_and(|v| v == "1")
 }
@@ -116,6 +118,8 @@ struct Shared {
     /// The batch size of the last run, and how often it changed.
     batch_size: AtomicUsize,
     size_changes: AtomicU64,
+    /// The longest an item waits for others, in microseconds ([`MAX_WAIT`] unless set).
+    max_wait_us: AtomicU64,
 }
 
 /// A shared, batching session of one model (see the module text).
@@ -252,6 +256,7 @@ impl Batcher {
             longest_run_us: AtomicU64::new(0),
             batch_size: AtomicUsize::new(0),
             size_changes: AtomicU64::new(0),
+            max_wait_us: AtomicU64::new(MAX_WAIT.as_micros() as u64),
         });
         let io = model.io.clone();
         let runner = Runner {
@@ -311,6 +316,15 @@ impl Batcher {
         )
     }
 
+    /// How long an item may wait for other users' items before its batch runs, from the next
+    /// batch on ([`MAX_WAIT`] until set). A longer wait makes batches fuller where users come at
+    /// their own pace, at the cost of latency; tests use it to have batches form for certain on a
+    /// loaded machine, where a user's next item may come later than `MAX_WAIT`.
+    pub fn set_max_wait(&self, wait: Duration) {
+        self.shared.max_wait_us.store(wait.as_micros().min(u64::MAX as u128) as u64, Ordering::SeqCst);
+        self.shared.arrived.notify_all();
+    }
+
     /// Whether items must be in GPU memory.
     pub fn on_gpu(&self) -> bool {
         self.on_gpu
@@ -357,11 +371,25 @@ impl BatchUser {
         shared
     }
 
+    /// From now on this user's items go through the batcher for good, alone or not (see
+    /// [`BatchUser::in_use`]): for a caller with several items of its own to run together.
+    pub fn join(&self) {
+        self.joined.store(true, Ordering::SeqCst);
+    }
+
     /// Runs the model on one item: `inputs` and `outputs` are the item's tensors (batch 1), in the
     /// model's input and output order, in GPU memory when the batcher runs on a GPU (complete:
     /// the stream that wrote them synchronised), else in host memory. Returns once the outputs
     /// hold the item's results.
     pub fn run(&self, inputs: &[&DynTensor], outputs: &mut [&mut DynTensor]) -> Result<(), String> {
+        self.run_all(&[inputs], &mut [outputs])
+    }
+
+    /// [`BatchUser::run`] for several items at once (`inputs[i]` and `outputs[i]` are item `i`'s),
+    /// queued together so that they run in one batch (or as few as [`MAX_BATCH`] allows), with
+    /// whatever other users' items are waiting. Returns once every item's outputs hold its results;
+    /// an error of any run is the call's.
+    pub fn run_all(&self, inputs: &[&[&DynTensor]], outputs: &mut [&mut [&mut DynTensor]]) -> Result<(), String> {
         let b = &self.batcher;
         let address = |tensor: &DynTensor, bytes: usize, what: &str| -> Result<usize, String> {
             let on_gpu = tensor.memory_info().allocation_device() == AllocationDevice::CUDA;
@@ -375,30 +403,47 @@ impl BatchUser {
             }
             Ok(tensor.data_ptr() as usize)
         };
-        if inputs.len() != b.input_bytes.len() || outputs.len() != b.output_bytes.len() {
-            return Err(format!(
-                "{} inputs and {} outputs for a model of {} and {}",
-                inputs.len(),
-                outputs.len(),
-                b.input_bytes.len(),
-                b.output_bytes.len()
-            ));
+        if inputs.len() != outputs.len() {
+            return Err(format!("{} items' inputs and {} items' outputs", inputs.len(), outputs.len()));
         }
-        let inputs = (inputs.iter().zip(&b.input_bytes))
-            .map(|(t, &bytes)| address(t, bytes, "input"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let outputs = (outputs.iter_mut().zip(&b.output_bytes))
-            .map(|(t, &bytes)| address(t, bytes, "output"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (done, finished) = mpsc::sync_channel(1);
+        let mut requests = Vec::with_capacity(inputs.len());
+        let mut answers = Vec::with_capacity(inputs.len());
+        for (inputs, outputs) in inputs.iter().zip(outputs.iter_mut()) {
+            if inputs.len() != b.input_bytes.len() || outputs.len() != b.output_bytes.len() {
+                return Err(format!(
+                    "{} inputs and {} outputs for a model of {} and {}",
+                    inputs.len(),
+                    outputs.len(),
+                    b.input_bytes.len(),
+                    b.output_bytes.len()
+                ));
+            }
+            let inputs = (inputs.iter().zip(&b.input_bytes))
+                .map(|(t, &bytes)| address(t, bytes, "input"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outputs = (outputs.iter_mut().zip(&b.output_bytes))
+                .map(|(t, &bytes)| address(t, bytes, "output"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (done, finished) = mpsc::sync_channel(1);
+            requests.push(Request { inputs, outputs, done });
+            answers.push(finished);
+        }
         {
+            // All at once: the batcher's thread takes what is pending when it wakes.
             let mut queue = b.shared.queue.lock().map_err(|_| "the batcher's queue is poisoned".to_string())?;
-            queue.pending.push(Request { inputs, outputs, done });
+            queue.pending.append(&mut requests);
         }
         b.shared.arrived.notify_all();
-        // The tensors stay borrowed until the answer: the batcher's thread reads and writes them
+        // The tensors stay borrowed until every answer: the batcher's thread reads and writes them
         // only before it answers (see `Runner::serve`).
-        finished.recv().map_err(|_| "the batcher's thread stopped".to_string())?
+        let mut result = Ok(());
+        for finished in answers {
+            let answer = finished.recv().map_err(|_| "the batcher's thread stopped".to_string()).and_then(|r| r);
+            if result.is_ok() {
+                result = answer;
+            }
+        }
+        result
     }
 }
 
@@ -488,10 +533,11 @@ impl Runner {
         loop {
             let users = self.shared.users.load(Ordering::SeqCst).max(1);
             let waited = first.elapsed();
-            if queue.pending.len() >= users.min(MAX_BATCH) || waited >= MAX_WAIT || queue.closing {
+            let max_wait = Duration::from_micros(self.shared.max_wait_us.load(Ordering::SeqCst));
+            if queue.pending.len() >= users.min(MAX_BATCH) || waited >= max_wait || queue.closing {
                 break;
             }
-            queue = self.shared.arrived.wait_timeout(queue, MAX_WAIT - waited).ok()?.0;
+            queue = self.shared.arrived.wait_timeout(queue, max_wait - waited).ok()?.0;
         }
         let take = queue.pending.len().min(MAX_BATCH);
         Some((queue.pending.drain(..take).collect(), first.elapsed()))
@@ -673,6 +719,9 @@ mod tests {
         let batcher = Batcher::shared(&path, &cpu(), |_| Ok(())).expect("a batcher");
         // One batcher per file and options.
         assert!(Arc::ptr_eq(&batcher, &Batcher::shared(&path, &cpu(), |_| Ok(())).unwrap()));
+        // Long enough for every user's item to come even on a loaded machine: batches then form
+        // for certain (with the 2 ms default, a test run beside others once ran every item alone).
+        batcher.set_max_wait(Duration::from_secs(5));
         let users = 4;
         let rounds = 20;
         let results: Vec<Vec<(usize, Vec<f32>)>> = std::thread::scope(|scope| {
@@ -706,12 +755,50 @@ mod tests {
         }
         let (runs, items) = batcher.counts();
         assert_eq!(items, (users * rounds) as u64);
-        // Four users submitting at once: most runs carry several items.
+        // Four users submitting at once, each batch waiting for all of them (until one leaves).
         assert!(runs < items * 3 / 4, "{runs} runs for {items} items: no batching");
         let report = batcher.report();
         let mean = items as f64 / runs as f64;
         assert!(report.starts_with(&format!("batcher {runs} runs, {mean:.2} items a run")), "{report}");
         assert_eq!(batcher.users(), 0);
+    }
+
+    #[test]
+    fn one_users_items_queued_together_run_in_one_batch_with_their_own_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = model_file(dir.path());
+        let batcher = Batcher::shared(&path, &cpu(), |_| Ok(())).expect("a batcher");
+        let user = batcher.user();
+        let mut scratch = Vec::new();
+        let seeds = [3usize, 17, 29];
+        let mut tensors = Vec::new();
+        for &seed in &seeds {
+            let (target, source) = item(seed);
+            let mut t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+            fill_host_f32(&mut t, &mut scratch, |v| v.copy_from_slice(&target)).unwrap();
+            let mut s = host_tensor(&[1, 3], TensorElementType::Float32).unwrap();
+            fill_host_f32(&mut s, &mut scratch, |v| v.copy_from_slice(&source)).unwrap();
+            let o = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+            tensors.push(([t, s], [o]));
+        }
+        {
+            let (inputs, mut outputs): (Vec<_>, Vec<_>) =
+                tensors.iter_mut().map(|(i, o)| ([&i[0], &i[1]], [&mut o[0]])).unzip();
+            let inputs: Vec<&[&DynTensor]> = inputs.iter().map(|i| i.as_slice()).collect();
+            let mut outputs: Vec<&mut [&mut DynTensor]> = outputs.iter_mut().map(|o| o.as_mut_slice()).collect();
+            user.run_all(&inputs, &mut outputs).expect("a run");
+            // Items and outputs of different counts are refused before anything is queued.
+            let err = user.run_all(&inputs[..2], &mut outputs[..1]).unwrap_err();
+            assert!(err.contains("2 items' inputs and 1 items' outputs"), "{err}");
+        }
+        assert_eq!(batcher.counts(), (1, 3), "(runs, items): one user's items went in one run");
+        for (&seed, (_, [o])) in seeds.iter().zip(&tensors) {
+            let got = read_host_f32(o, &mut scratch).unwrap().to_vec();
+            let want = single(&path, &item(seed));
+            let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(diff <= 1e-6, "item {seed}: batched result off by {diff}");
+        }
+        assert_eq!(batcher.counts(), (1, 3));
     }
 
     #[test]

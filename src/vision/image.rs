@@ -75,6 +75,21 @@ impl Rect {
         self.width <= 0 || self.height <= 0
     }
 
+    /// Whether the two share a pixel.
+    pub fn overlaps(&self, other: &Rect) -> bool {
+        !self.is_empty()
+            && !other.is_empty()
+            && self.x < other.x + other.width
+            && other.x < self.x + self.width
+            && self.y < other.y + other.height
+            && other.y < self.y + self.height
+    }
+
+    /// This rectangle grown by `by` pixels on every side.
+    pub fn grown(&self, by: i32) -> Rect {
+        Rect::new(self.x - by, self.y - by, self.width + 2 * by, self.height + 2 * by)
+    }
+
     /// The part of this rectangle inside a `width × height` frame (possibly empty).
     pub fn clip_to(&self, width: usize, height: usize) -> Rect {
         let x0 = self.x.max(0);
@@ -88,6 +103,17 @@ impl Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rectangles_overlap_where_they_share_a_pixel() {
+        let a = Rect::new(0, 0, 10, 5);
+        assert!(a.overlaps(&Rect::new(9, 4, 3, 3)));
+        assert!(!a.overlaps(&Rect::new(10, 0, 3, 3)), "side by side");
+        assert!(!a.overlaps(&Rect::new(0, 5, 3, 3)), "one above the other");
+        assert!(!a.overlaps(&Rect::new(2, 2, 0, 3)), "empty");
+        assert!(a.grown(1).overlaps(&Rect::new(10, 0, 3, 3)));
+        assert_eq!(a.grown(2), Rect::new(-2, -2, 14, 9));
+    }
 
     #[test]
     fn union_holds_both_and_ignores_empty_ones() {

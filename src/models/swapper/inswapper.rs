@@ -114,6 +114,22 @@ struct Bound {
     output: DynTensor,
 }
 
+/// One face's tensors for a batched run (see [`Inswapper::swap_together`]).
+struct Slot {
+    target: DynTensor,
+    source: DynTensor,
+    output: DynTensor,
+    /// The latent `source` holds.
+    uploaded_latent: Vec<f32>,
+}
+
+/// One face of [`Inswapper::swap_together`]: its pixels, its alignment and its identity.
+pub struct FaceToSwap<'a> {
+    pub region: &'a FaceRegion,
+    pub alignment: &'a Affine,
+    pub latent: &'a [f32],
+}
+
 pub struct Inswapper {
     model: ModelSession,
     emap: Arc<[f32]>,
@@ -123,6 +139,8 @@ pub struct Inswapper {
     /// The process's batcher of this model, when faces are run together with other elements'
     /// (see [`Inswapper::share_batches`]).
     batches: Option<BatchUser>,
+    /// The tensors of the faces of one frame run together, grown to the most faces seen.
+    slots: Vec<Slot>,
     times: StepTimes,
 }
 
@@ -137,6 +155,7 @@ impl Inswapper {
             bound: None,
             uploaded_latent: Vec::new(),
             batches: None,
+            slots: Vec::new(),
             times: StepTimes::new(&["crop", "swapper run"]),
         })
     }
@@ -259,6 +278,77 @@ impl Inswapper {
         }
         times.lap(1, start);
         Ok(&bound.output)
+    }
+}
+
+impl Inswapper {
+    /// Whether [`Inswapper::swap_together`] can run several faces in one batch: the swapper
+    /// shares the process's batcher of its model ([`Inswapper::share_batches`]).
+    pub fn swaps_together(&self) -> bool {
+        self.batches.is_some()
+    }
+
+    /// Swaps `faces` in one batched run through the process's batcher (with whatever other users'
+    /// faces are waiting); face `i`'s model output is then [`Inswapper::output_together`]`(i)`. Every face is warped from `frame` before any is run: the caller gives
+    /// faces whose pixels none of the others' paste-back changes. From the first call on, this
+    /// swapper's faces go through the batcher for good (see [`BatchUser::join`]): its own session
+    /// then runs no more, so it never captures a CUDA graph on the caller's thread.
+    pub fn swap_together(
+        &mut self,
+        backend: &mut Backend,
+        frame: &FrameView,
+        faces: &[FaceToSwap],
+    ) -> Result<(), String> {
+        let Some(user) = self.batches.as_ref() else {
+            return Err("the swapper does not share a batcher, so it cannot run faces together".to_string());
+        };
+        if let Some(face) = faces.iter().find(|f| f.latent.len() != EMBEDDING_LEN) {
+            return Err(format!("latent has {} values, expected {EMBEDDING_LEN}", face.latent.len()));
+        }
+        let start = Instant::now();
+        user.join();
+        let io = &self.model.io;
+        let element_of = |name: &str| float_type(io.inputs.iter().find(|i| i.name == name));
+        while self.slots.len() < faces.len() {
+            self.slots.push(Slot {
+                target: backend.tensor(&[1, 3, CROP, CROP], element_of("target"))?,
+                source: backend.tensor(&[1, EMBEDDING_LEN], element_of("source"))?,
+                output: backend.tensor(&[1, 3, CROP, CROP], float_type(io.outputs.first()))?,
+                uploaded_latent: Vec::new(),
+            });
+        }
+        let slots = &mut self.slots[..faces.len()];
+        for (slot, face) in slots.iter_mut().zip(faces) {
+            backend.warp_to_input(frame, face.region, face.alignment, NORMALIZATION, &mut slot.target)?;
+            if slot.uploaded_latent.as_slice() != face.latent {
+                backend.fill(&mut slot.source, face.latent)?;
+                slot.uploaded_latent.clear();
+                slot.uploaded_latent.extend_from_slice(face.latent);
+            }
+        }
+        let start = self.times.lap(0, start);
+        // The batcher reads the inputs from its own stream: they must be complete.
+        backend.finish_queued()?;
+        // In the model's input order (the contract checked at open: two inputs).
+        let source_first = user.batcher().io.inputs.first().is_some_and(|i| i.name == "source");
+        let (inputs, mut outputs): (Vec<[&DynTensor; 2]>, Vec<[&mut DynTensor; 1]>) = slots
+            .iter_mut()
+            .map(|slot| {
+                let inputs = if source_first { [&slot.source, &slot.target] } else { [&slot.target, &slot.source] };
+                (inputs, [&mut slot.output])
+            })
+            .unzip();
+        let inputs: Vec<&[&DynTensor]> = inputs.iter().map(|i| i.as_slice()).collect();
+        let mut outputs: Vec<&mut [&mut DynTensor]> = outputs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        user.run_all(&inputs, &mut outputs)?;
+        self.times.lap(1, start);
+        Ok(())
+    }
+
+    /// The model output of face `index` of the last [`Inswapper::swap_together`]
+    /// (`[1,3,128,128]`, see [`DECODE`]).
+    pub fn output_together(&self, index: usize) -> Option<&DynTensor> {
+        self.slots.get(index).map(|slot| &slot.output)
     }
 }
 
