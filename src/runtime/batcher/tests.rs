@@ -34,6 +34,16 @@ fn item(seed: usize) -> (Vec<f32>, Vec<f32>) {
     (target, source)
 }
 
+/// The host tensors of [`item`]`(seed)`: its inputs (target, source) and an output.
+fn item_tensors(seed: usize, scratch: &mut Vec<f32>) -> ([DynTensor; 2], [DynTensor; 1]) {
+    let (target, source) = item(seed);
+    let mut t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+    fill_host_f32(&mut t, scratch, |v| v.copy_from_slice(&target)).unwrap();
+    let mut s = host_tensor(&[1, 3], TensorElementType::Float32).unwrap();
+    fill_host_f32(&mut s, scratch, |v| v.copy_from_slice(&source)).unwrap();
+    ([t, s], [host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap()])
+}
+
 /// The item run alone, on a session of the original file.
 fn single(path: &Path, (target, source): &(Vec<f32>, Vec<f32>)) -> Vec<f32> {
     let mut model = ModelSession::open(path, "model-file", &cpu(), |_| Ok(())).expect("opens");
@@ -71,12 +81,7 @@ fn items_from_many_threads_run_together_and_get_their_own_results() {
                     let mut out = Vec::new();
                     for r in 0..rounds {
                         let seed = u * rounds + r;
-                        let (target, source) = item(seed);
-                        let mut t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
-                        fill_host_f32(&mut t, &mut scratch, |v| v.copy_from_slice(&target)).unwrap();
-                        let mut s = host_tensor(&[1, 3], TensorElementType::Float32).unwrap();
-                        fill_host_f32(&mut s, &mut scratch, |v| v.copy_from_slice(&source)).unwrap();
-                        let mut o = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
+                        let ([t, s], [mut o]) = item_tensors(seed, &mut scratch);
                         user.run(&[&t, &s], &mut [&mut o]).expect("a run");
                         out.push((seed, read_host_f32(&o, &mut scratch).unwrap().to_vec()));
                     }
@@ -111,13 +116,7 @@ fn one_users_items_queued_together_run_in_one_batch_with_their_own_results() {
     let seeds = [3usize, 17, 29];
     let mut tensors = Vec::new();
     for &seed in &seeds {
-        let (target, source) = item(seed);
-        let mut t = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
-        fill_host_f32(&mut t, &mut scratch, |v| v.copy_from_slice(&target)).unwrap();
-        let mut s = host_tensor(&[1, 3], TensorElementType::Float32).unwrap();
-        fill_host_f32(&mut s, &mut scratch, |v| v.copy_from_slice(&source)).unwrap();
-        let o = host_tensor(&[1, 2, 2, 2], TensorElementType::Float32).unwrap();
-        tensors.push(([t, s], [o]));
+        tensors.push(item_tensors(seed, &mut scratch));
     }
     {
         let (inputs, mut outputs): (Vec<_>, Vec<_>) =
