@@ -49,16 +49,17 @@ pub fn cpu_by_thread(
     by_name
 }
 
-/// `nvidia-smi -lms 100` running in the background, its samples collected by a thread.
+/// `nvidia-smi -lms 100` running in the background, sampling utilisation and memory in use; its
+/// samples collected by a thread.
 pub struct GpuSampler {
-    pub child: Child,
-    pub reader: JoinHandle<Vec<f64>>,
+    child: Child,
+    reader: JoinHandle<Vec<(f64, f64)>>,
 }
 
 impl GpuSampler {
     pub fn start(gpu_id: u32) -> Result<GpuSampler, String> {
         let mut child = Command::new("nvidia-smi")
-            .args(["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "100"])
+            .args(["--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", "-lms", "100"])
             .args(["-i", &gpu_id.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -66,22 +67,34 @@ impl GpuSampler {
             .map_err(|e| format!("nvidia-smi: {e}"))?;
         let stdout = child.stdout.take().ok_or("nvidia-smi: no output pipe")?;
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.trim().parse().ok()).collect()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| {
+                    let (busy, used) = l.split_once(',')?;
+                    Some((busy.trim().parse().ok()?, used.trim().parse().ok()?))
+                })
+                .collect()
         });
         Ok(GpuSampler { child, reader })
     }
 
-    /// Stops sampling; the mean utilisation in %, if any sample came.
-    pub fn finish(mut self) -> Option<f64> {
+    /// Stops sampling; the mean utilisation (%) and the most memory in use (MiB), if any sample
+    /// came.
+    pub fn finish(mut self) -> (Option<f64>, Option<f64>) {
         stop_nvidia_smi(&mut self.child);
-        let samples = self.reader.join().unwrap_or_default();
-        (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
+        let samples: Vec<(f64, f64)> = self.reader.join().unwrap_or_default();
+        if samples.is_empty() {
+            return (None, None);
+        }
+        let busy = samples.iter().map(|s| s.0).sum::<f64>() / samples.len() as f64;
+        (Some(busy), samples.iter().map(|s| s.1).reduce(f64::max))
     }
 }
 
 /// Ends an `nvidia-smi -lms` child: SIGINT (Ctrl-C, which ends its loop) rather than SIGKILL,
 /// so that it can still write out what it sampled; killed after 2 s.
-pub fn stop_nvidia_smi(child: &mut Child) {
+fn stop_nvidia_smi(child: &mut Child) {
     // SAFETY: kill only sends a signal to our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let asked = Instant::now();
@@ -249,7 +262,7 @@ pub fn run_pipeline(
         }
         _ => Vec::new(),
     };
-    let gpu = sampler.and_then(GpuSampler::finish);
+    let gpu = sampler.and_then(|sampler| sampler.finish().0);
     let mut providers: Vec<(String, String)> = pipeline
         .iterate_elements()
         .into_iter()

@@ -6,20 +6,19 @@
 //! process CPU per frame, GPU utilisation and memory, and each stream's time from PLAYING to its
 //! first frame.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use parking_lot::Mutex;
 
 use super::{
-    Chain, RunOptions, STALL, launch_prop, message_text, open_picture, p50_p99, process_cpu_time, show, sorted_ms,
-    stop_nvidia_smi, write_frame,
+    Chain, GpuSampler, RunOptions, STALL, launch_prop, message_text, open_picture, p50_p99, process_cpu_time, show,
+    sorted_ms, write_frame,
 };
 
 /// Where each stream's frames come from.
@@ -28,47 +27,6 @@ pub enum StreamSource {
     Picture,
     /// An H.264 MP4 file decoded by `decoder` (e.g. `nvh264dec ! cudadownload`, `avdec_h264`).
     Video { file: PathBuf, decoder: String },
-}
-
-/// `nvidia-smi` sampling utilisation and memory in use every 100 ms.
-struct GpuMemorySampler {
-    child: Child,
-    reader: JoinHandle<Vec<(f64, f64)>>,
-}
-
-impl GpuMemorySampler {
-    fn start(gpu_id: u32) -> Option<GpuMemorySampler> {
-        let mut child = Command::new("nvidia-smi")
-            .args(["--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", "-lms", "100"])
-            .args(["-i", &gpu_id.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let stdout = child.stdout.take()?;
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| {
-                    let (busy, used) = l.split_once(',')?;
-                    Some((busy.trim().parse().ok()?, used.trim().parse().ok()?))
-                })
-                .collect()
-        });
-        Some(GpuMemorySampler { child, reader })
-    }
-
-    /// Mean utilisation (%) and the most memory in use (MiB) since the start.
-    fn finish(mut self) -> (Option<f64>, Option<f64>) {
-        stop_nvidia_smi(&mut self.child);
-        let samples = self.reader.join().unwrap_or_default();
-        if samples.is_empty() {
-            return (None, None);
-        }
-        let busy = samples.iter().map(|s| s.0).sum::<f64>() / samples.len() as f64;
-        (Some(busy), samples.iter().map(|s| s.1).reduce(f64::max))
-    }
 }
 
 /// What one stream's probes record.
@@ -188,7 +146,7 @@ fn run_once(n: usize, launch: &str, warmup: usize, gpu: u32) -> Result<String, S
         loop {
             if steady_from.is_none() && warmed.load(Ordering::SeqCst) == n {
                 steady_from = Some((Instant::now(), process_cpu_time()));
-                sampler = GpuMemorySampler::start(gpu);
+                sampler = GpuSampler::start(gpu).ok();
             }
             let total: usize = timelines.iter().map(|t| t.lock().arrivals.len()).sum();
             if total != seen {
@@ -208,7 +166,7 @@ fn run_once(n: usize, launch: &str, warmup: usize, gpu: u32) -> Result<String, S
         }
     })();
     let (end, end_cpu) = (Instant::now(), process_cpu_time());
-    let (busy, memory) = sampler.map_or((None, None), GpuMemorySampler::finish);
+    let (busy, memory) = sampler.map_or((None, None), GpuSampler::finish);
     let _ = pipeline.set_state(gst::State::Null);
     outcome.map_err(|e| format!("{n} streams: {e}"))?;
 

@@ -18,9 +18,6 @@ use crate::vision::paste::{CropMask, InsightfaceMask, MouthScratch, crop_region,
 use crate::vision::warp::warp_affine_rgb;
 use crate::vision::{Affine, FrameView, FrameViewMut, Rect, RgbImage, color};
 
-/// What a face whose InsightFace mask was not built fails with (it always is, in `place`).
-const MASK_MISSING: &str = "the face's mask is missing";
-
 /// Outer-lip points of the 106-point layout (2d106det).
 const OUTER_LIP: std::ops::Range<usize> = 52..64;
 
@@ -275,10 +272,7 @@ impl FaceSwapper {
             self.insightface_mask(face.track_id, &m, (width, height))?;
         }
         self.times.lap(0, start);
-        let mask = match params.mask {
-            BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or(MASK_MISSING)?,
-            BlendMask::Ellipse => &self.ellipse,
-        };
+        let mask = paste_mask(&self.masks, &self.ellipse, face, params)?;
         let rect = mask.frame_region(&m, width, height).union(crop_region(&m, CROP, width, height));
         // Sampling reads a pixel beyond the rectangle's edge at most.
         Ok((!rect.is_empty()).then(|| Placed { alignment: m, rect, reach: rect.grown(2) }))
@@ -318,10 +312,7 @@ impl FaceSwapper {
         if lip.is_some() {
             view.read_region(rect, &mut scratch.original_region);
         }
-        let mask = match params.mask {
-            BlendMask::Insightface => self.masks.get(&face.track_id).map(|c| &c.mask).ok_or(MASK_MISSING)?,
-            BlendMask::Ellipse => &self.ellipse,
-        };
+        let mask = paste_mask(&self.masks, &self.ellipse, face, params)?;
         self.backend.paste(frame, region, &mut self.crop, mask, m, params.opacity)?;
         let start = self.times.lap(4, start);
         if let Some(lip) = lip {
@@ -329,6 +320,23 @@ impl FaceSwapper {
             self.times.lap(5, start);
         }
         Ok(())
+    }
+}
+
+/// The paste-back mask of `face`: its track's InsightFace mask (which [`FaceSwapper::place`]
+/// builds) or the ellipse. (A function of the fields it reads, so that the backend and the crop
+/// can be borrowed beside it.)
+fn paste_mask<'a>(
+    masks: &'a HashMap<u64, CachedMask>,
+    ellipse: &'a CropMask,
+    face: &Face,
+    params: &SwapParams,
+) -> Result<&'a CropMask, String> {
+    match params.mask {
+        BlendMask::Insightface => {
+            masks.get(&face.track_id).map(|c| &c.mask).ok_or_else(|| "the face's mask is missing".to_string())
+        }
+        BlendMask::Ellipse => Ok(ellipse),
     }
 }
 

@@ -249,13 +249,7 @@ impl Inswapper {
             return Err(NOT_BOUND.to_string());
         };
         backend.warp_to_input(frame, region, m, NORMALIZATION, &mut bound.target)?;
-        // The latent changes only with the identity: uploading it then keeps every input at the
-        // same device address from frame to frame (which CUDA graphs need).
-        if uploaded_latent.as_slice() != latent {
-            backend.fill(&mut bound.source, latent)?;
-            uploaded_latent.clear();
-            uploaded_latent.extend_from_slice(latent);
-        }
+        upload_latent(backend, &mut bound.source, uploaded_latent, latent)?;
         let bind = |binding: &mut IoBinding, name: &str, value: &DynTensor| {
             binding.bind_input(name, value).map_err(|e| format!("cannot bind input '{name}': {e}"))
         };
@@ -266,22 +260,14 @@ impl Inswapper {
             Some(user) => {
                 // The batcher reads the inputs from its own stream: they must be complete.
                 backend.finish_queued()?;
-                // In the model's input order (the contract checked at open: two inputs).
-                let source_first = user.batcher().io.inputs.first().is_some_and(|i| i.name == "source");
-                let inputs = match source_first {
-                    true => [&bound.source, &bound.target],
-                    false => [&bound.target, &bound.source],
-                };
-                user.run(&inputs, &mut [&mut bound.output])?;
+                user.run(&in_model_order(user, &bound.source, &bound.target), &mut [&mut bound.output])?;
             }
             None => run_on_backend(model, &bound.binding, backend)?,
         }
         times.lap(1, start);
         Ok(&bound.output)
     }
-}
 
-impl Inswapper {
     /// Whether [`Inswapper::swap_together`] can run several faces in one batch: the swapper
     /// shares the process's batcher of its model ([`Inswapper::share_batches`]).
     pub fn swaps_together(&self) -> bool {
@@ -289,8 +275,9 @@ impl Inswapper {
     }
 
     /// Swaps `faces` in one batched run through the process's batcher (with whatever other users'
-    /// faces are waiting); face `i`'s model output is then [`Inswapper::output_together`]`(i)`. Every face is warped from `frame` before any is run: the caller gives
-    /// faces whose pixels none of the others' paste-back changes. From the first call on, this
+    /// faces are waiting); face `i`'s model output is then [`Inswapper::output_together`]`(i)`.
+    /// Every face is warped from `frame` before any is run: the caller gives faces whose pixels
+    /// none of the others' paste-back changes. From the first call on, this
     /// swapper's faces go through the batcher for good (see [`BatchUser::join`]): its own session
     /// then runs no more, so it never captures a CUDA graph on the caller's thread.
     pub fn swap_together(
@@ -320,24 +307,13 @@ impl Inswapper {
         let slots = &mut self.slots[..faces.len()];
         for (slot, face) in slots.iter_mut().zip(faces) {
             backend.warp_to_input(frame, face.region, face.alignment, NORMALIZATION, &mut slot.target)?;
-            if slot.uploaded_latent.as_slice() != face.latent {
-                backend.fill(&mut slot.source, face.latent)?;
-                slot.uploaded_latent.clear();
-                slot.uploaded_latent.extend_from_slice(face.latent);
-            }
+            upload_latent(backend, &mut slot.source, &mut slot.uploaded_latent, face.latent)?;
         }
         let start = self.times.lap(0, start);
         // The batcher reads the inputs from its own stream: they must be complete.
         backend.finish_queued()?;
-        // In the model's input order (the contract checked at open: two inputs).
-        let source_first = user.batcher().io.inputs.first().is_some_and(|i| i.name == "source");
-        let (inputs, mut outputs): (Vec<[&DynTensor; 2]>, Vec<[&mut DynTensor; 1]>) = slots
-            .iter_mut()
-            .map(|slot| {
-                let inputs = if source_first { [&slot.source, &slot.target] } else { [&slot.target, &slot.source] };
-                (inputs, [&mut slot.output])
-            })
-            .unzip();
+        let (inputs, mut outputs): (Vec<[&DynTensor; 2]>, Vec<[&mut DynTensor; 1]>) =
+            slots.iter_mut().map(|slot| (in_model_order(user, &slot.source, &slot.target), [&mut slot.output])).unzip();
         let inputs: Vec<&[&DynTensor]> = inputs.iter().map(|i| i.as_slice()).collect();
         let mut outputs: Vec<&mut [&mut DynTensor]> = outputs.iter_mut().map(|o| o.as_mut_slice()).collect();
         user.run_all(&inputs, &mut outputs)?;
@@ -349,6 +325,32 @@ impl Inswapper {
     /// (`[1,3,128,128]`, see [`DECODE`]).
     pub fn output_together(&self, index: usize) -> Option<&DynTensor> {
         self.slots.get(index).map(|slot| &slot.output)
+    }
+}
+
+/// Writes `latent` into `source` unless it holds it already (`uploaded` says what it holds): the
+/// latent changes only with the identity, and uploading it then keeps every input at the same
+/// device address from frame to frame (which CUDA graphs need).
+fn upload_latent(
+    backend: &mut Backend,
+    source: &mut DynTensor,
+    uploaded: &mut Vec<f32>,
+    latent: &[f32],
+) -> Result<(), String> {
+    if uploaded.as_slice() != latent {
+        backend.fill(source, latent)?;
+        uploaded.clear();
+        uploaded.extend_from_slice(latent);
+    }
+    Ok(())
+}
+
+/// A face's two inputs in the batcher's model's input order (the contract checked at open: two
+/// inputs, `source` and `target`).
+fn in_model_order<'t>(user: &BatchUser, source: &'t DynTensor, target: &'t DynTensor) -> [&'t DynTensor; 2] {
+    match user.batcher().io.inputs.first().is_some_and(|i| i.name == "source") {
+        true => [source, target],
+        false => [target, source],
     }
 }
 
