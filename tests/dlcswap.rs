@@ -869,8 +869,9 @@ fn swapped_copy(frame: &[u8], width: usize, swap: impl FnOnce(&mut gstdlc::visio
 
 /// Faces of one frame whose rectangles lie apart run in one batch through the process's batcher
 /// (when the swapper shares one: on a GPU with `DLC_BATCH_FACES=1`), and the frame equals the one
-/// that swapping them one by one gives; a face overlapping one of the batch waits for the next.
-/// Each face has an identity of its own, so a batch that mixed up faces would show.
+/// that swapping them one by one gives; a face overlapping one of the batch waits for the next,
+/// and a face that cannot be aligned fails alone, as one by one. Each face has an identity of its
+/// own, so a batch that mixed up faces would show. For the float32 and the float16 export.
 #[test]
 fn faces_apart_run_in_one_batch_and_give_the_frame_of_one_by_one() {
     use gstdlc::backend::Backend;
@@ -878,27 +879,18 @@ fn faces_apart_run_in_one_batch_and_give_the_frame_of_one_by_one() {
     use gstdlc::models::swapper::inswapper::Inswapper;
     use gstdlc::runtime::{Batcher, ExecutionProvider, SessionOptions};
 
-    let swapper = require!(common::fixture("inswapper.onnx"), "fixture inswapper.onnx missing");
-    let dir = tempfile::tempdir().unwrap();
-    // A file of its own: no other test's swappers join this batcher.
-    let path = dir.path().join("inswapper.onnx");
-    std::fs::copy(&swapper, &path).unwrap();
-    let options = SessionOptions { provider: ExecutionProvider::Cpu, ..SessionOptions::default() };
-    let open = |share: bool| {
-        let mut inswapper = Inswapper::open(&path, "model-file", &options).unwrap_or_else(|e| panic!("{e}"));
-        if share {
-            inswapper.share_batches(&options).unwrap_or_else(|e| panic!("{e}"));
-        }
-        FaceSwapper::new(inswapper, None, Backend::cpu())
-    };
     let w = 640usize;
     let original: Vec<u8> = (0..w * 320 * 3).map(|i| ((i * 31 + (i / (w * 3)) * 7) % 251) as u8).collect();
-    // Three faces apart, then one over the first: it runs in a batch of its own.
+    // Three faces apart, one over the first (it runs in a batch of its own), and one whose five
+    // points coincide (no alignment).
+    let mut degenerate = face_at(450.0, 60.0, 40.0, 5);
+    degenerate.landmarks = [[450.0, 60.0]; 5];
     let faces = [
         face_at(110.0, 160.0, 90.0, 1),
         face_at(320.0, 150.0, 100.0, 2),
         face_at(530.0, 170.0, 80.0, 3),
         face_at(200.0, 160.0, 110.0, 4),
+        degenerate,
     ];
     let latents: Vec<Vec<f32>> = (0..faces.len())
         .map(|f| {
@@ -915,36 +907,64 @@ fn faces_apart_run_in_one_batch_and_give_the_frame_of_one_by_one() {
         color_correction: false,
         sharpness: 0.0,
     };
-    let one_by_one = |order: &[usize]| {
-        let mut swapper = open(false);
-        swapped_copy(&original, w, |view| {
-            swapper.begin_frame(&faces);
-            for &i in order {
-                swapper.swap_face(view, &faces[i], &latents[i], &params).unwrap_or_else(|e| panic!("{e}"));
+    let options = SessionOptions { provider: ExecutionProvider::Cpu, ..SessionOptions::default() };
+    for name in ["inswapper.onnx", "inswapper_fp16.onnx"] {
+        let swapper = require!(common::fixture(name), "fixture {name} missing");
+        let dir = tempfile::tempdir().unwrap();
+        // A file of its own: no other test's swappers join this batcher.
+        let path = dir.path().join(name);
+        std::fs::copy(&swapper, &path).unwrap();
+        let open = |share: bool| {
+            let mut inswapper = Inswapper::open(&path, "model-file", &options).unwrap_or_else(|e| panic!("{e}"));
+            if share {
+                inswapper.share_batches(&options).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
-        })
-    };
-    let in_order = one_by_one(&[0, 1, 2, 3]);
-    // (Kept until the batcher is read: it closes with its last user.)
-    let mut sharing = open(true);
-    let batched = swapped_copy(&original, w, |view| {
-        sharing.begin_frame(&faces);
-        let jobs: Vec<(&Face, &[f32])> = faces.iter().zip(&latents).map(|(f, l)| (f, l.as_slice())).collect();
-        let outcomes = sharing.swap_faces(view, &jobs, &params);
-        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-    });
-    let batcher = Batcher::shared(&path, &options, |_| Ok(())).unwrap();
-    assert_eq!(batcher.counts(), (2, 4), "(runs, faces): the three faces apart in one run, the fourth in another");
+            FaceSwapper::new(inswapper, None, Backend::cpu())
+        };
+        let one_by_one = |order: &[usize]| {
+            let mut swapper = open(false);
+            let mut outcomes = Vec::new();
+            let frame = swapped_copy(&original, w, |view| {
+                swapper.begin_frame(&faces);
+                outcomes = order.iter().map(|&i| swapper.swap_face(view, &faces[i], &latents[i], &params)).collect();
+            });
+            (frame, outcomes)
+        };
+        let (in_order, alone) = one_by_one(&[0, 1, 2, 3, 4]);
+        // (Kept until the batcher is read: it closes with its last user.)
+        let mut sharing = open(true);
+        let mut together = Vec::new();
+        let batched = swapped_copy(&original, w, |view| {
+            sharing.begin_frame(&faces);
+            let jobs: Vec<(&Face, &[f32])> = faces.iter().zip(&latents).map(|(f, l)| (f, l.as_slice())).collect();
+            together = sharing.swap_faces(view, &jobs, &params);
+        });
+        assert_eq!(together, alone, "{name}: each face's outcome");
+        assert!(alone[..4].iter().all(Result::is_ok), "{name}: {alone:?}");
+        assert!(alone[4].as_ref().is_err_and(|e| e.contains("degenerate")), "{name}: {alone:?}");
+        let batcher = Batcher::shared(&path, &options, |_| Ok(())).unwrap();
+        assert_eq!(
+            batcher.counts(),
+            (2, 4),
+            "{name} (runs, faces): the three faces apart in one run, the fourth in another"
+        );
 
-    for face in &faces {
-        let [x0, y0, x1, y1] = face.bbox.map(|v| v as usize);
-        let changed = (y0..y1)
-            .any(|y| in_order[(y * w + x0) * 3..(y * w + x1) * 3] != original[(y * w + x0) * 3..(y * w + x1) * 3]);
-        assert!(changed, "face {} was not swapped", face.track_id);
+        for face in &faces[..4] {
+            let [x0, y0, x1, y1] = face.bbox.map(|v| v as usize);
+            let rows = |frame: &[u8], y: usize| frame[(y * w + x0) * 3..(y * w + x1) * 3].to_vec();
+            assert!(
+                (y0..y1).any(|y| rows(&in_order, y) != rows(&original, y)),
+                "{name}: face {} was not swapped",
+                face.track_id
+            );
+        }
+        let (mean, max) = common::differences(&in_order, &batched);
+        assert!(max == 0, "{name}: batched faces differ from one by one: mean {mean}, max {max}");
+        // The order shows where faces overlap (the fourth pasted before the first gives another
+        // frame), so the fourth face had to wait.
+        assert!(
+            one_by_one(&[3, 0, 1, 2]).0 != in_order,
+            "{name}: the fourth face overlaps the first: its order should show"
+        );
     }
-    let (mean, max) = common::differences(&in_order, &batched);
-    assert!(max == 0, "batched faces differ from one by one: mean {mean}, max {max}");
-    // The order shows where faces overlap (the fourth pasted before the first gives another
-    // frame), so the fourth face had to wait.
-    assert!(one_by_one(&[3, 0, 1, 2]) != in_order, "the fourth face overlaps the first: its order should show");
 }
