@@ -11,7 +11,7 @@
 #   shared_sessions-test   the release build of tests/shared_sessions.rs (the batching part)
 # Usage: scripts/gpu-bench.sh STAGE OUT PART
 #   (PART: test | baseline | previous | current | fp16 | nograph | interval | paced | lanes | detect |
-#    quality | quality-test | mask-graphs | cuda-memory | batching | batch-profile | faces-together |
+#    quality | quality-test | families | mask-graphs | cuda-memory | batching | batch-profile | faces-together |
 #    streams)
 # The elements' step-time reports (GST_DEBUG=dlc*:5) go to OUT/steps-PART.txt.
 set -u
@@ -19,7 +19,7 @@ stage=$(cd "$1" && pwd); out=$2; part=$3
 # shellcheck disable=SC1091
 source /tmp/dlc-kit/kit/env.sh
 models=/tmp/standins
-[ -f "$models/inswapper_128_fp16.onnx" ] || python3 tests/fixtures/make_standins.py "$models" >/dev/null
+[ -f "$models/ghost_2_256_fp16.onnx" ] || python3 tests/fixtures/make_standins.py "$models" >/dev/null
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt"
 media=$stage/testdata/media
 export GST_DEBUG=dlcdetect:5,dlcswap:5,dlcenhance:5 GST_DEBUG_NO_COLOR=1 GST_DEBUG_FILE=$out/debug-$part.log
@@ -97,6 +97,26 @@ case $part in
     # The same with the FaceFusion pixel steps on the CPU (the models still on CUDA).
     echo "== hyperswap fp16, box+occlusion+region, pixel-backend=cpu"
     row "${hs[@]}" --swap-props "mask-types=box+occlusion+region $masks pixel-backend=cpu"
+    ;;
+  families)
+    # One row per swapper family (issue 18): 1080p, one face, detect ! swap, fp16 stand-ins of
+    # real size (make_standins.py prints each one's GMAC), FaceFusion path with the box mask at
+    # the model's own size; the converters are the fixtures' 512x512 ones (their cost is a
+    # matrix product per source, once).
+    m=$models; f=$stage/fixtures
+    row() {
+      "$stage/bench" run --plugin "$stage/plugin/libgstdlc.so" "${common[@]}" --sizes 1920x1080 --chains swap --faces 1 \
+        --enhancer "$m/GFPGANv1.4_fp16.onnx" --markdown-out "$out/families.md" "$@" 2>&1 \
+        | grep -E '^\||^CPU|^warning|^error|rror' | cut -c1-400
+    }
+    echo "== inswapper_128 fp16, box"; row --swapper "$m/inswapper_128_fp16.onnx" --swap-props "mask-types=box"
+    echo "== hyperswap_1a_256 fp16, box"; row --swapper "$m/hyperswap_1a_256_fp16.onnx" --swap-props "mask-types=box"
+    echo "== simswap_256 fp16, box"
+    row --swapper "$m/simswap_256_fp16.onnx" --swap-props "mask-types=box converter-model=$f/crossface_simswap.onnx"
+    echo "== simswap_unofficial_512 fp16, box"
+    row --swapper "$m/simswap_unofficial_512_fp16.onnx" --swap-props "mask-types=box converter-model=$f/crossface_simswap.onnx"
+    echo "== ghost_2_256 fp16, box"
+    row --swapper "$m/ghost_2_256_fp16.onnx" --swap-props "mask-types=box converter-model=$f/crossface_ghost.onnx"
     ;;
   quality-test)
     # The FaceFusion path's GPU = CPU and reference tests on CUDA (release test binaries).
