@@ -32,6 +32,14 @@ pub fn gpu_work(may_capture: bool) -> GpuWork {
     if may_capture { GpuWork::Exclusive(GPU_WORK.write()) } else { GpuWork::Shared(GPU_WORK.read()) }
 }
 
+/// The GPU work lock taken exclusively, for a thread that must not wait for it forever: `None`
+/// when the other elements' work did not pause within `wait`. The batcher's thread captures its
+/// CUDA graphs under it; it must give up rather than wait on, since an element holding the lock
+/// shared may be waiting for one of the batcher's runs.
+pub(crate) fn gpu_work_exclusive_within(wait: std::time::Duration) -> Option<GpuWork> {
+    GPU_WORK.try_write_for(wait).map(GpuWork::Exclusive)
+}
+
 /// The DirectML devices (adapters) whose runs are told apart; sessions on a higher `gpu-id` share
 /// the last lock, which only serialises more than needed.
 const DIRECTML_DEVICES: usize = 8;
@@ -60,6 +68,18 @@ fn directml_lock(gpu_id: u32) -> &'static Mutex<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exclusive_work_within_a_time_gives_up_while_others_work() {
+        let held = gpu_work(false);
+        let short = std::time::Duration::from_millis(20);
+        assert!(gpu_work_exclusive_within(short).is_none(), "shared work in progress: no exclusive lock");
+        drop(held);
+        // Long enough for the other tests of this binary that do GPU work to finish theirs.
+        let exclusive = gpu_work_exclusive_within(std::time::Duration::from_secs(30));
+        assert!(matches!(exclusive, Some(GpuWork::Exclusive(_))), "no other work: the lock is had");
+        assert!(GPU_WORK.try_read().is_none(), "and it excludes the others' work");
+    }
 
     #[test]
     fn a_directml_run_excludes_runs_on_its_device_only() {

@@ -190,6 +190,9 @@ pub struct ModelSession {
     /// Whether each run waits for the other runs on its device (DirectML, see
     /// [`super::ExecutionProvider::session_rules`]).
     one_run_per_device: bool,
+    /// Run options of [`ModelSession::run`] that capture no CUDA graph, once
+    /// [`ModelSession::capture_named_graphs_only`] was called.
+    uncaptured: Option<RunOptions>,
 }
 
 /// The warm-up of a shared session: the first user to ask runs it, users that ask meanwhile wait
@@ -208,8 +211,20 @@ impl SharedWarmUp {
 }
 
 /// The run of a session on a thread at which ONNX Runtime's CUDA provider captures its CUDA graph
-/// (two regular runs first, for its memory allocations).
-const CAPTURING_RUN: u32 = 3;
+/// (two regular runs first, for its memory allocations). The same holds for each named graph
+/// ([`graph_run_options`]).
+pub(crate) const CAPTURING_RUN: u32 = 3;
+
+/// Run options naming CUDA graph `id` of a session opened with `cuda_graph` (ONNX Runtime's
+/// `gpu_graph_id`): the CUDA provider keeps one graph per name and thread, captured at the
+/// [`CAPTURING_RUN`]th run of that name there and replayed from then on, so a session can keep a
+/// graph per input shape. `None` names no graph: the run is a plain one.
+pub fn graph_run_options(id: Option<usize>) -> Result<RunOptions, String> {
+    let mut options = RunOptions::new().map_err(|e| format!("cannot make run options: {e}"))?;
+    let id = id.map_or("-1".to_string(), |id| id.to_string());
+    options.set("gpu_graph_id", &id).map_err(|e| format!("cannot name CUDA graph {id}: {e}"))?;
+    Ok(options)
+}
 
 /// What a model run returned for the outputs bound to a device rather than to a tensor, by
 /// position and by name (ONNX Runtime's outputs, no longer tied to the session being held).
@@ -268,7 +283,25 @@ impl ModelSession {
     /// Runs the model on the tensors `binding` holds and waits for it; outputs bound to tensors
     /// are written in place, outputs bound to a device come back in the returned values.
     pub fn run(&mut self, binding: &IoBinding) -> Result<ModelOutputs, String> {
-        self.run_ordered(|session| session.run_binding(binding).map(ModelOutputs::of))
+        self.run_ordered(|session| match &self.uncaptured {
+            Some(options) => session.run_binding_with_options(binding, options).map(ModelOutputs::of),
+            None => session.run_binding(binding).map(ModelOutputs::of),
+        })
+    }
+
+    /// [`ModelSession::run`] with `options`: on a session opened with `cuda_graph`, those of
+    /// [`graph_run_options`] name the CUDA graph the run captures or replays.
+    pub fn run_with(&mut self, binding: &IoBinding, options: &RunOptions) -> Result<ModelOutputs, String> {
+        self.run_ordered(|session| session.run_binding_with_options(binding, options).map(ModelOutputs::of))
+    }
+
+    /// From now on [`ModelSession::run`] captures no CUDA graph: for a session opened with
+    /// `cuda_graph` whose graphs are named and captured through [`ModelSession::run_with`] only
+    /// (the batcher's, one per batch size). Without it, ONNX Runtime would capture its default
+    /// graph at the third run on a thread, whatever the shapes.
+    pub fn capture_named_graphs_only(&mut self) -> Result<(), String> {
+        self.uncaptured = Some(graph_run_options(None)?);
+        Ok(())
     }
 
     /// Runs the model like [`ModelSession::run`] but, when the session computes on a CUDA stream,
@@ -442,6 +475,7 @@ impl ModelSession {
             one_run_per_device: shared.active_provider.session_rules().one_run_per_device,
             shared,
             order,
+            uncaptured: None,
         })
     }
 

@@ -34,6 +34,11 @@ use ort::memory::AllocationDevice;
 use ort::session::IoBinding;
 use ort::value::{DynTensor, TensorElementType};
 
+mod graphs;
+
+use graphs::BatchGraphs;
+pub use graphs::batches_as_cuda_graphs;
+
 use super::{
     ComputeStream, ExecutionProvider, ModelIo, ModelSession, SessionOptions, StreamPriority, batch_tolerance,
     check_batched, make_batch_symbolic, tensor_shape,
@@ -120,6 +125,8 @@ struct Shared {
     size_changes: AtomicU64,
     /// The longest an item waits for others, in microseconds ([`MAX_WAIT`] unless set).
     max_wait_us: AtomicU64,
+    /// Which batch sizes replay as CUDA graphs (see [`graphs`]), for the report.
+    graphs: Mutex<String>,
 }
 
 /// A shared, batching session of one model (see the module text).
@@ -170,8 +177,9 @@ impl Batcher {
             // Already symbolic, or nothing to free: the session says which below.
             Err(_) => (bytes, false),
         };
-        // A stream of the batcher's own (runs from many elements cannot share one of theirs),
-        // and no CUDA graph: a graph replays one batch size at fixed addresses.
+        // A stream of the batcher's own (runs from many elements cannot share one of theirs).
+        // CUDA graphs, when asked for, are named per batch size (see [`graphs`]); the session's
+        // own graph capture is not used.
         let stream = match options.provider {
             ExecutionProvider::Cuda | ExecutionProvider::Auto => {
                 ComputeStream::new(options.gpu_id, StreamPriority::Normal).ok()
@@ -185,8 +193,33 @@ impl Batcher {
             ..options.clone()
         };
         let name = format!("{} (batched)", path.display());
-        let mut model = ModelSession::open_memory(&name, &bytes, &session_options).map_err(|e| e.to_string())?;
+        let as_graphs = SessionOptions { cuda_graph: true, ..session_options.clone() };
+        let plain = || ModelSession::open_memory(&name, &bytes, &session_options).map_err(|e| e.to_string());
+        // A model ONNX Runtime cannot capture (nodes off the CUDA provider) runs plainly, on CUDA
+        // rather than on the provider the session would fall back to.
+        let (mut model, mut graphs_outcome) = match stream.is_some() && batches_as_cuda_graphs() {
+            true => match ModelSession::open_memory(&name, &bytes, &as_graphs) {
+                Ok(model) if model.active_provider == ExecutionProvider::Cuda => (model, String::new()),
+                Ok(model) => (plain()?, format!("no CUDA graphs: {}", model.fallback.unwrap_or_default())),
+                Err(e) => (plain()?, format!("no CUDA graphs: {e}")),
+            },
+            false => (plain()?, String::new()),
+        };
         drop(bytes);
+        let graphs = match graphs_outcome.is_empty()
+            && batches_as_cuda_graphs()
+            && model.active_provider == ExecutionProvider::Cuda
+            && stream.is_some()
+        {
+            true => match model.capture_named_graphs_only().and_then(|()| BatchGraphs::new()) {
+                Ok(graphs) => Some(graphs),
+                Err(e) => {
+                    graphs_outcome = format!("no CUDA graphs: {e}");
+                    None
+                }
+            },
+            false => None,
+        };
         check(&model.io).map_err(|expected| format!("expected {expected}, found {}", model.io))?;
         let on_gpu = model.on_nvidia_gpu();
         copies_ordered_with_runs(on_gpu, model.active_provider, stream.is_some())?;
@@ -257,6 +290,7 @@ impl Batcher {
             batch_size: AtomicUsize::new(0),
             size_changes: AtomicU64::new(0),
             max_wait_us: AtomicU64::new(MAX_WAIT.as_micros() as u64),
+            graphs: Mutex::new(graphs_outcome),
         });
         let io = model.io.clone();
         let runner = Runner {
@@ -270,10 +304,12 @@ impl Batcher {
             bound: HashMap::new(),
             size: 1,
             smaller_runs: 0,
+            graphs,
         };
         let mut runner = runner;
         // On the opening thread, under its GPU work lock, before any item can come (see
-        // `Runner::run` for why the batcher's own thread never takes the lock).
+        // `Runner::run` for why the batcher's own thread does not wait for the lock; with CUDA
+        // graphs its thread warms each size up as it captures it, see [`graphs`]).
         runner.warm_up();
         let thread = std::thread::Builder::new()
             .name("dlc-batcher".to_string())
@@ -304,15 +340,17 @@ impl Batcher {
         let shared = &self.shared;
         let runs = shared.runs.load(Ordering::SeqCst);
         let per_run = |total: &AtomicU64| total.load(Ordering::SeqCst) as f64 / runs.max(1) as f64;
+        let graphs = shared.graphs.lock().map(|g| g.clone()).unwrap_or_default();
         format!(
             "batcher {runs} runs, {:.2} items a run, {:.2} ms a run (longest {:.2}), {:.2} ms waiting for a batch, \
-             batch size {} (changed {} times)",
+             batch size {} (changed {} times){}{graphs}",
             per_run(&shared.items),
             per_run(&shared.ran_us) / 1000.0,
             shared.longest_run_us.load(Ordering::SeqCst) as f64 / 1000.0,
             per_run(&shared.waited_us) / 1000.0,
             shared.batch_size.load(Ordering::SeqCst),
             shared.size_changes.load(Ordering::SeqCst),
+            if graphs.is_empty() { "" } else { "; " },
         )
     }
 
@@ -477,10 +515,13 @@ struct Runner {
     /// have fitted half of it.
     size: usize,
     smaller_runs: u32,
+    /// The batch sizes' CUDA graphs, when asked for and possible.
+    graphs: Option<BatchGraphs>,
 }
 
 impl Runner {
     fn serve(mut self) {
+        self.capture_graphs();
         while let Some((batch, waited)) = self.next_batch() {
             let start = Instant::now();
             let result = self.run(&batch);
@@ -502,7 +543,7 @@ impl Runner {
     /// input shape at the first run of it, which would otherwise delay the batches that meet a
     /// new size. (Once per process, at the first element's start.)
     fn warm_up(&mut self) {
-        if self.stream.is_none() {
+        if self.stream.is_none() || self.graphs.is_some() {
             return;
         }
         let mut size = 1;
@@ -554,7 +595,7 @@ impl Runner {
         // it waits, so no CUDA graph capture runs meanwhile; taking it again would queue this
         // thread behind a capturing element that waits for one of these callers.
         self.bind(size)?;
-        let Runner { model, stream, bound, input_bytes, output_bytes, .. } = self;
+        let Runner { model, stream, bound, input_bytes, output_bytes, graphs, .. } = self;
         let bound = bound.get_mut(&size).ok_or("the batch's tensors are not bound")?;
         let stream = stream.as_ref();
         let copy = |from: usize, to: usize, bytes: usize| -> Result<(), String> {
@@ -579,7 +620,10 @@ impl Runner {
             bound.binding.bind_input(&spec.name, tensor).map_err(|e| format!("cannot bind '{}': {e}", spec.name))?;
         }
         // Computes on the batcher's stream (the copies above come first) and waits for it.
-        model.run(&bound.binding)?;
+        match graphs.as_ref().and_then(|g| g.replay(size)) {
+            Some(replay) => model.run_with(&bound.binding, replay)?,
+            None => model.run(&bound.binding)?,
+        };
         for (slot, request) in batch.iter().enumerate() {
             for ((&to, tensor), &bytes) in request.outputs.iter().zip(&bound.outputs).zip(output_bytes.iter()) {
                 copy(tensor.data_ptr() as usize + slot * bytes, to, bytes)?;

@@ -206,3 +206,30 @@ fn wrong_tensors_are_refused_before_they_are_queued() {
     let err = Batcher::shared(&copy, &cpu(), |_| Err("a detector".to_string())).err().unwrap();
     assert!(err.contains("expected a detector"), "{err}");
 }
+
+#[test]
+fn runs_naming_a_graph_or_none_give_the_plain_runs_results() {
+    // On the CPU no graph is captured; what is checked is that ONNX Runtime takes the options
+    // that name graphs (and none) and runs as a plain run does.
+    let dir = tempfile::tempdir().unwrap();
+    let path = model_file(dir.path());
+    let mut model = ModelSession::open(&path, "model-file", &cpu(), |_| Ok(())).expect("opens");
+    model.capture_named_graphs_only().expect("options that capture nothing");
+    let mut scratch = Vec::new();
+    let ([t, s], _) = item_tensors(5, &mut scratch);
+    let mut binding = model.binding().unwrap();
+    binding.bind_input("target", &t).unwrap();
+    binding.bind_input("source", &s).unwrap();
+    ModelSession::bind_output_to_host(&mut binding, "output").unwrap();
+    let want = single(&path, &item(5));
+    let plain = model.run(&binding).expect("a run that captures nothing");
+    assert_eq!(read_host_f32(&plain[0], &mut scratch).unwrap(), &want[..]);
+    let graphs = graphs::BatchGraphs::new().expect("a graph name per batch size");
+    for size in [1, 2, 4, 8, 16] {
+        assert!(graphs.replay(size).is_none(), "size {size}: nothing replays before its capture");
+    }
+    assert!(graphs.captured().is_empty());
+    let named = crate::runtime::model::graph_run_options(Some(4)).unwrap();
+    let run = model.run_with(&binding, &named).expect("a run naming graph 4");
+    assert_eq!(read_host_f32(&run[0], &mut scratch).unwrap(), &want[..]);
+}
