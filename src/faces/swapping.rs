@@ -29,7 +29,7 @@ impl Swapping {
         }
     }
 
-    /// How a source picture's raw embedding becomes the identity [`Swapping::swap_face`] takes.
+    /// How a source picture's raw embedding becomes the identity [`Swapping::swap_faces`] takes.
     pub fn projection(&self) -> SourceProjection {
         match self {
             Swapping::DeepLiveCam(s) => SourceProjection::InsightfaceLatent(s.swapper().emap()),
@@ -111,24 +111,11 @@ impl Swapping {
         }
     }
 
-    /// Swaps `face` in `frame` to `identity` (made by [`Swapping::projection`]), in place. The
-    /// FaceFusion path takes only `params.opacity`: its masks and boost are its own settings.
-    pub fn swap_face(
-        &mut self,
-        frame: &mut FrameViewMut,
-        face: &Face,
-        identity: &[f32],
-        params: &SwapParams,
-    ) -> Result<(), String> {
-        match self {
-            Swapping::DeepLiveCam(s) => s.swap_face(frame, face, identity, params),
-            Swapping::FaceFusion(s) => s.swap_face(frame, face, identity, params.opacity),
-        }
-    }
-
-    /// [`Swapping::swap_face`] for each of `faces` (`(face, identity)`), in order, with each
-    /// one's outcome: on the Deep-Live-Cam path faces apart from each other may run in one batch
-    /// (see [`FaceSwapper::swap_faces`]), with the frame face-by-face swapping gives.
+    /// Swaps each of `faces` (`(face, identity)`, the identity made by [`Swapping::projection`])
+    /// in `frame`, in place, in order, with each one's outcome. On the Deep-Live-Cam path faces
+    /// apart from each other may run in one batch (see [`FaceSwapper::swap_faces`]), with the
+    /// frame face-by-face swapping gives. The FaceFusion path takes only `params.opacity`: its
+    /// masks and boost are its own settings.
     pub fn swap_faces(
         &mut self,
         frame: &mut FrameViewMut,
