@@ -89,7 +89,7 @@ docs-cache:
 # from the seeds in fuzz/seeds/TARGET (and the small fixture models for onnx_graph); a crash
 # leaves its input in fuzz/artifacts/TARGET and fails the run.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= scrfd_decode onnx_graph face_map picture
+FUZZ_TARGETS ?= scrfd_decode onnx_graph face_map picture facefusion_face
 fuzz: fixtures
 	@command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
 	cd fuzz && cargo +nightly fuzz build

@@ -9,21 +9,34 @@
 use std::path::Path;
 
 use crate::face::{Face, FaceFlags};
+use crate::faces::facefusion::{boost_size, face_side};
 use crate::faces::select::parse_face_map;
 use crate::models::scrfd::{ScrfdLayout, decode, nms};
+use crate::models::swapper::FAMILIES;
 use crate::models::swapper::inswapper::Inswapper;
+use crate::vision::align::umeyama;
+use crate::vision::boost::{explode, implode};
+use crate::vision::box_mask::{BoxMaskSettings, box_mask};
+use crate::vision::filter::BlurScratch;
+use crate::vision::float_paste::{FloatCrop, paste_float, paste_rect};
 use crate::vision::letterbox::letterbox_size;
+use crate::vision::masks::{AreaMaskCache, Areas, OCCLUDER_SIZE, occlusion_from_output};
 use crate::vision::paste::{InsightfaceMask, PackedPixels, crop_region, paste_crop};
 use crate::vision::track::Tracker;
-use crate::vision::warp::warp_affine_rgb;
-use crate::vision::{FrameView, RgbImage};
+use crate::vision::warp::{warp_affine_rgb, warp_affine_rgb_replicate};
+use crate::vision::{Affine, FrameView, Rect, RgbImage};
 
 /// A harness: takes one input, panics on what the fuzzer should report.
 pub type Harness = fn(&[u8]);
 
 /// The fuzz targets, by the name of their `fuzz/fuzz_targets/NAME.rs` and their regression folder.
-pub const TARGETS: [(&str, Harness); 4] =
-    [("scrfd_decode", scrfd_decode), ("onnx_graph", onnx_graph), ("face_map", face_map), ("picture", picture)];
+pub const TARGETS: [(&str, Harness); 5] = [
+    ("scrfd_decode", scrfd_decode),
+    ("onnx_graph", onnx_graph),
+    ("face_map", face_map),
+    ("picture", picture),
+    ("facefusion_face", facefusion_face),
+];
 
 /// The ONNX graph reader (node names, last initializer) on the bytes of a model file.
 pub fn onnx_graph(data: &[u8]) {
@@ -145,4 +158,96 @@ pub fn scrfd_decode(data: &[u8]) {
         paste_crop(&mut target, rect, &crop, &mask, &m, 1.0, Some(&mut weights));
         assert!(weights.iter().all(|w| (0.0..=1.0).contains(w)), "paste weights lie in [0, 1]");
     }
+}
+
+/// FaceFusion's path for one face on arbitrary landmarks and mask model output: the family's
+/// alignment and pixel-boost size (`auto` or a fixed one), the crop, its split into tiles and
+/// reassembly, the box, area and occlusion masks combined, and the paste-back into a small frame.
+/// The 5 landmarks come from the detector or an application's face meta, the 68 from the
+/// `fan_68_5` model (or the 106-point one), the occlusion values from the occluder model: all
+/// outside data.
+///
+/// Input: 8 header bytes (family, boost choice, areas, box blur, top and left padding, frame
+/// width and height), then little-endian f32 values: 10 for the 5 landmarks, 136 for the 68 in
+/// frame pixels, then the occluder's output, repeated to fill its 256 × 256 plane (no occlusion
+/// mask when none are left).
+pub fn facefusion_face(data: &[u8]) {
+    // Crops above this side are not made (they only cost the fuzzer time): sides up to 256 run.
+    const LARGEST_SIDE: usize = 256;
+    let Some((header, values)) = data.split_first_chunk::<8>() else { return };
+    let [family, boost, areas, blur, top, left, frame_w, frame_h] = *header;
+    let values: Vec<f32> = values.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let (Some(five), Some(sixty_eight)) = (values.get(..10), values.get(10..146)) else { return };
+    let occluder_output = &values[146..];
+
+    let family = FAMILIES[usize::from(family) % FAMILIES.len()];
+    let kps: [[f64; 2]; 5] = std::array::from_fn(|i| [f64::from(five[2 * i]), f64::from(five[2 * i + 1])]);
+    let Some(unit) = umeyama(&kps, &family.template.points) else { return };
+    // 0 = auto; else one of the family's sizes, or a size it does not allow (an error).
+    let requested = match boost % 8 {
+        0 => 0,
+        7 => 100,
+        i => family.boost_sizes.get(usize::from(i - 1)).map_or(0, |&s| s as u32),
+    };
+    let side = match boost_size(family, requested, &unit) {
+        Ok(side) => side,
+        Err(message) => {
+            assert!(requested != 0 && message.contains("'pixel-boost'"), "{message}");
+            return;
+        }
+    };
+    assert!(family.boost_sizes.contains(&side), "boost {side} for a {}-px face", face_side(&unit));
+    if side > LARGEST_SIDE {
+        return;
+    }
+    let factor = side / family.size;
+    let m = Affine { m: unit.m.map(|v| v * side as f64) };
+
+    let (frame_w, frame_h) = (usize::from(frame_w) + 1, usize::from(frame_h) + 1);
+    let pixels = (0..frame_w * frame_h * 3).map(|i| (i * 7) as u8).collect();
+    let Some(mut frame) = RgbImage::from_raw(frame_w, frame_h, pixels) else { return };
+    let mut crop = RgbImage::default();
+    warp_affine_rgb_replicate(&FrameView::from_rgb(&frame), &m, &mut crop, side, side);
+
+    // The tiles put back together are the crop (the swapper would change them in between).
+    let (mut tiles, mut swapped) = (Vec::new(), Vec::new());
+    assert_eq!(implode(&crop, family.size, factor, &mut tiles), factor * factor);
+    let tiles: Vec<f32> = tiles.iter().map(|&v| f32::from(v)).collect();
+    assert!(explode(&tiles, family.size, factor, &mut swapped));
+    assert!(swapped.iter().zip(&crop.data).all(|(&a, &b)| a == f32::from(b)), "tiles reassemble the crop");
+
+    let mut blur_scratch = BlurScratch::default();
+    let settings =
+        BoxMaskSettings { blur: f64::from(blur) / 255.0, padding: [u32::from(top) % 101, 0, 0, u32::from(left) % 101] };
+    let mut mask = vec![1.0f32; side * side];
+    let mut combine = |kind: &str, other: &[f32]| {
+        assert_eq!(other.len(), side * side, "the {kind} mask covers the crop");
+        let outside = other.iter().find(|v| !(0.0..=1.0).contains(*v));
+        assert!(outside.is_none(), "the {kind} mask's values lie in [0, 1], not {outside:?}");
+        for (a, &b) in mask.iter_mut().zip(other) {
+            *a = a.min(b);
+        }
+    };
+    combine("box", &box_mask(side, settings, &mut blur_scratch));
+    let names = ["upper-face", "lower-face", "mouth"];
+    let chosen: Vec<&str> = names.iter().enumerate().filter(|(i, _)| areas & (1 << i) != 0).map(|(_, n)| *n).collect();
+    if let Ok(areas) = Areas::parse(&chosen.join(",")) {
+        let in_crop: [[f32; 2]; 68] = std::array::from_fn(|i| {
+            let (u, v) = m.apply(f64::from(sixty_eight[2 * i]), f64::from(sixty_eight[2 * i + 1]));
+            [u as f32, v as f32]
+        });
+        combine("area", AreaMaskCache::default().mask(side, &in_crop, &areas));
+    }
+    if !occluder_output.is_empty() {
+        let plane: Vec<f32> = occluder_output.iter().copied().cycle().take(OCCLUDER_SIZE * OCCLUDER_SIZE).collect();
+        combine("occlusion", &occlusion_from_output(&plane, side, &mut blur_scratch));
+    }
+
+    let rect = paste_rect(&m, side, frame_w, frame_h);
+    assert_eq!(rect, rect.clip_to(frame_w, frame_h), "the paste rectangle lies inside the frame");
+    let crop = FloatCrop { side, rgb: &swapped, mask: &mask };
+    let mut weights = Vec::new();
+    let mut target = PackedPixels::region(&mut frame, Rect::new(0, 0, frame_w as i32, frame_h as i32));
+    paste_float(&mut target, rect, crop, &m, Some(&mut weights));
+    assert!(weights.iter().all(|w| (0.0..=1.0).contains(w)), "paste weights lie in [0, 1]");
 }

@@ -341,14 +341,19 @@ fn the_mask_graphs_make_the_cpu_masks() {
         let what = format!("{} at {side}", family.name);
         assert_eq!(differing, 0, "{what}: {differing} occluder input values differ");
 
-        // The occlusion mask from an XSeg-like output with values past [0, 1].
-        let output: Vec<f32> = outputs(n * n, 7 + seed as u32).iter().map(|v| (v - 0.5) * 3.0 + 0.5).collect();
+        // The occlusion mask from an XSeg-like output with values past [0, 1], and a few NaNs
+        // (an fp16 occluder that overflowed), which both paths take for 0.
+        let mut output: Vec<f32> = outputs(n * n, 7 + seed as u32).iter().map(|v| (v - 0.5) * 3.0 + 0.5).collect();
+        for v in output.iter_mut().step_by(997) {
+            *v = f32::NAN;
+        }
         let expected = occlusion_from_output(&output, side, &mut BlurScratch::default());
         let mut raw = backend.tensor(&[1, n, n, 1], TensorElementType::Float32).expect("tensor");
         backend.fill(&mut raw, &output).expect("fill");
         let mut mask = None;
         graph(&mut backend).occlusion_mask(&raw, side, &mut mask).expect("occlusion");
         let found = read(&mut backend, vec![mask.expect("a mask")]);
+        assert!(found.iter().all(|v| v.is_finite()), "{what}: the occlusion mask holds a NaN");
         let occlusion_error = worst(&expected, &found);
         let partial = expected.iter().filter(|v| **v > 0.0 && **v < 1.0).count();
         assert!(partial > side, "{what}: the occlusion mask should have soft edges");

@@ -192,9 +192,11 @@ pub fn occluder_input(crop: &RgbImage, resized: &mut Vec<u8>, out: &mut [f32]) {
 }
 
 /// The occlusion mask from the occluder's `256 × 256` output (1 = face, 0 = in front of it):
-/// clipped to `[0, 1]`, resized to the crop (bilinear), softened.
+/// clipped to `[0, 1]`, resized to the crop (bilinear), softened. A NaN (an fp16 occluder that
+/// overflowed, say) counts as 0, in front of the face, so that the frame keeps its pixels there
+/// (FaceFusion's clip keeps the NaN, which then spreads through the blur into the paste).
 pub fn occlusion_from_output(output: &[f32], side: usize, blur: &mut BlurScratch) -> Vec<f32> {
-    let clipped: Vec<f32> = output.iter().map(|v| v.clamp(0.0, 1.0)).collect();
+    let clipped: Vec<f32> = output.iter().map(|v| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }).collect();
     let mut mask = Vec::new();
     resize_f32(&clipped, (OCCLUDER_SIZE, OCCLUDER_SIZE), 1, (side, side), &mut mask);
     soften_with(&mut mask, side, blur);
@@ -380,7 +382,12 @@ fn convex_hull(points: &[[i64; 2]]) -> Vec<[i64; 2]> {
     if sorted.len() < 3 {
         return sorted;
     }
-    let cross = |o: [i64; 2], a: [i64; 2], b: [i64; 2]| (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+    // In i128: the points come from landmarks (a model's output or an application's face meta)
+    // truncated to i32, so a difference takes 33 bits and a product 66, past i64.
+    let cross = |o: [i64; 2], a: [i64; 2], b: [i64; 2]| {
+        let d = |p: [i64; 2], q: [i64; 2], i: usize| i128::from(p[i]) - i128::from(q[i]);
+        d(a, o, 0) * d(b, o, 1) - d(a, o, 1) * d(b, o, 0)
+    };
     let mut hull: Vec<[i64; 2]> = Vec::with_capacity(2 * sorted.len());
     for pass in 0..2 {
         let start = hull.len();
@@ -467,6 +474,18 @@ fn fill_convex_poly(plane: &mut [f32], w: usize, h: usize, v: &[[i64; 2]]) {
         }
         if remaining < 0 {
             break;
+        }
+        // Rows above the plane draw nothing: go straight to the first row that draws or starts
+        // an edge, moving both edges' x as that many single steps would (the same integers).
+        // A vertex far above the crop would otherwise cost one step per row (2^31 of them for a
+        // landmark at i32::MIN, seconds per face).
+        let next = edges[0].ye.min(edges[1].ye).min(0);
+        if next > y + 1 {
+            for edge in edges.iter_mut() {
+                edge.x += edge.dx * (next - y);
+            }
+            y = next;
+            continue;
         }
         if y >= 0 {
             let (left, right) = if edges[0].x > edges[1].x { (1, 0) } else { (0, 1) };
@@ -729,6 +748,71 @@ mod tests {
         let want =
             ["..######.", "########.", "########.", "########.", "#########", "#########", "#########", ".#######."];
         assert_eq!(picture(&plane, 9), want);
+    }
+
+    #[test]
+    fn convex_fill_of_a_vertex_far_above_the_plane_matches_opencv() {
+        // The same as above (OpenCV 4.13) for polygons with a vertex thousands of rows above the
+        // plane: the rows above it are skipped in one step, and the edges must land where row
+        // by row stepping puts them.
+        let mut plane = vec![0.0f32; 11 * 10];
+        fill_convex_poly(&mut plane, 11, 10, &convex_hull(&[[-700, -20000], [9, 3], [4, 8]]));
+        let want = [
+            "...#######.",
+            "...#######.",
+            "...#######.",
+            "...#######.",
+            "...######..",
+            "....####...",
+            "....###....",
+            "....##.....",
+            "....#......",
+            "...........",
+        ];
+        assert_eq!(picture(&plane, 11), want);
+        let mut plane = vec![0.0f32; 11 * 10];
+        fill_convex_poly(&mut plane, 11, 10, &convex_hull(&[[30000, -45000], [1, 6], [8, 9], [2, 2]]));
+        let want = [
+            "....#######",
+            "...########",
+            "..#########",
+            "..#########",
+            ".##########",
+            ".##########",
+            ".##########",
+            "...########",
+            ".....######",
+            ".......##..",
+        ];
+        assert_eq!(picture(&plane, 11), want);
+    }
+
+    #[test]
+    fn hull_of_points_at_the_i32_limits() {
+        // Landmarks truncated to i32 (a broken model's output, an application's face meta) reach
+        // ±2^31: the cross products take 66 bits.
+        let (lo, hi) = (i64::from(i32::MIN), i64::from(i32::MAX));
+        let hull = convex_hull(&[[lo, lo], [hi, lo], [0, 0], [hi, hi], [lo, hi], [5, -7], [hi, 0]]);
+        let mut sorted = hull.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [[lo, lo], [lo, hi], [hi, lo], [hi, hi]]);
+    }
+
+    #[test]
+    fn area_mask_of_landmarks_far_outside_the_crop_is_drawn_clipped() {
+        // Two landmarks at opposite ends of f32's range: their hull covers the whole crop after
+        // truncation to i32, drawn without stepping through the 2^31 rows above it.
+        let mut lm = [[0.0f32; 2]; 68];
+        for (i, p) in lm.iter_mut().enumerate() {
+            *p = [20.0 + (i % 8) as f32 * 3.0, 20.0 + (i / 8) as f32 * 3.0];
+        }
+        lm[0] = [-1e12, -1e12];
+        lm[16] = [1e12, 1e12];
+        lm[8] = [1e12, -1e12];
+        lm[26] = [-1e12, 1e12];
+        let mask = area_mask(64, &lm, &Areas::all());
+        assert_eq!(mask.len(), 64 * 64);
+        assert!(mask.iter().all(|v| (v - 1.0).abs() < 1e-3), "the hull covers the crop");
     }
 
     #[test]
