@@ -624,8 +624,8 @@ pub struct MouthScratch {
 /// even-odd rule at pixel centres, then feathered by a Gaussian of sigma `max(1, min(w, h)/8)`,
 /// with `w × h` the grown outline's extent: the edge softens with the mouth's size while the inside
 /// stays at ≈ 1 (the outline itself ends up at weight ≈ 0.5). The blur uses reflect-101 at the
-/// region's edges, so the region should leave a few sigmas around the mouth. All zero for fewer
-/// than 3 points or non-finite input.
+/// region's edges, so the region should leave a few sigmas around the mouth; sigma is at most the
+/// region's larger side. All zero for fewer than 3 points or non-finite input.
 pub fn mouth_mask<'a>(points: &[(f32, f32)], size: f32, region_rect: Rect, scratch: &'a mut MouthScratch) -> &'a [f32] {
     let (w, h) = (region_rect.width.max(0) as usize, region_rect.height.max(0) as usize);
     let MouthScratch { weights, crossings, blur } = scratch;
@@ -669,7 +669,10 @@ pub fn mouth_mask<'a>(points: &[(f32, f32)], size: f32, region_rect: Rect, scrat
         let (x, y) = vertex(i);
         (lo, hi) = ((lo.0.min(x), lo.1.min(y)), (hi.0.max(x), hi.1.max(y)));
     }
-    let sigma = ((hi.0 - lo.0).min(hi.1 - lo.1) as f64 / 8.0).max(1.0);
+    // Bounded by the region's larger side, which a mouth's outline never comes near: lips spread
+    // over 1e30 pixels (a broken 106-point model, an application's face meta) would otherwise ask
+    // for a kernel of more taps than memory holds, or minutes of blurring per frame.
+    let sigma = ((hi.0 - lo.0).min(hi.1 - lo.1) as f64 / 8.0).max(1.0).min(w.max(h) as f64);
     let ksize = ((sigma * 6.0 + 1.0).round() as usize) | 1;
     gaussian_blur(weights, w, h, ksize, sigma, blur);
     for v in weights.iter_mut() {
@@ -1096,5 +1099,24 @@ pub(super) mod tests {
         assert!((at(80, 80) - at(120, 80)).abs() < 1e-3);
         assert!(mouth_mask(&pts[..2], 50.0, r, &mut s).iter().all(|&v| v == 0.0));
         assert!(mouth_mask(&pts, 50.0, Rect::default(), &mut s).is_empty());
+    }
+
+    #[test]
+    fn mouth_mask_of_lips_spread_over_huge_distances_stays_bounded() {
+        // Finite but absurd lip points (a broken 106-point model): the feathering's sigma would
+        // be about 1e29 and its kernel larger than memory; it stops at the region's larger side.
+        let mut s = MouthScratch::default();
+        let pts: Vec<(f32, f32)> = (0..12)
+            .map(|i| {
+                let a = i as f32 * std::f32::consts::TAU / 12.0;
+                (1e30 * a.cos(), 1e30 * a.sin())
+            })
+            .collect();
+        let r = Rect::new(-20, -30, 64, 48);
+        let w = mouth_mask(&pts, 0.0, r, &mut s);
+        assert_eq!(w.len(), 64 * 48);
+        assert!(w.iter().all(|v| (0.0..=1.0).contains(v)));
+        // The region lies inside the huge outline: filled, and the blur of ones stays near one.
+        assert!(w.iter().all(|&v| v > 0.99), "{:?}", w.iter().copied().fold(1.0f32, f32::min));
     }
 }
