@@ -917,6 +917,11 @@ fn broken_outside_tiny_and_crowded_faces_never_corrupt_a_frame() {
     short_106.landmarks_106 = Some(vec![[120.0, 120.0]; 3].into());
     let mut short_embedding = face([100.0, 100.0, 160.0, 170.0]);
     short_embedding.embedding = Some(vec![0.1; 7].into());
+    // 106 points spread over 1e30 pixels (a broken landmark model): the mouth mask's feathering
+    // must not follow them.
+    let mut huge_106 = face([100.0, 100.0, 160.0, 170.0]);
+    let spread = |i: usize| (i as f32 * 0.7).sin_cos();
+    huge_106.landmarks_106 = Some((0..106).map(|i| [spread(i).0 * 1e30, spread(i).1 * 1e30]).collect());
     // A box given right-to-left, bottom-to-top: the landmarks (an upside-down face) still hold.
     let inverted = face([200.0, 200.0, 100.0, 100.0]);
     // Faces that cannot be swapped: the frame must come out exactly as it went in.
@@ -940,7 +945,7 @@ fn broken_outside_tiny_and_crowded_faces_never_corrupt_a_frame() {
         })
         .collect();
     let mut frames: Vec<Vec<Face>> = unusable.iter().map(|face| vec![face.clone()]).collect();
-    frames.extend([outside, partly_out, tiny, crowd, vec![short_106, short_embedding, inverted]]);
+    frames.extend([outside, partly_out, tiny, crowd, vec![short_106, short_embedding, inverted, huge_106]]);
     let middle = format!(
         "dlcswap {} many-faces=true mouth-mask=20 color-correction=true sharpness=1 \
          ! dlcenhance model-file={}",
