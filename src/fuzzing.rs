@@ -21,7 +21,7 @@ use crate::vision::filter::BlurScratch;
 use crate::vision::float_paste::{FloatCrop, paste_float, paste_rect};
 use crate::vision::letterbox::letterbox_size;
 use crate::vision::masks::{AreaMaskCache, Areas, OCCLUDER_SIZE, occlusion_from_output};
-use crate::vision::paste::{InsightfaceMask, PackedPixels, crop_region, paste_crop};
+use crate::vision::paste::{InsightfaceMask, MouthScratch, PackedPixels, crop_region, mouth_mask, paste_crop};
 use crate::vision::track::Tracker;
 use crate::vision::warp::{warp_affine_rgb, warp_affine_rgb_replicate};
 use crate::vision::{Affine, FrameView, Rect, RgbImage};
@@ -74,8 +74,8 @@ pub fn picture(data: &[u8]) {
 
 /// The detector's output path on arbitrary head values: SCRFD decode and NMS, the tracker, and
 /// the swap geometry the keypoints drive (alignment, InsightFace mask, crop region, warp and
-/// paste-back into a small frame). Model outputs are outside data: a broken or hostile model can
-/// put any float (NaN, ±inf, 1e38) in any head.
+/// paste-back into a small frame, `mouth-mask`'s weights over the same region). Model outputs
+/// are outside data: a broken or hostile model can put any float (NaN, ±inf, 1e38) in any head.
 ///
 /// Input: 8 header bytes (layout and a missing-head fault, frame width and height, input size,
 /// score and NMS thresholds, a short-head fault, tracker smoothing), then little-endian f32 head
@@ -143,6 +143,7 @@ pub fn scrfd_decode(data: &[u8]) {
     let Some(frame) = RgbImage::from_raw(frame_w, frame_h, pixels) else { return };
     let view = FrameView::from_rgb(&frame);
     let (mut crop, mut region, mut weights) = (RgbImage::default(), RgbImage::default(), Vec::new());
+    let mut mouth_scratch = MouthScratch::default();
     for face in &tracked {
         let Some(m) = Inswapper::alignment(&face.landmarks) else { continue };
         let Some(shape) = InsightfaceMask::of(&m, CROP, frame_w, frame_h) else { continue };
@@ -157,6 +158,13 @@ pub fn scrfd_decode(data: &[u8]) {
         let mut target = PackedPixels::region(&mut region, rect);
         paste_crop(&mut target, rect, &crop, &mask, &m, 1.0, Some(&mut weights));
         assert!(weights.iter().all(|w| (0.0..=1.0).contains(w)), "paste weights lie in [0, 1]");
+        // `mouth-mask` over the same region, the keypoints and the box's corners as the lips.
+        let [x0, y0, x1, y1] = face.bbox;
+        let lips: Vec<(f32, f32)> =
+            face.landmarks.iter().map(|p| (p[0], p[1])).chain([(x0, y0), (x1, y0), (x1, y1), (x0, y1)]).collect();
+        let mouth = mouth_mask(&lips, f32::from(smoothing % 101), rect, &mut mouth_scratch);
+        assert_eq!(mouth.len(), rect.width as usize * rect.height as usize);
+        assert!(mouth.iter().all(|w| (0.0..=1.0).contains(w)), "mouth weights lie in [0, 1]");
     }
 }
 
@@ -220,9 +228,11 @@ pub fn facefusion_face(data: &[u8]) {
     let settings =
         BoxMaskSettings { blur: f64::from(blur) / 255.0, padding: [u32::from(top) % 101, 0, 0, u32::from(left) % 101] };
     let mut mask = vec![1.0f32; side * side];
+    // Each mask lies in [0, 1] up to float rounding (the box mask's blur of ones can sum to a
+    // hair over 1, as OpenCV's does in FaceFusion); the combination is clipped before the paste.
     let mut combine = |kind: &str, other: &[f32]| {
         assert_eq!(other.len(), side * side, "the {kind} mask covers the crop");
-        let outside = other.iter().find(|v| !(0.0..=1.0).contains(*v));
+        let outside = other.iter().find(|v| !(-1e-5..=1.0 + 1e-5).contains(*v));
         assert!(outside.is_none(), "the {kind} mask's values lie in [0, 1], not {outside:?}");
         for (a, &b) in mask.iter_mut().zip(other) {
             *a = a.min(b);
@@ -243,6 +253,9 @@ pub fn facefusion_face(data: &[u8]) {
         combine("occlusion", &occlusion_from_output(&plane, side, &mut blur_scratch));
     }
 
+    for w in mask.iter_mut() {
+        *w = w.clamp(0.0, 1.0);
+    }
     let rect = paste_rect(&m, side, frame_w, frame_h);
     assert_eq!(rect, rect.clip_to(frame_w, frame_h), "the paste rectangle lies inside the frame");
     let crop = FloatCrop { side, rgb: &swapped, mask: &mask };
