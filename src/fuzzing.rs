@@ -178,7 +178,7 @@ pub fn scrfd_decode(data: &[u8]) {
 /// Input: 8 header bytes (family, boost choice, areas, box blur, top and left padding, frame
 /// width and height), then little-endian f32 values: 10 for the 5 landmarks, 136 for the 68 in
 /// frame pixels, then the occluder's output, repeated to fill its 256 × 256 plane (no occlusion
-/// mask when none are left).
+/// mask when none are left, or when one is not finite).
 pub fn facefusion_face(data: &[u8]) {
     // Crops above this side are not made (they only cost the fuzzer time): sides up to 256 run.
     const LARGEST_SIDE: usize = 256;
@@ -248,7 +248,8 @@ pub fn facefusion_face(data: &[u8]) {
         });
         combine("area", AreaMaskCache::default().mask(side, &in_crop, &areas));
     }
-    if !occluder_output.is_empty() {
+    // The elements refuse a model output holding a non-finite value before a mask is made of it.
+    if !occluder_output.is_empty() && occluder_output.iter().all(|v| v.is_finite()) {
         let plane: Vec<f32> = occluder_output.iter().copied().cycle().take(OCCLUDER_SIZE * OCCLUDER_SIZE).collect();
         combine("occlusion", &occlusion_from_output(&plane, side, &mut blur_scratch));
     }

@@ -295,6 +295,36 @@ fn the_float_paste_graph_pastes_as_the_cpu_does() {
         }
     }
     eprintln!("float paste (provider {}): {compared} pastes equal to the CPU path's", provider());
+
+    // A mask with a NaN (made from an occluder or parser output that held one; the CPU path
+    // refuses such an output): the paste is refused and the frame left as it was.
+    let (family, side) = CASES[0];
+    let m = alignments(side)[0];
+    let mut masks = masks(side);
+    masks[1][side * side / 2 + side / 2] = f32::NAN;
+    let view = FrameView::from_rgb(&picture);
+    let face = load(&mut backend, &view, &m, side);
+    let mut crop = backend.tensor(&[1, 3, side, side], TensorElementType::Float32).expect("crop");
+    backend.fill(&mut crop, &vec![128.0; 3 * side * side]).expect("fill");
+    let g = graph(&mut backend);
+    let (mut box_tensor, mut nan_tensor) = (None, None);
+    g.upload_mask(&masks[0], side, &mut box_tensor).expect("upload");
+    g.upload_mask(&masks[1], side, &mut nan_tensor).expect("upload");
+    let layers = [box_tensor.as_ref().unwrap(), nan_tensor.as_ref().unwrap()];
+    let mut found = picture.clone();
+    let mut frame = FrameViewMut::new(
+        PixelFormat::Rgb,
+        w,
+        h,
+        [found.data.as_mut_slice(), &mut [], &mut []],
+        [w * 3, 0, 0],
+        YuvMatrix::Bt601,
+        false,
+    )
+    .expect("frame");
+    let refused = g.boost_paste(&mut frame, &face, &crop, &layers, 1.0);
+    assert!(refused.as_ref().is_err_and(|e| e.contains("non-finite")), "{}: {refused:?}", family.name);
+    assert!(found.data == picture.data, "a refused paste leaves the frame as it was");
 }
 
 /// The occluder's input made by the tiles graph equals `vision::masks::occluder_input` of the
@@ -341,19 +371,14 @@ fn the_mask_graphs_make_the_cpu_masks() {
         let what = format!("{} at {side}", family.name);
         assert_eq!(differing, 0, "{what}: {differing} occluder input values differ");
 
-        // The occlusion mask from an XSeg-like output with values past [0, 1], and a few NaNs
-        // (an fp16 occluder that overflowed), which both paths take for 0.
-        let mut output: Vec<f32> = outputs(n * n, 7 + seed as u32).iter().map(|v| (v - 0.5) * 3.0 + 0.5).collect();
-        for v in output.iter_mut().step_by(997) {
-            *v = f32::NAN;
-        }
+        // The occlusion mask from an XSeg-like output with values past [0, 1].
+        let output: Vec<f32> = outputs(n * n, 7 + seed as u32).iter().map(|v| (v - 0.5) * 3.0 + 0.5).collect();
         let expected = occlusion_from_output(&output, side, &mut BlurScratch::default());
         let mut raw = backend.tensor(&[1, n, n, 1], TensorElementType::Float32).expect("tensor");
         backend.fill(&mut raw, &output).expect("fill");
         let mut mask = None;
         graph(&mut backend).occlusion_mask(&raw, side, &mut mask).expect("occlusion");
         let found = read(&mut backend, vec![mask.expect("a mask")]);
-        assert!(found.iter().all(|v| v.is_finite()), "{what}: the occlusion mask holds a NaN");
         let occlusion_error = worst(&expected, &found);
         let partial = expected.iter().filter(|v| **v > 0.0 && **v < 1.0).count();
         assert!(partial > side, "{what}: the occlusion mask should have soft edges");

@@ -192,11 +192,9 @@ pub fn occluder_input(crop: &RgbImage, resized: &mut Vec<u8>, out: &mut [f32]) {
 }
 
 /// The occlusion mask from the occluder's `256 × 256` output (1 = face, 0 = in front of it):
-/// clipped to `[0, 1]`, resized to the crop (bilinear), softened. A NaN (an fp16 occluder that
-/// overflowed, say) counts as 0, in front of the face, so that the frame keeps its pixels there
-/// (FaceFusion's clip keeps the NaN, which then spreads through the blur into the paste).
+/// clipped to `[0, 1]`, resized to the crop (bilinear), softened.
 pub fn occlusion_from_output(output: &[f32], side: usize, blur: &mut BlurScratch) -> Vec<f32> {
-    let clipped: Vec<f32> = output.iter().map(|v| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }).collect();
+    let clipped: Vec<f32> = output.iter().map(|v| v.clamp(0.0, 1.0)).collect();
     let mut mask = Vec::new();
     resize_f32(&clipped, (OCCLUDER_SIZE, OCCLUDER_SIZE), 1, (side, side), &mut mask);
     soften_with(&mut mask, side, blur);

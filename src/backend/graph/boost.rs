@@ -244,7 +244,7 @@ pub fn tiles_out(size: usize, factor: usize, batches: &[usize], input: Elem, out
 /// (weight `clip(min(masks), 0, 1) · opacity` sampled bilinearly with zero outside the crop, then
 /// clipped; colour sampled bilinearly with the crop's edge replicated; `frame·(1 − w) + crop·w`
 /// in float64, truncated; pixels of weight 0 keep their bytes), and `bad []`, 1 when the crop
-/// holds a non-finite value.
+/// holds a non-finite value or a mask a NaN.
 pub fn float_paste(masks: usize) -> Vec<u8> {
     let mut g = Graph::new("gstdlc_float_paste");
     let hw = [Dim::Fixed(1), Dim::Named("h"), Dim::Named("w"), Dim::Fixed(3)];
@@ -352,7 +352,15 @@ pub fn float_paste(masks: usize) -> Vec<u8> {
     let inf = g.op("IsInf", &[&crop], vec![]);
     let either = g.op("Or", &[&nan, &inf], vec![]);
     let flags = cast(&mut g, &either, Elem::Float);
-    let bad = g.op("ReduceMax", &[&flags], vec![Attr::Int("keepdims", 0)]);
+    let mut bad = g.op("ReduceMax", &[&flags], vec![Attr::Int("keepdims", 0)]);
+    // A mask made from a model's output (the occluder's, the parser's) holding NaN: the CPU path
+    // refuses such an output before it makes the mask, and leaves the face as it is.
+    for mask in &mask_names {
+        let nan = g.op("IsNaN", &[mask], vec![]);
+        let flags = cast(&mut g, &nan, Elem::Float);
+        let any = g.op("ReduceMax", &[&flags], vec![Attr::Int("keepdims", 0)]);
+        bad = g.op("Max", &[&bad, &any], vec![]);
+    }
     g.output(&bad, "bad", Elem::Float, &[]);
     g.encode()
 }

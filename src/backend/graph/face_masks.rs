@@ -129,7 +129,7 @@ fn mask_dims(side: usize) -> [Dim; 4] {
 }
 
 /// The occluder's output `output` (`[1, 256, 256, 1]` or `[1, 256, 256]` of `input`, by `rank`)
-/// → `mask [1, 1, side, side]`: NaN made 0, clipped, resized to the crop, softened
+/// → `mask [1, 1, side, side]`: clipped, resized to the crop, softened
 /// (`vision::masks::occlusion_from_output`).
 pub fn occlusion_mask(side: usize, rank: usize, input: Elem) -> Vec<u8> {
     let mut g = Graph::new("gstdlc_occlusion_mask");
@@ -142,9 +142,6 @@ pub fn occlusion_mask(side: usize, rank: usize, input: Elem) -> Vec<u8> {
         values = cast(&mut g, &values, Elem::Float);
     }
     let (zero, one) = (g.scalar(0.0), g.scalar(1.0));
-    // A NaN counts as 0, as on the CPU.
-    let nan = g.op("IsNaN", &[&values], vec![]);
-    let values = g.op("Where", &[&nan, &zero, &values], vec![]);
     let clipped = g.op("Clip", &[&values, &zero, &one], vec![]);
     let resized = resize_float(&mut g, &clipped, OCCLUDER_SIZE, side, (0, 1));
     let mask = soften(&mut g, &resized);

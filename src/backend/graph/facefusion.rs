@@ -399,7 +399,7 @@ impl GraphBackend {
         let outputs = session.run(&binding)?;
         let (_, bad) = outputs["bad"].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
         if bad.first().is_none_or(|&b| b != 0.0) {
-            return Err("the swapped face holds a non-finite value".to_string());
+            return Err("the swapped face or a mask model's output holds a non-finite value".to_string());
         }
         let (_, bytes) = outputs["pasted"].try_extract_tensor::<u8>().map_err(|e| e.to_string())?;
         let (w, h) = (rect.width as usize, rect.height as usize);
