@@ -38,8 +38,23 @@ pub const TARGETS: [(&str, Harness); 5] = [
     ("facefusion_face", facefusion_face),
 ];
 
-/// The ONNX graph reader (node names, last initializer) on the bytes of a model file.
+/// The readers of model files on the bytes of one: the graph reader (node names, last
+/// initializer), the batch rewrite the batcher and pixel-boost tiles make of a swapper or restorer,
+/// and the CoreML rewrites.
 pub fn onnx_graph(data: &[u8]) {
+    // A rewritten model reads again, and has nothing left to rewrite.
+    if let Ok((rewritten, report)) = crate::runtime::make_batch_symbolic(data) {
+        assert!(!report.tensors.is_empty());
+        let again = crate::runtime::make_batch_symbolic(&rewritten).map(|(_, r)| r);
+        assert_eq!(again, Err("no input of the model has its batch fixed at 1".to_string()));
+    }
+    if let Ok(Some((rewritten, what))) = crate::runtime::coreml_rewrites::rewrite_for_coreml(data) {
+        assert!(what.any());
+        assert_eq!(
+            crate::runtime::coreml_rewrites::rewrite_for_coreml(&rewritten).map(|r| r.map(|(_, w)| w)),
+            Ok(None)
+        );
+    }
     if let Ok(summary) = crate::runtime::onnx_graph::summarize_graph(data.to_vec()) {
         assert!(summary.first_node_names.len() <= 8);
         if let Some((_, dims, values)) = summary.last_initializer {

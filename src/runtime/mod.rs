@@ -10,7 +10,7 @@
 
 mod batch_dim;
 mod batcher;
-mod coreml_rewrites;
+pub(crate) mod coreml_rewrites;
 mod cuda;
 mod environment;
 mod error;
