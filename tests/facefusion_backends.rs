@@ -241,6 +241,28 @@ fn compare(a: &[u8], b: &[u8]) -> (usize, f64, u8) {
     (differing, mean, max)
 }
 
+/// The graph backend's paste of `crop` (the `side`-pixel float crop of `face`) into `image`
+/// (packed RGB) through the minimum of the two `masks`, at `opacity`.
+fn boost_paste_into(
+    backend: &mut Backend,
+    image: &mut RgbImage,
+    (face, side): (&BoostFace, usize),
+    crop: &DynTensor,
+    masks: &[Vec<f32>; 2],
+    opacity: f32,
+) -> Result<(), String> {
+    let (w, h) = (image.width, image.height);
+    let g = graph(backend);
+    let (mut first, mut second) = (None, None);
+    g.upload_mask(&masks[0], side, &mut first).expect("upload");
+    g.upload_mask(&masks[1], side, &mut second).expect("upload");
+    let layers = [first.as_ref().expect("a mask"), second.as_ref().expect("a mask")];
+    let planes = [image.data.as_mut_slice(), &mut [], &mut []];
+    let mut frame =
+        FrameViewMut::new(PixelFormat::Rgb, w, h, planes, [w * 3, 0, 0], YuvMatrix::Bt601, false).expect("frame");
+    g.boost_paste(&mut frame, face, crop, &layers, opacity)
+}
+
 #[test]
 fn the_float_paste_graph_pastes_as_the_cpu_does() {
     let Some(mut backend) = graphs() else { return };
@@ -266,22 +288,7 @@ fn the_float_paste_graph_pastes_as_the_cpu_does() {
             let mut crop = backend.tensor(&[1, 3, side, side], TensorElementType::Float32).expect("crop");
             let planar: Vec<f32> = (0..3).flat_map(|c| rgb.iter().skip(c).step_by(3).copied()).collect();
             backend.fill(&mut crop, &planar).expect("fill");
-            let g = graph(&mut backend);
-            let (mut box_tensor, mut ramp_tensor) = (None, None);
-            g.upload_mask(&masks[0], side, &mut box_tensor).expect("upload");
-            g.upload_mask(&masks[1], side, &mut ramp_tensor).expect("upload");
-            let layers = [box_tensor.as_ref().unwrap(), ramp_tensor.as_ref().unwrap()];
-            let mut frame = FrameViewMut::new(
-                PixelFormat::Rgb,
-                w,
-                h,
-                [found.data.as_mut_slice(), &mut [], &mut []],
-                [w * 3, 0, 0],
-                YuvMatrix::Bt601,
-                false,
-            )
-            .expect("frame");
-            g.boost_paste(&mut frame, &face, &crop, &layers, opacity).expect("paste");
+            boost_paste_into(&mut backend, &mut found, (&face, side), &crop, &masks, opacity).expect("paste");
             let what = format!("{} at {side}, face at {:?}", family.name, face.paste);
             let (differing, mean, max) = compare(&expected.data, &found.data);
             let (changed, _, _) = compare(&expected.data, &picture.data);
@@ -306,23 +313,8 @@ fn the_float_paste_graph_pastes_as_the_cpu_does() {
     let face = load(&mut backend, &view, &m, side);
     let mut crop = backend.tensor(&[1, 3, side, side], TensorElementType::Float32).expect("crop");
     backend.fill(&mut crop, &vec![128.0; 3 * side * side]).expect("fill");
-    let g = graph(&mut backend);
-    let (mut box_tensor, mut nan_tensor) = (None, None);
-    g.upload_mask(&masks[0], side, &mut box_tensor).expect("upload");
-    g.upload_mask(&masks[1], side, &mut nan_tensor).expect("upload");
-    let layers = [box_tensor.as_ref().unwrap(), nan_tensor.as_ref().unwrap()];
     let mut found = picture.clone();
-    let mut frame = FrameViewMut::new(
-        PixelFormat::Rgb,
-        w,
-        h,
-        [found.data.as_mut_slice(), &mut [], &mut []],
-        [w * 3, 0, 0],
-        YuvMatrix::Bt601,
-        false,
-    )
-    .expect("frame");
-    let refused = g.boost_paste(&mut frame, &face, &crop, &layers, 1.0);
+    let refused = boost_paste_into(&mut backend, &mut found, (&face, side), &crop, &masks, 1.0);
     assert!(refused.as_ref().is_err_and(|e| e.contains("non-finite")), "{}: {refused:?}", family.name);
     assert!(found.data == picture.data, "a refused paste leaves the frame as it was");
 }
