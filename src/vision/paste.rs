@@ -1080,15 +1080,20 @@ pub(super) mod tests {
         assert!((at(61, c) - at(60 + crop as i32 - 2, c)).abs() < 1e-6);
     }
 
+    /// Twelve lip points on an ellipse about `centre` with half-axes `radii`.
+    fn lips(centre: (f32, f32), radii: (f32, f32)) -> Vec<(f32, f32)> {
+        (0..12)
+            .map(|i| {
+                let a = i as f32 * std::f32::consts::TAU / 12.0;
+                (centre.0 + radii.0 * a.cos(), centre.1 + radii.1 * a.sin())
+            })
+            .collect()
+    }
+
     #[test]
     fn mouth_mask_fills_and_feathers() {
         let mut s = MouthScratch::default();
-        let pts: Vec<(f32, f32)> = (0..12)
-            .map(|i| {
-                let a = i as f32 * std::f32::consts::TAU / 12.0;
-                (100.0 + 20.0 * a.cos(), 80.0 + 8.0 * a.sin())
-            })
-            .collect();
+        let pts = lips((100.0, 80.0), (20.0, 8.0));
         let r = Rect::new(50, 40, 100, 80);
         let w = mouth_mask(&pts, 50.0, r, &mut s).to_vec();
         let at = |x: i32, y: i32| w[((y - r.y) * r.width + (x - r.x)) as usize];
@@ -1106,12 +1111,7 @@ pub(super) mod tests {
         // Finite but absurd lip points (a broken 106-point model): the feathering's sigma would
         // be about 1e29 and its kernel larger than memory; it stops at the region's larger side.
         let mut s = MouthScratch::default();
-        let pts: Vec<(f32, f32)> = (0..12)
-            .map(|i| {
-                let a = i as f32 * std::f32::consts::TAU / 12.0;
-                (1e30 * a.cos(), 1e30 * a.sin())
-            })
-            .collect();
+        let pts = lips((0.0, 0.0), (1e30, 1e30));
         let r = Rect::new(-20, -30, 64, 48);
         let w = mouth_mask(&pts, 0.0, r, &mut s);
         assert_eq!(w.len(), 64 * 48);
