@@ -353,13 +353,14 @@ pub fn float_paste(masks: usize) -> Vec<u8> {
     let either = g.op("Or", &[&nan, &inf], vec![]);
     let flags = cast(&mut g, &either, Elem::Float);
     let mut bad = g.op("ReduceMax", &[&flags], vec![Attr::Int("keepdims", 0)]);
-    // A mask made from a model's output (the occluder's, the parser's) holding NaN: the CPU path
-    // refuses such an output before it makes the mask, and leaves the face as it is.
+    // A mask made from a model's output (the occluder's) holding NaN: the CPU path refuses such
+    // an output before it makes the mask, and leaves the face as it is. A NaN anywhere makes the
+    // mask's sum NaN: one reduction per mask, no mask-sized temporaries.
     for mask in &mask_names {
-        let nan = g.op("IsNaN", &[mask], vec![]);
-        let flags = cast(&mut g, &nan, Elem::Float);
-        let any = g.op("ReduceMax", &[&flags], vec![Attr::Int("keepdims", 0)]);
-        bad = g.op("Max", &[&bad, &any], vec![]);
+        let sum = g.op("ReduceSum", &[mask], vec![Attr::Int("keepdims", 0)]);
+        let nan = g.op("IsNaN", &[&sum], vec![]);
+        let flag = cast(&mut g, &nan, Elem::Float);
+        bad = g.op("Max", &[&bad, &flag], vec![]);
     }
     g.output(&bad, "bad", Elem::Float, &[]);
     g.encode()

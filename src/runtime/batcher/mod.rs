@@ -197,7 +197,8 @@ impl Batcher {
         let plain = || ModelSession::open_memory(&name, &bytes, &session_options).map_err(|e| e.to_string());
         // A model ONNX Runtime cannot capture (nodes off the CUDA provider) runs plainly, on CUDA
         // rather than on the provider the session would fall back to.
-        let (mut model, mut graphs_outcome) = match stream.is_some() && batches_as_cuda_graphs() {
+        let want_graphs = stream.is_some() && batches_as_cuda_graphs();
+        let (mut model, mut graphs_outcome) = match want_graphs {
             true => match ModelSession::open_memory(&name, &bytes, &as_graphs) {
                 Ok(model) if model.active_provider == ExecutionProvider::Cuda => (model, String::new()),
                 Ok(model) => (plain()?, format!("no CUDA graphs: {}", model.fallback.unwrap_or_default())),
@@ -206,11 +207,8 @@ impl Batcher {
             false => (plain()?, String::new()),
         };
         drop(bytes);
-        let graphs = match graphs_outcome.is_empty()
-            && batches_as_cuda_graphs()
-            && model.active_provider == ExecutionProvider::Cuda
-            && stream.is_some()
-        {
+        // Opened for graphs and on CUDA (an empty outcome says so).
+        let graphs = match want_graphs && graphs_outcome.is_empty() {
             true => match model.capture_named_graphs_only().and_then(|()| BatchGraphs::new()) {
                 Ok(graphs) => Some(graphs),
                 Err(e) => {
